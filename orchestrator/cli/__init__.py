@@ -1,0 +1,90 @@
+"""The ``orchestrator`` command line: a thin layer over functions that return results.
+
+Subcommands live in their own modules and are imported only when invoked, so
+``orchestrator --help`` stays fast. This module is the one place that turns
+the project's exceptions into a one-line message and an exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+import click
+
+from orchestrator import __version__
+from orchestrator.errors import OrchestratorError, UsageError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130
+
+# name -> (module, attribute, one-line help shown by --help without importing the module)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "validate": ("orchestrator.cli.validate", "validate", "Check conference files against the schema and the rules."),
+    "schema": ("orchestrator.cli.validate", "schema", "Print the conference file JSON Schema."),
+    "apply": ("orchestrator.cli.apply", "apply", "Dial every participant and report desired against observed."),
+    "sandbox": ("orchestrator.cli.sandbox", "sandbox", "Run a local simulation of the TeXML Conferences API."),
+}
+
+
+def exit_code_for(error: OrchestratorError) -> int:
+    return EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute, _ = COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OrchestratorError as error:
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(exit_code_for(error))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as error:  # a bug: say so in one line unless asked for the traceback
+            if os.environ.get("ORCHESTRATOR_DEBUG"):
+                raise
+            click.echo(
+                f"internal error: {type(error).__name__}: {error} "
+                "(this is a bug; rerun with ORCHESTRATOR_DEBUG=1 for the traceback)",
+                err=True,
+            )
+            ctx.exit(EXIT_FAILED)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="orchestrator")
+def cli() -> None:
+    """Run phone conferences from version-controlled YAML.
+
+    Validate conference files, see what would change, and dial everyone through
+    Telnyx's TeXML Conferences API, or through the built-in sandbox (--sandbox).
+    """
+
+
+def main() -> None:
+    cli(prog_name="orchestrator")

@@ -1,0 +1,1 @@
+"""Desired against live state: planning actions and executing them."""

@@ -1,0 +1,1 @@
+"""Renderers for results: text for people, JSON for scripts, GitHub annotations for CI."""

@@ -1,0 +1,1 @@
+"""The TeXML Conferences API: its contract and orchestrator's client for it."""

@@ -1,0 +1,281 @@
+"""The TeXML Conferences API contract, shared by the client and the sandbox.
+
+One place names every path, field, enum, limit, status and error code the
+product relies on, so that the client (``orchestrator.texml.client``) and the
+sandbox (``orchestrator.sandbox``) are two faces of the same contract and
+cannot drift apart. Sources: ../shared/reference (Telnyx's API reference, its
+OpenAPI spec and the official SDK 4.x).
+
+Choices where the sources disagree or are silent (also in the README):
+- Our client sends JSON bodies with PascalCase names, as the official SDK
+  does; the sandbox accepts those and the documented form encoding.
+- In a form body ``CustomHeaders`` is a JSON array string
+  (``[{"name": "X-A", "value": "1"}]``); JSON bodies carry the array itself.
+- Validation failures answer 422 with code 10015 (10004 for a missing field).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, Literal, TypedDict
+
+DEFAULT_BASE_URL: Final = "https://api.telnyx.com/v2"
+
+# Paths, relative to the base URL (which ends in /v2).
+ACCOUNT_PATH: Final = "/texml/Accounts/{account_sid}"
+CONFERENCES_PATH: Final = ACCOUNT_PATH + "/Conferences"
+CONFERENCE_PATH: Final = CONFERENCES_PATH + "/{conference_sid}"
+PARTICIPANTS_PATH: Final = CONFERENCE_PATH + "/Participants"
+PARTICIPANT_PATH: Final = PARTICIPANTS_PATH + "/{call_sid_or_label}"
+RECORDINGS_PATH: Final = CONFERENCE_PATH + "/Recordings"
+CALL_PATH: Final = ACCOUNT_PATH + "/Calls/{call_sid}"
+
+# Sandbox-only introspection, directly under the base URL (not under an account).
+SANDBOX_DIALS_PATH: Final = "/_sandbox/dials"
+SANDBOX_HEALTH_PATH: Final = "/_sandbox/health"
+
+# Enumerations.
+BEEP_VALUES: Final = ("true", "false", "onEnter", "onExit")
+HTTP_METHODS: Final = ("GET", "POST")
+CALL_STATUS_EVENTS: Final = ("initiated", "ringing", "answered", "completed")
+CONFERENCE_STATUS_EVENTS: Final = ("start", "end", "join", "leave")
+RECORDING_STATUS_EVENTS: Final = ("in-progress", "completed", "absent")
+CONFERENCE_RECORDING_STATUS_EVENTS: Final = ("in-progress", "completed", "failed", "absent")
+MACHINE_DETECTION_MODES: Final = ("Enable", "DetectMessageEnd")
+RECORDING_CHANNELS: Final = ("mono", "dual")
+RECORDING_TRACKS: Final = ("inbound", "outbound", "both")
+TRIM_VALUES: Final = ("trim-silence", "do-not-trim")
+CONFERENCE_RECORD_VALUES: Final = ("true", "false", "record-from-start", "do-not-record")
+
+# Limits.
+TIMEOUT_RANGE: Final = (5, 120)
+DEFAULT_TIMEOUT_S: Final = 30
+MAX_PARTICIPANTS_RANGE: Final = (2, 800)
+DEFAULT_MAX_PARTICIPANTS: Final = 250
+CALLER_ID_MAX_LENGTH: Final = 128
+CALLER_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9 \-_~!.+]{1,128}$")
+# Dials per second over a rolling window: at most rate * window dials in any window.
+DEFAULT_DIALS_PER_SECOND: Final = 30
+DEFAULT_DIAL_WINDOW_S: Final = 5
+
+# Statuses.
+ParticipantStatus = Literal["connecting", "connected", "completed"]
+PARTICIPANT_STATUSES: Final = ("connecting", "connected", "completed")
+ConferenceStatus = Literal["init", "in-progress", "completed"]
+CONFERENCE_STATUSES: Final = ("init", "in-progress", "completed")
+# The Calls resource keeps a leg after it left the conference and says why it ended.
+CallStatus = Literal["queued", "ringing", "in-progress", "canceled", "completed", "failed", "busy", "no-answer"]
+CALL_STATUSES: Final = ("queued", "ringing", "in-progress", "canceled", "completed", "failed", "busy", "no-answer")
+CALL_ENDED_STATUSES: Final = ("canceled", "completed", "failed", "busy", "no-answer")
+CONFERENCE_END_REASONS: Final = (
+    "participant-with-end-conference-on-exit-left",
+    "last-participant-left",
+    "conference-ended-via-api",
+    "time-exceeded",
+)
+RECORDING_STATUSES: Final = ("processing", "absent", "completed", "deleted")
+
+# Error codes (strings, as the API sends them).
+CODE_MISSING_PARAMETER: Final = "10004"
+CODE_NOT_FOUND: Final = "10005"
+CODE_AUTHENTICATION_FAILED: Final = "10009"
+CODE_TOO_MANY_REQUESTS: Final = "10011"
+CODE_BAD_REQUEST: Final = "10015"
+CODE_DIAL_RATE_LIMITED: Final = "90103"
+
+# Rate-limit headers.
+HEADER_RETRY_AFTER: Final = "Retry-After"
+HEADER_RATELIMIT_LIMIT: Final = "x-ratelimit-limit"
+HEADER_RATELIMIT_REMAINING: Final = "x-ratelimit-remaining"
+HEADER_RATELIMIT_RESET: Final = "x-ratelimit-reset"
+
+FieldKind = Literal["str", "int", "float", "bool", "enum", "events", "headers"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One request field: its PascalCase name, how it is typed and what it allows."""
+
+    name: str
+    kind: FieldKind
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    secret: bool = False
+
+
+def _fields(*fields: Field) -> dict[str, Field]:
+    return {f.name: f for f in fields}
+
+
+# Every field the dial-participant request accepts (the SDK's set, which is the spec's).
+DIAL_FIELDS: Final = _fields(
+    Field("To", "str"),
+    Field("From", "str"),
+    Field("CallerId", "str"),
+    Field("Label", "str"),
+    Field("ApplicationSid", "str"),
+    Field("Timeout", "int", minimum=TIMEOUT_RANGE[0], maximum=TIMEOUT_RANGE[1]),
+    Field("TimeLimit", "int", minimum=1),
+    Field("EarlyMedia", "bool"),
+    Field("PreferredCodecs", "str"),
+    Field("SipAuthUsername", "str"),
+    Field("SipAuthPassword", "str", secret=True),
+    Field("CustomHeaders", "headers"),
+    Field("Beep", "enum", BEEP_VALUES),
+    Field("Muted", "bool"),
+    Field("StartConferenceOnEnter", "bool"),
+    Field("EndConferenceOnExit", "bool"),
+    Field("WaitUrl", "str"),
+    Field("MaxParticipants", "int", minimum=MAX_PARTICIPANTS_RANGE[0], maximum=MAX_PARTICIPANTS_RANGE[1]),
+    Field("Coaching", "bool"),
+    Field("CallSidToCoach", "str"),
+    Field("StatusCallback", "str"),
+    Field("StatusCallbackMethod", "enum", HTTP_METHODS),
+    Field("StatusCallbackEvent", "events", CALL_STATUS_EVENTS),
+    Field("ConferenceStatusCallback", "str"),
+    Field("ConferenceStatusCallbackMethod", "enum", HTTP_METHODS),
+    Field("ConferenceStatusCallbackEvent", "events", CONFERENCE_STATUS_EVENTS),
+    Field("AmdStatusCallback", "str"),
+    Field("AmdStatusCallbackMethod", "enum", HTTP_METHODS),
+    Field("MachineDetection", "enum", MACHINE_DETECTION_MODES),
+    Field("MachineDetectionTimeout", "int", minimum=0),
+    Field("MachineDetectionSpeechThreshold", "int", minimum=0),
+    Field("MachineDetectionSpeechEndThreshold", "int", minimum=0),
+    Field("MachineDetectionSilenceTimeout", "int", minimum=0),
+    Field("MachineDetectionBeepMaxFrequency", "int", minimum=0),
+    Field("MachineDetectionBeepMinFrequency", "int", minimum=0),
+    Field("MachineDetectionBeepMinToneDuration", "int", minimum=0),
+    Field("MachineDetectionBeepProfile", "enum", ("both", "freq_only")),
+    Field("MachineDetectionBeepSpectralConfirmation", "bool"),
+    Field("MachineDetectionBeepSpectralMinPurity", "float"),
+    Field("MachineDetectionBeepSpectralRejectFaxCng", "bool"),
+    Field("MachineDetectionBeepSpectralWindow", "int", minimum=0),
+    Field("CancelPlaybackOnMachineDetection", "bool"),
+    Field("CancelPlaybackOnDetectMessageEnd", "bool"),
+    Field("Record", "bool"),
+    Field("RecordingChannels", "enum", RECORDING_CHANNELS),
+    Field("RecordingTrack", "enum", RECORDING_TRACKS),
+    Field("RecordingStatusCallback", "str"),
+    Field("RecordingStatusCallbackMethod", "enum", HTTP_METHODS),
+    Field("RecordingStatusCallbackEvent", "events", RECORDING_STATUS_EVENTS),
+    Field("Trim", "enum", TRIM_VALUES),
+    Field("ConferenceRecord", "enum", CONFERENCE_RECORD_VALUES),
+    Field("ConferenceTrim", "enum", TRIM_VALUES),
+    Field("ConferenceRecordingStatusCallback", "str"),
+    Field("ConferenceRecordingStatusCallbackMethod", "enum", HTTP_METHODS),
+    Field("ConferenceRecordingStatusCallbackEvent", "events", CONFERENCE_RECORDING_STATUS_EVENTS),
+    Field("ConferenceRecordingTimeout", "int", minimum=0),
+)
+
+# Fields of the participant update request.
+UPDATE_PARTICIPANT_FIELDS: Final = _fields(
+    Field("Muted", "bool"),
+    Field("Hold", "bool"),
+    Field("HoldUrl", "str"),
+    Field("HoldMethod", "enum", HTTP_METHODS),
+    Field("AnnounceUrl", "str"),
+    Field("AnnounceMethod", "enum", HTTP_METHODS),
+    Field("WaitUrl", "str"),
+    Field("BeepOnExit", "bool"),
+    Field("EndConferenceOnExit", "bool"),
+    Field("Coaching", "bool"),
+    Field("CallSidToCoach", "str"),
+)
+
+# Fields of the conference update request.
+UPDATE_CONFERENCE_FIELDS: Final = _fields(
+    Field("Status", "enum", ("completed",)),
+    Field("AnnounceUrl", "str"),
+    Field("AnnounceMethod", "enum", HTTP_METHODS),
+)
+
+SECRET_FIELDS: Final = frozenset(f.name for f in DIAL_FIELDS.values() if f.secret)
+
+FieldValue = str | int | float | bool | list[dict[str, str]]
+
+
+# Response shapes (what both faces agree the JSON looks like).
+class ParticipantResource(TypedDict):
+    account_sid: str
+    api_version: str
+    call_sid: str
+    call_sid_legacy: str
+    coaching: bool
+    coaching_call_sid: str | None
+    coaching_call_sid_legacy: str | None
+    conference_sid: str
+    date_created: str
+    date_updated: str
+    end_conference_on_exit: bool
+    hold: bool
+    muted: bool
+    status: str
+    uri: str
+
+
+class ConferenceResource(TypedDict):
+    account_sid: str
+    api_version: str
+    call_sid_ending_conference: str | None
+    date_created: str
+    date_updated: str
+    friendly_name: str
+    reason_conference_ended: str | None
+    region: str
+    sid: str
+    status: str
+    subresource_uris: dict[str, str]
+    uri: str
+
+
+class CallResource(TypedDict):
+    account_sid: str
+    sid: str
+    status: str
+    to: str
+    date_created: str
+    date_updated: str
+    uri: str
+
+
+class RecordingResource(TypedDict):
+    sid: str
+    call_sid: str | None
+    conference_sid: str
+    channels: int
+    duration: int | None
+    status: str
+    source: str
+    media_url: str | None
+    start_time: str
+    error_code: str | None
+    date_created: str
+    date_updated: str
+    uri: str
+
+
+class ErrorSource(TypedDict, total=False):
+    pointer: str
+
+
+class ErrorObject(TypedDict, total=False):
+    code: str
+    title: str
+    detail: str
+    source: ErrorSource
+
+
+class ErrorBody(TypedDict):
+    errors: list[ErrorObject]
+
+
+class DialRecord(TypedDict):
+    """One entry of the sandbox's ``/_sandbox/dials``: a dial request it accepted."""
+
+    conference_sid: str
+    label: str | None
+    to: str
+    call_sid: str
+    time: float
