@@ -85,7 +85,11 @@ class ServerError(ApiError):
 class ApiUnreachable(OrchestratorError):
     """No HTTP answer at all (connection refused, reset, timed out) after the retries allowed."""
 
-    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", request_sent: bool = False
+    ) -> None:
         super().__init__(message)
         self.method = method
         self.path = path
+        # True when the failure came after the request may have reached the server.
+        self.request_sent = request_sent

@@ -24,10 +24,22 @@ EXIT_INTERRUPTED = 130
 
 # name -> (module, attribute, one-line help shown by --help without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "validate": ("orchestrator.cli.validate", "validate", "Check conference files against the schema and the rules."),
+    "validate": (
+        "orchestrator.cli.validate",
+        "validate",
+        "Check conference files against the schema and the rules.",
+    ),
     "schema": ("orchestrator.cli.validate", "schema", "Print the conference file JSON Schema."),
-    "apply": ("orchestrator.cli.apply", "apply", "Dial every participant and report desired against observed."),
-    "sandbox": ("orchestrator.cli.sandbox", "sandbox", "Run a local simulation of the TeXML Conferences API."),
+    "apply": (
+        "orchestrator.cli.apply",
+        "apply",
+        "Dial every participant and report desired against observed.",
+    ),
+    "sandbox": (
+        "orchestrator.cli.sandbox",
+        "sandbox",
+        "Run a local simulation of the TeXML Conferences API.",
+    ),
 }
 
 

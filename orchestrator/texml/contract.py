@@ -65,8 +65,19 @@ PARTICIPANT_STATUSES: Final = ("connecting", "connected", "completed")
 ConferenceStatus = Literal["init", "in-progress", "completed"]
 CONFERENCE_STATUSES: Final = ("init", "in-progress", "completed")
 # The Calls resource keeps a leg after it left the conference and says why it ended.
-CallStatus = Literal["queued", "ringing", "in-progress", "canceled", "completed", "failed", "busy", "no-answer"]
-CALL_STATUSES: Final = ("queued", "ringing", "in-progress", "canceled", "completed", "failed", "busy", "no-answer")
+CallStatus = Literal[
+    "queued", "ringing", "in-progress", "canceled", "completed", "failed", "busy", "no-answer"
+]
+CALL_STATUSES: Final = (
+    "queued",
+    "ringing",
+    "in-progress",
+    "canceled",
+    "completed",
+    "failed",
+    "busy",
+    "no-answer",
+)
 CALL_ENDED_STATUSES: Final = ("canceled", "completed", "failed", "busy", "no-answer")
 CONFERENCE_END_REASONS: Final = (
     "participant-with-end-conference-on-exit-left",
@@ -128,7 +139,12 @@ DIAL_FIELDS: Final = _fields(
     Field("StartConferenceOnEnter", "bool"),
     Field("EndConferenceOnExit", "bool"),
     Field("WaitUrl", "str"),
-    Field("MaxParticipants", "int", minimum=MAX_PARTICIPANTS_RANGE[0], maximum=MAX_PARTICIPANTS_RANGE[1]),
+    Field(
+        "MaxParticipants",
+        "int",
+        minimum=MAX_PARTICIPANTS_RANGE[0],
+        maximum=MAX_PARTICIPANTS_RANGE[1],
+    ),
     Field("Coaching", "bool"),
     Field("CallSidToCoach", "str"),
     Field("StatusCallback", "str"),
