@@ -13,14 +13,8 @@ from typing import Any
 
 import click
 
-from orchestrator import __version__
+from orchestrator import __version__, exit_codes
 from orchestrator.errors import OrchestratorError, UsageError
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_PARTIAL = 3
-EXIT_INTERRUPTED = 130
 
 # name -> (module, attribute, one-line help shown by --help without importing the module)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -44,7 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 
 def exit_code_for(error: OrchestratorError) -> int:
-    return EXIT_USAGE if isinstance(error, UsageError) else EXIT_FAILED
+    return exit_codes.USAGE if isinstance(error, UsageError) else exit_codes.FAILED
 
 
 class LazyGroup(click.Group):
@@ -74,7 +68,7 @@ class LazyGroup(click.Group):
             ctx.exit(exit_code_for(error))
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(EXIT_INTERRUPTED)
+            ctx.exit(exit_codes.INTERRUPTED)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
         except Exception as error:  # a bug: say so in one line unless asked for the traceback
@@ -85,7 +79,7 @@ class LazyGroup(click.Group):
                 "(this is a bug; rerun with ORCHESTRATOR_DEBUG=1 for the traceback)",
                 err=True,
             )
-            ctx.exit(EXIT_FAILED)
+            ctx.exit(exit_codes.FAILED)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,475 @@
+"""Carrying out a plan: concurrent, paced, idempotent dialing, then waiting for legs to settle.
+
+Idempotency rests on the Label: every participant is dialed with its name as
+Label. A dial that fails ambiguously (5xx, reset, timeout after sending) is
+never blindly repeated: the participant is first looked up by Label and the
+call found is adopted; only a definite "not there" is dialed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.engine.dial_request import dial_fields
+from orchestrator.engine.pacer import DialPacer, PacerStopped
+from orchestrator.engine.planner import Action, Plan, find_conference, make_plan, read_live_state
+from orchestrator.engine.results import (
+    CONNECTED,
+    CONNECTING,
+    NOT_DIALED,
+    UNKNOWN,
+    ConferenceResult,
+    ParticipantOutcome,
+    ended,
+    exit_code,
+)
+from orchestrator.engine.watcher import UNANSWERED, LegState, LegWatcher, PollSchedule
+from orchestrator.errors import (
+    ApiError,
+    ApiUnreachable,
+    AuthenticationError,
+    OrchestratorError,
+    RateLimitedError,
+)
+from orchestrator.spec.model import ConferenceSpec, Participant
+from orchestrator.texml.client import DialUnconfirmed, RequestValue, TexmlClient
+
+# (conference name, participant name, what happened) -> None; for progress displays and logs.
+ProgressHook = Callable[[str, str, str], None]
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    concurrency: int = 50
+    dials_per_second: float = 30.0
+    dial_window_s: float = 5.0
+    settle_timeout_s: float = 150.0  # longest wait for one leg to connect or end after its dial
+    wait: bool = True  # False: report legs as dialed without waiting for them to settle
+    poll: PollSchedule = field(default_factory=PollSchedule)
+
+
+class _Aborted(Exception):
+    """The run was asked to stop before this participant was dialed."""
+
+
+class ConferenceRun:
+    """Applies one plan; holds the state shared by that conference's participant tasks."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        client: TexmlClient,
+        pacer: DialPacer,
+        options: ApplyOptions,
+        stop: asyncio.Event,
+        progress: ProgressHook | None = None,
+    ) -> None:
+        self.plan = plan
+        self.spec = plan.spec
+        self.client = client
+        self.pacer = pacer
+        self.options = options
+        self.stop = stop
+        self._progress = progress
+        self.sid: str | None = plan.conference_sid
+        self._creator_busy = False
+        self._creator_done = plan.creator is None
+        self._sid_changed = asyncio.Event()
+        self._watcher: LegWatcher | None = None
+        # Call SID of each participant once it is settled connected (or dialed, with --no-wait);
+        # None once it is known it never will be.
+        self._call_sids: dict[str, asyncio.Future[str | None]] = {}
+        desired = CONNECTED if options.wait else CONNECTING
+        self.outcomes = {
+            p.name: ParticipantOutcome(name=p.name, role=p.role, to=p.to[0], desired=desired)
+            for p in self.spec.participants
+        }
+        self.dials = 0
+        self.fatal: OrchestratorError | None = None
+
+    def _say(self, participant: str, what: str) -> None:
+        if self._progress is not None:
+            self._progress(self.spec.conference.name, participant, what)
+
+    def _call_sid_future(self, name: str) -> asyncio.Future[str | None]:
+        future = self._call_sids.get(name)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._call_sids[name] = future
+        return future
+
+    def _publish_call_sid(self, name: str, call_sid: str | None) -> None:
+        future = self._call_sid_future(name)
+        if not future.done():
+            future.set_result(call_sid)
+
+    # Conference SID -------------------------------------------------------
+
+    def _announce_sid_change(self) -> None:
+        changed, self._sid_changed = self._sid_changed, asyncio.Event()
+        changed.set()
+
+    async def _conference_target(self, participant: Participant) -> tuple[str, bool]:
+        """Where to dial: (conference SID, False), or (friendly name, True) for the one dial that creates it."""
+        while True:
+            if self.sid is not None:
+                return self.sid, False
+            if self.stop.is_set():
+                raise _Aborted
+            may_create = self._creator_done or participant.name == self.plan.creator
+            if may_create and not self._creator_busy:
+                self._creator_busy = True
+                return self.spec.conference.name, True
+            await _wait_either(self._sid_changed, self.stop)
+
+    def _creation_finished(self, sid: str | None) -> None:
+        self._creator_busy = False
+        self._creator_done = True
+        if sid is not None and self.sid is None:
+            self.sid = sid
+        self._announce_sid_change()
+
+    # Dialing -----------------------------------------------------------------
+
+    async def _dial_once(
+        self, participant: Participant, destination: str, coach_sid: str | None
+    ) -> str:
+        """One placed call for ``participant``, by a new dial or by adopting one already there."""
+        outcome = self.outcomes[participant.name]
+        while True:
+            if self.stop.is_set():
+                raise _Aborted
+            target, creates = await self._conference_target(participant)
+            fields = dial_fields(
+                self.spec,
+                participant,
+                destination,
+                creates_conference=creates,
+                call_sid_to_coach=coach_sid,
+            )
+            try:
+                async with self.pacer.slot(self.stop):
+                    self.dials += 1
+                    outcome.attempts += 1
+                    resource = await self.client.dial(target, fields)
+            except RateLimitedError:
+                outcome.attempts -= 1  # nothing was placed; the pacer has slowed down
+                if creates:
+                    self._creation_finished(None)
+                continue
+            except DialUnconfirmed as error:
+                adopted = await self._adopt(participant, target, creates)
+                if adopted is not None:
+                    outcome.notes.append(
+                        f"adopted {adopted} after an unconfirmed dial ({error.status or 'no answer'})"
+                    )
+                    return adopted
+                outcome.attempts -= 1  # definitely not placed
+                continue
+            except PacerStopped as stopped:
+                if creates:
+                    self._creation_finished(None)
+                raise _Aborted from stopped
+            except BaseException:
+                if creates:
+                    self._creation_finished(None)
+                raise
+            if creates:
+                self._creation_finished(resource["conference_sid"])
+            self._say(participant.name, f"dialed {destination}")
+            return resource["call_sid"]
+
+    async def _adopt(self, participant: Participant, target: str, creates: bool) -> str | None:
+        """After an unconfirmed dial: the call SID of the leg carrying this Label, if there is one."""
+        conference_sid: str | None = target
+        if creates:
+            conference = await find_conference(self.client, self.spec)
+            conference_sid = conference["sid"] if conference is not None else None
+            self._creation_finished(conference_sid)
+            if conference_sid is None:
+                return None
+        assert conference_sid is not None
+        found = await self.client.find_participant(conference_sid, participant.name)
+        return found["call_sid"] if found is not None else None
+
+    async def _settle(self, call_sid: str) -> LegState | None:
+        """How the leg settled; None if it was still ringing when waiting stopped."""
+        if self._watcher is None:
+            assert self.sid is not None
+            self._watcher = LegWatcher(self.client, self.sid, self.options.poll)
+        leg = self._watcher.watch(call_sid)
+        stopped = asyncio.ensure_future(self.stop.wait())
+        waiters: set[asyncio.Future[Any]] = {leg, stopped}
+        try:
+            done, _ = await asyncio.wait(
+                waiters,
+                timeout=self.options.settle_timeout_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            stopped.cancel()
+        if leg in done:
+            return leg.result()
+        return None
+
+    async def _run_dial(self, action: Action) -> None:
+        participant = action.participant
+        outcome = self.outcomes[participant.name]
+        coach_sid: str | None = None
+        if participant.coach is not None:
+            self._say(participant.name, f"waiting for {participant.coach}")
+            coach_sid = await _wait_for_future(self._call_sid_future(participant.coach), self.stop)
+            if coach_sid is None:
+                outcome.error = (
+                    f"not dialed: {participant.coach}, whom it coaches, is not connected"
+                )
+                return
+        retry = participant.settings.retry
+        tries_per_number = 1 + (retry.attempts if retry is not None else 0)
+        last: LegState | None = None
+        for index, destination in enumerate(participant.to):
+            for attempt in range(tries_per_number):
+                if attempt > 0 and retry is not None and retry.interval_s > 0:
+                    await _sleep_unless(retry.interval_s, self.stop)
+                if self.stop.is_set():
+                    raise _Aborted
+                if index > 0 and attempt == 0:
+                    outcome.notes.append(f"fallback to number {index + 1} after {last}")
+                outcome.to = destination
+                call_sid = await self._dial_once(participant, destination, coach_sid)
+                outcome.call_sid = call_sid
+                outcome.observed = CONNECTING
+                if not self.options.wait:
+                    self._publish_call_sid(participant.name, call_sid)
+                    return
+                last = await self._settle(call_sid)
+                if last is None:
+                    outcome.observed = CONNECTING
+                    if not self.stop.is_set():
+                        outcome.error = f"still ringing after {self.options.settle_timeout_s:g}s"
+                    return
+                self._say(participant.name, last)
+                if last == "connected":
+                    outcome.observed = CONNECTED
+                    await self._after_connect(participant, call_sid)
+                    return
+                outcome.observed = ended(last)
+                if last not in UNANSWERED:
+                    return
+        outcome.error = f"no answer on any number (last: {last})"
+
+    async def _after_connect(self, participant: Participant, call_sid: str) -> None:
+        if participant.settings.hold:
+            assert self.sid is not None
+            await self.client.update_participant(self.sid, call_sid, {"Hold": True})
+        self._publish_call_sid(participant.name, call_sid)
+
+    async def _run_update(self, action: Action) -> None:
+        participant = action.participant
+        outcome = self.outcomes[participant.name]
+        live = action.live
+        assert live is not None and self.sid is not None
+        outcome.call_sid = live["call_sid"]
+        outcome.observed = CONNECTED if live["status"] == "connected" else CONNECTING
+        fields: dict[str, RequestValue] = {}
+        for change in action.changes:
+            if change.field == "muted":
+                fields["Muted"] = bool(change.desired)
+            elif change.field == "hold":
+                fields["Hold"] = bool(change.desired)
+            elif change.field == "coach":
+                if change.desired is None:
+                    fields["Coaching"] = False
+                else:
+                    target_sid = await _wait_for_future(
+                        self._call_sid_future(str(change.desired)), self.stop
+                    )
+                    if target_sid is None:
+                        outcome.error = f"cannot coach {change.desired}: it is not connected"
+                        continue
+                    fields["Coaching"] = True
+                    fields["CallSidToCoach"] = target_sid
+        if fields:
+            await self.client.update_participant(self.sid, participant.name, fields)
+            outcome.notes.append("updated " + ", ".join(c.field for c in action.changes))
+            self._say(participant.name, "updated")
+        self._publish_call_sid(participant.name, live["call_sid"])
+
+    async def _run_participant(self, action: Action) -> None:
+        participant = action.participant
+        outcome = self.outcomes[participant.name]
+        try:
+            if action.kind == "noop":
+                assert action.live is not None
+                outcome.call_sid = action.live["call_sid"]
+                outcome.observed = CONNECTED if action.live["status"] == "connected" else CONNECTING
+                outcome.notes.append("already in the conference")
+                self._publish_call_sid(participant.name, action.live["call_sid"])
+            elif action.kind == "update":
+                await self._run_update(action)
+            else:
+                await self._run_dial(action)
+        except _Aborted:
+            outcome.notes.append(
+                "interrupted before dialing" if outcome.attempts == 0 else "interrupted"
+            )
+        except AuthenticationError as error:
+            self.fatal = error
+            outcome.error = str(error)
+        except (ApiError, ApiUnreachable) as error:
+            outcome.error = str(error)
+            if outcome.call_sid is None and outcome.attempts == 0:
+                outcome.observed = NOT_DIALED
+            elif outcome.observed == NOT_DIALED:
+                outcome.observed = UNKNOWN
+        finally:
+            if (
+                participant.name not in self._call_sids
+                or not self._call_sids[participant.name].done()
+            ):
+                self._publish_call_sid(participant.name, None)
+
+    async def reconcile(self) -> str | None:
+        """One last look at every leg the run holds, so the summary says what is true now."""
+        if self.sid is None:
+            return None
+        status: str | None = None
+        try:
+            conference = await self.client.get_conference(self.sid)
+            status = conference["status"]
+            if self._watcher is None:
+                self._watcher = LegWatcher(self.client, self.sid, self.options.poll)
+            held = [
+                o.call_sid
+                for o in self.outcomes.values()
+                if o.call_sid and o.observed in (CONNECTED, CONNECTING)
+            ]
+            states = await self._watcher.current_states(held)
+        except OrchestratorError:
+            return status
+        for outcome in self.outcomes.values():
+            if outcome.call_sid in states:
+                state = states[outcome.call_sid]
+                if state is None:
+                    outcome.observed = CONNECTING
+                elif state == "connected":
+                    outcome.observed = CONNECTED
+                else:
+                    outcome.observed = ended(state)
+        return status
+
+    async def execute(self) -> None:
+        tasks = [
+            asyncio.create_task(self._run_participant(action), name=action.participant.name)
+            for action in self.plan.actions
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if self._watcher is not None:
+                await self._watcher.close()
+
+
+async def apply_conference(
+    spec: ConferenceSpec,
+    client: TexmlClient,
+    pacer: DialPacer,
+    options: ApplyOptions,
+    stop: asyncio.Event,
+    progress: ProgressHook | None = None,
+) -> ConferenceResult:
+    started = time.monotonic()
+    result = ConferenceResult(
+        path=spec.path,
+        name=spec.conference.name,
+        sid=spec.conference.sid,
+        status=None,
+        participants=[],
+    )
+    try:
+        state = await read_live_state(client, spec)
+        plan = make_plan(spec, state)
+        if plan.conference_sid is None and not spec.conference.application_sid:
+            raise _NeedsApplication(spec)
+    except OrchestratorError as error:
+        result.error = str(error)
+        result.participants = [
+            ParticipantOutcome(p.name, p.role, p.to[0], error="not dialed: " + str(error))
+            for p in spec.participants
+        ]
+        result.exit_code = exit_code(result)
+        result.duration_s = time.monotonic() - started
+        return result
+
+    run = ConferenceRun(plan, client, pacer, options, stop, progress)
+    await run.execute()
+    result.status = await run.reconcile()
+    result.sid = run.sid
+    result.participants = [run.outcomes[p.name] for p in spec.participants]
+    result.dials = run.dials
+    result.rate_limited = pacer.rate_limited
+    result.interrupted = stop.is_set()
+    if run.fatal is not None:
+        result.error = str(run.fatal)
+    result.exit_code = exit_code(result)
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+class _NeedsApplication(OrchestratorError):
+    def __init__(self, spec: ConferenceSpec) -> None:
+        super().__init__(
+            f"{spec.path}: conference {spec.conference.name!r} does not exist yet and "
+            "conference.application_sid is not set; set it to your TeXML application's SID so the "
+            "first dial can create the conference"
+        )
+
+
+async def apply_all(
+    specs: list[ConferenceSpec],
+    client: TexmlClient,
+    options: ApplyOptions,
+    stop: asyncio.Event,
+    progress: ProgressHook | None = None,
+    pacer: DialPacer | None = None,
+) -> list[ConferenceResult]:
+    """Apply several conferences concurrently; the dial limit is the account's, so one pacer serves all."""
+    pacer = pacer or DialPacer(options.dials_per_second, options.dial_window_s)
+    return list(
+        await asyncio.gather(
+            *(apply_conference(spec, client, pacer, options, stop, progress) for spec in specs)
+        )
+    )
+
+
+async def _wait_either(event: asyncio.Event, stop: asyncio.Event) -> None:
+    waiters = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())}
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+async def _wait_for_future(future: asyncio.Future[str | None], stop: asyncio.Event) -> str | None:
+    stopped = asyncio.ensure_future(stop.wait())
+    waiters: set[asyncio.Future[Any]] = {future, stopped}
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if future.done():
+        return future.result()
+    raise _Aborted
+
+
+async def _sleep_unless(seconds: float, stop: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
