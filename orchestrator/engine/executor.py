@@ -38,6 +38,7 @@ from orchestrator.errors import (
 )
 from orchestrator.spec.model import ConferenceSpec, Participant
 from orchestrator.texml.client import DialUnconfirmed, RequestValue, TexmlClient
+from orchestrator.texml.connection import Connection
 
 # (conference name, participant name, what happened) -> None; for progress displays and logs.
 ProgressHook = Callable[[str, str, str], None]
@@ -473,3 +474,18 @@ async def _wait_for_future(future: asyncio.Future[str | None], stop: asyncio.Eve
 async def _sleep_unless(seconds: float, stop: asyncio.Event) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def apply_with_connection(
+    specs: list[ConferenceSpec],
+    connection: Connection,
+    options: ApplyOptions,
+    stop: asyncio.Event,
+    progress: ProgressHook | None = None,
+) -> list[ConferenceResult]:
+    """Open one client for the account and apply every spec through it."""
+    pacer = DialPacer(options.dials_per_second, options.dial_window_s)
+    async with TexmlClient(
+        connection, concurrency=options.concurrency, on_rate_limited=pacer.slow_down
+    ) as client:
+        return await apply_all(specs, client, options, stop, progress, pacer)

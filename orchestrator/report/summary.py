@@ -1,0 +1,134 @@
+"""The reconciled summary of an apply: one row per participant, for people (text) or scripts (json).
+
+Destinations are masked (middle digits hidden) in every format: reports end up
+in CI logs and chat, and a name is enough to find the row.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from orchestrator.engine.results import ConferenceResult, ParticipantOutcome
+
+REPORT_VERSION = 1
+MASK = "\u2022\u2022\u2022"  # •••
+
+
+def mask_destination(destination: str) -> str:
+    """+12065550100 -> +1206•••0100; sip:carol@host -> sip:c•••@host."""
+    if destination.startswith(("sip:", "sips:")):
+        scheme, _, rest = destination.partition(":")
+        user, at, host = rest.partition("@")
+        if not at:
+            return destination
+        return f"{scheme}:{user[:1]}{MASK}@{host}"
+    digits = re.sub(r"\D", "", destination)
+    if len(digits) <= 6:
+        return destination
+    keep_head = 5 if destination.startswith("+") else 4
+    return destination[:keep_head] + MASK + destination[-4:]
+
+
+def participant_json(outcome: ParticipantOutcome) -> dict[str, Any]:
+    return {
+        "name": outcome.name,
+        "role": outcome.role,
+        "to": mask_destination(outcome.to),
+        "desired": outcome.desired,
+        "observed": outcome.observed,
+        "converged": outcome.converged,
+        "call_sid": outcome.call_sid,
+        "attempts": outcome.attempts,
+        "error": outcome.error,
+        "notes": list(outcome.notes),
+    }
+
+
+def result_json(result: ConferenceResult) -> dict[str, Any]:
+    return {
+        "version": REPORT_VERSION,
+        "file": result.path,
+        "conference": {"name": result.name, "sid": result.sid, "status": result.status},
+        "participants": [participant_json(p) for p in result.participants],
+        "totals": result.totals(),
+        "error": result.error,
+        "interrupted": result.interrupted,
+        "exit_code": result.exit_code,
+        "duration_s": round(result.duration_s, 3),
+    }
+
+
+def render_json(results: Sequence[ConferenceResult]) -> str:
+    """One object for one file; an array of them for several."""
+    documents = [result_json(r) for r in results]
+    return json.dumps(documents[0] if len(documents) == 1 else documents, indent=2) + "\n"
+
+
+def _short_sid(call_sid: str | None) -> str:
+    if not call_sid:
+        return "-"
+    return call_sid if len(call_sid) <= 20 else call_sid[:19] + "\u2026"
+
+
+def _note(outcome: ParticipantOutcome) -> str:
+    parts = [*outcome.notes]
+    if outcome.error:
+        parts.append(outcome.error)
+    return "; ".join(parts)
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return lines
+
+
+def render_result_text(result: ConferenceResult) -> str:
+    sid = result.sid or "not created"
+    status = f", {result.status}" if result.status else ""
+    lines = [f"Conference {result.name} ({result.path}): {sid}{status}"]
+    rows = [["NAME", "ROLE", "TO", "DESIRED", "OBSERVED", "CALL SID", "ATTEMPTS", "NOTE"]]
+    for p in result.participants:
+        rows.append(
+            [
+                p.name,
+                p.role,
+                mask_destination(p.to),
+                p.desired,
+                p.observed,
+                _short_sid(p.call_sid),
+                str(p.attempts),
+                _note(p),
+            ]
+        )
+    lines.extend("  " + line for line in _table(rows))
+    totals = result.totals()
+    states = ", ".join(
+        f"{totals[state]} {state}" for state in sorted({p.observed for p in result.participants})
+    )
+    lines.append(
+        f"{totals['participants']} participants: {totals['converged']} converged, "
+        f"{totals['not_converged']} not ({states}); "
+        f"{totals['dials']} dials, {totals['rate_limited']} rate-limited; {result.duration_s:.1f}s"
+    )
+    if result.error:
+        lines.append(f"error: {result.error}")
+    if result.interrupted:
+        lines.append("interrupted: no new dials were placed after Ctrl-C")
+    return "\n".join(lines) + "\n"
+
+
+def render_text(results: Sequence[ConferenceResult]) -> str:
+    return "\n".join(render_result_text(r) for r in results)
+
+
+SUMMARY_REPORTERS: dict[str, Callable[[Sequence[ConferenceResult]], str]] = {
+    "text": render_text,
+    "json": render_json,
+}
