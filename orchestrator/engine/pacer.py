@@ -70,7 +70,11 @@ class DialPacer:
             if stop is not None:
                 waiters.add(asyncio.ensure_future(stop.wait()))
             try:
-                await asyncio.wait(waiters, timeout=None if wait == float("inf") else wait)
+                await asyncio.wait(
+                    waiters,
+                    timeout=None if wait == float("inf") else wait,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
             finally:
                 for waiter in waiters:
                     waiter.cancel()
