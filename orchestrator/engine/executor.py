@@ -251,7 +251,13 @@ class ConferenceRun:
                 last = await self._settle(call_sid)
                 if last is None:
                     outcome.observed = CONNECTING
-                    if not self.stop.is_set():
+                    if self.stop.is_set():
+                        return
+                    trouble = self._watcher.last_error if self._watcher is not None else None
+                    if trouble is not None:
+                        outcome.observed = UNKNOWN
+                        outcome.error = f"could not confirm the leg: {trouble}"
+                    else:
                         outcome.error = f"still ringing after {self.options.settle_timeout_s:g}s"
                     return
                 self._say(participant.name, last)

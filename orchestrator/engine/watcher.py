@@ -49,6 +49,7 @@ class LegWatcher:
         self._added = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.polls = 0
+        self.last_error: OrchestratorError | None = None
 
     def watch(self, call_sid: str) -> asyncio.Future[LegState]:
         future = self._pending.get(call_sid)
@@ -82,11 +83,9 @@ class LegWatcher:
             try:
                 settled = await self._poll_once()
             except OrchestratorError as error:
-                # The client already retried; settle the waiting legs as unknown rather than hang.
-                for future in self._pending.values():
-                    if not future.done():
-                        future.set_exception(error)
-                self._pending.clear()
+                # The client already retried; keep polling slowly and let the settle timeout decide.
+                self.last_error = error
+                delay = self._schedule.max_s
                 continue
             # Poll fast while legs are settling or new ones arrive, back off while nothing moves.
             if settled or self._added.is_set():

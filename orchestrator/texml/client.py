@@ -48,7 +48,7 @@ RequestValue = contract.FieldValue | Secret
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 5  # total tries of one read/update/delete
+    attempts: int = 8  # total tries of one read/update/delete
     base_delay_s: float = 0.2
     max_delay_s: float = 8.0
 
