@@ -176,6 +176,11 @@ class ConferenceSpec:
     # Location of every key/value in the file, by JSON path
     # (("participants", 1, "muted") -> Location), for reports that point into the file.
     locations: Mapping[JsonPath, Location] = field(default_factory=dict, compare=False, repr=False)
+    # Location of every key by the JSON path of its value (an unknown or misplaced key is
+    # reported at the key, a bad value at the value).
+    key_locations: Mapping[JsonPath, Location] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def participant(self, name: str) -> Participant:
         for participant in self.participants:

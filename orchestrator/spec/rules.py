@@ -1,0 +1,223 @@
+"""Rules the schema cannot express: names, roles, coaching, limits, numbers, From.
+
+Every check reads the values defensively: it runs even when the schema already
+found problems, so one pass reports everything, and it skips whatever is not
+the expected shape (the schema has said so) or still names an unset variable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.spec.context import FileCheck
+from orchestrator.spec.model import JsonPath
+from orchestrator.spec.paths import format_path
+from orchestrator.spec.schema import suggestion
+from orchestrator.spec.settings import (
+    BUILTIN_ROLES,
+    COACH_ROLE,
+    DEFAULT_ROLE,
+    MergedSettings,
+    merge_settings,
+    role_names,
+)
+from orchestrator.texml import contract
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def participant_entries(data: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    participants = data.get("participants")
+    if not isinstance(participants, list):
+        return []
+    return [(index, entry) for index, entry in enumerate(participants) if isinstance(entry, dict)]
+
+
+def merged_settings(data: dict[str, Any]) -> dict[int, MergedSettings]:
+    defaults = _mapping(data.get("defaults"))
+    roles = _mapping(data.get("roles"))
+    return {
+        index: merge_settings(defaults, roles, entry, index)
+        for index, entry in participant_entries(data)
+    }
+
+
+def check_rules(check: FileCheck, merged: dict[int, MergedSettings]) -> None:
+    data = check.data
+    entries = participant_entries(data)
+    names = _check_names(check, entries)
+    _check_roles(check, entries)
+    _check_coaching(check, entries, merged, names)
+    _check_count(check, data)
+    _check_from(check, data, entries, merged)
+    _check_duplicate_numbers(check, data, entries)
+
+
+def _name_of(check: FileCheck, index: int, entry: dict[str, Any]) -> str | None:
+    name = entry.get("name")
+    if isinstance(name, str) and not check.is_unresolved(("participants", index, "name")):
+        return name
+    return None
+
+
+def _check_names(check: FileCheck, entries: list[tuple[int, dict[str, Any]]]) -> dict[str, int]:
+    """Unique participant names; returns each name's first index."""
+    first: dict[str, int] = {}
+    for index, entry in entries:
+        name = _name_of(check, index, entry)
+        if name is None:
+            continue
+        if name in first:
+            other = first[name]
+            line = check.location(("participants", other)).line
+            check.error(
+                check.location(("participants", index, "name")),
+                f"participants[{index}].name: {name!r} is already the name of "
+                f"participants[{other}] (line {line}); names must be unique",
+            )
+        else:
+            first[name] = index
+    return first
+
+
+def _check_roles(check: FileCheck, entries: list[tuple[int, dict[str, Any]]]) -> None:
+    roles = _mapping(check.data.get("roles"))
+    known = role_names(roles)
+    for index, entry in entries:
+        role = entry.get("role")
+        path: JsonPath = ("participants", index, "role")
+        if not isinstance(role, str) or check.is_unresolved(path) or role in known:
+            continue
+        check.error(
+            check.location(path),
+            f"{format_path(path)}: unknown role {role!r}{suggestion(role, known)}; "
+            f"roles are {', '.join(known)}",
+        )
+
+
+def _check_coaching(
+    check: FileCheck,
+    entries: list[tuple[int, dict[str, Any]]],
+    merged: dict[int, MergedSettings],
+    names: dict[str, int],
+) -> None:
+    coach_of: dict[int, str] = {}
+    for index, _ in entries:
+        coach = merged[index].values.get("coach")
+        origin = merged[index].origin("coach")
+        if isinstance(coach, str) and not (origin and check.is_unresolved(origin)):
+            coach_of[index] = coach
+    for index, entry in entries:
+        here = f"participants[{index}]"
+        role = entry.get("role", DEFAULT_ROLE)
+        coach = merged[index].values.get("coach")
+        origin = merged[index].origin("coach")
+        if role == COACH_ROLE and coach is None:
+            check.error(
+                check.location(
+                    ("participants", index, "role") if "role" in entry else ("participants", index)
+                ),
+                f"{here}: role coach needs coach: naming the participant to coach",
+            )
+            continue
+        if index not in coach_of:
+            continue
+        target = coach_of[index]
+        location = check.location(origin) if origin else check.location(("participants", index))
+        name = _name_of(check, index, entry)
+        if target == name:
+            check.error(location, f"{here}.coach: {name!r} cannot coach itself")
+        elif target not in names:
+            check.error(
+                location,
+                f"{here}.coach: no participant is named {target!r}{suggestion(target, list(names))}",
+            )
+        elif names[target] in coach_of:
+            coached = names[target]
+            check.error(
+                location,
+                f"{here}.coach: {target!r} is itself a coach (of {coach_of[coached]!r}); "
+                "a coach can only coach a participant who is not coaching",
+            )
+
+
+def _check_count(check: FileCheck, data: dict[str, Any]) -> None:
+    participants = data.get("participants")
+    if not isinstance(participants, list):
+        return
+    conference = _mapping(data.get("conference"))
+    limit = conference.get("max_participants")
+    path: JsonPath = ("conference", "max_participants")
+    low, high = contract.MAX_PARTICIPANTS_RANGE
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int)
+        or not low <= limit <= high
+        or check.is_unresolved(path)
+    ):
+        if "max_participants" in conference:
+            return  # the schema reports a bad limit; the default would only add noise
+        limit, path = contract.DEFAULT_MAX_PARTICIPANTS, ("participants",)
+    if len(participants) > limit and len(participants) <= high:
+        where = (
+            f"the conference admits at most {limit} (conference.max_participants)"
+            if path[0] == "conference"
+            else f"the conference admits at most {limit} unless conference.max_participants says more"
+        )
+        location = check.location(path) if path[0] == "conference" else check.key_location(path)
+        check.error(location, f"participants: {len(participants)} participants but {where}")
+
+
+def _check_from(
+    check: FileCheck,
+    data: dict[str, Any],
+    entries: list[tuple[int, dict[str, Any]]],
+    merged: dict[int, MergedSettings],
+) -> None:
+    conference = _mapping(data.get("conference"))
+    if conference.get("from") is not None:
+        return
+    for index, _ in entries:
+        if merged[index].values.get("from") is None:
+            check.error(
+                check.location(("participants", index)),
+                f"participants[{index}]: no from number to call from; set conference.from "
+                "(or from in defaults, the role or the participant)",
+            )
+
+
+def _check_duplicate_numbers(
+    check: FileCheck, data: dict[str, Any], entries: list[tuple[int, dict[str, Any]]]
+) -> None:
+    if _mapping(data.get("conference")).get("allow_duplicate_numbers") is True:
+        return
+    dialled: dict[str, int] = {}
+    for index, entry in entries:
+        to = entry.get("to")
+        base: JsonPath = ("participants", index, "to")
+        numbers: list[tuple[JsonPath, Any]] = (
+            [(base, to)]
+            if isinstance(to, str)
+            else [((*base, k), n) for k, n in enumerate(to)]
+            if isinstance(to, list)
+            else []
+        )
+        for path, number in numbers:
+            if not isinstance(number, str) or check.is_unresolved(path):
+                continue
+            key = number.lower() if number.startswith(("sip:", "sips:")) else number
+            other = dialled.setdefault(key, index)
+            if other == index:
+                continue
+            other_name = _name_of(check, other, dict(entries)[other]) or f"participants[{other}]"
+            check.error(
+                check.location(path),
+                f"{format_path(path)}: {number} is also dialled for {other_name!r} "
+                f"(participants[{other}]); set conference.allow_duplicate_numbers: true "
+                "if that is intended",
+            )
+
+
+__all__ = ["BUILTIN_ROLES", "check_rules", "merged_settings", "participant_entries"]
