@@ -1,0 +1,96 @@
+"""Findings of ``validate``: text for people, JSON for scripts, annotations for GitHub Actions.
+
+Messages never hold secrets (the checks never quote a SIP password), so the
+reporters print them as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from orchestrator import exit_codes
+from orchestrator.spec import ValidationResult
+from orchestrator.spec.model import Diagnostic
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def exit_code(result: ValidationResult) -> int:
+    return exit_codes.OK if result.ok else exit_codes.FAILED
+
+
+def summary(result: ValidationResult) -> str:
+    """One line, such as ``3 files checked: 1 invalid (2 errors, 1 warning)``."""
+    checked = f"{_plural(len(result.files), 'file')} checked"
+    errors, warnings = len(result.errors), len(result.warnings)
+    if not errors:
+        return f"{checked}: all valid" + (f" ({_plural(warnings, 'warning')})" if warnings else "")
+    counts = _plural(errors, "error") + (f", {_plural(warnings, 'warning')}" if warnings else "")
+    return f"{checked}: {len(result.invalid_files)} invalid ({counts})"
+
+
+def render_text(result: ValidationResult) -> str:
+    lines = [str(diagnostic) for diagnostic in result.diagnostics]
+    lines.append(summary(result))
+    return "\n".join(lines) + "\n"
+
+
+def _as_json(diagnostic: Diagnostic) -> dict[str, Any]:
+    location = diagnostic.location
+    return {
+        "file": location.file,
+        "line": location.line,
+        "col": location.col,
+        "severity": diagnostic.severity,
+        "message": diagnostic.message,
+    }
+
+
+def render_json(result: ValidationResult) -> str:
+    invalid = set(result.invalid_files)
+    report = {
+        "ok": result.ok,
+        "exit_code": exit_code(result),
+        "summary": {
+            "files": len(result.files),
+            "invalid": len(invalid),
+            "errors": len(result.errors),
+            "warnings": len(result.warnings),
+            "text": summary(result),
+        },
+        "files": [{"path": file, "valid": file not in invalid} for file in result.files],
+        "diagnostics": [_as_json(diagnostic) for diagnostic in result.diagnostics],
+    }
+    return json.dumps(report, indent=2) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(result: ValidationResult) -> str:
+    """Workflow commands (``::error file=...,line=...,col=...::message``), then the summary."""
+    lines = []
+    for diagnostic in result.diagnostics:
+        location = diagnostic.location
+        lines.append(
+            f"::{diagnostic.severity} file={_escape_property(location.file)},"
+            f"line={location.line},col={location.col}::{_escape_data(diagnostic.message)}"
+        )
+    lines.append(summary(result))
+    return "\n".join(lines) + "\n"
+
+
+DIAGNOSTIC_REPORTERS: dict[str, Callable[[ValidationResult], str]] = {
+    "text": render_text,
+    "json": render_json,
+    "github": render_github,
+}
