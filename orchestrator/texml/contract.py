@@ -34,6 +34,8 @@ CALL_PATH: Final = ACCOUNT_PATH + "/Calls/{call_sid}"
 # Sandbox-only introspection, directly under the base URL (not under an account).
 SANDBOX_DIALS_PATH: Final = "/_sandbox/dials"
 SANDBOX_HEALTH_PATH: Final = "/_sandbox/health"
+# Where the sandbox serves a recording's (silent) audio: the media_url of its recordings.
+SANDBOX_RECORDINGS_PATH: Final = "/_sandbox/recordings/{recording_sid}.wav"
 
 # Enumerations.
 BEEP_VALUES: Final = ("true", "false", "onEnter", "onExit")
@@ -94,6 +96,7 @@ CODE_AUTHENTICATION_FAILED: Final = "10009"
 CODE_TOO_MANY_REQUESTS: Final = "10011"
 CODE_BAD_REQUEST: Final = "10015"
 CODE_DIAL_RATE_LIMITED: Final = "90103"
+CODE_UNEXPECTED_ERROR: Final = "10007"  # 5xx answers
 
 # Rate-limit headers.
 HEADER_RETRY_AFTER: Final = "Retry-After"

@@ -1,0 +1,254 @@
+"""Request bodies: decoding form and JSON bodies and checking them against the contract.
+
+The API documents form bodies (booleans as "true"/"false") and the official SDK
+sends JSON with the same PascalCase names, so both arrive here as one mapping
+of names to raw values and leave as typed values. Fields the contract does not
+know are ignored, as the real API tolerates extra fields; a known field with a
+wrong type or value is an ``ApiFailure`` answered with 422.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from yarl import URL
+
+from orchestrator.texml import contract
+from orchestrator.texml.contract import Field, FieldValue
+
+E164_OR_SIP: Final = re.compile(r"^(\+[1-9][0-9]{1,14}|[Ss][Ii][Pp][Ss]?:[^\s@]+@[^\s@]+)$")
+
+# Fields that name a URL the sandbox will call: they must be absolute http(s) URLs.
+URL_FIELDS: Final = frozenset(
+    {
+        "StatusCallback",
+        "ConferenceStatusCallback",
+        "AmdStatusCallback",
+        "RecordingStatusCallback",
+        "ConferenceRecordingStatusCallback",
+        "WaitUrl",
+        "HoldUrl",
+        "AnnounceUrl",
+    }
+)
+
+_TRUE: Final = frozenset({"true"})
+_FALSE: Final = frozenset({"false"})
+
+
+class ApiFailure(Exception):
+    """An error answer: HTTP status plus the one error object of the Telnyx error body."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str,
+        *,
+        pointer: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.pointer = pointer
+        self.headers = headers
+
+    def body(self) -> contract.ErrorBody:
+        error: contract.ErrorObject = {
+            "code": self.code,
+            "title": self.title,
+            "detail": self.detail,
+        }
+        if self.pointer is not None:
+            error["source"] = {"pointer": self.pointer}
+        return {"errors": [error]}
+
+
+def invalid(field: str, detail: str, *, code: str = contract.CODE_BAD_REQUEST) -> ApiFailure:
+    title = (
+        "Missing required parameter" if code == contract.CODE_MISSING_PARAMETER else "Invalid value"
+    )
+    return ApiFailure(422, code, title, detail, pointer=f"/{field}")
+
+
+def malformed(detail: str) -> ApiFailure:
+    return ApiFailure(400, contract.CODE_BAD_REQUEST, "Bad request", detail)
+
+
+def decode_json(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise malformed("the request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise malformed("the JSON request body must be an object of PascalCase fields")
+    return data
+
+
+def check_fields(raw: Mapping[str, Any], fields: Mapping[str, Field]) -> dict[str, FieldValue]:
+    """Typed values of the known fields in ``raw``; the first bad one raises ApiFailure (422)."""
+    values: dict[str, FieldValue] = {}
+    for name, spec in fields.items():
+        if name not in raw or raw[name] is None:
+            continue
+        values[name] = _convert(spec, raw[name])
+    return values
+
+
+def _convert(spec: Field, value: Any) -> FieldValue:
+    name = spec.name
+    if spec.kind == "str":
+        if not isinstance(value, str):
+            raise invalid(name, f"{name} must be a string, got {_shown(spec, value)}")
+        if name in URL_FIELDS and value:
+            _check_url(name, value)
+        return value
+    if spec.kind == "bool":
+        return _boolean(spec, value)
+    if spec.kind == "int":
+        return _integer(spec, value)
+    if spec.kind == "float":
+        return _float(spec, value)
+    if spec.kind == "enum":
+        if isinstance(value, bool) and "true" in spec.choices:
+            value = "true" if value else "false"
+        if not isinstance(value, str) or value not in spec.choices:
+            raise invalid(
+                name, f"{name} must be one of {', '.join(spec.choices)}, got {_shown(spec, value)}"
+            )
+        return value
+    if spec.kind == "events":
+        return _events(spec, value)
+    return _headers(spec, value)
+
+
+def _boolean(spec: Field, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise invalid(spec.name, f"{spec.name} must be true or false, got {_shown(spec, value)}")
+
+
+def _integer(spec: Field, value: Any) -> int:
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif (isinstance(value, float) and value.is_integer()) or (
+        isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,12}\s*", value)
+    ):
+        number = int(value)
+    if number is None:
+        raise invalid(spec.name, f"{spec.name} must be a whole number, got {_shown(spec, value)}")
+    low, high = spec.minimum, spec.maximum
+    if (low is not None and number < low) or (high is not None and number > high):
+        if low is not None and high is not None:
+            bounds = f"between {low} and {high}"
+        elif low is not None:
+            bounds = f"at least {low}"
+        else:
+            bounds = f"at most {high}"
+        raise invalid(spec.name, f"{spec.name} must be {bounds}, got {number}")
+    return number
+
+
+def _float(spec: Field, value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise invalid(spec.name, f"{spec.name} must be a number, got {_shown(spec, value)}")
+
+
+def _events(spec: Field, value: Any) -> str:
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        tokens = list(value)
+    elif isinstance(value, str):
+        tokens = value.split()
+    else:
+        raise invalid(
+            spec.name, f"{spec.name} must be space-separated events, got {_shown(spec, value)}"
+        )
+    for token in tokens:
+        if token not in spec.choices:
+            raise invalid(
+                spec.name,
+                f"{spec.name} may hold only {', '.join(spec.choices)}; {token!r} is not one of them",
+            )
+    return " ".join(tokens)
+
+
+def _headers(spec: Field, value: Any) -> list[dict[str, str]]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise invalid(
+                spec.name,
+                f'{spec.name} in a form body must be a JSON array such as [{{"name": "X-A", "value": "1"}}]',
+            ) from None
+    if not isinstance(value, list):
+        raise invalid(spec.name, f"{spec.name} must be a list of {{name, value}} objects")
+    headers: list[dict[str, str]] = []
+    for item in value:
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("name"), str)
+            or not isinstance(item.get("value"), str)
+            or not item["name"]
+        ):
+            raise invalid(
+                spec.name, f"{spec.name} entries must be objects with string name and value"
+            )
+        headers.append({"name": item["name"], "value": item["value"]})
+    return headers
+
+
+def _check_url(name: str, value: str) -> None:
+    try:
+        url = URL(value)
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise invalid(name, f"{name} must be an absolute http:// or https:// URL")
+
+
+def _shown(spec: Field, value: Any) -> str:
+    if spec.secret:
+        return "a value of the wrong type"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def events_of(
+    values: Mapping[str, FieldValue], name: str, default: tuple[str, ...]
+) -> frozenset[str]:
+    value = values.get(name)
+    if not isinstance(value, str):
+        return frozenset(default)
+    return frozenset(value.split())
+
+
+def text_of(values: Mapping[str, FieldValue], name: str) -> str | None:
+    value = values.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def flag_of(values: Mapping[str, FieldValue], name: str, default: bool) -> bool:
+    value = values.get(name)
+    return value if isinstance(value, bool) else default
+
+
+def int_of(values: Mapping[str, FieldValue], name: str) -> int | None:
+    value = values.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,264 @@
+"""Sandbox scenarios: how the simulated network behaves, read from a small YAML file.
+
+Every key is optional; ``Scenario()`` is the default behaviour (every number
+answers after two simulated seconds, no faults, Telnyx's default dial limit).
+Unknown keys and bad values are refused with one line naming the file and the
+key, because a typo in a scenario would otherwise silently test something else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+import yaml
+
+from orchestrator.errors import ScenarioError
+from orchestrator.texml import contract
+
+AnswerMode = Literal["answer", "after", "no-answer", "busy", "fail"]
+ANSWER_MODES: Final = ("answer", "after", "no-answer", "busy", "fail")
+
+# How long a busy or failed leg takes to end when the scenario does not say.
+DEFAULT_REJECT_SECONDS: Final = 1.0
+
+
+@dataclass(frozen=True)
+class NumberBehaviour:
+    """What happens when one destination is dialed.
+
+    ``answer``: "answer" (after the scenario's ring_seconds), "after" (after
+    ``seconds``), "no-answer" (rings until the dial's Timeout), "busy" or "fail"
+    (ends after ``seconds``, default 1). ``hangup_after``: the callee hangs up
+    that many seconds after answering.
+    """
+
+    answer: AnswerMode = "answer"
+    seconds: float | None = None
+    hangup_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Faults:
+    error_rate: float = 0.0
+    reset_after_commit_rate: float = 0.0
+
+
+def _no_numbers() -> Mapping[str, NumberBehaviour]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Every scenario key with its default. Durations are simulated seconds (see time_scale)."""
+
+    seed: int = 0
+    time_scale: float = 1.0
+    latency_ms: float = 0.0
+    ring_seconds: float = 2.0
+    dials_per_second: float = float(contract.DEFAULT_DIALS_PER_SECOND)
+    dial_window_seconds: float = float(contract.DEFAULT_DIAL_WINDOW_S)
+    faults: Faults = field(default_factory=Faults)
+    numbers: Mapping[str, NumberBehaviour] = field(default_factory=_no_numbers)
+
+    @property
+    def dial_limit(self) -> int:
+        """Dials allowed in any window of dial_window_seconds; 0 means unlimited."""
+        if self.dials_per_second <= 0:
+            return 0
+        return max(1, math.floor(self.dials_per_second * self.dial_window_seconds + 1e-9))
+
+    def behaviour(self, to: str) -> NumberBehaviour:
+        return self.numbers.get(to) or self.numbers.get(to.lower()) or NumberBehaviour()
+
+
+TOP_LEVEL_KEYS: Final = (
+    "seed",
+    "time_scale",
+    "latency_ms",
+    "ring_seconds",
+    "dials_per_second",
+    "dial_window_seconds",
+    "faults",
+    "numbers",
+)
+FAULT_KEYS: Final = ("error_rate", "reset_after_commit_rate")
+NUMBER_KEYS: Final = ("answer", "seconds", "hangup_after")
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and check a scenario file; raises ScenarioError with one line naming file and key."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{source}: no such scenario file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ScenarioError(f"{source}: cannot read the scenario file ({reason})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = error.problem or "invalid YAML"
+        raise ScenarioError(f"{source}: {where}not valid YAML ({problem})") from None
+    except yaml.YAMLError as error:
+        raise ScenarioError(f"{source}: not valid YAML ({error})") from None
+    if data is None:
+        return Scenario()
+    if not isinstance(data, Mapping):
+        raise ScenarioError(
+            f"{source}: a scenario is a mapping of keys ({', '.join(TOP_LEVEL_KEYS)}), "
+            f"got {_kind(data)}"
+        )
+    return parse_scenario(data, source=source)
+
+
+def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>") -> Scenario:
+    """Check an already-parsed scenario mapping and build the Scenario."""
+    checker = _Checker(source)
+    checker.keys(data, TOP_LEVEL_KEYS, "")
+    values: dict[str, Any] = {}
+    if "seed" in data:
+        values["seed"] = checker.integer(data["seed"], "seed")
+    for key in ("time_scale", "latency_ms", "ring_seconds", "dials_per_second"):
+        if key in data:
+            values[key] = checker.number(data[key], key, minimum=0.0)
+    if "dial_window_seconds" in data:
+        values["dial_window_seconds"] = checker.number(
+            data["dial_window_seconds"], "dial_window_seconds", minimum=0.0, exclusive=True
+        )
+    if "faults" in data:
+        values["faults"] = _faults(checker, data["faults"])
+    if "numbers" in data:
+        values["numbers"] = MappingProxyType(_numbers(checker, data["numbers"]))
+    return Scenario(**values)
+
+
+def _faults(checker: _Checker, data: Any) -> Faults:
+    if data is None:
+        return Faults()
+    mapping = checker.mapping(data, "faults")
+    checker.keys(mapping, FAULT_KEYS, "faults.")
+    rates = {
+        key: checker.number(mapping[key], f"faults.{key}", minimum=0.0, maximum=1.0)
+        for key in FAULT_KEYS
+        if key in mapping
+    }
+    return Faults(**rates)
+
+
+def _numbers(checker: _Checker, data: Any) -> dict[str, NumberBehaviour]:
+    if data is None:
+        return {}
+    mapping = checker.mapping(data, "numbers")
+    numbers: dict[str, NumberBehaviour] = {}
+    for raw_number, raw_behaviour in mapping.items():
+        if isinstance(raw_number, bool) or not isinstance(raw_number, str | int):
+            checker.fail(
+                "numbers", f'keys are destinations such as "+15550000001", got {raw_number!r}'
+            )
+        if isinstance(raw_number, int):
+            checker.fail(
+                f"numbers.{raw_number}",
+                f'quote the number ("+{raw_number}") so YAML keeps it a string with its +',
+            )
+        number = raw_number.strip()
+        if not number:
+            checker.fail("numbers", "a destination key is empty")
+        where = f"numbers.{number}"
+        numbers[number] = _behaviour(checker, raw_behaviour, where)
+    return numbers
+
+
+def _behaviour(checker: _Checker, data: Any, where: str) -> NumberBehaviour:
+    mapping = checker.mapping(data, where)
+    checker.keys(mapping, NUMBER_KEYS, where + ".")
+    if not mapping:
+        checker.fail(where, "give answer: and/or hangup_after:")
+    answer = mapping.get("answer", "answer")
+    if answer not in ANSWER_MODES:
+        checker.fail(f"{where}.answer", f"must be one of {', '.join(ANSWER_MODES)}, got {answer!r}")
+    seconds = None
+    if "seconds" in mapping:
+        if answer in ("answer", "no-answer"):
+            reason = "uses ring_seconds" if answer == "answer" else "rings until the dial's Timeout"
+            checker.fail(f"{where}.seconds", f"not used with answer: {answer} (it {reason})")
+        seconds = checker.number(mapping["seconds"], f"{where}.seconds", minimum=0.0)
+    elif answer == "after":
+        checker.fail(f"{where}.seconds", "answer: after needs seconds: (when it answers)")
+    hangup_after = None
+    if "hangup_after" in mapping:
+        if answer in ("no-answer", "busy", "fail"):
+            checker.fail(f"{where}.hangup_after", f"a number that is {answer} never answers")
+        hangup_after = checker.number(mapping["hangup_after"], f"{where}.hangup_after", minimum=0.0)
+    return NumberBehaviour(answer=answer, seconds=seconds, hangup_after=hangup_after)
+
+
+class _Checker:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, message: str) -> Any:
+        raise ScenarioError(f"{self.source}: {key}: {message}")
+
+    def keys(self, mapping: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                self.fail(f"{prefix}{key}", f"unknown key; the keys here are {', '.join(allowed)}")
+
+    def mapping(self, value: Any, key: str) -> Mapping[Any, Any]:
+        if not isinstance(value, Mapping):
+            self.fail(key, f"must be a mapping, got {_kind(value)}")
+        return value  # type: ignore[no-any-return]
+
+    def integer(self, value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(key, f"must be a whole number, got {value!r}")
+        return int(value)
+
+    def number(
+        self,
+        value: Any,
+        key: str,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        exclusive: bool = False,
+    ) -> float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            self.fail(key, f"must be a number, got {value!r}")
+        number = float(value)
+        low_bad = minimum is not None and (number <= minimum if exclusive else number < minimum)
+        high_bad = maximum is not None and number > maximum
+        if minimum is not None and maximum is not None and (low_bad or high_bad):
+            self.fail(
+                key, f"must be between {_num(minimum)} and {_num(maximum)}, got {_num(number)}"
+            )
+        if low_bad:
+            relation = "greater than" if exclusive else "at least"
+            self.fail(key, f"must be {relation} {_num(minimum or 0.0)}, got {_num(number)}")
+        return number
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__

@@ -1,0 +1,145 @@
+"""Running the sandbox: in the current event loop, or in a thread for synchronous callers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import secrets
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from orchestrator.errors import ConfigError
+from orchestrator.sandbox.app import SIMULATION, create_app
+from orchestrator.sandbox.scenario import Scenario
+from orchestrator.sandbox.world import API_PREFIX
+
+# How long shutting down waits for requests still being answered.
+SHUTDOWN_TIMEOUT_S = 2.0
+THREAD_START_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    base_url: str  # e.g. "http://127.0.0.1:43211/v2": what TELNYX_BASE_URL should be
+    api_key: str
+    account_sid: str
+
+    def __repr__(self) -> str:  # the key stays out of logs and test failure output
+        return f"SandboxInfo(base_url={self.base_url!r}, api_key='***', account_sid={self.account_sid!r})"
+
+
+def generate_api_key() -> str:
+    return "KEY" + secrets.token_hex(16).upper()
+
+
+def generate_account_sid() -> str:
+    return str(uuid.uuid4())
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    bare = host.strip("[]")
+    try:
+        if ipaddress.ip_address(bare).version == 6:
+            return f"[{bare}]"
+    except ValueError:
+        pass
+    return host
+
+
+@contextlib.asynccontextmanager
+async def running_sandbox(
+    scenario: Scenario | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_key: str | None = None,
+    account_sid: str | None = None,
+) -> AsyncIterator[SandboxInfo]:
+    """Serve the sandbox from the running event loop until the block exits.
+
+    ``port=0`` picks a free port. On exit every simulated timer is cancelled and
+    webhook deliveries stop. Raises ConfigError when the address cannot be used.
+    """
+    key = api_key or generate_api_key()
+    account = account_sid or generate_account_sid()
+    app = create_app(scenario or Scenario(), api_key=key, account_sid=account)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as error:
+            reason = error.strerror or str(error)
+            hint = " (pick another --port, or 0 for any free port)" if port else ""
+            raise ConfigError(f"cannot listen on {host}:{port}: {reason}{hint}") from None
+        bound_port = runner.addresses[0][1]
+        info = SandboxInfo(
+            base_url=f"http://{_url_host(host)}:{bound_port}{API_PREFIX}",
+            api_key=key,
+            account_sid=account,
+        )
+        app[SIMULATION].public_base = info.base_url
+        yield info
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.contextmanager
+def sandbox_in_thread(scenario: Scenario | None = None, **kwargs: Any) -> Iterator[SandboxInfo]:
+    """The sandbox served by a background thread with its own event loop.
+
+    For synchronous callers (the sync SDK, CLI tests); takes running_sandbox's
+    keyword arguments. The thread stops, cleanly, when the block exits.
+    """
+    ready = threading.Event()
+    started: list[SandboxInfo] = []
+    failed: list[BaseException] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        try:
+            async with running_sandbox(scenario, **kwargs) as info:
+                started.append(info)
+                ready.set()
+                await stop.wait()
+        except BaseException as error:  # handed to the caller's thread
+            failed.append(error)
+            ready.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(serve())
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    thread = threading.Thread(target=run, name="orchestrator-sandbox", daemon=True)
+    thread.start()
+    if not ready.wait(THREAD_START_TIMEOUT_S):
+        raise ConfigError("the sandbox did not start within 30 s")
+    if failed:
+        thread.join()
+        raise failed[0]
+    try:
+        yield started[0]
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join()
