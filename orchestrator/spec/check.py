@@ -81,6 +81,7 @@ def _expand_variables(
         check.unresolved.add(path)
     elif expansion.has_reference:
         check.from_env.add(path)
+        check.written[path] = value
     return expansion.text
 
 

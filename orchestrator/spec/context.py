@@ -8,6 +8,22 @@ from orchestrator.spec.loader import Document
 from orchestrator.spec.model import Diagnostic, JsonPath, Location, Severity
 
 
+def show(value: Any) -> str:
+    """A value as written in YAML, shortened to stay on one line."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        text = value if len(value) <= 60 else value[:57] + "..."
+        return repr(text)
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return str(value)
+
+
 class FileCheck:
     def __init__(self, document: Document) -> None:
         self.document = document
@@ -15,9 +31,12 @@ class FileCheck:
         self.data: dict[str, Any] = document.value
         # Values still holding a reference to an unset variable: their checks are skipped.
         self.unresolved: set[JsonPath] = set()
-        # Values that came (partly) from the environment.
+        # Values that came (partly) from the environment, and how they were written.
         self.from_env: set[JsonPath] = set()
+        self.written: dict[JsonPath, str] = {}
         self.diagnostics: list[Diagnostic] = []
+        # Values the schema already found wrong: the rules stay quiet about them.
+        self.flagged: set[JsonPath] = set()
 
     def location(self, path: JsonPath) -> Location:
         """Where the value at ``path`` stands, or the closest enclosing value that does."""
@@ -41,6 +60,13 @@ class FileCheck:
 
     def warning(self, location: Location, message: str) -> None:
         self.add("warning", location, message)
+
+    def shown(self, path: JsonPath, value: Any) -> str:
+        """``value`` for a message; one taken from the environment is named, never shown,
+        since the variable may hold a secret."""
+        if path in self.from_env:
+            return f"the value of {show(self.written[path])}"
+        return show(value)
 
     def is_unresolved(self, path: JsonPath) -> bool:
         if not self.unresolved:

@@ -11,6 +11,7 @@ an alias bomb is refused instead of filling memory.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -39,6 +40,8 @@ FLOAT_TAG: Final = _TAG + "float"
 MERGE_TAG: Final = _TAG + "merge"
 # Standard tags read as their text: JSON has no dates or bytes.
 _TEXT_TAGS: Final = frozenset({_TAG + "timestamp", _TAG + "binary", _TAG + "value"})
+# Line breaks as YAML counts them (the parser's line numbers follow these).
+_LINE_BREAK: Final = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 _SEQ_TAGS: Final = frozenset({None, "!", _TAG + "seq"})
 _MAP_TAGS: Final = frozenset({None, "!", _TAG + "map"})
 
@@ -160,24 +163,38 @@ def _position_of_char(text: str, offset: int) -> tuple[int, int]:
 
 def parse_document(text: str, path: str) -> Document:
     """Parse YAML text into a :class:`Document`; raises :class:`LoadProblem`."""
-    root = _compose(text)
+    try:
+        root = _compose(text)
+    except LoadProblem as problem:
+        raise _within(problem, text) from None
     if root is None:
         raise LoadProblem(
             "file is empty; a conference file needs version, conference and participants"
         )
-    document = Document(path=path, value={})
-    walker = _Walker(document)
     top = root.target if isinstance(root, _Alias) else root
+    if isinstance(top, _Scalar) and top.tag == NULL_TAG and not top.value:
+        # Only a "---" or comments: nothing was written.
+        raise LoadProblem(
+            "file is empty; a conference file needs version, conference and participants"
+        )
+    lines = _LINE_BREAK.split(text)
+    end = (len(lines), len(lines[-1]) + 1)
     if not isinstance(top, _Map):
         kind = _kind_of_node(top)
-        raise LoadProblem(
-            f"the top level must be a mapping of keys (version, conference, participants), not {kind}",
-            root.line + 1,
-            root.col + 1,
+        raise _within(
+            LoadProblem(
+                "the top level must be a mapping of keys (version, conference, participants), "
+                f"not {kind}",
+                root.line + 1,
+                root.col + 1,
+            ),
+            text,
         )
+    document = Document(path=path, value={})
+    walker = _Walker(document, end)
     try:
         value = walker.value(root, (), 0)
-    except RecursionError:  # only reachable through a pathological alias chain
+    except RecursionError:  # a safety net; the depth cap keeps recursion shallow
         raise LoadProblem(f"nested more than {MAX_DEPTH} levels deep") from None
     assert isinstance(value, dict)
     document.value = value
@@ -237,7 +254,7 @@ def _compose(text: str) -> _Node | None:
                 is_seq = kind is yaml.SequenceStartEvent
                 if event.tag not in (_SEQ_TAGS if is_seq else _MAP_TAGS):
                     raise LoadProblem(
-                        f"unsupported YAML tag {event.tag!r}; remove it",
+                        f"unsupported YAML tag {_shown_tag(event.tag)}; remove it",
                         mark.line + 1,
                         mark.column + 1,
                     )
@@ -296,12 +313,23 @@ def _resolve_tag(value: str, implicit: tuple[bool, bool]) -> str:
 
 def _syntax_problem(error: yaml.MarkedYAMLError) -> LoadProblem:
     # Built from problem and context only: str(error) quotes the line, which may hold a secret.
-    parts = [part for part in (error.problem, error.context) if part]
-    message = "invalid YAML: " + ("; ".join(_one_line(part) for part in parts) or "syntax error")
+    parts = [_one_line(part) for part in (error.problem, error.context) if part]
+    context, problem = error.context_mark, error.problem_mark
+    if error.context and context and problem and context.line != problem.line:
+        parts[-1] += f" started on line {context.line + 1}"
+    message = "invalid YAML: " + ("; ".join(parts) or "syntax error")
     mark = error.problem_mark or error.context_mark
     if mark is None:
         return LoadProblem(message)
     return LoadProblem(message, mark.line + 1, mark.column + 1)
+
+
+def _within(problem: LoadProblem, text: str) -> LoadProblem:
+    """The problem moved onto the file's last line when the parser points past the end."""
+    lines = _LINE_BREAK.split(text)
+    if problem.line > len(lines):
+        problem.line, problem.col = len(lines), len(lines[-1]) + 1
+    return problem
 
 
 def _one_line(text: str) -> str:
@@ -311,27 +339,33 @@ def _one_line(text: str) -> str:
 class _Walker:
     """Turns the node tree into plain values, filling the document's location maps."""
 
-    def __init__(self, document: Document) -> None:
+    def __init__(self, document: Document, end: tuple[int, int]) -> None:
         self.document = document
         self.count = 0
+        self.end = end  # last line and the column after its last character
 
     def _location(self, node: _Node) -> Location:
-        return Location(self.document.path, node.line + 1, node.col + 1)
+        line = node.line + 1
+        if line > self.end[0]:  # an empty value at the very end of the file
+            return Location(self.document.path, *self.end)
+        return Location(self.document.path, line, node.col + 1)
 
     def _tick(self, node: _Node, depth: int) -> None:
         self.count += 1
         if self.count > MAX_VALUES:
+            location = self._location(node)
             raise LoadProblem(
                 f"more than {MAX_VALUES} values once aliases are expanded; refusing to expand "
                 "further (too many or nested aliases)",
-                node.line + 1,
-                node.col + 1,
+                location.line,
+                location.col,
             )
         if depth > MAX_DEPTH:
+            location = self._location(node)
             raise LoadProblem(
                 f"nested more than {MAX_DEPTH} levels deep once aliases are expanded",
-                node.line + 1,
-                node.col + 1,
+                location.line,
+                location.col,
             )
 
     def value(self, node: _Node, path: JsonPath, depth: int) -> Any:
@@ -419,11 +453,16 @@ class _Walker:
             return value
         if tag in _TEXT_TAGS:
             return node.value
-        self._problem(f"unsupported YAML tag {tag!r}; remove it", node)
+        self._problem(f"unsupported YAML tag {_shown_tag(tag)}; remove it", node)
         return node.value
 
     def _problem(self, message: str, node: _Node) -> None:
         self.document.problems.append(Problem(message, self._location(node)))
+
+
+def _shown_tag(tag: str) -> str:
+    """A tag as it is usually written: ``!!set`` rather than ``tag:yaml.org,2002:set``."""
+    return "!!" + tag[len(_TAG) :] if tag.startswith(_TAG) else tag
 
 
 def _construct(node: _Scalar) -> Any:

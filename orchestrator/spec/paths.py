@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 from orchestrator.spec.model import JsonPath
+
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def format_path(path: JsonPath) -> str:
@@ -10,8 +14,10 @@ def format_path(path: JsonPath) -> str:
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
-        else:
+        elif _PLAIN_KEY.fullmatch(part):
             text += f".{part}" if text else part
+        else:  # quoted, so that odd keys (spaces, dots, line breaks) stay readable on one line
+            text += f"[{part!r}]"
     return text
 
 

@@ -53,11 +53,13 @@ def check_rules(check: FileCheck, merged: dict[int, MergedSettings]) -> None:
     _check_count(check, data)
     _check_from(check, data, entries, merged)
     _check_duplicate_numbers(check, data, entries)
+    _check_merged_required(check, entries, merged)
 
 
 def _name_of(check: FileCheck, index: int, entry: dict[str, Any]) -> str | None:
     name = entry.get("name")
-    if isinstance(name, str) and not check.is_unresolved(("participants", index, "name")):
+    path: JsonPath = ("participants", index, "name")
+    if isinstance(name, str) and not check.is_unresolved(path) and path not in check.flagged:
         return name
     return None
 
@@ -72,9 +74,10 @@ def _check_names(check: FileCheck, entries: list[tuple[int, dict[str, Any]]]) ->
         if name in first:
             other = first[name]
             line = check.location(("participants", other)).line
+            path: JsonPath = ("participants", index, "name")
             check.error(
-                check.location(("participants", index, "name")),
-                f"participants[{index}].name: {name!r} is already the name of "
+                check.location(path),
+                f"participants[{index}].name: {check.shown(path, name)} is already the name of "
                 f"participants[{other}] (line {line}); names must be unique",
             )
         else:
@@ -88,13 +91,25 @@ def _check_roles(check: FileCheck, entries: list[tuple[int, dict[str, Any]]]) ->
     for index, entry in entries:
         role = entry.get("role")
         path: JsonPath = ("participants", index, "role")
-        if not isinstance(role, str) or check.is_unresolved(path) or role in known:
+        if (
+            not isinstance(role, str)
+            or role in known
+            or check.is_unresolved(path)
+            or path in check.flagged
+        ):
             continue
         check.error(
             check.location(path),
-            f"{format_path(path)}: unknown role {role!r}{suggestion(role, known)}; "
+            f"{format_path(path)}: unknown role {check.shown(path, role)}"
+            f"{suggestion(role, known)}; "
             f"roles are {', '.join(known)}",
         )
+
+
+def _shown_name(check: FileCheck, index: int, name: str | None) -> str:
+    if name is None:
+        return f"participants[{index}]"
+    return check.shown(("participants", index, "name"), name)
 
 
 def _check_coaching(
@@ -103,18 +118,19 @@ def _check_coaching(
     merged: dict[int, MergedSettings],
     names: dict[str, int],
 ) -> None:
-    coach_of: dict[int, str] = {}
+    # participant index -> (name of the participant it coaches, where that name is written)
+    coach_of: dict[int, tuple[str, JsonPath | None]] = {}
     for index, _ in entries:
         coach = merged[index].values.get("coach")
         origin = merged[index].origin("coach")
-        if isinstance(coach, str) and not (origin and check.is_unresolved(origin)):
-            coach_of[index] = coach
+        if isinstance(coach, str) and not (
+            origin and (check.is_unresolved(origin) or origin in check.flagged)
+        ):
+            coach_of[index] = (coach, origin)
     for index, entry in entries:
         here = f"participants[{index}]"
         role = entry.get("role", DEFAULT_ROLE)
-        coach = merged[index].values.get("coach")
-        origin = merged[index].origin("coach")
-        if role == COACH_ROLE and coach is None:
+        if role == COACH_ROLE and merged[index].values.get("coach") is None:
             check.error(
                 check.location(
                     ("participants", index, "role") if "role" in entry else ("participants", index)
@@ -124,21 +140,25 @@ def _check_coaching(
             continue
         if index not in coach_of:
             continue
-        target = coach_of[index]
-        location = check.location(origin) if origin else check.location(("participants", index))
-        name = _name_of(check, index, entry)
-        if target == name:
-            check.error(location, f"{here}.coach: {name!r} cannot coach itself")
+        target, origin = coach_of[index]
+        location = check.location(origin or ("participants", index))
+        shown_target = check.shown(origin, target) if origin else repr(target)
+        if target == _name_of(check, index, entry):
+            check.error(location, f"{here}.coach: {shown_target} cannot coach itself")
         elif target not in names:
             check.error(
                 location,
-                f"{here}.coach: no participant is named {target!r}{suggestion(target, list(names))}",
+                f"{here}.coach: no participant is named {shown_target}"
+                f"{suggestion(target, list(names))}",
             )
         elif names[target] in coach_of:
-            coached = names[target]
+            coached, coached_origin = coach_of[names[target]]
+            shown_coached = (
+                check.shown(coached_origin, coached) if coached_origin else repr(coached)
+            )
             check.error(
                 location,
-                f"{here}.coach: {target!r} is itself a coach (of {coach_of[coached]!r}); "
+                f"{here}.coach: {shown_target} is itself a coach (of {shown_coached}); "
                 "a coach can only coach a participant who is not coaching",
             )
 
@@ -176,9 +196,9 @@ def _check_from(
     entries: list[tuple[int, dict[str, Any]]],
     merged: dict[int, MergedSettings],
 ) -> None:
-    conference = _mapping(data.get("conference"))
-    if conference.get("from") is not None:
-        return
+    conference = data.get("conference")
+    if not isinstance(conference, dict) or conference.get("from") is not None:
+        return  # without a conference mapping the schema has already said what is missing
     for index, _ in entries:
         if merged[index].values.get("from") is None:
             check.error(
@@ -205,19 +225,59 @@ def _check_duplicate_numbers(
             else []
         )
         for path, number in numbers:
-            if not isinstance(number, str) or check.is_unresolved(path):
+            if not isinstance(number, str) or check.is_unresolved(path) or path in check.flagged:
                 continue
-            key = number.lower() if number.startswith(("sip:", "sips:")) else number
+            key = number.lower() if number.lower().startswith(("sip:", "sips:")) else number
             other = dialled.setdefault(key, index)
             if other == index:
                 continue
-            other_name = _name_of(check, other, dict(entries)[other]) or f"participants[{other}]"
+            other_name = _shown_name(check, other, _name_of(check, other, dict(entries)[other]))
+            shown_number = number if path not in check.from_env else check.shown(path, number)
             check.error(
                 check.location(path),
-                f"{format_path(path)}: {number} is also dialled for {other_name!r} "
+                f"{format_path(path)}: {shown_number} is also dialled for {other_name} "
                 f"(participants[{other}]); set conference.allow_duplicate_numbers: true "
                 "if that is intended",
             )
+
+
+# Keys a nested setting needs once every layer is merged; layers may each give a part.
+_MERGED_REQUIRED: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("status_callback",), "url"),
+    (("recording", "status_callback"), "url"),
+    (("machine_detection",), "mode"),
+    (("machine_detection", "status_callback"), "url"),
+    (("sip_auth",), "username"),
+    (("sip_auth",), "password"),
+)
+
+
+def _check_merged_required(
+    check: FileCheck,
+    entries: list[tuple[int, dict[str, Any]]],
+    merged: dict[int, MergedSettings],
+) -> None:
+    # One finding per place in the file, however many participants inherit the gap.
+    missing: dict[tuple[JsonPath, str], list[int]] = {}
+    for index, _ in entries:
+        settings = merged[index]
+        for setting, key in _MERGED_REQUIRED:
+            value: Any = settings.values
+            for part in setting:
+                value = value.get(part) if isinstance(value, dict) else None
+            if not isinstance(value, dict) or key in value:
+                continue
+            origin = settings.origin(*setting)
+            if origin is None:
+                continue
+            missing.setdefault((origin, key), []).append(index)
+    for (origin, key), indexes in missing.items():
+        message = f"{format_path(origin)}: missing required key {key!r}"
+        if origin[0] != "participants":
+            names = [_shown_name(check, i, _name_of(check, i, dict(entries)[i])) for i in indexes]
+            shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            message += f" (needed by {shown}; set it here or where they override it)"
+        check.error(check.location(origin), message)
 
 
 __all__ = ["BUILTIN_ROLES", "check_rules", "merged_settings", "participant_entries"]

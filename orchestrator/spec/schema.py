@@ -20,7 +20,7 @@ from jsonschema import (  # type: ignore[import-untyped]  # no stubs in the test
     ValidationError,
 )
 
-from orchestrator.spec.context import FileCheck
+from orchestrator.spec.context import FileCheck, show
 from orchestrator.spec.model import JsonPath
 from orchestrator.spec.paths import format_path, is_secret_path
 from orchestrator.texml import contract
@@ -29,9 +29,10 @@ SCHEMA_FILE: Final = "conference.schema.json"
 _SOURCE_SCHEMA: Final = Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_FILE
 
 NAME_PATTERN: Final = "^[A-Za-z0-9._-]{1,128}$"
-DESTINATION_PATTERN: Final = r"^(\+[1-9][0-9]{1,14}|sips?:[^\s@]+@[^\s@]+)$"
+DESTINATION_PATTERN: Final = r"^(\+[1-9][0-9]{1,14}|[Ss][Ii][Pp][Ss]?:[^\s@]+@[^\s@]+)$"
 URL_PATTERN: Final = r"^https?://[^\s]+$"
 CODEC_PATTERN: Final = "^[A-Za-z0-9._/-]+$"
+HEADER_NAME_PATTERN: Final = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
 
 # What a value must look like, by the pattern it failed.
 _PATTERN_RULES: Final = {
@@ -42,6 +43,7 @@ _PATTERN_RULES: Final = {
     ),
     URL_PATTERN: "expected an http:// or https:// URL",
     CODEC_PATTERN: "expected one codec name such as PCMU; list several as [PCMA, PCMU]",
+    HEADER_NAME_PATTERN: "a header name may only hold letters, digits and !#$%&'*+.^_`|~-",
     contract.CALLER_ID_PATTERN.pattern: (
         "a caller ID may only hold letters, digits, spaces and -_~!.+ (at most 128)"
     ),
@@ -54,7 +56,7 @@ _TYPE_NAMES: Final = {
     "boolean": "true or false",
     "object": "a mapping of keys",
     "array": "a list",
-    "null": "nothing",
+    "null": "null",
 }
 
 # One finding per value: when several rules fail on it, the first of these wins.
@@ -135,25 +137,12 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
-def show(value: Any) -> str:
-    """A value as written in YAML, shortened to stay on one line."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        text = value if len(value) <= 60 else value[:57] + "..."
-        return repr(text)
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return str(value)
-
-
-def _found(value: Any, secret: bool) -> str:
+def _found(check: FileCheck, path: JsonPath, value: Any) -> str:
+    secret = is_secret_path(path)
     if value is None:
         return "nothing (an empty value)"
+    if path in check.from_env and not secret:
+        return check.shown(path, value)
     if isinstance(value, bool):
         return "a boolean" if secret else show(value)
     if isinstance(value, int | float):
@@ -189,6 +178,7 @@ def check_schema(check: FileCheck) -> None:
         if kept is None or rank < kept[0]:
             best[path] = (rank, error)
     for path, (_, error) in best.items():
+        check.flagged.add(path)
         _report_value(check, error, path)
 
 
@@ -216,6 +206,12 @@ def _misplaced_hint(key: str, path: JsonPath) -> str:
     in_settings = path == ("defaults",) or (len(path) == 2 and path[0] == "roles")
     if key in ("name", "to", "role") and in_settings:
         return f"; {key} belongs on each participant"
+    conference_keys = _schema()["properties"]["conference"]["properties"]
+    settings_keys = _schema()["properties"]["defaults"]["properties"]
+    if path == ("conference",) and key in settings_keys:
+        return "; it is a participant setting: put it under defaults to apply it to everyone"
+    if path != ("conference",) and key in conference_keys and key not in settings_keys:
+        return "; it belongs under conference"
     return ""
 
 
@@ -223,8 +219,6 @@ def _report_key_name(check: FileCheck, error: ValidationError, path: JsonPath) -
     name = error.instance
     where = format_path(path)
     rule = _PATTERN_RULES.get(str(error.validator_value), "not allowed here")
-    if path and path[-1] == "custom_headers":
-        rule = "a header name may only hold letters, digits and !#$%&'*+.^_`|~-"
     check.error(check.key_location((*path, name)), f"{where}: name {show(name)} is invalid: {rule}")
 
 
@@ -235,11 +229,13 @@ def _report_value(check: FileCheck, error: ValidationError, path: JsonPath) -> N
     where = format_path(path) or "file"
     location = check.location(path)
     expected_value = error.validator_value
+    from_env = path in check.from_env
+    shown = check.shown(path, value)
 
     if keyword == "type":
         names = [expected_value] if isinstance(expected_value, str) else list(expected_value)
         expected = " or ".join(_TYPE_NAMES.get(name, name) for name in names)
-        message = f"{where}: expected {expected}, found {_found(value, secret)}"
+        message = f"{where}: expected {expected}, found {_found(check, path, value)}"
         written = check.document.plain_numbers.get(path)
         if "string" in names and written is not None and not secret:
             message += f'; put it in quotes: "{written}"'
@@ -248,11 +244,11 @@ def _report_value(check: FileCheck, error: ValidationError, path: JsonPath) -> N
     elif keyword == "const":
         if path == ("version",):
             message = (
-                f"version: {show(value)} is not supported; this orchestrator reads version: "
+                f"version: {shown} is not supported; this orchestrator reads version: "
                 f"{expected_value}"
             )
         else:
-            message = f"{where}: must be {show(expected_value)}, found {show(value)}"
+            message = f"{where}: must be {show(expected_value)}, found {shown}"
     elif keyword == "enum":
         choices = [
             show(choice) if not isinstance(choice, str) else choice for choice in expected_value
@@ -263,11 +259,11 @@ def _report_value(check: FileCheck, error: ValidationError, path: JsonPath) -> N
             if isinstance(value, str)
             else ""
         )
-        message = f"{where}: {show(value)} is not one of {', '.join(unique)}{hint}"
+        message = f"{where}: {shown} is not one of {', '.join(unique)}{hint}"
     elif keyword == "minimum":
-        message = f"{where}: {show(value)} is less than the minimum of {expected_value}"
+        message = f"{where}: {shown} is less than the minimum of {expected_value}"
     elif keyword == "maximum":
-        message = f"{where}: {show(value)} is more than the maximum of {expected_value}"
+        message = f"{where}: {shown} is more than the maximum of {expected_value}"
     elif keyword == "minLength":
         message = f"{where}: is empty; give a value or remove the key"
     elif keyword == "maxLength":
@@ -277,10 +273,10 @@ def _report_value(check: FileCheck, error: ValidationError, path: JsonPath) -> N
         rule = _PATTERN_RULES.get(str(expected_value), f"must match {expected_value}")
         if value == "":
             message = f"{where}: is empty; {rule}"
-        elif path and path[-1] == "caller_id" and isinstance(value, str):
-            message = f"{where}: {show(value)} {_bad_characters(value)}; {rule}"
+        elif path and path[-1] == "caller_id" and isinstance(value, str) and not from_env:
+            message = f"{where}: {shown} {_bad_characters(value)}; {rule}"
         else:
-            message = f"{where}: {show(value)}: {rule}"
+            message = f"{where}: {shown}: {rule}"
     elif keyword == "minItems":
         message = (
             f"{where}: list at least {expected_value} item{'s' if expected_value != 1 else ''}"
@@ -291,7 +287,7 @@ def _report_value(check: FileCheck, error: ValidationError, path: JsonPath) -> N
     elif keyword == "uniqueItems" and isinstance(value, list):
         index = _first_repeat(value)
         location = check.location((*path, index))
-        message = f"{where}: {show(value[index])} is listed twice"
+        message = f"{where}: {check.shown((*path, index), value[index])} is listed twice"
     else:
         message = f"{where}: {error.message}"
     check.error(location, message)
