@@ -226,13 +226,6 @@ class _Routes:
                 response = await handler(request)
             except ApiFailure as failure:
                 response = error_response(failure)
-            except _Dropped:
-                log.info(
-                    "%s %s -> connection dropped after the dial was carried out",
-                    request.method,
-                    request.path,
-                )
-                raise
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -249,7 +242,7 @@ class _Routes:
                 "%s %s -> %s (%.0f ms)",
                 request.method,
                 request.path,
-                response.status,
+                "connection dropped" if isinstance(response, _Dropped) else response.status,
                 (time.monotonic() - started) * 1000,
             )
             return response
@@ -346,7 +339,8 @@ class _Routes:
         reset_rate = self.sim.scenario.faults.reset_after_commit_rate
         if reset_rate > 0 and self.sim.draw_fault() < reset_rate:
             _drop_connection(request)
-            raise _Dropped
+            log.info("call %s placed, answer withheld (faults.reset_after_commit_rate)", leg.sid)
+            return _Dropped()
         resource = self.sim.participant_resource(leg)
         answer = {key: resource[key] for key in _DIAL_RESPONSE_KEYS}
         return web.json_response(answer, headers=headers)
@@ -431,8 +425,8 @@ _DIAL_RESPONSE_KEYS: Final = (
 )
 
 
-class _Dropped(Exception):
-    """The dial was carried out and the connection is to be dropped without an answer."""
+class _Dropped(web.Response):
+    """Stands in for the answer of a dial whose connection was dropped: nothing reaches the client."""
 
 
 def _drop_connection(request: web.Request) -> None:

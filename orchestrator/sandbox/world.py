@@ -263,10 +263,17 @@ class Simulation:
                 "To is required: the number or SIP URI to dial",
                 code=contract.CODE_MISSING_PARAMETER,
             )
-        to = to.strip()
+        raw_to, to = to, to.strip()
         if not E164_OR_SIP.match(to):
+            # In a form body an unescaped + arrives as a space.
+            hint = (
+                " (in a form body send + as %2B)"
+                if to[:1].isdigit() and raw_to.startswith(" ")
+                else ""
+            )
             raise invalid(
-                "To", f"To must be an E.164 number (+ and country code) or a sip: URI, got {to!r}"
+                "To",
+                f"To must be an E.164 number (+ and country code) or a sip: URI, got {to!r}{hint}",
             )
         from_ = text_of(values, "From")
         caller_id = text_of(values, "CallerId")

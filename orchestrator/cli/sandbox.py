@@ -1,0 +1,134 @@
+"""``orchestrator sandbox``: serve the simulated TeXML API until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+import signal
+import sys
+from contextlib import suppress
+
+import click
+
+from orchestrator.errors import UsageError
+from orchestrator.sandbox.scenario import Scenario, load_scenario
+from orchestrator.sandbox.server import SandboxInfo, is_loopback, running_sandbox
+
+BANNER = "Telnyx TeXML sandbox \u2014 no real calls are placed"
+DEFAULT_PORT = 8765
+
+
+def export_line(info: SandboxInfo) -> str:
+    return (
+        f"export TELNYX_BASE_URL={shlex.quote(info.base_url)}"
+        f" TELNYX_API_KEY={shlex.quote(info.api_key)}"
+        f" TELNYX_ACCOUNT_SID={shlex.quote(info.account_sid)}"
+    )
+
+
+def _log_to_stderr() -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+    logger = logging.getLogger("orchestrator.sandbox")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return handler
+
+
+async def serve(
+    scenario: Scenario,
+    *,
+    host: str,
+    port: int,
+    token: str | None,
+    account_sid: str | None,
+    scenario_name: str,
+) -> None:
+    """Run until SIGINT or SIGTERM, printing the connection settings first."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    async with running_sandbox(
+        scenario, host=host, port=port, api_key=token, account_sid=account_sid
+    ) as info:
+        click.echo(BANNER)
+        click.echo(f"Listening on {info.base_url} (scenario: {scenario_name})")
+        click.echo("Point orchestrator or the Telnyx SDK at it with:")
+        click.echo(f"  {export_line(info)}")
+        click.echo("Press Ctrl-C to stop.")
+        sys.stdout.flush()
+        await stop.wait()
+    click.echo("sandbox stopped", err=True)
+
+
+@click.command("sandbox")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; anything but loopback needs --allow-remote.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one.",
+)
+@click.option(
+    "--scenario",
+    metavar="FILE",
+    help="Scenario YAML: seed, time_scale, latency, dial limits, faults, per-number behaviour.",
+)
+@click.option(
+    "--token",
+    metavar="KEY",
+    envvar="ORCHESTRATOR_SANDBOX_TOKEN",
+    help="API key clients must send (default: a random one, printed at start).",
+)
+@click.option("--account-sid", metavar="SID", help="Account SID to serve (default: a random UUID).")
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --host other than loopback (anyone who can reach it can use the sandbox).",
+)
+def sandbox(
+    host: str,
+    port: int,
+    scenario: str | None,
+    token: str | None,
+    account_sid: str | None,
+    allow_remote: bool,
+) -> None:
+    """Run a local simulation of Telnyx's TeXML Conferences API.
+
+    It answers the API paths orchestrator and the official SDK use, simulates
+    ringing, answering, hang-ups, rate limits and faults, and delivers status
+    callbacks to the URLs you give. No real calls are placed.
+    """
+    if not is_loopback(host) and not allow_remote:
+        raise UsageError(
+            f"--host {host} is not a loopback address; add --allow-remote to serve the sandbox "
+            "to other machines"
+        )
+    if token is not None and not token.strip():
+        raise UsageError("--token is empty; give a key or leave it out for a random one")
+    loaded = load_scenario(scenario) if scenario else Scenario()
+    handler = _log_to_stderr()
+    try:
+        asyncio.run(
+            serve(
+                loaded,
+                host=host,
+                port=port,
+                token=token,
+                account_sid=account_sid,
+                scenario_name=scenario or "default",
+            )
+        )
+    finally:
+        logging.getLogger("orchestrator.sandbox").removeHandler(handler)
