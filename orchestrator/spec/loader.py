@@ -11,6 +11,7 @@ an alias bomb is refused instead of filling memory.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -448,6 +449,8 @@ class _Walker:
                 kind = {BOOL_TAG: "a boolean", INT_TAG: "an integer"}.get(tag, "a number")
                 self._problem(f"{node.value!r} cannot be read as {kind}", node)
                 return node.value
+            if isinstance(value, float) and not math.isfinite(value):
+                return node.value  # JSON has no NaN or infinity; as text the schema says why
             if node.plain and tag != BOOL_TAG:
                 self.document.plain_numbers[path] = node.value
             return value

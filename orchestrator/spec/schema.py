@@ -240,7 +240,9 @@ def _report_value(check: FileCheck, error: ValidationError, path: JsonPath) -> N
         if "string" in names and written is not None and not secret:
             message += f'; put it in quotes: "{written}"'
         elif value is None:
-            message += "; give a value or remove the key"
+            message += "; give a value or remove the " + (
+                "entry" if path and isinstance(path[-1], int) else "key"
+            )
     elif keyword == "const":
         if path == ("version",):
             message = (
