@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from jsonschema import (  # type: ignore[import-untyped]  # no stubs in the test extra
+from jsonschema import (  # type: ignore[import-untyped, unused-ignore]  # no stubs in the test extra
     Draft202012Validator,
     ValidationError,
 )
@@ -230,7 +230,7 @@ def _report_value(check: FileCheck, error: ValidationError, path: JsonPath) -> N
     location = check.location(path)
     expected_value = error.validator_value
     from_env = path in check.from_env
-    shown = check.shown(path, value)
+    shown = "the password" if secret else check.shown(path, value)
 
     if keyword == "type":
         names = [expected_value] if isinstance(expected_value, str) else list(expected_value)
@@ -290,6 +290,8 @@ def _report_value(check: FileCheck, error: ValidationError, path: JsonPath) -> N
         index = _first_repeat(value)
         location = check.location((*path, index))
         message = f"{where}: {check.shown((*path, index), value[index])} is listed twice"
+    elif secret or from_env:
+        message = f"{where}: {shown} is not valid here"  # the library's text would quote it
     else:
         message = f"{where}: {error.message}"
     check.error(location, message)
