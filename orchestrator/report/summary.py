@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -109,13 +110,16 @@ def render_result_text(result: ConferenceResult) -> str:
         )
     lines.extend("  " + line for line in _table(rows))
     totals = result.totals()
-    states = ", ".join(
-        f"{totals[state]} {state}" for state in sorted({p.observed for p in result.participants})
+    counts = Counter(p.observed for p in result.participants)
+    states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    verdict = (
+        "all converged"
+        if not totals["not_converged"]
+        else f"{totals['not_converged']} did not converge"
     )
     lines.append(
-        f"{totals['participants']} participants: {totals['converged']} converged, "
-        f"{totals['not_converged']} not ({states}); "
-        f"{totals['dials']} dials, {totals['rate_limited']} rate-limited; {result.duration_s:.1f}s"
+        f"{totals['participants']} participants: {states}; {verdict}. "
+        f"{totals['dials']} dials, {totals['rate_limited']} rate-limited, {result.duration_s:.1f}s."
     )
     if result.error:
         lines.append(f"error: {result.error}")

@@ -49,6 +49,8 @@ RequestValue = contract.FieldValue | Secret
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 8  # total tries of one read/update/delete
+    # A refused connection rarely heals within seconds; fail fast so a wrong URL is reported quickly.
+    connect_attempts: int = 3
     base_delay_s: float = 0.2
     max_delay_s: float = 8.0
 
@@ -261,7 +263,8 @@ class TexmlClient:
                 return await self._request_once(method, path, body=body, params=params)
             except (RateLimitedError, ServerError, ApiUnreachable) as error:
                 attempt += 1
-                if attempt >= self.retry.attempts:
+                refused = isinstance(error, ApiUnreachable) and not error.request_sent
+                if attempt >= (self.retry.connect_attempts if refused else self.retry.attempts):
                     raise
                 hint = error.retry_after if isinstance(error, ApiError) else None
                 self.stats.retries += 1

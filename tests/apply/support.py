@@ -1,0 +1,69 @@
+"""Helpers for apply tests: conference files written on the fly, the sandbox in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.engine.executor import ApplyOptions
+from orchestrator.engine.watcher import PollSchedule
+from orchestrator.sandbox import SandboxInfo, parse_scenario, running_sandbox
+from orchestrator.spec import load_spec
+from orchestrator.spec.model import ConferenceSpec, Secret
+from orchestrator.texml.connection import Connection
+
+FAST = {"time_scale": 0.01, "seed": 7}
+
+# Polling tuned to the fast time scale, so tests do not sit in backoff.
+TEST_OPTIONS = ApplyOptions(
+    poll=PollSchedule(first_s=0.02, factor=1.5, max_s=0.2), settle_timeout_s=20
+)
+
+
+def conference_file(
+    directory: Path,
+    participants: list[dict[str, Any]],
+    *,
+    name: str = "test-bridge",
+    filename: str | None = None,
+    **conference: Any,
+) -> Path:
+    document = {
+        "version": 1,
+        "conference": {
+            "name": name,
+            "application_sid": "1846572522338780702",
+            "from": "+12065550200",
+            **conference,
+        },
+        "participants": participants,
+    }
+    path = directory / (filename or f"{name}.yaml")
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def numbered(count: int, *, start: int = 1000, **settings: Any) -> list[dict[str, Any]]:
+    """``count`` participants with distinct E.164 numbers; the first is the host."""
+    people = []
+    for i in range(count):
+        person: dict[str, Any] = {"name": f"p{i:03d}", "to": f"+1206555{start + i:04d}", **settings}
+        if i == 0:
+            person["role"] = "host"
+        people.append(person)
+    return people
+
+
+def connection_for(info: SandboxInfo) -> Connection:
+    return Connection(info.base_url, Secret(info.api_key), info.account_sid)
+
+
+def load(path: Path, **env: str) -> ConferenceSpec:
+    return load_spec(path, env=env, strict_env=True)
+
+
+def fast_sandbox(**scenario: Any) -> Any:
+    """An in-process sandbox on an ephemeral port, with simulated time running fast."""
+    return running_sandbox(parse_scenario({**FAST, **scenario}))

@@ -1,0 +1,183 @@
+"""apply against the in-process sandbox, over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from orchestrator.engine.executor import ApplyOptions, apply_with_connection
+from orchestrator.engine.watcher import PollSchedule
+from orchestrator.sandbox import SandboxInfo
+from orchestrator.spec.model import Secret
+from orchestrator.texml.client import TexmlClient
+from orchestrator.texml.connection import Connection
+from orchestrator.texml.contract import DialRecord
+from tests.apply.support import (
+    TEST_OPTIONS,
+    conference_file,
+    connection_for,
+    fast_sandbox,
+    load,
+    numbered,
+)
+
+EXAMPLES = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.yaml"))
+
+
+async def _dials(info: SandboxInfo) -> list[DialRecord]:
+    async with TexmlClient(connection_for(info)) as client:
+        return await client.sandbox_dials()
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
+async def test_every_example_converges_and_a_second_apply_dials_nobody(example: Path) -> None:
+    async with fast_sandbox() as info:
+        spec = load(example)
+        [first] = await apply_with_connection(
+            [spec], connection_for(info), TEST_OPTIONS, asyncio.Event()
+        )
+        assert first.exit_code == 0, first
+        assert [p.observed for p in first.participants] == ["connected"] * len(spec.participants)
+        assert all(p.attempts >= 1 and p.call_sid for p in first.participants)
+        dialed = await _dials(info)
+
+        [second] = await apply_with_connection(
+            [spec], connection_for(info), TEST_OPTIONS, asyncio.Event()
+        )
+        assert second.exit_code == 0
+        assert second.sid == first.sid
+        assert await _dials(info) == dialed  # nobody dialed again
+        assert [p.call_sid for p in second.participants] == [p.call_sid for p in first.participants]
+
+
+async def test_unanswered_number_falls_back_to_the_next(tmp_path: Path) -> None:
+    people = [
+        {"name": "host", "to": "+12065550001", "role": "host"},
+        {"name": "bob", "to": ["+15550000001", "+15550000002", "+12065550109"]},
+    ]
+    path = conference_file(tmp_path, people)
+    numbers = {"+15550000001": {"answer": "no-answer"}, "+15550000002": {"answer": "busy"}}
+    async with fast_sandbox(numbers=numbers) as info:
+        [result] = await apply_with_connection(
+            [load(path)], connection_for(info), TEST_OPTIONS, asyncio.Event()
+        )
+        bob = result.participants[1]
+        assert result.exit_code == 0
+        assert (bob.observed, bob.to, bob.attempts) == ("connected", "+12065550109", 3)
+        assert [d["to"] for d in await _dials(info) if d["label"] == "bob"] == [
+            "+15550000001",
+            "+15550000002",
+            "+12065550109",
+        ]
+        assert any("no-answer" in note for note in bob.notes)
+
+
+async def test_every_number_unanswered_is_partial_with_the_reason(tmp_path: Path) -> None:
+    people = [
+        {"name": "host", "to": "+12065550001", "role": "host"},
+        {"name": "bob", "to": "+15550000003", "retry": {"attempts": 1, "interval_s": 0}},
+    ]
+    path = conference_file(tmp_path, people)
+    async with fast_sandbox(numbers={"+15550000003": {"answer": "fail"}}) as info:
+        [result] = await apply_with_connection(
+            [load(path)], connection_for(info), TEST_OPTIONS, asyncio.Event()
+        )
+        bob = result.participants[1]
+        assert result.exit_code == 3
+        assert (bob.observed, bob.attempts) == ("ended: failed", 2)
+        assert bob.error and "failed" in bob.error
+
+
+async def test_coach_coaches_the_call_of_its_target(tmp_path: Path) -> None:
+    people = [
+        {"name": "agent", "to": "+12065550101", "role": "host"},
+        {"name": "customer", "to": "+12065550102"},
+        {"name": "coach", "to": "+12065550103", "role": "coach", "coach": "agent"},
+    ]
+    path = conference_file(tmp_path, people)
+    async with fast_sandbox() as info:
+        [result] = await apply_with_connection(
+            [load(path)], connection_for(info), TEST_OPTIONS, asyncio.Event()
+        )
+        assert result.exit_code == 0
+        agent, _, coach = result.participants
+        assert result.sid is not None
+        async with TexmlClient(connection_for(info)) as client:
+            live = await client.get_participant(result.sid, "coach")
+        assert live["coaching"] is True
+        assert live["coaching_call_sid"] == agent.call_sid
+        assert live["call_sid"] == coach.call_sid
+
+
+async def test_paced_run_meets_no_rate_limit(tmp_path: Path) -> None:
+    path = conference_file(tmp_path, numbered(60))
+    options = ApplyOptions(
+        dials_per_second=20,
+        dial_window_s=1,
+        poll=TEST_OPTIONS.poll,
+        settle_timeout_s=TEST_OPTIONS.settle_timeout_s,
+    )
+    async with fast_sandbox(dials_per_second=20, dial_window_seconds=1) as info:
+        [result] = await apply_with_connection(
+            [load(path)], connection_for(info), options, asyncio.Event()
+        )
+        assert result.rate_limited == 0
+        assert result.exit_code == 0
+        assert len(await _dials(info)) == 60
+
+
+async def test_faults_never_dial_anyone_twice_and_lose_nobody(tmp_path: Path) -> None:
+    path = conference_file(tmp_path, numbered(200))
+    faults = {"error_rate": 0.2, "reset_after_commit_rate": 0.1}
+    options = ApplyOptions(
+        dials_per_second=0,
+        poll=PollSchedule(first_s=0.05, factor=1.5, max_s=0.3),
+        settle_timeout_s=30,
+    )
+    async with fast_sandbox(faults=faults, seed=11) as info:
+        [result] = await apply_with_connection(
+            [load(path)], connection_for(info), options, asyncio.Event()
+        )
+        dialed = Counter(d["label"] for d in await _dials(info))
+    assert [p.name for p in result.participants] == [f"p{i:03d}" for i in range(200)]
+    assert dialed == Counter({f"p{i:03d}": 1 for i in range(200)})
+    assert all(p.observed == "connected" for p in result.participants), [
+        (p.name, p.observed, p.error) for p in result.participants if p.observed != "connected"
+    ]
+    assert any(note.startswith("adopted") for p in result.participants for note in p.notes)
+
+
+async def test_wrong_api_key_stops_before_dialing(tmp_path: Path) -> None:
+    path = conference_file(tmp_path, numbered(3))
+    async with fast_sandbox() as info:
+        wrong = Connection(info.base_url, Secret("not-the-key"), info.account_sid)
+        [result] = await apply_with_connection([load(path)], wrong, TEST_OPTIONS, asyncio.Event())
+    assert result.exit_code == 1
+    assert result.error and "401" in result.error
+    assert {p.observed for p in result.participants} == {"not-dialed"}
+
+
+async def test_unreachable_api_is_one_clear_error(tmp_path: Path) -> None:
+    path = conference_file(tmp_path, numbered(2))
+    async with fast_sandbox() as info:
+        dead = connection_for(info)
+    # The sandbox is gone now: its port refuses connections.
+    [result] = await apply_with_connection([load(path)], dead, TEST_OPTIONS, asyncio.Event())
+    assert result.exit_code == 1
+    assert result.error and "cannot reach the API" in result.error
+
+
+async def test_stop_before_start_dials_nobody_and_reports_everyone(tmp_path: Path) -> None:
+    path = conference_file(tmp_path, numbered(5))
+    stop = asyncio.Event()
+    stop.set()
+    async with fast_sandbox() as info:
+        [result] = await apply_with_connection(
+            [load(path)], connection_for(info), TEST_OPTIONS, stop
+        )
+        assert await _dials(info) == []
+    assert result.exit_code == 130
+    assert [p.observed for p in result.participants] == ["not-dialed"] * 5
