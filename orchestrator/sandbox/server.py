@@ -75,6 +75,9 @@ async def running_sandbox(
     ``port=0`` picks a free port. On exit every simulated timer is cancelled and
     webhook deliveries stop. Raises ConfigError when the address cannot be used.
     """
+    if host.lower() == "localhost":
+        # One address, so an ephemeral port means one port (localhost may also be ::1).
+        host = "127.0.0.1"
     key = api_key or generate_api_key()
     account = account_sid or generate_account_sid()
     app = create_app(scenario or Scenario(), api_key=key, account_sid=account)

@@ -1,0 +1,247 @@
+"""Status callbacks delivered as real HTTP requests to a local receiver, and recordings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import pytest
+from aiohttp import web
+
+from tests.sandbox.support import APP, eventually, sandbox_api
+
+NUMBERS = {"+15550000005": {"hangup_after": 10}, "+15550000001": {"answer": "no-answer"}}
+
+
+@dataclass
+class Delivery:
+    method: str
+    path: str
+    fields: dict[str, str]
+
+
+class Receiver:
+    """A webhook receiver on loopback that remembers what it was sent."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        self.base_url = ""
+
+    def on(self, path: str) -> list[Delivery]:
+        return [d for d in self.deliveries if d.path == path]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        fields = dict(await request.post()) if request.method == "POST" else dict(request.query)
+        self.deliveries.append(
+            Delivery(request.method, request.path, {k: str(v) for k, v in fields.items()})
+        )
+        if request.path == "/fail":
+            return web.Response(status=500)
+        if request.path == "/slow":
+            await asyncio.sleep(30)
+        return web.Response(text="ok")
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    target = Receiver()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", target.handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    target.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield target
+    await runner.cleanup()
+
+
+def _closed_port() -> int:
+    """A loopback port nobody listens on (bound, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _received(receiver: Receiver, path: str, count: int) -> list[Delivery]:
+    async def probe() -> list[Delivery] | None:
+        found = receiver.on(path)
+        return found if len(found) >= count else None
+
+    return await eventually(probe)
+
+
+async def test_call_progress_events_in_order_as_forms(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        leg = await api.dial_ok(
+            "room",
+            To="+15550000005",
+            From="+12065550199",
+            ApplicationSid=APP,
+            StatusCallback=f"{receiver.base_url}/calls?token=s3cret",
+            StatusCallbackEvent="initiated ringing answered completed",
+        )
+        events = await _received(receiver, "/calls", 4)
+        assert [d.method for d in events] == ["POST"] * 4
+        assert [d.fields["CallStatus"] for d in events] == [
+            "initiated",
+            "ringing",
+            "in-progress",
+            "completed",
+        ]
+        first = events[0].fields
+        assert first["CallSid"] == leg["call_sid"]
+        assert first["ConferenceSid"] == leg["conference_sid"]
+        assert first["AccountSid"] == api.info.account_sid
+        assert (first["To"], first["From"]) == ("+15550000005", "+12065550199")
+        assert parsedate_to_datetime(first["Timestamp"]).tzinfo is not None
+        assert [d.fields["SequenceNumber"] for d in events] == ["0", "1", "2", "3"]
+        assert "CallDuration" in events[3].fields
+
+
+async def test_default_events_and_get_method(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        leg = await api.dial_ok(
+            "room",
+            To="+15550000001",
+            ApplicationSid=APP,
+            Timeout=5,
+            StatusCallback=f"{receiver.base_url}/by-get",
+            StatusCallbackMethod="GET",
+        )
+        [only] = await _received(receiver, "/by-get", 1)
+        assert only.method == "GET"
+        assert (only.fields["CallStatus"], only.fields["CallSid"]) == ("no-answer", leg["call_sid"])
+        await asyncio.sleep(0.05)
+        assert len(receiver.on("/by-get")) == 1  # completed is the only default event
+
+
+async def test_conference_events(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        url = f"{receiver.base_url}/conference"
+        host = await api.dial_ok(
+            "room",
+            To="+15550000005",
+            ApplicationSid=APP,
+            Label="host",
+            ConferenceStatusCallback=url,
+            ConferenceStatusCallbackEvent="start end join leave",
+        )
+        events = await _received(receiver, "/conference", 4)
+        assert [d.fields["StatusCallbackEvent"] for d in events] == [
+            "participant-join",
+            "conference-start",
+            "participant-leave",
+            "conference-end",
+        ]
+        join = events[0].fields
+        assert (join["CallSid"], join["ParticipantLabel"], join["FriendlyName"]) == (
+            host["call_sid"],
+            "host",
+            "room",
+        )
+        end = events[3].fields
+        assert end["ReasonConferenceEnded"] == "last-participant-left"
+        assert end["CallSidEndingConference"] == host["call_sid"]
+        assert end["ConferenceSid"] == host["conference_sid"]
+
+
+async def test_recordings_of_a_leg_and_of_the_conference(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        leg = await api.dial_ok(
+            "recorded",
+            To="+12065550100",
+            ApplicationSid=APP,
+            Record=True,
+            RecordingChannels="dual",
+            RecordingStatusCallback=f"{receiver.base_url}/recording",
+            RecordingStatusCallbackEvent="in-progress completed",
+            ConferenceRecord="record-from-start",
+            ConferenceRecordingStatusCallback=f"{receiver.base_url}/conference-recording",
+        )
+        sid = leg["conference_sid"]
+        await _received(receiver, "/recording", 1)
+        recordings = await api.recordings(sid)
+        assert {r["source"] for r in recordings} == {"DialVerb", "Conference"}
+        assert {r["status"] for r in recordings} == {"processing"}
+
+        await api.update_conference(sid, Status="completed")
+        leg_events = await _received(receiver, "/recording", 2)
+        assert [d.fields["RecordingStatus"] for d in leg_events] == ["in-progress", "completed"]
+        done = leg_events[1].fields
+        assert done["CallSid"] == leg["call_sid"] and done["RecordingChannels"] == "2"
+        [conference_done] = await _received(receiver, "/conference-recording", 1)
+        assert conference_done.fields["RecordingStatus"] == "completed"  # the default event only
+
+        recordings = await api.recordings(sid)
+        assert {r["status"] for r in recordings} == {"completed"}
+        by_source = {r["source"]: r for r in recordings}
+        assert by_source["DialVerb"]["call_sid"] == leg["call_sid"]
+        assert by_source["Conference"]["call_sid"] is None
+        media_url = by_source["DialVerb"]["media_url"]
+        assert media_url == done["RecordingUrl"]
+        async with api.session.get(media_url) as media:
+            assert media.status == 200
+            assert (await media.read())[:4] == b"RIFF"
+
+
+async def test_unanswered_leg_reports_its_recording_absent(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        await api.dial_ok(
+            "room",
+            To="+15550000001",
+            ApplicationSid=APP,
+            Timeout=5,
+            Record=True,
+            RecordingStatusCallback=f"{receiver.base_url}/recording",
+            RecordingStatusCallbackEvent="completed absent",
+        )
+        [absent] = await _received(receiver, "/recording", 1)
+        assert absent.fields["RecordingStatus"] == "absent"
+
+
+async def test_failing_receivers_never_hold_up_the_api(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="orchestrator.sandbox")
+    dead_port = _closed_port()
+    async with sandbox_api(numbers=NUMBERS) as api:
+        started = time.monotonic()
+        for path in ("/slow", "/fail"):
+            await api.dial_ok(
+                "room",
+                To="+12065550100",
+                ApplicationSid=APP,
+                StatusCallback=f"{receiver.base_url}{path}",
+                StatusCallbackEvent="initiated",
+            )
+        await api.dial_ok(
+            "room",
+            To="+12065550101",
+            ApplicationSid=APP,
+            StatusCallback=f"http://user:pw@127.0.0.1:{dead_port}/hook?token=s3cret",
+            StatusCallbackEvent="initiated",
+        )
+        await api.dial_ok(
+            "room",
+            To="+12065550102",
+            ApplicationSid=APP,
+            StatusCallback=f"{receiver.base_url}/fine",
+            StatusCallbackEvent="initiated",
+        )
+        await _received(receiver, "/fine", 1)
+        await _received(receiver, "/fail", 1)
+        assert (await api.conferences()).status == 200
+        assert time.monotonic() - started < 2
+
+        async def logged() -> bool:
+            return "not delivered" in caplog.text and "HTTP 500" in caplog.text
+
+        await eventually(logged)
+    assert "s3cret" not in caplog.text and "pw@" not in caplog.text
+    assert api.info.api_key not in caplog.text

@@ -1,0 +1,142 @@
+"""``orchestrator sandbox`` as a user runs it: a subprocess, real signals, real output."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from orchestrator.texml import contract
+
+TOKEN = "KEYcli-test-3b9d"
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELNYX_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "sandbox", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    process = _start(*args)
+    stdout, stderr = process.communicate(timeout=30)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _settings(process: subprocess.Popen[str]) -> tuple[list[str], dict[str, str]]:
+    """The lines printed up to the export line, and the variables it sets."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    while True:
+        line = process.stdout.readline()
+        assert line, f"sandbox exited early: {process.communicate(timeout=10)}"
+        lines.append(line.rstrip("\n"))
+        if line.strip().startswith("export "):
+            words = shlex.split(line.strip())[1:]
+            return lines, dict(word.split("=", 1) for word in words)
+
+
+def _post_form(url: str, token: str, fields: dict[str, str]) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(
+        url,
+        data=urllib.parse.urlencode(fields).encode(),
+        headers={"Authorization": f"Bearer {token}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_serves_prints_settings_logs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    scenario = tmp_path / "fast.yaml"
+    scenario.write_text("time_scale: 0.01\nseed: 9\n", encoding="utf-8")
+    account = "0f6c5a7e-2f4b-4c1e-9d3a-8b7e6f5a4c3d"
+    process = _start(
+        "--port", "0", "--scenario", str(scenario), "--token", TOKEN, "--account-sid", account
+    )
+    try:
+        lines, settings = _settings(process)
+        assert lines[0] == "Telnyx TeXML sandbox \u2014 no real calls are placed"
+        assert settings["TELNYX_API_KEY"] == TOKEN
+        assert settings["TELNYX_ACCOUNT_SID"] == account
+        base = settings["TELNYX_BASE_URL"]
+        assert base.startswith("http://127.0.0.1:") and base.endswith("/v2")
+
+        path = contract.PARTICIPANTS_PATH.format(account_sid=account, conference_sid="demo")
+        status, body = _post_form(
+            base + path, TOKEN, {"To": "+12065550100", "ApplicationSid": "app", "Label": "me"}
+        )
+        assert status == 200 and body["status"] == "connecting"
+        status, body = _post_form(base + path, "KEYwrong", {"To": "+12065550100"})
+        assert status == 401
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert f"POST /v2/texml/Accounts/{account}/Conferences/demo/Participants -> 200" in stderr
+    assert "-> 401" in stderr
+    assert "sandbox stopped" in stderr
+    assert TOKEN not in stderr
+
+
+def test_sigterm_stops_it_too() -> None:
+    process = _start("--port", "0")
+    try:
+        _, settings = _settings(process)
+        assert settings["TELNYX_API_KEY"].startswith("KEY")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0
+    assert "Traceback" not in stderr
+    assert settings["TELNYX_API_KEY"] not in stderr
+
+
+def test_port_in_use_is_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _run("--port", str(port))
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "--port" in result.stderr
+
+
+def test_remote_host_needs_allow_remote() -> None:
+    result = _run("--host", "0.0.0.0", "--port", "0")
+    assert result.returncode == 2
+    assert "--allow-remote" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_bad_scenario_is_one_line(tmp_path: Path) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("faults:\n  error_rate: 2\n", encoding="utf-8")
+    result = _run("--port", "0", "--scenario", str(scenario))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"error: {scenario}: faults.error_rate: must be between 0 and 1, got 2"
+    )
+    missing = _run("--scenario", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 1
+    assert "no such scenario file" in missing.stderr
+    assert "Traceback" not in missing.stderr

@@ -1,0 +1,126 @@
+"""Scenario files: every key read, and every mistake refused in one line naming file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import ScenarioError
+from orchestrator.sandbox import Faults, NumberBehaviour, Scenario, load_scenario, parse_scenario
+
+FULL = """\
+seed: 42
+time_scale: 0.5
+latency_ms: 20
+ring_seconds: 3
+dials_per_second: 10
+dial_window_seconds: 2
+faults:
+  error_rate: 0.1
+  reset_after_commit_rate: 0.05
+numbers:
+  "+15550000001": {answer: no-answer}
+  "+15550000002": {answer: busy}
+  "+15550000003": {answer: fail}
+  "+15550000004": {answer: after, seconds: 5}
+  "+15550000005": {hangup_after: 10}
+  "sip:desk@example.com": {answer: after, seconds: 1, hangup_after: 2}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_every_key_is_read(tmp_path: Path) -> None:
+    scenario = load_scenario(_write(tmp_path, FULL))
+    assert (scenario.seed, scenario.time_scale, scenario.latency_ms, scenario.ring_seconds) == (
+        42,
+        0.5,
+        20,
+        3,
+    )
+    assert (scenario.dials_per_second, scenario.dial_window_seconds, scenario.dial_limit) == (
+        10,
+        2,
+        20,
+    )
+    assert scenario.faults == Faults(error_rate=0.1, reset_after_commit_rate=0.05)
+    assert scenario.behaviour("+15550000001") == NumberBehaviour(answer="no-answer")
+    assert scenario.behaviour("+15550000004") == NumberBehaviour(answer="after", seconds=5)
+    assert scenario.behaviour("+15550000005") == NumberBehaviour(hangup_after=10)
+    assert scenario.behaviour("sip:desk@example.com").hangup_after == 2
+    assert scenario.behaviour("+19999999999") == NumberBehaviour()
+
+
+def test_defaults() -> None:
+    scenario = Scenario()
+    assert scenario == parse_scenario({})
+    assert (scenario.time_scale, scenario.ring_seconds, scenario.dial_limit) == (1.0, 2.0, 150)
+    assert parse_scenario({"dials_per_second": 0}).dial_limit == 0
+
+
+def test_empty_file_is_the_default(tmp_path: Path) -> None:
+    assert load_scenario(_write(tmp_path, "# nothing to change\n")) == Scenario()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("faults:\n  error_rate: 2\n", "faults.error_rate: must be between 0 and 1, got 2"),
+        ("seeed: 1\n", "seeed: unknown key; the keys here are seed, time_scale"),
+        ("faults:\n  error: 0.1\n", "faults.error: unknown key"),
+        ("time_scale: -1\n", "time_scale: must be at least 0, got -1"),
+        ("time_scale: fast\n", "time_scale: must be a number, got 'fast'"),
+        ("latency_ms: true\n", "latency_ms: must be a number, got True"),
+        ("seed: 1.5\n", "seed: must be a whole number, got 1.5"),
+        ("dial_window_seconds: 0\n", "dial_window_seconds: must be greater than 0, got 0"),
+        ("faults: [1]\n", "faults: must be a mapping, got a list"),
+        (
+            "numbers:\n  +15550000001: {answer: busy}\n",
+            'numbers.15550000001: quote the number ("+15550000001")',
+        ),
+        (
+            'numbers:\n  "+1555": {answer: maybe}\n',
+            "numbers.+1555.answer: must be one of answer, after",
+        ),
+        (
+            'numbers:\n  "+1555": {answer: after}\n',
+            "numbers.+1555.seconds: answer: after needs seconds",
+        ),
+        (
+            'numbers:\n  "+1555": {answer: busy, hangup_after: 3}\n',
+            "numbers.+1555.hangup_after: a number that is busy never answers",
+        ),
+        (
+            'numbers:\n  "+1555": {answer: no-answer, seconds: 3}\n',
+            "numbers.+1555.seconds: not used with answer: no-answer",
+        ),
+        ('numbers:\n  "+1555": {}\n', "numbers.+1555: give answer: and/or hangup_after:"),
+        ('numbers:\n  "+1555": {ring: 3}\n', "numbers.+1555.ring: unknown key"),
+        ('numbers:\n  "+1555": busy\n', "numbers.+1555: must be a mapping, got the text 'busy'"),
+        ("- 1\n- 2\n", "a scenario is a mapping of keys"),
+        ("seed: [\n", "line 2: not valid YAML"),
+    ],
+)
+def test_mistakes_are_one_line_naming_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    text_of_error = str(caught.value)
+    assert text_of_error.startswith(f"{path}: ")
+    assert message in text_of_error
+    assert "\n" not in text_of_error
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario(tmp_path / "absent.yaml")
+
+
+def test_parse_scenario_names_its_source() -> None:
+    with pytest.raises(ScenarioError, match=r"^inline: faults\.reset_after_commit_rate: "):
+        parse_scenario({"faults": {"reset_after_commit_rate": -0.5}}, source="inline")
