@@ -171,12 +171,6 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
             f"{request.method} is not allowed here; use {', '.join(sorted(error.allowed_methods))}",
         )
         return error_response(failure)
-    except web.HTTPRequestEntityTooLarge:
-        return error_response(
-            ApiFailure(
-                413, contract.CODE_BAD_REQUEST, "Request too large", "the request body is too large"
-            )
-        )
 
 
 class _Routes:
@@ -437,6 +431,15 @@ def _drop_connection(request: web.Request) -> None:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     """The request's fields, from a JSON or a form body; {} when there is none."""
+    try:
+        return await _read_body(request)
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiFailure(
+            413, contract.CODE_BAD_REQUEST, "Request too large", "the request body is too large"
+        ) from None
+
+
+async def _read_body(request: web.Request) -> dict[str, Any]:
     content_type = request.content_type
     if not request.body_exists:
         return {}
