@@ -9,7 +9,7 @@ import secrets
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -27,11 +27,8 @@ THREAD_START_TIMEOUT_S = 30.0
 @dataclass(frozen=True)
 class SandboxInfo:
     base_url: str  # e.g. "http://127.0.0.1:43211/v2": what TELNYX_BASE_URL should be
-    api_key: str
+    api_key: str = field(repr=False)  # kept out of logs and test failure output
     account_sid: str
-
-    def __repr__(self) -> str:  # the key stays out of logs and test failure output
-        return f"SandboxInfo(base_url={self.base_url!r}, api_key='***', account_sid={self.account_sid!r})"
 
 
 def generate_api_key() -> str:

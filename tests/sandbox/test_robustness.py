@@ -16,7 +16,11 @@ from orchestrator.texml import contract
 
 KNOWN = sorted({*contract.DIAL_FIELDS, *contract.UPDATE_PARTICIPANT_FIELDS, "Status"})
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
     ),
