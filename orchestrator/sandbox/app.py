@@ -1,6 +1,6 @@
 """The sandbox's HTTP face: routes, authentication, faults, dial limits, paging.
 
-Every API route goes through ``_api``: scenario latency, the Bearer token, the
+Every API route goes through ``_Routes.api``: scenario latency, the Bearer token, the
 account, injected faults, then the handler. Handlers turn ``ApiFailure`` into
 the Telnyx error body; anything unexpected becomes a 500 and a log line, never
 a crash. Introspection routes (``/_sandbox/...``) check the token only.
@@ -43,7 +43,6 @@ MAX_PAGE_SIZE: Final = 1000
 MAX_BODY_BYTES: Final = 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-T = TypeVar("T")
 
 
 class Sequenced(Protocol):
@@ -199,7 +198,6 @@ class _Routes:
     def api(self, handler: Handler) -> Handler:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             started = time.monotonic()
-            response: web.StreamResponse | None = None
             try:
                 latency = self.sim.scenario.latency_ms
                 if latency > 0:
@@ -220,8 +218,6 @@ class _Routes:
                 response = await handler(request)
             except ApiFailure as failure:
                 response = error_response(failure)
-            except asyncio.CancelledError:
-                raise
             except Exception:
                 log.exception("%s %s failed inside the sandbox", request.method, request.path)
                 response = error_response(
