@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -83,6 +84,8 @@ async def _target(
     from orchestrator.spec.model import Secret
 
     loaded = load_scenario(scenario) if scenario else None
+    # The summary is the output here; the sandbox's own request log belongs to `orchestrator sandbox`.
+    logging.getLogger("orchestrator.sandbox").setLevel(logging.ERROR)
     async with running_sandbox(loaded) as info:
         click.echo(
             f"sandbox: simulated TeXML API at {info.base_url}; no real calls are placed", err=True

@@ -13,7 +13,8 @@ import click
 
 from orchestrator.errors import UsageError
 from orchestrator.sandbox.scenario import Scenario, load_scenario
-from orchestrator.sandbox.server import SandboxInfo, is_loopback, running_sandbox
+from orchestrator.sandbox.server import SandboxInfo, running_sandbox
+from orchestrator.texml.connection import is_loopback
 
 BANNER = "Telnyx TeXML sandbox \u2014 no real calls are placed"
 DEFAULT_PORT = 8765
@@ -45,6 +46,7 @@ async def serve(
     token: str | None,
     account_sid: str | None,
     scenario_name: str,
+    allow_remote_callbacks: bool = False,
 ) -> None:
     """Run until SIGINT or SIGTERM, printing the connection settings first."""
     stop = asyncio.Event()
@@ -53,7 +55,12 @@ async def serve(
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     async with running_sandbox(
-        scenario, host=host, port=port, api_key=token, account_sid=account_sid
+        scenario,
+        host=host,
+        port=port,
+        api_key=token,
+        account_sid=account_sid,
+        allow_remote_callbacks=allow_remote_callbacks,
     ) as info:
         click.echo(BANNER)
         click.echo(f"Listening on {info.base_url} (scenario: {scenario_name})")
@@ -96,6 +103,11 @@ async def serve(
     is_flag=True,
     help="Allow a --host other than loopback (anyone who can reach it can use the sandbox).",
 )
+@click.option(
+    "--allow-remote-callbacks",
+    is_flag=True,
+    help="Deliver status callbacks to any host, not only to loopback URLs.",
+)
 def sandbox(
     host: str,
     port: int,
@@ -103,6 +115,7 @@ def sandbox(
     token: str | None,
     account_sid: str | None,
     allow_remote: bool,
+    allow_remote_callbacks: bool,
 ) -> None:
     """Run a local simulation of Telnyx's TeXML Conferences API.
 
@@ -128,6 +141,7 @@ def sandbox(
                 token=token,
                 account_sid=account_sid,
                 scenario_name=scenario or "default",
+                allow_remote_callbacks=allow_remote_callbacks,
             )
         )
     finally:

@@ -100,9 +100,11 @@ class DialLimiter:
         }
 
 
-def create_app(scenario: Scenario, *, api_key: str, account_sid: str) -> web.Application:
+def create_app(
+    scenario: Scenario, *, api_key: str, account_sid: str, allow_remote_callbacks: bool = False
+) -> web.Application:
     """The sandbox as an aiohttp application serving ``/v2/...``."""
-    webhooks = WebhookSender()
+    webhooks = WebhookSender(allow_remote=allow_remote_callbacks)
     simulation = Simulation(scenario, account_sid=account_sid, notify=webhooks.send)
     limiter = DialLimiter(scenario.dial_limit, scenario.dial_window_seconds)
     app = web.Application(middlewares=[_json_errors], client_max_size=MAX_BODY_BYTES)

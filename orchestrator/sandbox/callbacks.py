@@ -4,6 +4,10 @@ Each callback URL gets its own queue and worker, so events reach one receiver
 in the order they happened and a slow or dead receiver delays nobody else.
 A delivery that fails (refused, timed out, non-2xx) is logged once and
 dropped: the API never waits for, or fails because of, a webhook.
+
+Only loopback receivers are called unless the sandbox was started with
+remote callbacks allowed: configs written for production name real webhook
+hosts, and a simulation must not send them made-up events.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import aiohttp
 from yarl import URL
 
 from orchestrator import __version__
+from orchestrator.texml.connection import is_loopback
 
 log = logging.getLogger("orchestrator.sandbox")
 
@@ -39,6 +44,7 @@ class DeliveryStats:
     sent: int = 0
     failed: int = 0
     dropped: int = 0
+    not_local: int = 0  # skipped: the receiver is not on this machine
 
 
 def safe_url(url: str) -> str:
@@ -50,9 +56,20 @@ def safe_url(url: str) -> str:
         return "<invalid URL>"
 
 
+def is_local_url(url: str) -> bool:
+    """True for http(s) URLs whose host is a loopback address or ``localhost`` (no DNS lookup)."""
+    try:
+        host = URL(url).host
+    except (ValueError, TypeError):
+        return False
+    return host is not None and is_loopback(host)
+
+
 class WebhookSender:
-    def __init__(self, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, *, timeout_s: float = DEFAULT_TIMEOUT_S, allow_remote: bool = False) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._allow_remote = allow_remote
+        self._refused_urls: set[str] = set()
         self._queues: dict[str, asyncio.Queue[Webhook]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -62,6 +79,17 @@ class WebhookSender:
     def send(self, hook: Webhook) -> None:
         """Queue ``hook`` for delivery; never blocks and never raises."""
         if self._closed:
+            return
+        if not self._allow_remote and not is_local_url(hook.url):
+            self.stats.not_local += 1
+            if hook.url not in self._refused_urls:
+                self._refused_urls.add(hook.url)
+                log.warning(
+                    "webhook %s %s: not delivered; the sandbox calls only loopback URLs "
+                    "(start it with --allow-remote-callbacks to deliver elsewhere)",
+                    hook.method,
+                    safe_url(hook.url),
+                )
             return
         queue = self._queues.get(hook.url)
         if queue is None:

@@ -39,15 +39,6 @@ def generate_account_sid() -> str:
     return str(uuid.uuid4())
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _url_host(host: str) -> str:
     bare = host.strip("[]")
     try:
@@ -66,6 +57,7 @@ async def running_sandbox(
     port: int = 0,
     api_key: str | None = None,
     account_sid: str | None = None,
+    allow_remote_callbacks: bool = False,
 ) -> AsyncIterator[SandboxInfo]:
     """Serve the sandbox from the running event loop until the block exits.
 
@@ -77,7 +69,12 @@ async def running_sandbox(
         host = "127.0.0.1"
     key = api_key or generate_api_key()
     account = account_sid or generate_account_sid()
-    app = create_app(scenario or Scenario(), api_key=key, account_sid=account)
+    app = create_app(
+        scenario or Scenario(),
+        api_key=key,
+        account_sid=account,
+        allow_remote_callbacks=allow_remote_callbacks,
+    )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     try:

@@ -31,7 +31,8 @@ class Connection:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    """localhost or a loopback address (IPv4 or IPv6, bracketed or not); names are not resolved."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

@@ -245,3 +245,39 @@ async def test_failing_receivers_never_hold_up_the_api(
         await eventually(logged)
     assert "s3cret" not in caplog.text and "pw@" not in caplog.text
     assert api.info.api_key not in caplog.text
+
+
+async def test_callbacks_to_other_hosts_are_never_sent(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="orchestrator.sandbox")
+    async with sandbox_api(numbers=NUMBERS) as api:
+        for number in ("+12065550100", "+12065550101"):
+            await api.dial_ok(
+                "room",
+                To=number,
+                ApplicationSid=APP,
+                StatusCallback="https://hooks.example.invalid/calls?token=s3cret",
+                StatusCallbackEvent="initiated answered",
+                ConferenceStatusCallback=f"{receiver.base_url}/conference",
+                ConferenceStatusCallbackEvent="join",
+            )
+        await _received(receiver, "/conference", 2)  # local receivers still get theirs
+    refusals = [r for r in caplog.records if "only loopback URLs" in r.getMessage()]
+    assert len(refusals) == 1  # said once per URL, not once per event
+    assert "hooks.example.invalid/calls" in refusals[0].getMessage()
+    assert "s3cret" not in caplog.text
+    assert not any(
+        "delivered (HTTP" in r.getMessage() and "example" in r.getMessage() for r in caplog.records
+    )
+
+
+def test_local_urls_are_loopback_only() -> None:
+    from orchestrator.sandbox.callbacks import is_local_url
+
+    assert is_local_url("http://127.0.0.1:9000/x")
+    assert is_local_url("http://localhost/x")
+    assert is_local_url("http://[::1]:8080/x")
+    assert not is_local_url("https://example.com/hooks")
+    assert not is_local_url("http://10.0.0.5/x")
+    assert not is_local_url("not a url")
