@@ -315,11 +315,17 @@ def _resolve_tag(value: str, implicit: tuple[bool, bool]) -> str:
 def _syntax_problem(error: yaml.MarkedYAMLError) -> LoadProblem:
     # Built from problem and context only: str(error) quotes the line, which may hold a secret.
     parts = [_one_line(part) for part in (error.problem, error.context) if part]
+    mark = error.problem_mark or error.context_mark
+    if any("nesting depth" in part for part in parts):
+        # Newer PyYAML stops deep nesting itself, sometimes before our own depth check sees it.
+        parts = [f"nested more than {MAX_DEPTH} levels deep"]
+        return (
+            LoadProblem(parts[0], mark.line + 1, mark.column + 1) if mark else LoadProblem(parts[0])
+        )
     context, problem = error.context_mark, error.problem_mark
     if error.context and context and problem and context.line != problem.line:
         parts[-1] += f" started on line {context.line + 1}"
     message = "invalid YAML: " + ("; ".join(parts) or "syntax error")
-    mark = error.problem_mark or error.context_mark
     if mark is None:
         return LoadProblem(message)
     return LoadProblem(message, mark.line + 1, mark.column + 1)

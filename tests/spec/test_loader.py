@@ -85,9 +85,10 @@ def test_deep_nesting_is_refused_without_crashing(tmp_path: Path) -> None:
     # Deep enough to crash a recursive composer; refused after MAX_DEPTH levels.
     path = tmp_path / "deep.yaml"
     path.write_text("a: " + "[" * 200_000 + "]" * 200_000 + "\n")
-    assert only_finding(path) == (
-        f"{path}:1:{3 + MAX_DEPTH}: error: nested more than {MAX_DEPTH} levels deep"
-    )
+    # Where it stops depends on the PyYAML version (newer ones limit nesting in the scanner).
+    finding = only_finding(path)
+    assert finding.startswith(f"{path}:1:")
+    assert finding.endswith(f": error: nested more than {MAX_DEPTH} levels deep")
 
 
 def test_alias_bomb_is_refused(tmp_path: Path) -> None:
