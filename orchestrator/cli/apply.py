@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
@@ -25,13 +26,17 @@ from orchestrator.texml.connection import Connection, resolve_connection
 
 
 class Progress:
-    """Counts by state on a TTY (one line, redrawn); a plain log line per event otherwise."""
+    """Counts by state on a TTY (one line, redrawn at most ten times a second); a log line per event otherwise."""
 
     def __init__(self, total: int, *, live: bool, quiet: bool) -> None:
         self._live = live
         self._quiet = quiet
         self._total = total
         self._state: dict[tuple[str, str], str] = {}
+        self._drawn_at = 0.0
+
+    def expect(self, total: int) -> None:
+        self._total = total
 
     def __call__(self, conference: str, participant: str, what: str) -> None:
         if self._quiet:
@@ -42,15 +47,21 @@ class Progress:
             click.echo(f"{conference}/{participant}: {what}", err=True)
             return
         self._state[(conference, participant)] = what.split(" ", 1)[0]
-        counts = Counter(self._state.values())
-        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-        click.echo(f"\r\x1b[2K{len(self._state)}/{self._total}: {summary}", err=True, nl=False)
+        now = time.monotonic()
+        if now - self._drawn_at >= 0.1:
+            self._drawn_at = now
+            self._draw()
 
-    def expect(self, total: int) -> None:
-        self._total = total
+    def _draw(self) -> None:
+        counts = Counter(self._state.values())
+        waiting = self._total - len(self._state)
+        parts = [f"{waiting} waiting"] if waiting else []
+        parts += [f"{n} {state}" for state, n in sorted(counts.items())]
+        click.echo(f"\r\x1b[2K{self._total} participants: {', '.join(parts)}", err=True, nl=False)
 
     def finish(self) -> None:
         if self._live and not self._quiet and self._state:
+            self._draw()
             click.echo("", err=True)
 
 
