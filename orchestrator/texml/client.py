@@ -354,15 +354,33 @@ def encode_body(body: Mapping[str, RequestValue]) -> dict[str, contract.FieldVal
 def _unreachable(
     base_url: str, method: str, path: str, error: BaseException, *, sent: bool
 ) -> ApiUnreachable:
-    reason = type(error).__name__ if not str(error) else f"{type(error).__name__}: {error}"
-    if isinstance(error, TimeoutError):
-        reason = "timed out"
     return ApiUnreachable(
-        f"cannot reach the API at {base_url} ({reason}); check TELNYX_BASE_URL / --base-url and the network",
+        f"cannot reach the API at {base_url} ({_connection_problem(error)}); "
+        "check TELNYX_BASE_URL / --base-url and the network",
         method=method,
         path=path,
         request_sent=sent,
     )
+
+
+def _connection_problem(error: BaseException) -> str:
+    """A few words a person can act on, instead of the library's exception text."""
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return "host not found"
+    if isinstance(error, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "TLS handshake failed"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        cause = error.os_error
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        return cause.strerror or type(cause).__name__
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(error, aiohttp.ClientOSError):
+        return error.strerror or "connection reset"
+    return type(error).__name__
 
 
 def _first_error(text: str) -> tuple[str | None, str | None, str | None, str | None]:
