@@ -56,8 +56,14 @@ class ValidationResult:
 
 def _yaml_files_below(directory: str) -> list[str]:
     found: list[str] = []
-    for root, _dirs, names in os.walk(directory):
-        found.extend(os.path.join(root, name) for name in names if name.endswith(YAML_SUFFIXES))
+    for root, dirs, names in os.walk(directory):
+        # Hidden folders hold other tools' YAML (.github/workflows, .pre-commit-config), not conferences.
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(
+            os.path.join(root, name)
+            for name in names
+            if name.endswith(YAML_SUFFIXES) and not name.startswith(".")
+        )
     return sorted(found)
 
 

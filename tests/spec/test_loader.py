@@ -126,6 +126,10 @@ def test_directories_are_searched_recursively_and_sorted(tmp_path: Path) -> None
     write(tmp_path / "b", VALID.replace("test-bridge", "two"), "two.yml")
     write(tmp_path / "a" / "deeper", VALID.replace("test-bridge", "one"), "one.yaml")
     write(tmp_path, "not: [yaml", "ignored.txt")
+    # Other tools' YAML in hidden folders and files is not a conference file.
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    write(tmp_path / ".github" / "workflows", "on: push\n", "ci.yml")
+    write(tmp_path, "repos: []\n", ".pre-commit-config.yaml")
     result = load_specs([tmp_path, tmp_path / "b" / "two.yml"], env={})
     assert result.files == (
         str(tmp_path / "a" / "deeper" / "one.yaml"),
