@@ -17,7 +17,15 @@ from typing import Any
 
 from orchestrator.engine.dial_request import dial_fields
 from orchestrator.engine.pacer import DialPacer, PacerStopped
-from orchestrator.engine.planner import Action, Plan, find_conference, make_plan, read_live_state
+from orchestrator.engine.planner import (
+    Action,
+    LiveState,
+    Plan,
+    Stray,
+    find_conference,
+    make_plan,
+    read_live_state,
+)
 from orchestrator.engine.results import (
     CONNECTED,
     CONNECTING,
@@ -28,17 +36,23 @@ from orchestrator.engine.results import (
     ended,
     exit_code,
 )
+from orchestrator.engine.state import ConferenceState, Recorded, StateStore, fingerprint
 from orchestrator.engine.watcher import UNANSWERED, LegState, LegWatcher, PollSchedule
 from orchestrator.errors import (
     ApiError,
     ApiUnreachable,
     AuthenticationError,
+    NotFoundError,
     OrchestratorError,
     RateLimitedError,
 )
 from orchestrator.spec.model import ConferenceSpec, Participant
 from orchestrator.texml.client import DialUnconfirmed, RequestValue, TexmlClient
 from orchestrator.texml.connection import Connection
+
+# Rows for live participants the file no longer names: hung up by --prune, or left alone.
+ABSENT = "absent"
+UNMANAGED = "unmanaged"
 
 # (conference name, participant name, what happened) -> None; for progress displays and logs.
 ProgressHook = Callable[[str, str, str], None]
@@ -52,6 +66,9 @@ class ApplyOptions:
     settle_timeout_s: float = 150.0  # longest wait for one leg to connect or end after its dial
     wait: bool = True  # False: report legs as dialed without waiting for them to settle
     poll: PollSchedule = field(default_factory=PollSchedule)
+    prune: bool = False  # hang up live participants this file dialed before but no longer names
+    redial_changed: bool = False  # hang up and redial legs whose dial-time settings changed
+    state: StateStore | None = None  # where to keep the record of what was dialed; None: nowhere
 
 
 class _Aborted(Exception):
@@ -92,6 +109,7 @@ class ConferenceRun:
         }
         self.dials = 0
         self.fatal: OrchestratorError | None = None
+        self.strays = self.stray_outcomes()
 
     def _say(self, participant: str, what: str) -> None:
         if self._progress is not None:
@@ -319,8 +337,18 @@ class ConferenceRun:
                 self._publish_call_sid(participant.name, action.live["call_sid"])
             elif action.kind == "update":
                 await self._run_update(action)
+            elif action.kind == "redial":
+                await self._hang_up_and_wait(participant.name)
+                outcome.notes.append("redialed: " + ", ".join(action.needs_redial) + " changed")
+                await self._run_dial(action)
             else:
                 await self._run_dial(action)
+            if action.needs_redial and action.kind != "redial":
+                outcome.notes.append(
+                    "needs redial: "
+                    + ", ".join(action.needs_redial)
+                    + " changed (apply --redial-changed)"
+                )
         except _Aborted:
             outcome.notes.append(
                 "interrupted before dialing" if outcome.attempts == 0 else "interrupted"
@@ -340,6 +368,58 @@ class ConferenceRun:
                 or not self._call_sids[participant.name].done()
             ):
                 self._publish_call_sid(participant.name, None)
+
+    async def _hang_up_and_wait(self, label: str) -> None:
+        """Remove the leg carrying ``label`` and wait until the API no longer returns it."""
+        assert self.sid is not None
+        with contextlib.suppress(NotFoundError):
+            await self.client.delete_participant(self.sid, label)
+        delay = self.options.poll.first_s
+        while await self.client.find_participant(self.sid, label) is not None:
+            if self.stop.is_set():
+                raise _Aborted
+            await asyncio.sleep(delay)
+            delay = min(delay * self.options.poll.factor, self.options.poll.max_s)
+
+    async def _run_stray(self, stray: Stray, outcome: ParticipantOutcome) -> None:
+        if not stray.hang_up:
+            return
+        assert self.sid is not None
+        try:
+            with contextlib.suppress(NotFoundError):  # already gone is what was asked
+                await self.client.delete_participant(self.sid, stray.label)
+        except (ApiError, ApiUnreachable) as error:
+            outcome.error = f"could not hang up: {error}"
+            return
+        outcome.observed = ABSENT
+        self._say(stray.label, "hung up")
+
+    def stray_outcomes(self) -> dict[str, ParticipantOutcome]:
+        outcomes: dict[str, ParticipantOutcome] = {}
+        for stray in self.plan.strays:
+            to = self.plan.destinations.get(stray.label, "-")
+            if stray.hang_up:
+                outcome = ParticipantOutcome(
+                    stray.label,
+                    "-",
+                    to,
+                    desired=ABSENT,
+                    observed=CONNECTED,
+                    call_sid=stray.call_sid,
+                )
+                outcome.notes.append("not in file; hung up (--prune)")
+            else:
+                outcome = ParticipantOutcome(
+                    stray.label,
+                    "-",
+                    to,
+                    desired=UNMANAGED,
+                    observed=UNMANAGED,
+                    call_sid=stray.call_sid,
+                )
+                outcome.notes.append("live, not in file; apply --prune hangs it up")
+            outcomes[stray.label] = outcome
+        return outcomes
 
     async def reconcile(self) -> str | None:
         """One last look at every leg the run holds, so the summary says what is true now."""
@@ -375,6 +455,10 @@ class ConferenceRun:
             asyncio.create_task(self._run_participant(action), name=action.participant.name)
             for action in self.plan.actions
         ]
+        tasks += [
+            asyncio.create_task(self._run_stray(stray, self.strays[stray.label]))
+            for stray in self.plan.strays
+        ]
         try:
             await asyncio.gather(*tasks)
         finally:
@@ -400,9 +484,14 @@ async def apply_conference(
         status=None,
         participants=[],
     )
+    account_sid = spec.account_sid or client.connection.account_sid
+    store = options.state
+    recorded = (
+        store.load(spec.path, account_sid, spec.conference.name) if store is not None else None
+    )
     try:
-        state = await read_live_state(client, spec)
-        plan = make_plan(spec, state)
+        state = await read_live_state(client, spec, recorded)
+        plan = make_plan(spec, state, prune=options.prune, redial_changed=options.redial_changed)
         if plan.conference_sid is None and not spec.conference.application_sid:
             raise _NeedsApplication(spec)
     except OrchestratorError as error:
@@ -420,6 +509,13 @@ async def apply_conference(
     result.status = await run.reconcile()
     result.sid = run.sid
     result.participants = [run.outcomes[p.name] for p in spec.participants]
+    result.participants += list(run.strays.values())
+    for action in plan.actions:
+        outcome = run.outcomes[action.participant.name]
+        if action.kind in ("noop", "update"):
+            outcome.to = plan.destinations.get(action.participant.name, outcome.to)
+    if store is not None and recorded is not None and run.sid is not None:
+        store.save(spec.path, _record(recorded, plan, state, run))
     result.dials = run.dials
     result.rate_limited = pacer.rate_limited
     result.interrupted = stop.is_set()
@@ -428,6 +524,36 @@ async def apply_conference(
     result.exit_code = exit_code(result)
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _record(
+    recorded: ConferenceState, plan: Plan, state: LiveState, run: ConferenceRun
+) -> ConferenceState:
+    """What is live now and was dialed from this file (or adopted by it)."""
+    assert run.sid is not None
+    updated = ConferenceState(recorded.account_sid, recorded.conference)
+    for stray in plan.strays:
+        kept = recorded.participants.get(stray.label)
+        if kept is not None and run.strays[stray.label].observed != ABSENT:
+            updated.participants[stray.label] = kept
+    for action in plan.actions:
+        name = action.participant.name
+        outcome = run.outcomes[name]
+        if outcome.call_sid is None or outcome.observed not in (CONNECTED, CONNECTING):
+            continue
+        previous = recorded.participants.get(name)
+        settings = state.fingerprints.get(name)
+        if action.kind in ("noop", "update") and previous is not None and settings is not None:
+            # Still the call dialed before, with the settings it was dialed with.
+            updated.participants[name] = previous
+            continue
+        updated.participants[name] = Recorded(
+            call_sid=outcome.call_sid,
+            conference_sid=run.sid,
+            to=outcome.to,
+            fingerprint=fingerprint(action.participant),
+        )
+    return updated
 
 
 class _NeedsApplication(OrchestratorError):

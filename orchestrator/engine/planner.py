@@ -2,8 +2,10 @@
 
 Live state is read from the API: the conference (by SID, or the newest one of
 that friendly name that has not completed) and, for each participant in the
-file, the live leg that carries its name as Label. The plan is pure data;
-executing it is the executor's job.
+file, the live leg that carries its name as Label. The local record of what
+apply dialed (engine.state) adds what the API cannot say: which live Labels
+came from this file before an edit, and the settings each leg was dialed with.
+The plan is pure data; executing it is the executor's job.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
+from orchestrator.engine.state import ConferenceState, fingerprint, fingerprint_differences
 from orchestrator.errors import ConfigError, NotFoundError
 from orchestrator.spec.model import ConferenceSpec, Participant
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.contract import ConferenceResource, ParticipantResource
 
-ActionKind = Literal["dial", "update", "noop"]
+# redial: hang up and dial again, for settings a live call cannot change (--redial-changed).
+ActionKind = Literal["dial", "update", "noop", "redial"]
 
 
 @dataclass(frozen=True)
@@ -37,12 +41,33 @@ class Action:
     changes: tuple[Change, ...] = ()
     # Names this action must wait for: "conference" (its SID) and/or the participant it coaches.
     waits_for: tuple[str, ...] = ()
+    # Settings that differ from the live call and only a new dial can change ("to", "record", ...).
+    needs_redial: tuple[str, ...] = ()
+
+    @property
+    def changes_anything(self) -> bool:
+        return self.kind != "noop"
+
+
+@dataclass(frozen=True)
+class Stray:
+    """A live participant whose Label this file once dialed but no longer names."""
+
+    label: str
+    call_sid: str
+    hang_up: bool  # --prune
 
 
 @dataclass(frozen=True)
 class LiveState:
     conference: ConferenceResource | None
     participants: Mapping[str, ParticipantResource] = field(default_factory=dict)  # by Label
+    # Destination each live file participant was dialed at (from the record, else GET Calls).
+    destinations: Mapping[str, str] = field(default_factory=dict)
+    # Settings each live file participant was dialed with, when the record knows its call.
+    fingerprints: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    strays: Mapping[str, ParticipantResource] = field(default_factory=dict)  # by recorded Label
+    unlabeled: tuple[str, ...] = ()  # live call SIDs neither the file nor the record accounts for
 
 
 @dataclass(frozen=True)
@@ -51,6 +76,23 @@ class Plan:
     conference_sid: str | None  # None: the conference does not exist yet
     creator: str | None  # the participant whose dial creates the conference
     actions: tuple[Action, ...]
+    strays: tuple[Stray, ...] = ()
+    unlabeled: tuple[str, ...] = ()
+    conference_status: str | None = None
+    # Destination each live participant was dialed at, where known.
+    destinations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def changes_present(self) -> bool:
+        """Whether apply (with the same flags) would send anything."""
+        return any(a.changes_anything for a in self.actions) or any(s.hang_up for s in self.strays)
+
+    @property
+    def drift(self) -> bool:
+        """Whether the live conference differs from the file in any way (status)."""
+        return (
+            self.changes_present or any(a.needs_redial for a in self.actions) or bool(self.strays)
+        )
 
     def action(self, name: str) -> Action:
         for action in self.actions:
@@ -93,20 +135,68 @@ async def find_conference(client: TexmlClient, spec: ConferenceSpec) -> Conferen
     return _newest([c for c in found if c["status"] != "completed"])
 
 
-async def read_live_state(client: TexmlClient, spec: ConferenceSpec) -> LiveState:
+async def read_live_state(
+    client: TexmlClient, spec: ConferenceSpec, recorded: ConferenceState | None = None
+) -> LiveState:
     conference = await find_conference(client, spec)
     if conference is None:
         return LiveState(conference=None)
     sid = conference["sid"]
+    names = {participant.name for participant in spec.participants}
+    stray_labels = sorted(
+        label for label in (recorded.participants if recorded else {}) if label not in names
+    )
     lookups = await asyncio.gather(
         *(client.find_participant(sid, participant.name) for participant in spec.participants)
+    )
+    stray_lookups = await asyncio.gather(
+        *(client.find_participant(sid, label) for label in stray_labels)
     )
     live = {
         participant.name: found
         for participant, found in zip(spec.participants, lookups, strict=True)
         if found is not None
     }
-    return LiveState(conference=conference, participants=live)
+    strays = {
+        label: found
+        for label, found in zip(stray_labels, stray_lookups, strict=True)
+        if found is not None
+    }
+    destinations: dict[str, str] = {
+        label: recorded.participants[label].to for label in strays if recorded is not None
+    }
+    fingerprints: dict[str, Mapping[str, object]] = {}
+    unknown: list[str] = []
+    for name, found in live.items():
+        entry = recorded.participants.get(name) if recorded else None
+        if entry is not None and entry.call_sid == found["call_sid"]:
+            destinations[name] = entry.to
+            fingerprints[name] = entry.fingerprint
+        else:
+            unknown.append(name)
+    # Without a record of the dial, only the destination can be read back: one request each.
+    calls = await asyncio.gather(
+        *(_called_number(client, live[name]["call_sid"]) for name in unknown)
+    )
+    destinations.update({name: to for name, to in zip(unknown, calls, strict=True) if to})
+    known = {p["call_sid"] for p in (*live.values(), *strays.values())}
+    everyone = await client.list_participants(sid)
+    unlabeled = tuple(p["call_sid"] for p in everyone if p["call_sid"] not in known)
+    return LiveState(
+        conference=conference,
+        participants=live,
+        destinations=destinations,
+        fingerprints=fingerprints,
+        strays=strays,
+        unlabeled=unlabeled,
+    )
+
+
+async def _called_number(client: TexmlClient, call_sid: str) -> str | None:
+    try:
+        return (await client.get_call(call_sid)).get("to")
+    except NotFoundError:
+        return None
 
 
 def _choose_creator(participants: tuple[Participant, ...]) -> str | None:
@@ -140,13 +230,35 @@ def _changes(
     return tuple(changes)
 
 
-def make_plan(spec: ConferenceSpec, state: LiveState) -> Plan:
+def _redial_fields(participant: Participant, state: LiveState) -> tuple[str, ...]:
+    fields: list[str] = []
+    dialed = state.destinations.get(participant.name)
+    if dialed is not None and dialed not in participant.to:
+        fields.append("to")
+    recorded = state.fingerprints.get(participant.name)
+    if recorded is not None:
+        fields.extend(fingerprint_differences(dict(recorded), fingerprint(participant)))
+    return tuple(fields)
+
+
+def make_plan(
+    spec: ConferenceSpec,
+    state: LiveState,
+    *,
+    prune: bool = False,
+    redial_changed: bool = False,
+) -> Plan:
     conference_sid = state.conference["sid"] if state.conference is not None else None
     creator = None if conference_sid else _choose_creator(spec.participants)
     actions: list[Action] = []
     for participant in spec.participants:
         live = state.participants.get(participant.name)
         if live is not None:
+            redial = _redial_fields(participant, state)
+            if redial and redial_changed:
+                coach = (participant.coach,) if participant.coach else ()
+                actions.append(Action("redial", participant, live, (), coach, redial))
+                continue
             changes = _changes(participant, live, state)
             kind: ActionKind = "update" if changes else "noop"
             waits = (
@@ -154,7 +266,7 @@ def make_plan(spec: ConferenceSpec, state: LiveState) -> Plan:
                 if participant.coach and any(c.field == "coach" for c in changes)
                 else ()
             )
-            actions.append(Action(kind, participant, live, changes, waits))
+            actions.append(Action(kind, participant, live, changes, waits, redial))
             continue
         waits_for: list[str] = []
         if conference_sid is None and participant.name != creator:
@@ -162,4 +274,16 @@ def make_plan(spec: ConferenceSpec, state: LiveState) -> Plan:
         if participant.coach is not None:
             waits_for.append(participant.coach)
         actions.append(Action("dial", participant, None, (), tuple(waits_for)))
-    return Plan(spec, conference_sid, creator, tuple(actions))
+    strays = tuple(
+        Stray(label, found["call_sid"], hang_up=prune) for label, found in state.strays.items()
+    )
+    return Plan(
+        spec,
+        conference_sid,
+        creator,
+        tuple(actions),
+        strays,
+        state.unlabeled,
+        state.conference["status"] if state.conference is not None else None,
+        state.destinations,
+    )
