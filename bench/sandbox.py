@@ -1,0 +1,202 @@
+"""The sandbox in a process of its own, and what the benchmarks read back from it.
+
+Client and server must not share one event loop (or, on two cores, one core),
+so the sandbox runs as ``python -m orchestrator sandbox --port 0``; its base URL
+is read from the export line it prints. Its request log (stderr) goes to a
+file: the benchmarks count dial answers by status there, the same way for
+every client.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+from urllib.request import ProxyHandler, Request, build_opener
+
+import yaml
+
+START_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+# A proxy from the environment must never see loopback traffic (or any of it).
+_OPENER = build_opener(ProxyHandler({}))
+_DIAL_LOG = re.compile(r"POST \S+/Participants(?:\.json)? -> (\d{3}|connection dropped)")
+
+
+class BenchError(Exception):
+    """A benchmark could not run, or its run was invalid; the message says why."""
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for every process a benchmark starts: no proxies, no stray Telnyx settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.lower().endswith("_proxy") and not key.startswith("TELNYX_")
+    }
+    env.update(extra or {})
+    return env
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    base_url: str
+    api_key: str
+    account_sid: str
+    log_path: Path
+    pid: int
+
+    def __repr__(self) -> str:  # the key stays out of tracebacks and logs
+        return (
+            f"Sandbox(base_url={self.base_url!r}, api_key='***', account_sid={self.account_sid!r})"
+        )
+
+    def client_environment(self) -> dict[str, str]:
+        """What a client process needs to find and use this sandbox."""
+        return child_environment(
+            {
+                "TELNYX_BASE_URL": self.base_url,
+                "TELNYX_API_KEY": self.api_key,
+                "TELNYX_ACCOUNT_SID": self.account_sid,
+            }
+        )
+
+    def get(self, path: str, query: Mapping[str, str] | None = None) -> Any:
+        url = self.base_url + path + ("?" + urlencode(query) if query else "")
+        request = Request(url, headers={"Authorization": f"Bearer {self.api_key}"})
+        with _OPENER.open(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def dials(self) -> list[dict[str, Any]]:
+        """Every dial the sandbox accepted, in order (GET /_sandbox/dials)."""
+        body = self.get("/_sandbox/dials")
+        return list(body["dials"])
+
+    def conference_sids(self, friendly_name: str) -> list[str]:
+        """SIDs of every conference of that name, whatever its status."""
+        body = self.get(
+            f"/texml/Accounts/{self.account_sid}/Conferences",
+            {"FriendlyName": friendly_name, "PageSize": "1000"},
+        )
+        return [conference["sid"] for conference in body["conferences"]]
+
+    def uptime_s(self) -> float:
+        return float(self.get("/_sandbox/health")["uptime_s"])
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the sandbox process has used so far (Linux /proc; None elsewhere)."""
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def dial_answers(self) -> Counter[str]:
+        """How many dial requests the sandbox answered with each status so far, from its log."""
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return Counter(match.group(1) for match in _DIAL_LOG.finditer(text))
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+@contextmanager
+def sandbox_process(scenario: Mapping[str, Any], workdir: Path) -> Iterator[Sandbox]:
+    """Start ``orchestrator sandbox`` with this scenario on an ephemeral loopback port; stop it after."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    scenario_path = workdir / "scenario.yaml"
+    scenario_path.write_text(yaml.safe_dump(dict(scenario), sort_keys=False), encoding="utf-8")
+    log_path = workdir / "sandbox.log"
+    api_key = "KEY" + secrets.token_hex(16).upper()
+    account_sid = str(uuid.uuid4())
+    command = [
+        sys.executable,
+        "-m",
+        "orchestrator",
+        "sandbox",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--scenario",
+        str(scenario_path),
+        "--account-sid",
+        account_sid,
+    ]
+    # The key goes through the environment, so it never shows in a process listing.
+    env = child_environment({"ORCHESTRATOR_SANDBOX_TOKEN": api_key})
+    with log_path.open("w", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=log, env=env, text=True, encoding="utf-8"
+        )
+    try:
+        base_url = wait_for_base_url(process)
+        if not _is_loopback_url(base_url):
+            raise BenchError(f"the sandbox listens on {base_url}, which is not loopback")
+        yield Sandbox(base_url, api_key, account_sid, log_path, process.pid)
+    except BaseException:
+        stop_process(process, check=False)  # the error in flight is the one to report
+        raise
+    stop_process(process, check=True)
+
+
+def wait_for_base_url(process: subprocess.Popen[str]) -> str:
+    """Read the sandbox's stdout until its export line; keep draining it afterwards."""
+    assert process.stdout is not None
+    found: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if not found and "export TELNYX_BASE_URL=" in line:
+                for word in shlex.split(line.strip()):
+                    if word.startswith("TELNYX_BASE_URL="):
+                        found.append(word.split("=", 1)[1])
+                ready.set()
+        ready.set()  # the process ended before printing it
+
+    threading.Thread(target=read, name="sandbox-stdout", daemon=True).start()
+    if not ready.wait(START_TIMEOUT_S) or not found:
+        code = process.poll()
+        state = f"exited with {code}" if code is not None else "printed no base URL"
+        raise BenchError(f"the sandbox {state} within {START_TIMEOUT_S:g} s; see its log")
+    return found[0]
+
+
+def stop_process(process: subprocess.Popen[str], *, check: bool) -> None:
+    """Ctrl-C, as a user would; a sandbox that does not stop in time is killed (this one only)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            if check:
+                raise BenchError(
+                    f"the sandbox did not stop within {STOP_TIMEOUT_S:g} s of SIGINT"
+                ) from None
+    if check and process.returncode not in (0, 130, -signal.SIGINT):
+        raise BenchError(f"the sandbox exited with {process.returncode} when stopped; see its log")
