@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         module = BENCHMARKS[name]
         options = args if args.benchmark == name else _defaults(name)
-        report = _run(name, lambda workdir, m=module, o=options: m.run(o, workdir))
+        report = _run(name, module, options)
         print(report.table(), flush=True)
         invalid = invalid or bool(report.invalid)
         destination = args.json if args.json and len(names) == 1 else RESULTS / f"{name}.json"
@@ -80,10 +79,11 @@ def _defaults(name: str) -> argparse.Namespace:
     return parser.parse_args([])
 
 
-def _run(name: str, body: Callable[[Path], Report]) -> Report:
+def _run(name: str, module: ModuleType, options: argparse.Namespace) -> Report:
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as directory:
         try:
-            return body(Path(directory))
+            report: Report = module.run(options, Path(directory))
+            return report
         except BenchError as error:
             report = Report(name, f"{name}: could not run")
             report.invalid.append(str(error))

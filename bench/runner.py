@@ -154,6 +154,16 @@ def machine() -> dict[str, str]:
             text=True,
             check=True,
         ).stdout.strip()
+        # What runs is the working tree: say so when the product's code differs from the commit.
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "orchestrator", "schemas", "pyproject.toml"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if changed:
+            commit += " + uncommitted changes"
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     return {

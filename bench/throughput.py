@@ -83,6 +83,10 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
         _spread(runs["ours"]),
     )
     report.row(
+        "orchestrator: first dial answered (conference lookup + the dial that creates it)",
+        seconds(_median_of(runs["ours"], "first_dialed_s")),
+    )
+    report.row(
         "ideal / measured",
         ratio(ideal_ratio),
         f">= {IDEAL_RATIO_GOAL}",
