@@ -29,6 +29,21 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "apply",
         "Dial every participant and report desired against observed.",
     ),
+    "plan": (
+        "orchestrator.cli.plan",
+        "plan",
+        "Show what apply would change in the live conferences.",
+    ),
+    "status": (
+        "orchestrator.cli.status",
+        "status",
+        "Compare the live conferences with the files; change nothing.",
+    ),
+    "down": (
+        "orchestrator.cli.down",
+        "down",
+        "Hang up the files' participants, or end the conferences.",
+    ),
     "sandbox": (
         "orchestrator.cli.sandbox",
         "sandbox",

@@ -16,9 +16,15 @@ from pathlib import Path
 import click
 
 from orchestrator import exit_codes
-from orchestrator.cli.options import connection_options, output_atomically, sandbox_options
+from orchestrator.cli.options import (
+    F,
+    connection_options,
+    output_atomically,
+    sandbox_options,
+)
 from orchestrator.engine.executor import ApplyOptions, apply_with_connection
 from orchestrator.engine.results import ConferenceResult, worst_exit_code
+from orchestrator.engine.state import STATE_DIR_ENV, StateStore
 from orchestrator.errors import SpecError
 from orchestrator.report.summary import SUMMARY_REPORTERS, mask_destination, render_json
 from orchestrator.spec.model import ConferenceSpec
@@ -83,8 +89,42 @@ def load_for_run(paths: tuple[str, ...], env: Mapping[str, str]) -> list[Confere
     return list(result.specs)
 
 
+def state_option(function: F) -> F:
+    return click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False),
+        envvar=STATE_DIR_ENV,
+        help="Where to keep the record of what was dialed "
+        f"(default: .orchestrator/ next to each file; ${STATE_DIR_ENV}).",
+    )(function)
+
+
+def state_store(state_dir: str | None) -> StateStore:
+    return StateStore(state_dir, warn=lambda message: click.echo(message, err=True))
+
+
+def group_by_connection(
+    specs: list[ConferenceSpec],
+    sandbox_connection: Connection | None,
+    env: Mapping[str, str],
+    api_key_file: str | None,
+    base_url: str | None,
+) -> dict[Connection, list[ConferenceSpec]]:
+    """One connection per account; files naming none use the environment's."""
+    groups: dict[Connection, list[ConferenceSpec]] = {}
+    for spec in specs:
+        connection = sandbox_connection or resolve_connection(
+            env=env,
+            api_key_file=api_key_file,
+            base_url=base_url,
+            account_sid=spec.account_sid,
+        )
+        groups.setdefault(connection, []).append(spec)
+    return groups
+
+
 @contextlib.asynccontextmanager
-async def _target(
+async def live_target(
     sandbox: bool, scenario: str | None, env: Mapping[str, str]
 ) -> AsyncIterator[tuple[Mapping[str, str], Connection | None]]:
     """The environment to expand files with and, with --sandbox, the in-process sandbox's connection."""
@@ -122,20 +162,11 @@ async def run_apply(
     base_url: str | None,
     progress: Progress | None,
 ) -> list[ConferenceResult]:
-    async with _target(sandbox, scenario, env) as (run_env, sandbox_connection):
+    async with live_target(sandbox, scenario, env) as (run_env, sandbox_connection):
         specs = load_for_run(paths, run_env)
         if progress is not None:
             progress.expect(sum(len(s.participants) for s in specs))
-        # One connection per account; files naming none use the environment's.
-        groups: dict[Connection, list[ConferenceSpec]] = {}
-        for spec in specs:
-            connection = sandbox_connection or resolve_connection(
-                env=run_env,
-                api_key_file=api_key_file,
-                base_url=base_url,
-                account_sid=spec.account_sid,
-            )
-            groups.setdefault(connection, []).append(spec)
+        groups = group_by_connection(specs, sandbox_connection, run_env, api_key_file, base_url)
         batches = await asyncio.gather(
             *(
                 apply_with_connection(group, connection, options, stop, progress)
@@ -199,6 +230,17 @@ async def run_apply(
     type=click.Path(dir_okay=False),
     help="Also write the JSON report to this file.",
 )
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Hang up live participants this file dialed before but no longer names.",
+)
+@click.option(
+    "--redial-changed",
+    is_flag=True,
+    help="Hang up and dial again participants whose number or dial-time settings changed.",
+)
+@state_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def apply(
     paths: tuple[str, ...],
@@ -214,9 +256,17 @@ def apply(
     no_wait: bool,
     output: str,
     report_path: str | None,
+    prune: bool,
+    redial_changed: bool,
+    state_dir: str | None,
     quiet: bool,
 ) -> None:
     """Dial every participant of the conference files in PATHS and report the outcome.
+
+    Participants already live are updated in place (muted, hold, coaching). With
+    --prune, live participants this file dialed before but no longer names are
+    hung up; with --redial-changed, legs whose number or dial-time settings changed
+    are hung up and dialed again.
 
     Exit codes: 0 every participant converged, 1 nothing could be done (invalid
     files, authentication, API unreachable), 3 some participants did not converge,
@@ -232,6 +282,10 @@ def apply(
         dial_window_s=dial_window,
         settle_timeout_s=settle_timeout,
         wait=not no_wait,
+        prune=prune,
+        redial_changed=redial_changed,
+        # A --sandbox run's conference ends with the process: nothing worth recording.
+        state=None if sandbox else state_store(state_dir),
     )
     progress = Progress(0, live=sys.stderr.isatty(), quiet=quiet)
     results = _run_with_signals(

@@ -1,0 +1,173 @@
+"""``orchestrator down``: hang up the files' participants, or end their conferences."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Mapping
+
+import click
+
+from orchestrator import exit_codes
+from orchestrator.cli.apply import (
+    group_by_connection,
+    live_target,
+    load_for_run,
+    state_option,
+    state_store,
+)
+from orchestrator.cli.options import connection_options, sandbox_options
+from orchestrator.engine.planner import find_conference
+from orchestrator.engine.state import StateStore
+from orchestrator.errors import ApiError, ApiUnreachable, NotFoundError, UsageError
+from orchestrator.spec.model import ConferenceSpec
+from orchestrator.texml.client import TexmlClient
+from orchestrator.texml.connection import Connection
+
+
+async def _down_one(
+    client: TexmlClient,
+    spec: ConferenceSpec,
+    end_conference: bool,
+    store: StateStore | None,
+) -> tuple[list[str], bool]:
+    """Lines saying what was ended, and whether everything asked for was done."""
+    name = spec.conference.name
+    conference = await find_conference(client, spec)
+    account_sid = spec.account_sid or client.connection.account_sid
+    recorded = store.load(spec.path, account_sid, name) if store is not None else None
+    if conference is None:
+        lines = [f"Conference {name} ({spec.path}): not running; nothing to end"]
+        if store is not None and recorded is not None and recorded.participants:
+            recorded.participants.clear()  # whatever was recorded ended with it
+            store.save(spec.path, recorded)
+        return lines, True
+    sid = conference["sid"]
+    lines = [f"Conference {name} ({spec.path}): {sid}"]
+    ok = True
+    if end_conference:
+        await client.update_conference(sid, {"Status": "completed"})
+        lines.append("  ended the conference (Status=completed); everyone in it was hung up")
+        if recorded is not None:
+            recorded.participants.clear()
+    else:
+
+        async def hang_up(label: str) -> str:
+            try:
+                await client.delete_participant(sid, label)
+            except NotFoundError:
+                return f"  = {label} was not in the conference"
+            return f"  - hung up {label}"
+
+        outcomes = await asyncio.gather(
+            *(hang_up(p.name) for p in spec.participants), return_exceptions=True
+        )
+        for participant, outcome in zip(spec.participants, outcomes, strict=True):
+            if isinstance(outcome, (ApiError, ApiUnreachable)):
+                ok = False
+                lines.append(f"  ! could not hang up {participant.name}: {outcome}")
+                continue
+            if isinstance(outcome, BaseException):
+                raise outcome
+            lines.append(outcome)
+            if recorded is not None:
+                recorded.participants.pop(participant.name, None)
+    if store is not None and recorded is not None:
+        store.save(spec.path, recorded)
+    return lines, ok
+
+
+async def _down_group(
+    specs: list[ConferenceSpec],
+    connection: Connection,
+    end_conference: bool,
+    store: StateStore | None,
+) -> list[tuple[list[str], bool]]:
+    async with TexmlClient(connection) as client:
+        return list(
+            await asyncio.gather(*(_down_one(client, s, end_conference, store) for s in specs))
+        )
+
+
+async def run_down(
+    paths: tuple[str, ...],
+    *,
+    env: Mapping[str, str],
+    sandbox: bool,
+    scenario: str | None,
+    api_key_file: str | None,
+    base_url: str | None,
+    store: StateStore | None,
+    end_conference: bool,
+    confirmed: bool,
+) -> bool:
+    async with live_target(sandbox, scenario, env) as (run_env, sandbox_connection):
+        specs = load_for_run(paths, run_env)
+        if not confirmed:
+            names = ", ".join(s.conference.name for s in specs)
+            what = (
+                f"End conference(s) {names}, hanging up everyone in them"
+                if end_conference
+                else f"Hang up the participants of {names} named in the file(s)"
+            )
+            click.confirm(f"{what}?", abort=True, err=True)
+        groups = group_by_connection(specs, sandbox_connection, run_env, api_key_file, base_url)
+        batches = await asyncio.gather(
+            *(
+                _down_group(group, connection, end_conference, store)
+                for connection, group in groups.items()
+            )
+        )
+    ok = True
+    for lines, done in (entry for batch in batches for entry in batch):
+        click.echo("\n".join(lines))
+        ok = ok and done
+    return ok
+
+
+@click.command("down")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@sandbox_options
+@connection_options
+@state_option
+@click.option(
+    "--end-conference",
+    is_flag=True,
+    help="End each whole conference (Status=completed), not just the file's participants.",
+)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def down(
+    paths: tuple[str, ...],
+    sandbox: bool,
+    scenario: str | None,
+    api_key_file: str | None,
+    base_url: str | None,
+    state_dir: str | None,
+    end_conference: bool,
+    yes: bool,
+) -> None:
+    """Hang up the participants of the files in PATHS (by Label), or end the conferences.
+
+    Participants the files do not name are left alone unless --end-conference
+    ends the whole conference. Exit codes: 0 done, 1 error.
+    """
+    if not yes and not sys.stdin.isatty():
+        raise UsageError(
+            "down hangs up live calls and there is no terminal to confirm on; pass --yes"
+        )
+    ok = asyncio.run(
+        run_down(
+            paths,
+            env=dict(os.environ),
+            sandbox=sandbox,
+            scenario=scenario,
+            api_key_file=api_key_file,
+            base_url=base_url,
+            store=None if sandbox else state_store(state_dir),
+            end_conference=end_conference,
+            confirmed=yes,
+        )
+    )
+    if not ok:
+        raise SystemExit(exit_codes.FAILED)

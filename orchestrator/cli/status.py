@@ -1,0 +1,198 @@
+"""``orchestrator status``: the live conferences reconciled against the files; nothing changes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from orchestrator import exit_codes
+from orchestrator.cli.apply import state_option, state_store
+from orchestrator.cli.options import connection_options, sandbox_options
+from orchestrator.cli.plan import Inspection, inspect
+from orchestrator.engine.executor import ABSENT, UNMANAGED
+from orchestrator.engine.planner import Action
+from orchestrator.engine.results import CONNECTED, CONNECTING, ConferenceResult, ParticipantOutcome
+from orchestrator.errors import OrchestratorError
+from orchestrator.report.plan import describe_change, redial_line
+from orchestrator.report.summary import render_result_text, result_json
+
+
+def _drift(action: Action) -> str | None:
+    """Why this participant is not as the file wants it, or None."""
+    reasons: list[str] = []
+    if action.kind == "update":
+        changes = ", ".join(describe_change(c) for c in action.changes)
+        reasons.append(f"differs: {changes}")
+    if action.needs_redial:
+        reasons.append(redial_line(action).removeprefix("! "))
+    return "; ".join(reasons) or None
+
+
+def conference_result(inspection: Inspection) -> ConferenceResult:
+    """The live conference as apply's summary shows it: one row per participant."""
+    plan = inspection.plan
+    rows: list[ParticipantOutcome] = []
+    for action in plan.actions:
+        participant = action.participant
+        live = action.live
+        outcome = ParticipantOutcome(
+            participant.name,
+            participant.role,
+            plan.destinations.get(participant.name, participant.to[0]),
+        )
+        if live is None:
+            outcome.observed = ABSENT
+            outcome.error = "not in the conference (apply dials it)"
+        else:
+            outcome.call_sid = live["call_sid"]
+            outcome.observed = CONNECTED if live["status"] == "connected" else CONNECTING
+            outcome.error = _drift(action)
+        rows.append(outcome)
+    for stray in plan.strays:
+        outcome = ParticipantOutcome(
+            stray.label,
+            "-",
+            plan.destinations.get(stray.label, "-"),
+            desired=UNMANAGED,
+            observed=UNMANAGED,
+            call_sid=stray.call_sid,
+        )
+        outcome.notes.append("live, not in file; apply --prune hangs it up")
+        rows.append(outcome)
+    result = ConferenceResult(
+        path=plan.spec.path,
+        name=plan.spec.conference.name,
+        sid=plan.conference_sid,
+        status=plan.conference_status,
+        participants=rows,
+    )
+    result.exit_code = exit_codes.DRIFT if plan.drift else exit_codes.OK
+    return result
+
+
+def _recording_lines(inspection: Inspection) -> list[str]:
+    recordings = inspection.recordings
+    if not recordings:
+        return ["  no recordings"] if inspection.plan.conference_sid else []
+    lines = [f"  recordings ({len(recordings)}):"]
+    for recording in recordings:
+        duration = f", {recording['duration']}s" if recording.get("duration") is not None else ""
+        lines.append(f"    {recording['sid']}  {recording['status']}{duration}")
+    return lines
+
+
+def render_status_text(inspections: Sequence[Inspection]) -> str:
+    blocks: list[str] = []
+    for inspection in inspections:
+        plan = inspection.plan
+        lines = render_result_text(conference_result(inspection)).rstrip("\n").splitlines()
+        lines += _recording_lines(inspection)
+        lines += [f"  ? {sid} (no Label known; never touched)" for sid in plan.unlabeled]
+        lines.append(
+            "in sync" if not plan.drift else "drift: the live conference differs from the file"
+        )
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def render_status_json(inspections: Sequence[Inspection]) -> str:
+    documents: list[dict[str, Any]] = []
+    for inspection in inspections:
+        document = result_json(conference_result(inspection))
+        for key in ("duration_s", "interrupted"):
+            document.pop(key, None)
+        document["recordings"] = [
+            {k: r.get(k) for k in ("sid", "status", "duration", "channels", "source")}
+            for r in inspection.recordings
+        ]
+        document["unlabeled"] = list(inspection.plan.unlabeled)
+        document["in_sync"] = not inspection.plan.drift
+        documents.append(document)
+    return json.dumps(documents[0] if len(documents) == 1 else documents, indent=2) + "\n"
+
+
+STATUS_REPORTERS = {"text": render_status_text, "json": render_status_json}
+
+
+@click.command("status")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@sandbox_options
+@connection_options
+@state_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(sorted(STATUS_REPORTERS)),
+    default="text",
+    show_default=True,
+)
+@click.option("--watch", is_flag=True, help="Redraw until Ctrl-C.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.05),
+    default=2.0,
+    show_default=True,
+    help="Seconds between redraws with --watch.",
+)
+def status(
+    paths: tuple[str, ...],
+    sandbox: bool,
+    scenario: str | None,
+    api_key_file: str | None,
+    base_url: str | None,
+    state_dir: str | None,
+    output: str,
+    watch: bool,
+    interval: float,
+) -> None:
+    """Compare the live conferences with the files in PATHS, without changing anything.
+
+    Exit codes: 0 in sync, 1 error, 2 drift (someone missing, settings differ,
+    or live participants the file no longer names).
+    """
+    store = state_store(state_dir)
+
+    def once() -> int:
+        inspections = asyncio.run(
+            inspect(
+                paths,
+                env=dict(os.environ),
+                sandbox=sandbox,
+                scenario=scenario,
+                api_key_file=api_key_file,
+                base_url=base_url,
+                store=store,
+                recordings=True,
+            )
+        )
+        text = STATUS_REPORTERS[output](inspections)
+        if watch and sys.stdout.isatty():
+            click.echo("\x1b[H\x1b[2J", nl=False)  # redraw in place
+        click.echo(text, nl=False)
+        drift = any(i.plan.drift for i in inspections)
+        return exit_codes.DRIFT if drift else exit_codes.OK
+
+    if not watch:
+        code = once()
+    else:
+        code = exit_codes.OK
+        try:
+            while True:
+                try:
+                    code = once()
+                except OrchestratorError as error:  # keep watching through a passing failure
+                    click.echo(f"error: {error}", err=True)
+                    code = exit_codes.FAILED
+                click.echo(f"(every {interval:g}s; Ctrl-C to stop)", err=True)
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            click.echo("", err=True)
+    if code != exit_codes.OK:
+        raise SystemExit(code)

@@ -1,0 +1,196 @@
+"""What apply would do, for people (text), scripts (json) and GitHub Actions (annotations).
+
+One line per participant, Terraform-style: ``+`` dial, ``~`` update in place,
+``-`` hang up, ``-/+`` hang up and dial again, ``=`` unchanged, ``!`` differs
+in a way only a new dial can fix, ``?`` live but not managed by the file.
+Destinations are masked as in apply's summary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from orchestrator.engine.planner import Action, Change, Plan
+from orchestrator.report.diagnostics import _escape_data, _escape_property
+from orchestrator.report.summary import mask_destination
+
+PLAN_VERSION = 1
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def describe_change(change: Change) -> str:
+    return f"{change.field} {_value(change.live)} -> {_value(change.desired)}"
+
+
+def action_line(plan: Plan, action: Action) -> str:
+    participant = action.participant
+    name = participant.name
+    if action.kind == "dial":
+        return f"+ dial {name} ({mask_destination(participant.to[0])}, {participant.role})"
+    if action.kind == "redial":
+        return f"-/+ redial {name} ({', '.join(action.needs_redial)})"
+    if action.kind == "update":
+        return f"~ update {name}: " + ", ".join(describe_change(c) for c in action.changes)
+    return f"= {name} unchanged"
+
+
+def redial_line(action: Action) -> str:
+    return f"! needs redial: {action.participant.name} ({', '.join(action.needs_redial)})"
+
+
+def _lines(plan: Plan) -> list[str]:
+    lines: list[str] = []
+    for action in plan.actions:
+        pending = action.needs_redial and action.kind != "redial"
+        if action.kind != "noop" or not pending:
+            lines.append(action_line(plan, action))
+        if pending:
+            lines.append(redial_line(action))
+    for stray in plan.strays:
+        if stray.hang_up:
+            lines.append(f"- hang up {stray.label} (not in file; --prune)")
+        else:
+            lines.append(f"? {stray.label} unmanaged (not in file; apply --prune hangs it up)")
+    lines.extend(f"? {call_sid} (no Label known; never touched)" for call_sid in plan.unlabeled)
+    return lines
+
+
+def totals(plans: Sequence[Plan]) -> dict[str, int]:
+    actions = [a for plan in plans for a in plan.actions]
+    return {
+        "dial": sum(1 for a in actions if a.kind == "dial"),
+        "update": sum(1 for a in actions if a.kind == "update"),
+        "hang_up": sum(1 for plan in plans for s in plan.strays if s.hang_up),
+        "redial": sum(1 for a in actions if a.kind == "redial"),
+        "unchanged": sum(1 for a in actions if a.kind == "noop"),
+        "needs_redial": sum(1 for a in actions if a.needs_redial and a.kind != "redial"),
+        "unmanaged": sum(1 for plan in plans for s in plan.strays if not s.hang_up),
+        "unlabeled": sum(len(plan.unlabeled) for plan in plans),
+    }
+
+
+def _header(plan: Plan) -> str:
+    where = (
+        f"{plan.conference_sid}, {plan.conference_status}"
+        if plan.conference_sid
+        else "not created yet"
+    )
+    return f"Conference {plan.spec.conference.name} ({plan.spec.path}): {where}"
+
+
+def summary_line(plans: Sequence[Plan]) -> str:
+    counts = totals(plans)
+    line = (
+        f"Plan: {counts['dial']} to dial, {counts['update']} to update, "
+        f"{counts['hang_up']} to hang up."
+    )
+    extra = [
+        f"{counts[key]} {label}"
+        for key, label in (
+            ("redial", "to redial"),
+            ("unchanged", "unchanged"),
+            ("needs_redial", "needing a redial"),
+            ("unmanaged", "unmanaged"),
+        )
+        if counts[key]
+    ]
+    return line + (" " + ", ".join(extra) + "." if extra else "")
+
+
+def render_plan_text(plans: Sequence[Plan]) -> str:
+    blocks = ["\n".join([_header(plan), *("  " + line for line in _lines(plan))]) for plan in plans]
+    return "\n\n".join(blocks) + "\n\n" + summary_line(plans) + "\n"
+
+
+def _action_json(action: Action) -> dict[str, Any]:
+    participant = action.participant
+    kind = {"noop": "unchanged"}.get(action.kind, action.kind)
+    return {
+        "action": kind,
+        "name": participant.name,
+        "role": participant.role,
+        "to": mask_destination(participant.to[0]),
+        "changes": [{"field": c.field, "from": c.live, "to": c.desired} for c in action.changes],
+        "needs_redial": list(action.needs_redial),
+        "line": participant.location.line,
+        "col": participant.location.col,
+    }
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "file": plan.spec.path,
+        "conference": {
+            "name": plan.spec.conference.name,
+            "sid": plan.conference_sid,
+            "status": plan.conference_status,
+        },
+        "actions": [
+            *(_action_json(a) for a in plan.actions),
+            *(
+                {
+                    "action": "hang-up" if s.hang_up else "unmanaged",
+                    "name": s.label,
+                    "call_sid": s.call_sid,
+                }
+                for s in plan.strays
+            ),
+        ],
+        "unlabeled": list(plan.unlabeled),
+    }
+
+
+def render_plan_json(plans: Sequence[Plan]) -> str:
+    document = {
+        "version": PLAN_VERSION,
+        "conferences": [plan_json(p) for p in plans],
+        "totals": totals(plans),
+        "changes_present": any(p.changes_present for p in plans),
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def render_plan_github(plans: Sequence[Plan]) -> str:
+    """A notice on the line of each participant that will change, then the plan line."""
+    lines: list[str] = []
+    for plan in plans:
+        for action in plan.actions:
+            if action.kind == "noop" and not action.needs_redial:
+                continue
+            location = action.participant.location
+            message = action_line(plan, action)
+            if action.needs_redial and action.kind != "redial":
+                message = redial_line(action)
+            lines.append(
+                f"::notice file={_escape_property(location.file)},"
+                f"line={location.line},col={location.col}::{_escape_data(message)}"
+            )
+        for stray in plan.strays:
+            location = plan.spec.location_of(("participants",))
+            message = (
+                f"- hang up {stray.label} (not in file; --prune)"
+                if stray.hang_up
+                else f"{stray.label} is live but not in the file (apply --prune hangs it up)"
+            )
+            lines.append(
+                f"::notice file={_escape_property(location.file)},"
+                f"line={location.line},col={location.col}::{_escape_data(message)}"
+            )
+    lines.append(summary_line(plans))
+    return "\n".join(lines) + "\n"
+
+
+PLAN_REPORTERS: dict[str, Callable[[Sequence[Plan]], str]] = {
+    "text": render_plan_text,
+    "json": render_plan_json,
+    "github": render_plan_github,
+}

@@ -1,0 +1,144 @@
+"""status and down against the sandbox over HTTP, as a user runs them."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from orchestrator import exit_codes
+from tests.lifecycle.support import PEOPLE, Bench, lines_of
+
+
+def test_status_exit_codes_in_sync_drift_and_error(bench: Bench) -> None:
+    path = bench.write(PEOPLE)
+    fresh = bench.run("status", str(path))
+    assert fresh.returncode == exit_codes.DRIFT  # nobody is there yet
+    assert "not in the conference (apply dials it)" in fresh.stdout
+
+    bench.apply(path)
+    in_sync = bench.run("status", str(path))
+    assert in_sync.returncode == exit_codes.OK, in_sync.stdout + in_sync.stderr
+    lines = lines_of(in_sync.stdout)
+    assert lines[0].startswith("Conference test-bridge") and lines[0].endswith(", in-progress")
+    assert lines[1].split()[:5] == ["NAME", "ROLE", "TO", "DESIRED", "OBSERVED"]
+    assert lines[2].split()[:5] == [
+        "alice",
+        "host",
+        "+1206\u2022\u2022\u20220100",
+        "connected",
+        "connected",
+    ]
+    assert "no recordings" in lines
+    assert lines[-1] == "in sync"
+    assert bench.dial_count() == 3  # status changes nothing
+
+    people = copy.deepcopy(PEOPLE)
+    people[1]["muted"] = True
+    bench.write(people)
+    drift = bench.run("status", str(path))
+    assert drift.returncode == exit_codes.DRIFT
+    bob = next(line for line in lines_of(drift.stdout) if line.startswith("bob"))
+    assert "differs: muted false -> true" in bob
+    assert lines_of(drift.stdout)[-1] == "drift: the live conference differs from the file"
+
+    document = json.loads(bench.run("status", str(path), "-o", "json").stdout)
+    assert document["in_sync"] is False
+    assert document["conference"]["status"] == "in-progress"
+    assert [p["name"] for p in document["participants"]] == ["alice", "bob", "carol"]
+
+    failed = bench.run("status", str(path), TELNYX_API_KEY="KEYwrong")
+    assert failed.returncode == exit_codes.FAILED
+    assert failed.stderr.count("\n") == 1 and failed.stderr.startswith("error: ")
+    assert "KEYwrong" not in failed.stderr + failed.stdout
+
+
+def test_status_lists_recordings(bench: Bench) -> None:
+    path = bench.write(PEOPLE, record="record-from-start")
+    bench.apply(path)
+    result = bench.run("status", str(path))
+    assert result.returncode == exit_codes.OK, result.stdout + result.stderr
+    assert "recordings (1):" in lines_of(result.stdout)
+
+
+def test_down_hangs_up_the_files_participants_only(bench: Bench) -> None:
+    path = bench.write(PEOPLE)
+    bench.apply(path)
+    sid = bench.conference_sid()
+    bench.api(lambda c: c.delete_participant(sid, "carol"))
+    stranger = bench.api(
+        lambda c: c.dial(sid, {"To": "+12065550177", "From": "+12065550200", "Label": "guest"})
+    )
+    bench.write([PEOPLE[1], PEOPLE[2], PEOPLE[0]])  # the host last, so the others go first
+
+    result = bench.run("down", str(path), "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = lines_of(result.stdout)
+    assert lines[0] == f"Conference test-bridge ({path}): {sid}"
+    assert "- hung up bob" in lines
+    assert "= carol was not in the conference" in lines
+    assert bench.api(lambda c: c.find_participant(sid, "bob")) is None
+    assert "guest" not in result.stdout
+    assert stranger["call_sid"]
+
+    record = json.loads(next((path.parent / ".orchestrator").glob("*.json")).read_text())
+    assert record["participants"] == {}
+
+
+def test_down_end_conference(bench: Bench) -> None:
+    path = bench.write(PEOPLE)
+    bench.apply(path)
+    sid = bench.conference_sid()
+    result = bench.run("down", str(path), "--end-conference", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ended the conference (Status=completed)" in result.stdout
+    conference = bench.api(lambda c: c.get_conference(sid))
+    assert conference["status"] == "completed"
+    again = bench.run("down", str(path), "--yes")
+    assert again.returncode == 0
+    assert "not running; nothing to end" in again.stdout
+    assert bench.run("plan", str(path)).stdout.count("+ dial") == 3
+
+
+def test_down_without_a_terminal_needs_yes(bench: Bench) -> None:
+    path = bench.write(PEOPLE)
+    bench.apply(path)
+    result = bench.run("down", str(path))
+    assert result.returncode == exit_codes.USAGE
+    assert result.stderr == (
+        "error: down hangs up live calls and there is no terminal to confirm on; pass --yes\n"
+    )
+    assert bench.live_labels("alice", "bob", "carol") == {
+        "alice": True,
+        "bob": True,
+        "carol": True,
+    }
+
+
+def test_state_is_ignored_by_git_and_an_unreadable_one_only_warns(bench: Bench) -> None:
+    path = bench.write(PEOPLE)
+    bench.apply(path)
+    folder = path.parent / ".orchestrator"
+    assert (folder / ".gitignore").read_text() == "*\n"
+    [record] = folder.glob("*.json")
+    document = json.loads(record.read_text())
+    assert set(document["participants"]) == {"alice", "bob", "carol"}
+    assert document["participants"]["bob"]["to"] == "+12065550101"
+    record.write_text("{not json", encoding="utf-8")
+
+    result = bench.run("plan", str(path), "--detailed-exitcode")
+    assert result.returncode == exit_codes.OK
+    assert result.stderr.count("cannot read the local record") == 1
+
+    elsewhere = path.parent / "state"
+    moved = bench.run("apply", str(path), "-q", "--state-dir", str(elsewhere))
+    assert moved.returncode == 0
+    assert len(list(elsewhere.glob("*.json"))) == 1
+
+
+def test_state_dir_from_the_environment(bench: Bench) -> None:
+    path = bench.write(PEOPLE)
+    elsewhere = path.parent / "kept"
+    result = bench.run("apply", str(path), "-q", ORCHESTRATOR_STATE_DIR=str(elsewhere))
+    assert result.returncode == 0, result.stderr
+    assert (elsewhere / ".gitignore").exists()
+    assert not (path.parent / ".orchestrator").exists()
