@@ -151,7 +151,10 @@ class Conference:
     call_sid_ending: str | None = None
     ever_joined: bool = False
     ending: bool = False
-    legs: list[Leg] = field(default_factory=list)
+    # Live legs by call SID in join order, and by Label: every dial and lookup
+    # reads them, so they are indexed rather than filtered from every leg ever.
+    live: dict[str, Leg] = field(default_factory=dict)
+    live_by_label: dict[str, Leg] = field(default_factory=dict)
     subscriptions: list[Subscription] = field(default_factory=list)
     record: bool = False
     recording_subscription: Subscription | None = None
@@ -160,17 +163,20 @@ class Conference:
     callback_sequence: int = 0
 
     def live_legs(self) -> list[Leg]:
-        return [leg for leg in self.legs if leg.live]
+        return list(self.live.values())
 
     def live_leg(self, call_sid_or_label: str) -> Leg | None:
-        live = self.live_legs()
-        for leg in live:
-            if leg.sid == call_sid_or_label:
-                return leg
-        for leg in live:
-            if leg.label is not None and leg.label == call_sid_or_label:
-                return leg
-        return None
+        return self.live.get(call_sid_or_label) or self.live_by_label.get(call_sid_or_label)
+
+    def join(self, leg: Leg) -> None:
+        self.live[leg.sid] = leg
+        if leg.label is not None:
+            self.live_by_label[leg.label] = leg
+
+    def leave(self, leg: Leg) -> None:
+        self.live.pop(leg.sid, None)
+        if leg.label is not None and self.live_by_label.get(leg.label) is leg:
+            del self.live_by_label[leg.label]
 
 
 class Simulation:
@@ -324,10 +330,9 @@ class Simulation:
     def _check_room(
         self, conference: Conference, values: dict[str, FieldValue], label: str | None
     ) -> None:
-        live = conference.live_legs()
-        if label is not None and any(leg.label == label for leg in live):
+        if label is not None and label in conference.live_by_label:
             raise invalid("Label", f"a participant labelled {label!r} is already in the conference")
-        if len(live) >= conference.max_participants:
+        if len(conference.live) >= conference.max_participants:
             raise invalid(
                 "MaxParticipants",
                 f"the conference is full ({conference.max_participants} participants, its MaxParticipants)",
@@ -413,7 +418,7 @@ class Simulation:
                 values, "RecordingStatusCallback", default_events=("completed",)
             ),
         )
-        conference.legs.append(leg)
+        conference.join(leg)
         conference.updated = now
         self.calls[sid] = leg
         self.dials.append(leg)
@@ -524,6 +529,7 @@ class Simulation:
         leg.ended = now
         leg.updated = now
         conference = leg.conference
+        conference.leave(leg)
         conference.updated = now
         log.info("call %s ended: %s", leg.sid, call_status)
         self._call_event(leg, "completed", call_status)
@@ -539,7 +545,7 @@ class Simulation:
             self.end_conference(
                 conference, "participant-with-end-conference-on-exit-left", ending_call_sid=leg.sid
             )
-        elif conference.ever_joined and not conference.live_legs():
+        elif conference.ever_joined and not conference.live:
             self.end_conference(conference, "last-participant-left", ending_call_sid=leg.sid)
 
     def hang_up(self, leg: Leg) -> None:
