@@ -56,7 +56,7 @@ async def run_ours(
     which fires as each dial's answer arrives.
     """
     from orchestrator.engine.executor import ApplyOptions, apply_with_connection
-    from orchestrator.spec.model import Secret
+    from orchestrator.secret import Secret
     from orchestrator.texml.connection import Connection
 
     env = os.environ

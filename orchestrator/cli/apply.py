@@ -132,7 +132,7 @@ async def live_target(
         yield env, None
         return
     from orchestrator.sandbox import load_scenario, running_sandbox
-    from orchestrator.spec.model import Secret
+    from orchestrator.secret import Secret
 
     loaded = load_scenario(scenario) if scenario else None
     # The summary is the output here; the sandbox's own request log belongs to `orchestrator sandbox`.

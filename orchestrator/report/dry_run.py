@@ -13,7 +13,8 @@ from typing import Any
 
 from orchestrator.engine.dial_request import dial_fields
 from orchestrator.engine.planner import LiveState, make_plan
-from orchestrator.spec.model import ConferenceSpec, Secret
+from orchestrator.secret import Secret
+from orchestrator.spec.model import ConferenceSpec
 from orchestrator.texml import contract
 
 

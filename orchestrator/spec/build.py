@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.secret import Secret
 from orchestrator.spec.context import FileCheck
 from orchestrator.spec.model import (
     Callback,
@@ -20,7 +21,6 @@ from orchestrator.spec.model import (
     Participant,
     ParticipantSettings,
     Retry,
-    Secret,
     SipAuth,
 )
 from orchestrator.spec.rules import participant_entries

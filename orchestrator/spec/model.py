@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from orchestrator.secret import Secret
+
 Severity = Literal["error", "warning"]
 
 
@@ -37,30 +39,6 @@ class Diagnostic:
 
     def __str__(self) -> str:
         return f"{self.location}: {self.severity}: {self.message}"
-
-
-class Secret:
-    """A value that must never be printed: str() and repr() show ``***``."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __str__(self) -> str:
-        return "***"
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True)

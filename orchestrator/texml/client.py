@@ -30,7 +30,7 @@ from orchestrator.errors import (
     RequestRejected,
     ServerError,
 )
-from orchestrator.spec.model import Secret
+from orchestrator.secret import Secret
 from orchestrator.texml import contract
 from orchestrator.texml.connection import Connection
 from orchestrator.texml.contract import (

@@ -14,7 +14,7 @@ from pathlib import Path
 from yarl import URL
 
 from orchestrator.errors import ConfigError
-from orchestrator.spec.model import Secret
+from orchestrator.secret import Secret
 from orchestrator.texml.contract import DEFAULT_BASE_URL
 
 

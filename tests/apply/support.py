@@ -10,8 +10,9 @@ import yaml
 from orchestrator.engine.executor import ApplyOptions
 from orchestrator.engine.watcher import PollSchedule
 from orchestrator.sandbox import SandboxInfo, parse_scenario, running_sandbox
+from orchestrator.secret import Secret
 from orchestrator.spec import load_spec
-from orchestrator.spec.model import ConferenceSpec, Secret
+from orchestrator.spec.model import ConferenceSpec
 from orchestrator.texml.connection import Connection
 
 FAST = {"time_scale": 0.01, "seed": 7}

@@ -11,7 +11,7 @@ import pytest
 from orchestrator.engine.executor import ApplyOptions, apply_with_connection
 from orchestrator.engine.watcher import PollSchedule
 from orchestrator.sandbox import SandboxInfo
-from orchestrator.spec.model import Secret
+from orchestrator.secret import Secret
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
 from orchestrator.texml.contract import DialRecord
