@@ -73,6 +73,7 @@ class Progress:
 
 def load_for_run(paths: tuple[str, ...], env: Mapping[str, str]) -> list[ConferenceSpec]:
     """Load and fully validate the files; any error stops the run before a request is sent."""
+    from orchestrator.report.diagnostics import plural
     from orchestrator.spec import load_specs
 
     result = load_specs(list(paths), env=env, strict_env=True)
@@ -82,7 +83,7 @@ def load_for_run(paths: tuple[str, ...], env: Mapping[str, str]) -> list[Confere
     if errors:
         files = len({d.location.file for d in errors})
         raise SpecError(
-            f"{len(errors)} error(s) in {files} file(s); nothing was dialed. "
+            f"{plural(len(errors), 'error')} in {plural(files, 'file')}; nothing was dialed. "
             "Fix them (orchestrator validate shows them too) and run again",
             tuple(errors),
         )

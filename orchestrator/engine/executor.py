@@ -497,7 +497,9 @@ async def apply_conference(
     except OrchestratorError as error:
         result.error = str(error)
         result.participants = [
-            ParticipantOutcome(p.name, p.role, p.to[0], error="not dialed: " + str(error))
+            ParticipantOutcome(
+                p.name, p.role, p.to[0], error="not dialed (see the conference error)"
+            )
             for p in spec.participants
         ]
         result.exit_code = exit_code(result)

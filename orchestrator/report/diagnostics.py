@@ -15,7 +15,7 @@ from orchestrator.spec import ValidationResult
 from orchestrator.spec.model import Diagnostic
 
 
-def _plural(count: int, word: str) -> str:
+def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
@@ -25,11 +25,11 @@ def exit_code(result: ValidationResult) -> int:
 
 def summary(result: ValidationResult) -> str:
     """One line, such as ``3 files checked: 1 invalid (2 errors, 1 warning)``."""
-    checked = f"{_plural(len(result.files), 'file')} checked"
+    checked = f"{plural(len(result.files), 'file')} checked"
     errors, warnings = len(result.errors), len(result.warnings)
     if not errors:
-        return f"{checked}: all valid" + (f" ({_plural(warnings, 'warning')})" if warnings else "")
-    counts = _plural(errors, "error") + (f", {_plural(warnings, 'warning')}" if warnings else "")
+        return f"{checked}: all valid" + (f" ({plural(warnings, 'warning')})" if warnings else "")
+    counts = plural(errors, "error") + (f", {plural(warnings, 'warning')}" if warnings else "")
     return f"{checked}: {len(result.invalid_files)} invalid ({counts})"
 
 
@@ -68,12 +68,12 @@ def render_json(result: ValidationResult) -> str:
     return json.dumps(report, indent=2) + "\n"
 
 
-def _escape_data(text: str) -> str:
+def escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def _escape_property(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def render_github(result: ValidationResult) -> str:
@@ -82,8 +82,8 @@ def render_github(result: ValidationResult) -> str:
     for diagnostic in result.diagnostics:
         location = diagnostic.location
         lines.append(
-            f"::{diagnostic.severity} file={_escape_property(location.file)},"
-            f"line={location.line},col={location.col}::{_escape_data(diagnostic.message)}"
+            f"::{diagnostic.severity} file={escape_property(location.file)},"
+            f"line={location.line},col={location.col}::{escape_data(diagnostic.message)}"
         )
     lines.append(summary(result))
     return "\n".join(lines) + "\n"

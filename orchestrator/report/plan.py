@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from orchestrator.engine.planner import Action, Change, Plan
-from orchestrator.report.diagnostics import _escape_data, _escape_property
+from orchestrator.report.diagnostics import escape_data, escape_property
 from orchestrator.report.summary import mask_destination
 
 PLAN_VERSION = 1
@@ -171,8 +171,8 @@ def render_plan_github(plans: Sequence[Plan]) -> str:
             if action.needs_redial and action.kind != "redial":
                 message = redial_line(action)
             lines.append(
-                f"::notice file={_escape_property(location.file)},"
-                f"line={location.line},col={location.col}::{_escape_data(message)}"
+                f"::notice file={escape_property(location.file)},"
+                f"line={location.line},col={location.col}::{escape_data(message)}"
             )
         for stray in plan.strays:
             location = plan.spec.location_of(("participants",))
@@ -182,8 +182,8 @@ def render_plan_github(plans: Sequence[Plan]) -> str:
                 else f"{stray.label} is live but not in the file (apply --prune hangs it up)"
             )
             lines.append(
-                f"::notice file={_escape_property(location.file)},"
-                f"line={location.line},col={location.col}::{_escape_data(message)}"
+                f"::notice file={escape_property(location.file)},"
+                f"line={location.line},col={location.col}::{escape_data(message)}"
             )
     lines.append(summary_line(plans))
     return "\n".join(lines) + "\n"

@@ -241,3 +241,19 @@ def test_invalid_file_dials_nothing_and_points_at_the_place(tmp_path: Path) -> N
     assert result.returncode == 1
     assert f"{path}:" in result.stderr and "timeout" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_conference_that_cannot_be_found_still_lists_every_participant(tmp_path: Path) -> None:
+    missing = "9b0e1c7e-0000-4000-8000-000000000000"
+    path = conference_file(tmp_path, numbered(3), sid=missing)
+    result = run(
+        "apply", str(path), "--sandbox", "--scenario", str(fast_scenario(tmp_path)), "-o", "json"
+    )
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert missing in report["error"]
+    rows = report["participants"]
+    assert [p["name"] for p in rows] == ["p000", "p001", "p002"]
+    assert {p["observed"] for p in rows} == {"not-dialed"}
+    # The cause is said once, for the conference, not repeated on every row.
+    assert all(missing not in (p["error"] or "") for p in rows)
