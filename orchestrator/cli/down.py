@@ -60,10 +60,19 @@ async def _down_one(
                 return f"  = {label} was not in the conference"
             return f"  - hung up {label}"
 
-        outcomes = await asyncio.gather(
-            *(hang_up(p.name) for p in spec.participants), return_exceptions=True
+        # Whoever ends the conference on exit goes last, or the others would be
+        # gone with it before their own hang-up is sent.
+        enders = [p for p in spec.participants if p.settings.end_conference_on_exit]
+        others = [p for p in spec.participants if not p.settings.end_conference_on_exit]
+        outcomes: list[str | BaseException] = list(
+            await asyncio.gather(*(hang_up(p.name) for p in others), return_exceptions=True)
         )
-        for participant, outcome in zip(spec.participants, outcomes, strict=True):
+        for participant in enders:
+            try:
+                outcomes.append(await hang_up(participant.name))
+            except (ApiError, ApiUnreachable) as error:
+                outcomes.append(error)
+        for participant, outcome in zip([*others, *enders], outcomes, strict=True):
             if isinstance(outcome, (ApiError, ApiUnreachable)):
                 ok = False
                 lines.append(f"  ! could not hang up {participant.name}: {outcome}")
@@ -73,6 +82,16 @@ async def _down_one(
             lines.append(outcome)
             if recorded is not None:
                 recorded.participants.pop(participant.name, None)
+        if enders:
+            ended = await client.get_conference(sid)
+            if ended["status"] == "completed":
+                names = ", ".join(p.name for p in enders)
+                lines.append(
+                    f"  the conference ended with {names} (end_conference_on_exit); "
+                    "anyone else still in it was hung up too"
+                )
+                if recorded is not None:
+                    recorded.participants.clear()
     if store is not None and recorded is not None:
         store.save(spec.path, recorded)
     return lines, ok
@@ -111,6 +130,14 @@ async def run_down(
                 if end_conference
                 else f"Hang up the participants of {names} named in the file(s)"
             )
+            enders = [
+                p.name
+                for s in specs
+                for p in s.participants
+                if p.settings.end_conference_on_exit and not end_conference
+            ]
+            if enders:
+                what += f" ({', '.join(enders)} ending the conference for everyone as they leave)"
             click.confirm(f"{what}?", abort=True, err=True)
         groups = group_by_connection(specs, sandbox_connection, run_env, api_key_file, base_url)
         batches = await asyncio.gather(

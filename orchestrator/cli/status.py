@@ -92,7 +92,11 @@ def render_status_text(inspections: Sequence[Inspection]) -> str:
     blocks: list[str] = []
     for inspection in inspections:
         plan = inspection.plan
-        lines = render_result_text(conference_result(inspection)).rstrip("\n").splitlines()
+        lines = (
+            render_result_text(conference_result(inspection), activity=False)
+            .rstrip("\n")
+            .splitlines()
+        )
         lines += _recording_lines(inspection)
         lines += [f"  ? {sid} (no Label known; never touched)" for sid in plan.unlabeled]
         lines.append(

@@ -9,7 +9,7 @@ from orchestrator.spec import load_specs, schema_text
 
 
 @click.command("validate")
-@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...", type=click.Path())
 @click.option(
     "-o",
     "--output",

@@ -138,7 +138,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             *(_action_json(a) for a in plan.actions),
             *(
                 {
-                    "action": "hang-up" if s.hang_up else "unmanaged",
+                    "action": "hang_up" if s.hang_up else "unmanaged",
                     "name": s.label,
                     "call_sid": s.call_sid,
                 }

@@ -90,37 +90,44 @@ def _table(rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def render_result_text(result: ConferenceResult) -> str:
-    sid = result.sid or "not created"
+def render_result_text(result: ConferenceResult, *, activity: bool = True) -> str:
+    """The per-participant table; ``activity=False`` leaves out what only a run has (attempts, dials)."""
+    sid = result.sid or "not running"
     status = f", {result.status}" if result.status else ""
     lines = [f"Conference {result.name} ({result.path}): {sid}{status}"]
-    rows = [["NAME", "ROLE", "TO", "DESIRED", "OBSERVED", "CALL SID", "ATTEMPTS", "NOTE"]]
+    header = ["NAME", "ROLE", "TO", "DESIRED", "OBSERVED", "CALL SID", "ATTEMPTS", "NOTE"]
+    if not activity:
+        header.remove("ATTEMPTS")
+    rows = [header]
     for p in result.participants:
-        rows.append(
-            [
-                p.name,
-                p.role,
-                mask_destination(p.to),
-                p.desired,
-                p.observed,
-                _short_sid(p.call_sid),
-                str(p.attempts),
-                _note(p),
-            ]
-        )
+        row = [
+            p.name,
+            p.role,
+            mask_destination(p.to),
+            p.desired,
+            p.observed,
+            _short_sid(p.call_sid),
+        ]
+        if activity:
+            row.append(str(p.attempts))
+        rows.append([*row, _note(p)])
     lines.extend("  " + line for line in _table(rows))
     totals = result.totals()
     counts = Counter(p.observed for p in result.participants)
     states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    verdict = (
-        "all converged"
-        if not totals["not_converged"]
-        else f"{totals['not_converged']} did not converge"
-    )
-    lines.append(
-        f"{totals['participants']} participants: {states}; {verdict}. "
-        f"{totals['dials']} dials, {totals['rate_limited']} rate-limited, {result.duration_s:.1f}s."
-    )
+    if activity:
+        verdict = (
+            "all converged"
+            if not totals["not_converged"]
+            else f"{totals['not_converged']} did not converge"
+        )
+        lines.append(
+            f"{totals['participants']} participants: {states}; {verdict}. "
+            f"{totals['dials']} dials, {totals['rate_limited']} rate-limited, "
+            f"{result.duration_s:.1f}s."
+        )
+    else:
+        lines.append(f"{totals['participants']} participants: {states}.")
     if result.error:
         lines.append(f"error: {result.error}")
     if result.interrupted:

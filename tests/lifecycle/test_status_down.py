@@ -61,27 +61,45 @@ def test_status_lists_recordings(bench: Bench) -> None:
 
 
 def test_down_hangs_up_the_files_participants_only(bench: Bench) -> None:
-    path = bench.write(PEOPLE)
+    people = [{**person, "role": "participant"} for person in PEOPLE]  # nobody ends it on exit
+    path = bench.write(people)
     bench.apply(path)
     sid = bench.conference_sid()
     bench.api(lambda c: c.delete_participant(sid, "carol"))
-    stranger = bench.api(
+    guest = bench.api(
         lambda c: c.dial(sid, {"To": "+12065550177", "From": "+12065550200", "Label": "guest"})
     )
-    bench.write([PEOPLE[1], PEOPLE[2], PEOPLE[0]])  # the host last, so the others go first
 
     result = bench.run("down", str(path), "--yes")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = lines_of(result.stdout)
     assert lines[0] == f"Conference test-bridge ({path}): {sid}"
-    assert "- hung up bob" in lines
+    assert "- hung up alice" in lines and "- hung up bob" in lines
     assert "= carol was not in the conference" in lines
     assert bench.api(lambda c: c.find_participant(sid, "bob")) is None
     assert "guest" not in result.stdout
-    assert stranger["call_sid"]
+    assert bench.api(lambda c: c.find_participant(sid, guest["call_sid"])) is not None
 
     record = json.loads(next((path.parent / ".orchestrator").glob("*.json")).read_text())
     assert record["participants"] == {}
+
+
+def test_down_hangs_up_the_host_last_and_says_the_conference_ended(bench: Bench) -> None:
+    path = bench.write(PEOPLE)  # alice, the host, ends the conference on exit and comes first
+    bench.apply(path)
+    sid = bench.conference_sid()
+
+    result = bench.run("down", str(path), "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = lines_of(result.stdout)
+    assert lines[1:] == [
+        "- hung up bob",
+        "- hung up carol",
+        "- hung up alice",
+        "the conference ended with alice (end_conference_on_exit); "
+        "anyone else still in it was hung up too",
+    ]
+    assert bench.api(lambda c: c.get_conference(sid))["status"] == "completed"
 
 
 def test_down_end_conference(bench: Bench) -> None:
