@@ -163,10 +163,14 @@ def render_plan_github(plans: Sequence[Plan]) -> str:
     """A notice on the line of each participant that will change, then the plan line."""
     lines: list[str] = []
     for plan in plans:
-        for action in plan.actions:
+        for index, action in enumerate(plan.actions):
             if action.kind == "noop" and not action.needs_redial:
                 continue
             location = action.participant.location
+            if action.changes:
+                # On the changed setting's line when the participant sets it itself.
+                changed = ("participants", index, action.changes[0].field)
+                location = plan.spec.location_of(changed)
             message = action_line(plan, action)
             if action.needs_redial and action.kind != "redial":
                 message = redial_line(action)
