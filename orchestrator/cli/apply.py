@@ -4,31 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import os
 import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import click
 
 from orchestrator import exit_codes
-from orchestrator.cli.options import (
-    F,
-    connection_options,
-    output_atomically,
-    sandbox_options,
-)
+from orchestrator.cli.options import state_option, state_store
+from orchestrator.cli.target import Target, load_for_run, open_target, target_options
 from orchestrator.engine.executor import ApplyOptions, apply_with_connection
 from orchestrator.engine.results import ConferenceResult, worst_exit_code
-from orchestrator.engine.state import STATE_DIR_ENV, StateStore
-from orchestrator.errors import SpecError
+from orchestrator.files import write_atomically
 from orchestrator.report.summary import SUMMARY_REPORTERS, mask_destination, render_json
-from orchestrator.spec.model import ConferenceSpec
-from orchestrator.texml.connection import Connection, resolve_connection
 
 
 class Progress:
@@ -71,111 +62,24 @@ class Progress:
             click.echo("", err=True)
 
 
-def load_for_run(paths: tuple[str, ...], env: Mapping[str, str]) -> list[ConferenceSpec]:
-    """Load and fully validate the files; any error stops the run before a request is sent."""
-    from orchestrator.report.diagnostics import plural
-    from orchestrator.spec import load_specs
-
-    result = load_specs(list(paths), env=env, strict_env=True)
-    errors = [d for d in result.diagnostics if d.severity == "error"]
-    for diagnostic in result.diagnostics:
-        click.echo(str(diagnostic), err=True)
-    if errors:
-        files = len({d.location.file for d in errors})
-        raise SpecError(
-            f"{plural(len(errors), 'error')} in {plural(files, 'file')}; nothing was dialed. "
-            "Fix them (orchestrator validate shows them too) and run again",
-            tuple(errors),
-        )
-    return list(result.specs)
-
-
-def state_option(function: F) -> F:
-    return click.option(
-        "--state-dir",
-        type=click.Path(file_okay=False),
-        envvar=STATE_DIR_ENV,
-        help="Where to keep the record of what was dialed "
-        f"(default: .orchestrator/ next to each file; ${STATE_DIR_ENV}).",
-    )(function)
-
-
-def state_store(state_dir: str | None) -> StateStore:
-    return StateStore(state_dir, warn=lambda message: click.echo(message, err=True))
-
-
-def group_by_connection(
-    specs: list[ConferenceSpec],
-    sandbox_connection: Connection | None,
-    env: Mapping[str, str],
-    api_key_file: str | None,
-    base_url: str | None,
-) -> dict[Connection, list[ConferenceSpec]]:
-    """One connection per account; files naming none use the environment's."""
-    groups: dict[Connection, list[ConferenceSpec]] = {}
-    for spec in specs:
-        connection = sandbox_connection or resolve_connection(
-            env=env,
-            api_key_file=api_key_file,
-            base_url=base_url,
-            account_sid=spec.account_sid,
-        )
-        groups.setdefault(connection, []).append(spec)
-    return groups
-
-
-@contextlib.asynccontextmanager
-async def live_target(
-    sandbox: bool, scenario: str | None, env: Mapping[str, str]
-) -> AsyncIterator[tuple[Mapping[str, str], Connection | None]]:
-    """The environment to expand files with and, with --sandbox, the in-process sandbox's connection."""
-    if not sandbox:
-        yield env, None
-        return
-    from orchestrator.sandbox import load_scenario, running_sandbox
-    from orchestrator.secret import Secret
-
-    loaded = load_scenario(scenario) if scenario else None
-    # The summary is the output here; the sandbox's own request log belongs to `orchestrator sandbox`.
-    logging.getLogger("orchestrator.sandbox").setLevel(logging.ERROR)
-    async with running_sandbox(loaded) as info:
-        click.echo(
-            f"sandbox: simulated TeXML API at {info.base_url}; no real calls are placed", err=True
-        )
-        overlay = {
-            **env,
-            "TELNYX_BASE_URL": info.base_url,
-            "TELNYX_API_KEY": info.api_key,
-            "TELNYX_ACCOUNT_SID": info.account_sid,
-        }
-        yield overlay, Connection(info.base_url, Secret(info.api_key), info.account_sid)
-
-
 async def run_apply(
     paths: tuple[str, ...],
-    *,
-    env: Mapping[str, str],
+    target: Target,
     options: ApplyOptions,
     stop: asyncio.Event,
-    sandbox: bool,
-    scenario: str | None,
-    api_key_file: str | None,
-    base_url: str | None,
     progress: Progress | None,
 ) -> list[ConferenceResult]:
-    async with live_target(sandbox, scenario, env) as (run_env, sandbox_connection):
-        specs = load_for_run(paths, run_env)
+    async with open_target(paths, target) as loaded:
         if progress is not None:
-            progress.expect(sum(len(s.participants) for s in specs))
-        groups = group_by_connection(specs, sandbox_connection, run_env, api_key_file, base_url)
+            progress.expect(sum(len(s.participants) for s in loaded.specs))
         batches = await asyncio.gather(
             *(
                 apply_with_connection(group, connection, options, stop, progress)
-                for connection, group in groups.items()
+                for connection, group in loaded.by_connection.items()
             )
         )
     by_path = {result.path: result for batch in batches for result in batch}
-    return [by_path[spec.path] for spec in specs]
+    return [by_path[spec.path] for spec in loaded.specs]
 
 
 @click.command("apply")
@@ -185,8 +89,7 @@ async def run_apply(
     is_flag=True,
     help="Validate and print the requests that would be sent; send nothing.",
 )
-@sandbox_options
-@connection_options
+@target_options
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 1000),
@@ -246,10 +149,7 @@ async def run_apply(
 def apply(
     paths: tuple[str, ...],
     dry_run: bool,
-    sandbox: bool,
-    scenario: str | None,
-    api_key_file: str | None,
-    base_url: str | None,
+    target: Target,
     concurrency: int,
     dials_per_second: float,
     dial_window: float,
@@ -273,9 +173,8 @@ def apply(
     files, authentication, API unreachable), 3 some participants did not converge,
     130 interrupted.
     """
-    env = dict(os.environ)
     if dry_run:
-        _dry_run(paths, env, output)
+        _dry_run(paths, target.env, output)
         return
     options = ApplyOptions(
         concurrency=concurrency,
@@ -286,25 +185,13 @@ def apply(
         prune=prune,
         redial_changed=redial_changed,
         # A --sandbox run's conference ends with the process: nothing worth recording.
-        state=None if sandbox else state_store(state_dir),
+        state=None if target.sandbox else state_store(state_dir),
     )
     progress = Progress(0, live=sys.stderr.isatty(), quiet=quiet)
-    results = _run_with_signals(
-        lambda stop: run_apply(
-            paths,
-            env=env,
-            options=options,
-            stop=stop,
-            sandbox=sandbox,
-            scenario=scenario,
-            api_key_file=api_key_file,
-            base_url=base_url,
-            progress=progress,
-        )
-    )
+    results = _run_with_signals(lambda stop: run_apply(paths, target, options, stop, progress))
     progress.finish()
     if report_path is not None:
-        output_atomically(Path(report_path), render_json(results))
+        write_atomically(Path(report_path), render_json(results))
     click.echo(SUMMARY_REPORTERS[output](results), nl=False)
     code = worst_exit_code([r.exit_code for r in results])
     if code != exit_codes.OK:

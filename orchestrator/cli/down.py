@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-from collections.abc import Mapping
 
 import click
 
 from orchestrator import exit_codes
-from orchestrator.cli.apply import (
-    group_by_connection,
-    live_target,
-    load_for_run,
-    state_option,
-    state_store,
-)
-from orchestrator.cli.options import connection_options, sandbox_options
+from orchestrator.cli.options import state_option, state_store
+from orchestrator.cli.target import Target, open_target, target_options
 from orchestrator.engine.planner import find_conference
 from orchestrator.engine.state import StateStore
 from orchestrator.errors import ApiError, ApiUnreachable, NotFoundError, UsageError
@@ -111,18 +103,14 @@ async def _down_group(
 
 async def run_down(
     paths: tuple[str, ...],
-    *,
-    env: Mapping[str, str],
-    sandbox: bool,
-    scenario: str | None,
-    api_key_file: str | None,
-    base_url: str | None,
+    target: Target,
     store: StateStore | None,
+    *,
     end_conference: bool,
     confirmed: bool,
 ) -> bool:
-    async with live_target(sandbox, scenario, env) as (run_env, sandbox_connection):
-        specs = load_for_run(paths, run_env)
+    async with open_target(paths, target) as loaded:
+        specs = loaded.specs
         if not confirmed:
             names = ", ".join(s.conference.name for s in specs)
             what = (
@@ -139,11 +127,10 @@ async def run_down(
             if enders:
                 what += f" ({', '.join(enders)} ending the conference for everyone as they leave)"
             click.confirm(f"{what}?", abort=True, err=True)
-        groups = group_by_connection(specs, sandbox_connection, run_env, api_key_file, base_url)
         batches = await asyncio.gather(
             *(
                 _down_group(group, connection, end_conference, store)
-                for connection, group in groups.items()
+                for connection, group in loaded.by_connection.items()
             )
         )
     ok = True
@@ -155,8 +142,7 @@ async def run_down(
 
 @click.command("down")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@sandbox_options
-@connection_options
+@target_options
 @state_option
 @click.option(
     "--end-conference",
@@ -166,10 +152,7 @@ async def run_down(
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 def down(
     paths: tuple[str, ...],
-    sandbox: bool,
-    scenario: str | None,
-    api_key_file: str | None,
-    base_url: str | None,
+    target: Target,
     state_dir: str | None,
     end_conference: bool,
     yes: bool,
@@ -186,12 +169,8 @@ def down(
     ok = asyncio.run(
         run_down(
             paths,
-            env=dict(os.environ),
-            sandbox=sandbox,
-            scenario=scenario,
-            api_key_file=api_key_file,
-            base_url=base_url,
-            store=None if sandbox else state_store(state_dir),
+            target,
+            None if target.sandbox else state_store(state_dir),
             end_conference=end_conference,
             confirmed=yes,
         )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 import click
+
+from orchestrator.engine.state import STATE_DIR_ENV, StateStore
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -39,14 +38,15 @@ def connection_options(function: F) -> F:
     )(function)
 
 
-def output_atomically(path: Path, text: str) -> None:
-    """Write ``text`` so that readers see the old file or the whole new one, never a part."""
-    directory = path.parent if str(path.parent) else Path(".")
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=directory, prefix=f".{path.name}.", delete=False
-    ) as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-        temporary = Path(handle.name)
-    os.replace(temporary, path)
+def state_option(function: F) -> F:
+    return click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False),
+        envvar=STATE_DIR_ENV,
+        help="Where to keep the record of what was dialed "
+        f"(default: .orchestrator/ next to each file; ${STATE_DIR_ENV}).",
+    )(function)
+
+
+def state_store(state_dir: str | None) -> StateStore:
+    return StateStore(state_dir, warn=lambda message: click.echo(message, err=True))

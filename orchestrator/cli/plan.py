@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import click
 
 from orchestrator import exit_codes
-from orchestrator.cli.apply import (
-    group_by_connection,
-    live_target,
-    load_for_run,
-    state_option,
-    state_store,
-)
-from orchestrator.cli.options import connection_options, sandbox_options
+from orchestrator.cli.options import state_option, state_store
+from orchestrator.cli.target import Target, open_target, target_options
 from orchestrator.engine.planner import Plan, make_plan, read_live_state
 from orchestrator.engine.state import StateStore
 from orchestrator.report.plan import PLAN_REPORTERS
@@ -60,35 +52,28 @@ async def _inspect_group(
 
 async def inspect(
     paths: tuple[str, ...],
-    *,
-    env: Mapping[str, str],
-    sandbox: bool,
-    scenario: str | None,
-    api_key_file: str | None,
-    base_url: str | None,
+    target: Target,
     store: StateStore,
+    *,
     prune: bool = False,
     redial_changed: bool = False,
     recordings: bool = False,
 ) -> list[Inspection]:
     """Plans for every file, in the order given; nothing is changed."""
-    async with live_target(sandbox, scenario, env) as (run_env, sandbox_connection):
-        specs = load_for_run(paths, run_env)
-        groups = group_by_connection(specs, sandbox_connection, run_env, api_key_file, base_url)
+    async with open_target(paths, target) as loaded:
         batches = await asyncio.gather(
             *(
                 _inspect_group(group, connection, store, prune, redial_changed, recordings)
-                for connection, group in groups.items()
+                for connection, group in loaded.by_connection.items()
             )
         )
     by_path = {i.plan.spec.path: i for batch in batches for i in batch}
-    return [by_path[spec.path] for spec in specs]
+    return [by_path[spec.path] for spec in loaded.specs]
 
 
 @click.command("plan")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@sandbox_options
-@connection_options
+@target_options
 @click.option("--prune", is_flag=True, help="Plan as apply --prune would.")
 @click.option("--redial-changed", is_flag=True, help="Plan as apply --redial-changed would.")
 @state_option
@@ -106,10 +91,7 @@ async def inspect(
 )
 def plan(
     paths: tuple[str, ...],
-    sandbox: bool,
-    scenario: str | None,
-    api_key_file: str | None,
-    base_url: str | None,
+    target: Target,
     prune: bool,
     redial_changed: bool,
     state_dir: str | None,
@@ -127,12 +109,8 @@ def plan(
     inspections = asyncio.run(
         inspect(
             paths,
-            env=dict(os.environ),
-            sandbox=sandbox,
-            scenario=scenario,
-            api_key_file=api_key_file,
-            base_url=base_url,
-            store=state_store(state_dir),
+            target,
+            state_store(state_dir),
             prune=prune,
             redial_changed=redial_changed,
         )

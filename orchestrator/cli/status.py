@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -13,9 +12,9 @@ from typing import Any
 import click
 
 from orchestrator import exit_codes
-from orchestrator.cli.apply import state_option, state_store
-from orchestrator.cli.options import connection_options, sandbox_options
+from orchestrator.cli.options import state_option, state_store
 from orchestrator.cli.plan import Inspection, inspect
+from orchestrator.cli.target import Target, target_options
 from orchestrator.engine.executor import ABSENT, UNMANAGED
 from orchestrator.engine.planner import Action
 from orchestrator.engine.results import CONNECTED, CONNECTING, ConferenceResult, ParticipantOutcome
@@ -127,8 +126,7 @@ STATUS_REPORTERS = {"text": render_status_text, "json": render_status_json}
 
 @click.command("status")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@sandbox_options
-@connection_options
+@target_options
 @state_option
 @click.option(
     "-o",
@@ -147,10 +145,7 @@ STATUS_REPORTERS = {"text": render_status_text, "json": render_status_json}
 )
 def status(
     paths: tuple[str, ...],
-    sandbox: bool,
-    scenario: str | None,
-    api_key_file: str | None,
-    base_url: str | None,
+    target: Target,
     state_dir: str | None,
     output: str,
     watch: bool,
@@ -164,18 +159,7 @@ def status(
     store = state_store(state_dir)
 
     def once() -> int:
-        inspections = asyncio.run(
-            inspect(
-                paths,
-                env=dict(os.environ),
-                sandbox=sandbox,
-                scenario=scenario,
-                api_key_file=api_key_file,
-                base_url=base_url,
-                store=store,
-                recordings=True,
-            )
-        )
+        inspections = asyncio.run(inspect(paths, target, store, recordings=True))
         text = STATUS_REPORTERS[output](inspections)
         if watch and sys.stdout.isatty():
             click.echo("\x1b[H\x1b[2J", nl=False)  # redraw in place

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.files import write_atomically
 from orchestrator.spec.model import Callback, Participant
 
 STATE_DIR_NAME = ".orchestrator"
@@ -172,19 +171,7 @@ class StateStore:
                 for label, entry in sorted(state.participants.items())
             },
         }
-        _write_atomically(
+        write_atomically(
             directory / _file_name(state.account_sid, state.conference),
             json.dumps(document, indent=2) + "\n",
         )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Readers see the old record or the whole new one, never a part."""
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
-    ) as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-        temporary = Path(handle.name)
-    os.replace(temporary, path)

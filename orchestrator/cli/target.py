@@ -1,0 +1,125 @@
+"""Where a command's requests go, and the files it acts on, loaded and grouped by connection.
+
+plan, status, apply and down share this: ``--sandbox [--scenario]`` or the
+connection options and environment select the API; the files are validated in
+full before any request; files are grouped by account so each group shares one
+client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from orchestrator.cli.options import F, connection_options, sandbox_options
+from orchestrator.errors import SpecError
+from orchestrator.spec.model import ConferenceSpec
+from orchestrator.texml.connection import Connection, resolve_connection
+
+
+@dataclass(frozen=True)
+class Target:
+    """The API a command talks to, as its options and environment say."""
+
+    env: Mapping[str, str]
+    sandbox: bool = False
+    scenario: str | None = None
+    api_key_file: str | None = None
+    base_url: str | None = None
+
+
+def target_options(function: F) -> F:
+    """--sandbox, --scenario, --api-key-file and --base-url, handed to the command as ``target``."""
+
+    @functools.wraps(function)
+    def command(
+        *args: Any,
+        sandbox: bool,
+        scenario: str | None,
+        api_key_file: str | None,
+        base_url: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        target = Target(dict(os.environ), sandbox, scenario, api_key_file, base_url)
+        return function(*args, target=target, **kwargs)
+
+    return sandbox_options(connection_options(command))  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The files, in the order given, and the same files by the connection of their account."""
+
+    specs: list[ConferenceSpec]
+    by_connection: dict[Connection, list[ConferenceSpec]]
+
+
+def load_for_run(paths: tuple[str, ...], env: Mapping[str, str]) -> list[ConferenceSpec]:
+    """Load and fully validate the files; any error stops the run before a request is sent."""
+    from orchestrator.report.diagnostics import plural
+    from orchestrator.spec import load_specs
+
+    result = load_specs(list(paths), env=env, strict_env=True)
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    for diagnostic in result.diagnostics:
+        click.echo(str(diagnostic), err=True)
+    if errors:
+        files = len({d.location.file for d in errors})
+        raise SpecError(
+            f"{plural(len(errors), 'error')} in {plural(files, 'file')}; nothing was dialed. "
+            "Fix them (orchestrator validate shows them too) and run again",
+            tuple(errors),
+        )
+    return list(result.specs)
+
+
+@contextlib.asynccontextmanager
+async def open_target(paths: tuple[str, ...], target: Target) -> AsyncIterator[Loaded]:
+    """The files loaded against the target; with --sandbox, one runs in-process meanwhile."""
+    async with _environment(target) as (env, sandbox_connection):
+        specs = load_for_run(paths, env)
+        groups: dict[Connection, list[ConferenceSpec]] = {}
+        for spec in specs:
+            # One connection per account; files naming none use the environment's.
+            connection = sandbox_connection or resolve_connection(
+                env=env,
+                api_key_file=target.api_key_file,
+                base_url=target.base_url,
+                account_sid=spec.account_sid,
+            )
+            groups.setdefault(connection, []).append(spec)
+        yield Loaded(specs, groups)
+
+
+@contextlib.asynccontextmanager
+async def _environment(
+    target: Target,
+) -> AsyncIterator[tuple[Mapping[str, str], Connection | None]]:
+    """The environment to expand files with and, with --sandbox, the in-process sandbox's connection."""
+    if not target.sandbox:
+        yield target.env, None
+        return
+    from orchestrator.sandbox import load_scenario, running_sandbox
+    from orchestrator.secret import Secret
+
+    loaded = load_scenario(target.scenario) if target.scenario else None
+    # The command's output is the point here; the request log belongs to `orchestrator sandbox`.
+    logging.getLogger("orchestrator.sandbox").setLevel(logging.ERROR)
+    async with running_sandbox(loaded) as info:
+        click.echo(
+            f"sandbox: simulated TeXML API at {info.base_url}; no real calls are placed", err=True
+        )
+        overlay = {
+            **target.env,
+            "TELNYX_BASE_URL": info.base_url,
+            "TELNYX_API_KEY": info.api_key,
+            "TELNYX_ACCOUNT_SID": info.account_sid,
+        }
+        yield overlay, Connection(info.base_url, Secret(info.api_key), info.account_sid)
