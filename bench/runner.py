@@ -173,3 +173,16 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
     }
+
+
+def median_wall(
+    command: Sequence[str], env: Mapping[str, str], repeat: int, report: Report
+) -> float:
+    """Median wall time of ``repeat`` fresh runs; a run that fails makes the report invalid."""
+    walls = []
+    for _ in range(repeat):
+        result = run_command(command, env=env)
+        if result.returncode != 0:
+            report.invalid.append(f"{' '.join(command[1:])} exited with {result.returncode}")
+        walls.append(result.wall_s)
+    return median(walls)

@@ -26,7 +26,7 @@ import yaml
 
 from bench.checks import count_dials
 from bench.dialing import expected_numbers
-from bench.runner import REPO, Report, console_script, median, run_command, seconds
+from bench.runner import REPO, Report, console_script, median, median_wall, run_command, seconds
 from bench.sandbox import (
     Sandbox,
     child_environment,
@@ -119,14 +119,14 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
     env = child_environment()
     profile = [sys.executable, "-X", "importtime", script]
 
-    help_wall = _walls([script, "--help"], env, args.repeat, report)
+    help_wall = median_wall([script, "--help"], env, args.repeat, report)
     help_imports = _imports([*profile, "--help"], env, args.repeat, report)
     _describe(
         report, "orchestrator --help", "spawn to exit", help_wall, help_imports, "help", args.top
     )
 
     validate = ["validate", str(EXAMPLES)]
-    validate_wall = _walls([script, *validate], env, args.repeat, report)
+    validate_wall = median_wall([script, *validate], env, args.repeat, report)
     validate_imports = _imports([*profile, *validate], env, args.repeat, report)
     _describe(
         report,
@@ -189,16 +189,6 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
         },
     }
     return report
-
-
-def _walls(command: Sequence[str], env: dict[str, str], repeat: int, report: Report) -> float:
-    walls = []
-    for _ in range(repeat):
-        result = run_command(command, env=env)
-        if result.returncode != 0:
-            report.invalid.append(f"{' '.join(command[1:])} exited with {result.returncode}")
-        walls.append(result.wall_s)
-    return median(walls)
 
 
 def _imports(command: Sequence[str], env: dict[str, str], repeat: int, report: Report) -> Imports:

@@ -22,6 +22,7 @@ from bench.runner import (
     Report,
     console_script,
     median,
+    median_wall,
     orchestrator_command,
     ratio,
     run_command,
@@ -66,9 +67,9 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
             report.invalid.append(f"{name} accepted the file with a bad number")
 
     ours_s, peer_s = _alternate([[*ours, str(good)], [*peer, str(good)]], repeat, report)
-    python_s = _median_wall([sys.executable, "-c", "pass"], repeat, report)
-    help_s = _median_wall(orchestrator_command("--help"), repeat, report)
-    examples_s = _median_wall(orchestrator_command("validate", str(EXAMPLES)), repeat, report)
+    python_s = median_wall([sys.executable, "-c", "pass"], env, repeat, report)
+    help_s = median_wall(orchestrator_command("--help"), env, repeat, report)
+    examples_s = median_wall(orchestrator_command("validate", str(EXAMPLES)), env, repeat, report)
 
     speedup = peer_s / ours_s if ours_s else None
     report.row(f"orchestrator validate ({n} participants; schema + rules)", seconds(ours_s))
@@ -117,17 +118,6 @@ def _alternate(
                 report.invalid.append(f"{Path(command[0]).name} exited with {result.returncode}")
             walls[index].append(result.wall_s)
     return median(walls[0]), median(walls[1])
-
-
-def _median_wall(command: Sequence[str], repeat: int, report: Report) -> float:
-    env = child_environment()
-    walls = []
-    for _ in range(repeat):
-        result = run_command(command, env=env)
-        if result.returncode != 0:
-            report.invalid.append(f"{' '.join(command[1:])} exited with {result.returncode}")
-        walls.append(result.wall_s)
-    return median(walls)
 
 
 def _last(text: str) -> str:
