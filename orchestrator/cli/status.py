@@ -15,7 +15,7 @@ from orchestrator import exit_codes
 from orchestrator.cli.options import state_option, state_store
 from orchestrator.cli.plan import Inspection, inspect
 from orchestrator.cli.target import Target, target_options
-from orchestrator.engine.executor import ABSENT, UNMANAGED
+from orchestrator.engine.executor import ABSENT, stray_outcome
 from orchestrator.engine.planner import Action
 from orchestrator.engine.results import CONNECTED, CONNECTING, ConferenceResult, ParticipantOutcome
 from orchestrator.errors import OrchestratorError
@@ -54,17 +54,7 @@ def conference_result(inspection: Inspection) -> ConferenceResult:
             outcome.observed = CONNECTED if live["status"] == "connected" else CONNECTING
             outcome.error = _drift(action)
         rows.append(outcome)
-    for stray in plan.strays:
-        outcome = ParticipantOutcome(
-            stray.label,
-            "-",
-            plan.destinations.get(stray.label, "-"),
-            desired=UNMANAGED,
-            observed=UNMANAGED,
-            call_sid=stray.call_sid,
-        )
-        outcome.notes.append("live, not in file; apply --prune hangs it up")
-        rows.append(outcome)
+    rows += [stray_outcome(s, plan.destinations.get(s.label, "-")) for s in plan.strays]
     result = ConferenceResult(
         path=plan.spec.path,
         name=plan.spec.conference.name,

@@ -75,6 +75,21 @@ class _Aborted(Exception):
     """The run was asked to stop before this participant was dialed."""
 
 
+def stray_outcome(stray: Stray, to: str) -> ParticipantOutcome:
+    """The summary row of a live participant the file no longer names: hung up (--prune) or left."""
+    if stray.hang_up:
+        outcome = ParticipantOutcome(
+            stray.label, "-", to, desired=ABSENT, observed=CONNECTED, call_sid=stray.call_sid
+        )
+        outcome.notes.append("not in file; hung up (--prune)")
+        return outcome
+    outcome = ParticipantOutcome(
+        stray.label, "-", to, desired=UNMANAGED, observed=UNMANAGED, call_sid=stray.call_sid
+    )
+    outcome.notes.append("live, not in file; apply --prune hangs it up")
+    return outcome
+
+
 class ConferenceRun:
     """Applies one plan; holds the state shared by that conference's participant tasks."""
 
@@ -395,31 +410,8 @@ class ConferenceRun:
         self._say(stray.label, "hung up")
 
     def stray_outcomes(self) -> dict[str, ParticipantOutcome]:
-        outcomes: dict[str, ParticipantOutcome] = {}
-        for stray in self.plan.strays:
-            to = self.plan.destinations.get(stray.label, "-")
-            if stray.hang_up:
-                outcome = ParticipantOutcome(
-                    stray.label,
-                    "-",
-                    to,
-                    desired=ABSENT,
-                    observed=CONNECTED,
-                    call_sid=stray.call_sid,
-                )
-                outcome.notes.append("not in file; hung up (--prune)")
-            else:
-                outcome = ParticipantOutcome(
-                    stray.label,
-                    "-",
-                    to,
-                    desired=UNMANAGED,
-                    observed=UNMANAGED,
-                    call_sid=stray.call_sid,
-                )
-                outcome.notes.append("live, not in file; apply --prune hangs it up")
-            outcomes[stray.label] = outcome
-        return outcomes
+        destinations = self.plan.destinations
+        return {s.label: stray_outcome(s, destinations.get(s.label, "-")) for s in self.plan.strays}
 
     async def reconcile(self) -> str | None:
         """One last look at every leg the run holds, so the summary says what is true now."""
