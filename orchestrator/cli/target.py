@@ -73,7 +73,7 @@ def load_for_run(paths: tuple[str, ...], env: Mapping[str, str]) -> list[Confere
     if errors:
         files = len({d.location.file for d in errors})
         raise SpecError(
-            f"{plural(len(errors), 'error')} in {plural(files, 'file')}; nothing was dialed. "
+            f"{plural(len(errors), 'error')} in {plural(files, 'file')}; no request was sent. "
             "Fix them (orchestrator validate shows them too) and run again",
             tuple(errors),
         )

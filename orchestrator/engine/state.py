@@ -152,7 +152,19 @@ class StateStore:
         return state
 
     def save(self, spec_path: str, state: ConferenceState) -> None:
+        """Write the record; a failure only warns, since the calls it describes are placed anyway."""
         directory = self.directory_for(spec_path)
+        try:
+            self._write(directory, state)
+        except OSError as error:
+            if self._warn is not None:
+                self._warn(
+                    f"warning: {directory}: cannot write the local record of dialed participants "
+                    f"({error.strerror or error}); plan and apply --prune will not recognise "
+                    "participants removed from the file. Use --state-dir for a writable folder"
+                )
+
+    def _write(self, directory: Path, state: ConferenceState) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         ignore = directory / ".gitignore"
         if not ignore.exists():

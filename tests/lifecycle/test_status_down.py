@@ -160,3 +160,15 @@ def test_state_dir_from_the_environment(bench: Bench) -> None:
     assert result.returncode == 0, result.stderr
     assert (elsewhere / ".gitignore").exists()
     assert not (path.parent / ".orchestrator").exists()
+
+
+def test_a_record_that_cannot_be_written_only_warns_and_the_summary_stands(bench: Bench) -> None:
+    path = bench.write(PEOPLE)
+    blocker = path.parent / "not-a-folder"
+    blocker.write_text("", encoding="utf-8")
+    result = bench.run("apply", str(path), "--state-dir", str(blocker / "state"), "-q")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 participants: 3 connected; all converged." in result.stdout
+    assert result.stderr.count("cannot write the local record") == 1
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert bench.dial_count() == 3
