@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
+import signal
+import subprocess
+import sys
 
 from orchestrator import exit_codes
 from tests.lifecycle.support import PEOPLE, Bench, lines_of
@@ -172,3 +175,26 @@ def test_a_record_that_cannot_be_written_only_warns_and_the_summary_stands(bench
     assert result.stderr.count("cannot write the local record") == 1
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     assert bench.dial_count() == 3
+
+
+def test_status_watch_redraws_until_ctrl_c_and_exits_with_the_last_verdict(bench: Bench) -> None:
+    path = bench.write(PEOPLE)
+    bench.apply(path)
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "status", str(path), "--watch", "--interval", "0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=bench.env,
+    )
+    assert watcher.stdout is not None
+    refreshes = 0
+    for line in watcher.stdout:
+        refreshes += line.strip() == "in sync"
+        if refreshes == 2:
+            break
+    watcher.send_signal(signal.SIGINT)
+    _, errors = watcher.communicate(timeout=30)
+    assert refreshes == 2
+    assert watcher.returncode == exit_codes.OK, errors
+    assert "Traceback" not in errors
