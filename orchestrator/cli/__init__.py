@@ -16,23 +16,23 @@ import click
 from orchestrator import __version__, exit_codes
 from orchestrator.errors import OrchestratorError, UsageError
 
-# name -> (module, attribute, one-line help shown by --help without importing the module)
+# name -> (module, attribute, one-line help shown by --help without importing the module),
+# in the order of the workflow, which is how --help lists them.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "validate": (
         "orchestrator.cli.validate",
         "validate",
         "Check conference files against the schema and the rules.",
     ),
-    "schema": ("orchestrator.cli.validate", "schema", "Print the conference file JSON Schema."),
-    "apply": (
-        "orchestrator.cli.apply",
-        "apply",
-        "Dial every participant and report desired against observed.",
-    ),
     "plan": (
         "orchestrator.cli.plan",
         "plan",
         "Show what apply would change in the live conferences.",
+    ),
+    "apply": (
+        "orchestrator.cli.apply",
+        "apply",
+        "Dial every participant and report desired against observed.",
     ),
     "status": (
         "orchestrator.cli.status",
@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "sandbox",
         "Run a local simulation of the TeXML Conferences API.",
     ),
+    "schema": ("orchestrator.cli.validate", "schema", "Print the conference file JSON Schema."),
 }
 
 
@@ -60,7 +61,7 @@ class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*COMMANDS, *super().list_commands(ctx)})
+        return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
@@ -71,7 +72,7 @@ class LazyGroup(click.Group):
         return command
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
+        rows = [(name, help_text) for name, (_, _, help_text) in COMMANDS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
