@@ -353,9 +353,17 @@ class ConferenceRun:
             elif action.kind == "update":
                 await self._run_update(action)
             elif action.kind == "redial":
-                await self._hang_up_and_wait(participant.name)
-                outcome.notes.append("redialed: " + ", ".join(action.needs_redial) + " changed")
-                await self._run_dial(action)
+                if await self._hang_up_and_wait(participant.name):
+                    changed = ", ".join(action.needs_redial)
+                    outcome.notes.append(f"redialed: {changed} changed")
+                    await self._run_dial(action)
+                else:
+                    outcome.call_sid = action.live["call_sid"] if action.live else None
+                    outcome.observed = UNKNOWN
+                    outcome.error = (
+                        "hung up for a redial, but still listed after --settle-timeout; "
+                        "not dialed again"
+                    )
             else:
                 await self._run_dial(action)
             if action.needs_redial and action.kind != "redial":
@@ -384,17 +392,22 @@ class ConferenceRun:
             ):
                 self._publish_call_sid(participant.name, None)
 
-    async def _hang_up_and_wait(self, label: str) -> None:
-        """Remove the leg carrying ``label`` and wait until the API no longer returns it."""
+    async def _hang_up_and_wait(self, label: str) -> bool:
+        """Remove the leg carrying ``label``; whether the API stopped returning it in time."""
         assert self.sid is not None
         with contextlib.suppress(NotFoundError):
             await self.client.delete_participant(self.sid, label)
+        # A new dial with the same Label is refused while the old leg is still listed.
+        deadline = time.monotonic() + self.options.settle_timeout_s
         delay = self.options.poll.first_s
         while await self.client.find_participant(self.sid, label) is not None:
             if self.stop.is_set():
                 raise _Aborted
+            if time.monotonic() >= deadline:
+                return False
             await asyncio.sleep(delay)
             delay = min(delay * self.options.poll.factor, self.options.poll.max_s)
+        return True
 
     async def _run_stray(self, stray: Stray, outcome: ParticipantOutcome) -> None:
         if not stray.hang_up:
