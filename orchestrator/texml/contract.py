@@ -29,7 +29,8 @@ CONFERENCE_PATH: Final = CONFERENCES_PATH + "/{conference_sid}"
 PARTICIPANTS_PATH: Final = CONFERENCE_PATH + "/Participants"
 PARTICIPANT_PATH: Final = PARTICIPANTS_PATH + "/{call_sid_or_label}"
 RECORDINGS_PATH: Final = CONFERENCE_PATH + "/Recordings"
-CALL_PATH: Final = ACCOUNT_PATH + "/Calls/{call_sid}"
+CALLS_PATH: Final = ACCOUNT_PATH + "/Calls"  # POST: InitiateTexmlCall
+CALL_PATH: Final = CALLS_PATH + "/{call_sid}"
 
 # Sandbox-only introspection, directly under the base URL (not under an account).
 SANDBOX_DIALS_PATH: Final = "/_sandbox/dials"
@@ -64,6 +65,9 @@ DEFAULT_DIAL_WINDOW_S: Final = 5
 # Statuses.
 ParticipantStatus = Literal["connecting", "connected", "completed"]
 PARTICIPANT_STATUSES: Final = ("connecting", "connected", "completed")
+# What an answered participant may be called: the spec's enum says connected, Telnyx's own
+# documentation examples show in-progress. A client takes either.
+PARTICIPANT_CONNECTED_STATUSES: Final = ("connected", "in-progress")
 ConferenceStatus = Literal["init", "in-progress", "completed"]
 CONFERENCE_STATUSES: Final = ("init", "in-progress", "completed")
 # The Calls resource keeps a leg after it left the conference and says why it ended.
@@ -81,6 +85,10 @@ CALL_STATUSES: Final = (
     "no-answer",
 )
 CALL_ENDED_STATUSES: Final = ("canceled", "completed", "failed", "busy", "no-answer")
+# Media types of request bodies: the spec declares form encoding for the conference POSTs and
+# JSON for InitiateTexmlCall; the official Python SDK sends JSON everywhere.
+FORM_MEDIA_TYPE: Final = "application/x-www-form-urlencoded"
+JSON_MEDIA_TYPE: Final = "application/json"
 CONFERENCE_END_REASONS: Final = (
     "participant-with-end-conference-on-exit-left",
     "last-participant-left",
@@ -97,6 +105,8 @@ CODE_TOO_MANY_REQUESTS: Final = "10011"
 CODE_BAD_REQUEST: Final = "10015"
 CODE_DIAL_RATE_LIMITED: Final = "90103"
 CODE_UNEXPECTED_ERROR: Final = "10007"  # 5xx answers
+# A body in an encoding the endpoint does not take (HTTP 415). The code is ours: none is documented.
+CODE_UNSUPPORTED_MEDIA_TYPE: Final = "10016"
 
 # Rate-limit headers.
 HEADER_RETRY_AFTER: Final = "Retry-After"
@@ -210,7 +220,62 @@ UPDATE_CONFERENCE_FIELDS: Final = _fields(
     Field("AnnounceMethod", "enum", HTTP_METHODS),
 )
 
-SECRET_FIELDS: Final = frozenset(f.name for f in DIAL_FIELDS.values() if f.secret)
+# Fields of InitiateTexmlCall (POST Calls) that the product uses: a call that runs TeXML given
+# inline (``Texml``) or fetched (``Url``); the creating participant's call when dialing into a
+# friendly name is refused.
+INITIATE_CALL_FIELDS: Final = _fields(
+    Field("ApplicationSid", "str"),
+    Field("To", "str"),
+    Field("From", "str"),
+    Field("CallerId", "str"),
+    Field("Texml", "str"),
+    Field("Url", "str"),
+    Field("UrlMethod", "enum", HTTP_METHODS),
+    Field("Timeout", "int", minimum=TIMEOUT_RANGE[0], maximum=TIMEOUT_RANGE[1]),
+    Field("TimeLimit", "int", minimum=1),
+    Field("PreferredCodecs", "str"),
+    Field("SipAuthUsername", "str"),
+    Field("SipAuthPassword", "str", secret=True),
+    Field("CustomHeaders", "headers"),
+    Field("StatusCallback", "str"),
+    Field("StatusCallbackMethod", "enum", HTTP_METHODS),
+    Field("StatusCallbackEvent", "events", CALL_STATUS_EVENTS),
+    Field("MachineDetection", "enum", MACHINE_DETECTION_MODES),
+    Field("MachineDetectionTimeout", "int", minimum=0),
+    Field("Record", "bool"),
+    Field("RecordingChannels", "enum", RECORDING_CHANNELS),
+    Field("RecordingTrack", "enum", RECORDING_TRACKS),
+    Field("RecordingStatusCallback", "str"),
+    Field("RecordingStatusCallbackMethod", "enum", HTTP_METHODS),
+    Field("RecordingStatusCallbackEvent", "events", RECORDING_STATUS_EVENTS),
+    Field("Trim", "enum", TRIM_VALUES),
+)
+
+# Attributes of the TeXML <Conference> noun that a creating call carries (the dial fields they
+# stand for in brackets): startConferenceOnEnter, endConferenceOnExit, muted, beep,
+# maxParticipants, record, trim, waitUrl, statusCallback, statusCallbackEvent,
+# statusCallbackMethod, recordingStatusCallback, recordingStatusCallbackEvent,
+# recordingStatusCallbackMethod.
+CONFERENCE_NOUN_ATTRIBUTES: Final = (
+    "startConferenceOnEnter",
+    "endConferenceOnExit",
+    "muted",
+    "beep",
+    "maxParticipants",
+    "record",
+    "trim",
+    "waitUrl",
+    "statusCallback",
+    "statusCallbackEvent",
+    "statusCallbackMethod",
+    "recordingStatusCallback",
+    "recordingStatusCallbackEvent",
+    "recordingStatusCallbackMethod",
+)
+
+SECRET_FIELDS: Final = frozenset(
+    f.name for fields in (DIAL_FIELDS, INITIATE_CALL_FIELDS) for f in fields.values() if f.secret
+)
 
 FieldValue = str | int | float | bool | list[dict[str, str]]
 
@@ -246,6 +311,17 @@ class ConferenceResource(TypedDict):
     sid: str
     status: str
     subresource_uris: dict[str, str]
+    uri: str
+
+
+class InitiateCallResult(TypedDict, total=False):
+    """InitiateTexmlCall's answer: the spec documents from, to and status only; a call_sid may come too."""
+
+    call_sid: str
+    sid: str
+    account_sid: str
+    status: str
+    to: str
     uri: str
 
 
