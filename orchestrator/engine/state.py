@@ -8,25 +8,51 @@ be read only means less is known.
 
 Default location: ``.orchestrator/`` next to the conference file, holding a
 ``.gitignore`` of ``*`` (so it is never committed) and one JSON file per account
-and conference name.
+and conference name. While a conference is applied, ``<record>.lock`` next to
+its record holds an advisory lock, so two applies of one conference on one
+machine take turns, as Terraform locks its state.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
+import os
 import re
-from collections.abc import Callable
+import socket
+import stat
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator.errors import ConfigError
 from orchestrator.files import write_atomically
 from orchestrator.spec.model import Callback, Participant
+from orchestrator.spec.schema import DESTINATION_PATTERN, NAME_PATTERN
 
 STATE_DIR_NAME = ".orchestrator"
 STATE_VERSION = 1
 STATE_DIR_ENV = "ORCHESTRATOR_STATE_DIR"
+
+# A record holds at most a few hundred participants (about a kilobyte each); anything
+# far larger is not one, and reading it whole would stall the run.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+# Fingerprints nest four levels deep; deeper values cannot be ours and would make
+# writing the record back recurse without bound.
+MAX_FINGERPRINT_DEPTH = 8
+# Labels are participant names; destinations are what a file may name.
+_LABEL = re.compile(NAME_PATTERN)
+_DESTINATION = re.compile(DESTINATION_PATTERN)
+
+# Longer than an apply normally takes (a leg is waited on for up to 150 s by default).
+DEFAULT_LOCK_TIMEOUT_S = 300.0
 
 Fingerprint = dict[str, Any]
 
@@ -123,33 +149,22 @@ class StateStore:
         return self.directory_for(spec_path) / _file_name(account_sid, conference)
 
     def load(self, spec_path: str, account_sid: str, conference: str) -> ConferenceState:
-        state = ConferenceState(account_sid, conference)
+        """The record, or an empty one when there is none or it is unreadable (warned once)."""
         path = self.path_for(spec_path, account_sid, conference)
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            if document.get("account_sid") != account_sid or document.get("conference") != (
-                conference
-            ):
-                raise ValueError("written for another conference")
-            for label, entry in document["participants"].items():
-                state.participants[str(label)] = Recorded(
-                    call_sid=str(entry["call_sid"]),
-                    conference_sid=str(entry["conference_sid"]),
-                    to=str(entry["to"]),
-                    fingerprint=dict(entry["fingerprint"]),
-                )
-        except FileNotFoundError:
-            return state
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            text = _read_record(path)
+            if text is None:
+                return ConferenceState(account_sid, conference)
+            return _parse_record(text, account_sid, conference)
+        except (OSError, _Unreadable) as error:
             if path not in self._warned and self._warn is not None:
                 self._warned.add(path)
-                reason = error.strerror if isinstance(error, OSError) else "not a state file"
+                reason = error.strerror if isinstance(error, OSError) else str(error)
                 self._warn(
                     f"warning: {path}: cannot read the local record of dialed participants "
-                    f"({reason}); going by the live conference alone"
+                    f"({reason or error}); going by the live conference alone"
                 )
             return ConferenceState(account_sid, conference)
-        return state
 
     def save(self, spec_path: str, state: ConferenceState) -> None:
         """Write the record; a failure only warns, since the calls it describes are placed anyway."""
@@ -164,11 +179,72 @@ class StateStore:
                     "participants removed from the file. Use --state-dir for a writable folder"
                 )
 
+    def lock_path_for(self, spec_path: str, account_sid: str, conference: str) -> Path:
+        record = self.path_for(spec_path, account_sid, conference)
+        return record.with_name(record.name + ".lock")
+
+    @contextlib.asynccontextmanager
+    async def locked(
+        self,
+        spec_path: str,
+        account_sid: str,
+        conference: str,
+        *,
+        on_wait: Callable[[str], None] | None = None,
+        timeout_s: float | None = DEFAULT_LOCK_TIMEOUT_S,
+        poll_s: float = 0.15,
+    ) -> AsyncIterator[None]:
+        """Hold the exclusive lock on the conference's record for the length of the block.
+
+        While another process (or another open of the same lock) holds it, calls
+        ``on_wait`` once with a line naming the holder and polls every ``poll_s``
+        seconds without blocking the event loop; raises :class:`StateLocked` after
+        ``timeout_s`` (None: wait as long as it takes). A lock file that cannot be
+        created (a read-only folder) only warns: the record is a cache, and the run
+        goes on unlocked. The lock is released when the block ends, however it ends.
+        """
+        lock_path = self.lock_path_for(spec_path, account_sid, conference)
+        try:
+            _prepare(lock_path.parent)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        except OSError as error:
+            self._warn_unlocked(lock_path, error)
+            fd = None
+        if fd is None:
+            yield
+            return
+        try:
+            held = False
+            try:
+                await _acquire(fd, lock_path, conference, on_wait, timeout_s, poll_s)
+                held = True
+            except OSError as error:  # a file system without locks (some network mounts)
+                if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                self._warn_unlocked(lock_path, error)
+            if held:
+                _write_holder(fd)
+            try:
+                yield
+            finally:
+                if held:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, 0)  # the holder's details leave with it
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def _warn_unlocked(self, lock_path: Path, error: OSError) -> None:
+        if lock_path in self._warned or self._warn is None:
+            return
+        self._warned.add(lock_path)
+        self._warn(
+            f"warning: {lock_path}: cannot lock the local record ({error.strerror or error}); "
+            "going on without the lock, so another apply of this conference is not kept out. "
+            "Use --state-dir for a writable folder"
+        )
+
     def _write(self, directory: Path, state: ConferenceState) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        ignore = directory / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("*\n", encoding="utf-8")
+        _prepare(directory)
         document = {
             "version": STATE_VERSION,
             "account_sid": state.account_sid,
@@ -187,3 +263,188 @@ class StateStore:
             directory / _file_name(state.account_sid, state.conference),
             json.dumps(document, indent=2) + "\n",
         )
+
+
+class StateLocked(ConfigError):
+    """Another process held a conference's record lock for longer than the wait allowed."""
+
+    def __init__(self, lock_path: Path, conference: str, holder: str, waited_s: float) -> None:
+        super().__init__(
+            f"{lock_path}: still locked after waiting {waited_s:g}s ({holder}): another apply of "
+            f"conference {conference!r} is running; let it finish or stop it, then run again"
+        )
+        self.lock_path = lock_path
+
+
+def _read_record(path: Path) -> str | None:
+    """The record's text, or None when there is none."""
+    try:
+        # Non-blocking: a FIFO in the record's place must not hang the run.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise _Unreadable("a folder, not a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise _Unreadable("not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_RECORD_BYTES:  # the size may change while reading; read no more anyway
+            chunk = os.read(fd, min(1 << 20, MAX_RECORD_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > MAX_RECORD_BYTES:
+        raise _Unreadable(f"larger than {MAX_RECORD_BYTES // (1024 * 1024)} MB, so not a record")
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Unreadable("not UTF-8 text") from None
+
+
+class _Unreadable(Exception):
+    """Why a record cannot be used, in a few words."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_record(text: str, account_sid: str, conference: str) -> ConferenceState:
+    """The record in ``text``, checked in every part the commands rely on."""
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:  # json.loads refuses to nest deeper than the interpreter's limit
+        raise _Unreadable("nested too deeply to be a record") from None
+    except ValueError:  # malformed JSON, NaN, integers too long to convert
+        raise _Unreadable("not valid JSON") from None
+    if not isinstance(document, dict):
+        raise _Unreadable("not a record: expected a JSON object")
+    version = document.get("version")
+    if type(version) is int and version > STATE_VERSION:  # bool is an int; True is no version
+        raise _Unreadable(f"written by a newer orchestrator, record version {version}")
+    if type(version) is not int or version != STATE_VERSION:
+        raise _Unreadable(f"not a record: version is not {STATE_VERSION}")
+    if document.get("account_sid") != account_sid or document.get("conference") != conference:
+        raise _Unreadable("written for another conference")
+    participants = document.get("participants")
+    if not isinstance(participants, dict):
+        raise _Unreadable("not a record: participants is not an object")
+    state = ConferenceState(account_sid, conference)
+    for label, entry in participants.items():
+        state.participants[label] = _recorded(label, entry)
+    return state
+
+
+def _recorded(label: str, entry: object) -> Recorded:
+    if not _LABEL.fullmatch(label):
+        raise _Unreadable(f"not a record: {label[:40]!r} is not a participant name")
+    if not isinstance(entry, dict):
+        raise _Unreadable(f"not a record: participants.{label} is not an object")
+    for key in ("call_sid", "conference_sid", "to"):
+        if not _is_text(entry.get(key)):
+            raise _Unreadable(f"not a record: participants.{label}.{key} is not text")
+    if not _DESTINATION.fullmatch(entry["to"]):
+        raise _Unreadable(f"not a record: participants.{label}.to is not a number or SIP URI")
+    settings = entry.get("fingerprint")
+    if not isinstance(settings, dict) or not _nests_within(settings, MAX_FINGERPRINT_DEPTH):
+        raise _Unreadable(f"not a record: participants.{label}.fingerprint is not settings")
+    return Recorded(
+        call_sid=entry["call_sid"],
+        conference_sid=entry["conference_sid"],
+        to=entry["to"],
+        fingerprint=settings,
+    )
+
+
+def _is_text(value: object) -> bool:
+    """Short printable text that can be written out again (no lone surrogates)."""
+    if not isinstance(value, str) or not 0 < len(value) <= 256 or not value.isprintable():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _nests_within(value: object, depth: int) -> bool:
+    """Whether ``value`` has no list or object nested more than ``depth`` levels deep."""
+    if isinstance(value, dict):
+        items: Any = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return True
+    return depth > 0 and all(_nests_within(item, depth - 1) for item in items)
+
+
+def _prepare(directory: Path) -> None:
+    """The record folder, with the ``.gitignore`` that keeps it out of commits."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ignore = directory / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n", encoding="utf-8")
+
+
+async def _acquire(
+    fd: int,
+    lock_path: Path,
+    conference: str,
+    on_wait: Callable[[str], None] | None,
+    timeout_s: float | None,
+    poll_s: float,
+) -> None:
+    """Take the exclusive lock on ``fd``, polling so the event loop keeps running meanwhile."""
+    started = time.monotonic()
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        holder = _holder(lock_path)
+        if not told:
+            told = True
+            if on_wait is not None:
+                on_wait(
+                    f"waiting for the lock on {lock_path} "
+                    f"({holder}: another apply of this conference)"
+                )
+        waited = time.monotonic() - started
+        if timeout_s is not None and waited >= timeout_s:
+            raise StateLocked(lock_path, conference, holder, timeout_s)
+        pause = poll_s if timeout_s is None else min(poll_s, timeout_s - waited)
+        await asyncio.sleep(pause)
+
+
+def _holder(lock_path: Path) -> str:
+    """Who holds the lock, as its holder wrote it into the lock file."""
+    try:
+        with lock_path.open("rb") as handle:
+            document = json.loads(handle.read(4096))
+        pid = document["pid"]
+        since = datetime.fromtimestamp(float(document["since"])).strftime("%H:%M:%S")
+        host = document["host"]
+        if type(pid) is not int or not isinstance(host, str):
+            raise TypeError
+    except (OSError, ValueError, TypeError, KeyError, OverflowError, RecursionError):
+        # Gone, not written yet, or not ours: the lock itself is what counts.
+        return "held by another process"
+    where = "" if host == socket.gethostname() else f" on {host[:64]!r}"
+    this = " (this process)" if pid == os.getpid() and not where else ""
+    return f"held by pid {pid}{this}{where} since {since}"
+
+
+def _write_holder(fd: int) -> None:
+    """Say in the lock file who holds it, for the message of whoever waits."""
+    holder = {"pid": os.getpid(), "since": time.time(), "host": socket.gethostname()}
+    with contextlib.suppress(OSError):  # the message only; the lock holds regardless
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
