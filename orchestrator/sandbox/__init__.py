@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from orchestrator.sandbox.app import create_app
 from orchestrator.sandbox.scenario import (
+    FIELD_API,
+    ApiBehaviour,
     Faults,
     NumberBehaviour,
     Scenario,
@@ -17,6 +19,8 @@ from orchestrator.sandbox.scenario import (
 from orchestrator.sandbox.server import SandboxInfo, running_sandbox, sandbox_in_thread
 
 __all__ = [
+    "FIELD_API",
+    "ApiBehaviour",
     "Faults",
     "NumberBehaviour",
     "SandboxInfo",

@@ -1,9 +1,10 @@
 """The sandbox's HTTP face: routes, authentication, faults, dial limits, paging.
 
-Every API route goes through ``_Routes.api``: scenario latency, the Bearer token, the
-account, injected faults, then the handler. Handlers turn ``ApiFailure`` into
-the Telnyx error body; anything unexpected becomes a 500 and a log line, never
-a crash. Introspection routes (``/_sandbox/...``) check the token only.
+Every API route goes through ``_Routes.api``: request counters, scenario latency, the
+Bearer token, the account, the general read limit (GETs), injected faults, then the
+handler. Handlers turn ``ApiFailure`` into the Telnyx error body; anything unexpected
+becomes a 500 and a log line, never a crash. Introspection routes (``/_sandbox/...``)
+check the token only, and are never counted or limited.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hmac
 import logging
 import math
@@ -52,12 +54,29 @@ class Sequenced(Protocol):
 S = TypeVar("S", bound=Sequenced)
 
 
-class DialLimiter:
-    """A rolling window of accepted dials: at most ``limit`` in any ``window_s`` seconds."""
+class RateLimiter:
+    """A rolling window of accepted requests: at most ``limit`` in any ``window_s`` seconds.
 
-    def __init__(self, limit: int, window_s: float) -> None:
+    Real (monotonic) time, not simulated: the limits protect the API, not the calls.
+    Refused requests do not count.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: float,
+        *,
+        code: str = contract.CODE_DIAL_RATE_LIMITED,
+        title: str = "Dials per second limit exceeded",
+        noun: str = "dials",
+        retry_after: bool = True,
+    ) -> None:
         self.limit = limit
         self.window_s = window_s
+        self.code = code
+        self.title = title
+        self.noun = noun
+        self.retry_after = retry_after
         self._accepted: deque[float] = deque()
 
     def _expire(self, now: float) -> None:
@@ -65,7 +84,7 @@ class DialLimiter:
             self._accepted.popleft()
 
     def check(self, now: float) -> None:
-        """Raise a 429 ApiFailure when one more dial now would break the limit."""
+        """Raise a 429 ApiFailure when one more request now would break the limit."""
         if self.limit <= 0:
             return
         self._expire(now)
@@ -73,21 +92,23 @@ class DialLimiter:
             return
         reset = max(self._accepted[0] + self.window_s - now, 0.0)
         headers = {
-            contract.HEADER_RETRY_AFTER: str(max(1, math.ceil(reset))),
             contract.HEADER_RATELIMIT_LIMIT: str(self.limit),
             contract.HEADER_RATELIMIT_REMAINING: "0",
             contract.HEADER_RATELIMIT_RESET: f"{reset:.3f}",
         }
+        if self.retry_after:
+            headers[contract.HEADER_RETRY_AFTER] = str(max(1, math.ceil(reset)))
         raise ApiFailure(
             429,
-            contract.CODE_DIAL_RATE_LIMITED,
-            "Dials per second limit exceeded",
-            f"at most {self.limit} dials in any {_seconds(self.window_s)} s; retry after the reset",
+            self.code,
+            self.title,
+            f"at most {self.limit} {self.noun} in any {_seconds(self.window_s)} s;"
+            " retry after the reset",
             headers=headers,
         )
 
     def accept(self, now: float) -> dict[str, str]:
-        """Count a dial that was carried out; the rate-limit headers for its answer."""
+        """Count a request that was carried out; the rate-limit headers for its answer."""
         if self.limit <= 0:
             return {}
         self._expire(now)
@@ -100,17 +121,51 @@ class DialLimiter:
         }
 
 
+@dataclasses.dataclass
+class Counters:
+    """What clients asked of the API routes, for /_sandbox/health (benchmarks read it)."""
+
+    requests: dict[str, int] = dataclasses.field(
+        default_factory=lambda: {"GET": 0, "POST": 0, "DELETE": 0}
+    )
+    participant_lists: int = 0
+    rate_limited: dict[str, int] = dataclasses.field(
+        default_factory=lambda: {
+            contract.CODE_DIAL_RATE_LIMITED: 0,
+            contract.CODE_TOO_MANY_REQUESTS: 0,
+        }
+    )
+    unsupported_media: int = 0
+
+    def answered(self, failure: ApiFailure) -> None:
+        if failure.status == 429:
+            self.rate_limited[failure.code] = self.rate_limited.get(failure.code, 0) + 1
+        elif failure.status == 415:
+            self.unsupported_media += 1
+
+
 def create_app(
     scenario: Scenario, *, api_key: str, account_sid: str, allow_remote_callbacks: bool = False
 ) -> web.Application:
     """The sandbox as an aiohttp application serving ``/v2/...``."""
     webhooks = WebhookSender(allow_remote=allow_remote_callbacks)
     simulation = Simulation(scenario, account_sid=account_sid, notify=webhooks.send)
-    limiter = DialLimiter(scenario.dial_limit, scenario.dial_window_seconds)
+    retry_after = scenario.api.retry_after
+    dial_limiter = RateLimiter(
+        scenario.dial_limit, scenario.dial_window_seconds, retry_after=retry_after
+    )
+    read_limiter = RateLimiter(
+        scenario.api.reads_per_second,
+        READ_WINDOW_S,
+        code=contract.CODE_TOO_MANY_REQUESTS,
+        title="Too many requests",
+        noun="GET requests",
+        retry_after=retry_after,
+    )
     app = web.Application(middlewares=[_json_errors], client_max_size=MAX_BODY_BYTES)
     app[SIMULATION] = simulation
     app[WEBHOOKS] = webhooks
-    routes = _Routes(simulation, limiter, api_key=api_key)
+    routes = _Routes(simulation, dial_limiter, read_limiter, api_key=api_key)
 
     async def restart_clock(_: web.Application) -> None:
         simulation.restart_clock()
@@ -127,14 +182,15 @@ def create_app(
     participants = API_PREFIX + contract.PARTICIPANTS_PATH
     participant = API_PREFIX + contract.PARTICIPANT_PATH
     recordings = API_PREFIX + contract.RECORDINGS_PATH
+    calls = API_PREFIX + contract.CALLS_PATH
     call = API_PREFIX + contract.CALL_PATH
     api = routes.api
     app.router.add_get(conferences, api(routes.list_conferences))
     app.router.add_get(conferences + ".json", api(routes.list_conferences))
     app.router.add_get(conference, api(routes.get_conference))
     app.router.add_post(conference, api(routes.update_conference))
-    app.router.add_get(participants, api(routes.list_participants))
-    app.router.add_get(participants + ".json", api(routes.list_participants))
+    app.router.add_get(participants, api(routes.list_participants, participant_list=True))
+    app.router.add_get(participants + ".json", api(routes.list_participants, participant_list=True))
     app.router.add_post(participants, api(routes.dial))
     app.router.add_post(participants + ".json", api(routes.dial))
     app.router.add_get(participant, api(routes.get_participant))
@@ -142,6 +198,8 @@ def create_app(
     app.router.add_delete(participant, api(routes.delete_participant))
     app.router.add_get(recordings, api(routes.list_recordings))
     app.router.add_get(recordings + ".json", api(routes.list_recordings))
+    app.router.add_post(calls, api(routes.initiate_call))
+    app.router.add_post(calls + ".json", api(routes.initiate_call))
     app.router.add_get(call, api(routes.get_call))
     app.router.add_get(API_PREFIX + contract.SANDBOX_DIALS_PATH, routes.introspection(routes.dials))
     app.router.add_get(
@@ -175,9 +233,18 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
 
 
 class _Routes:
-    def __init__(self, simulation: Simulation, limiter: DialLimiter, *, api_key: str) -> None:
+    def __init__(
+        self,
+        simulation: Simulation,
+        limiter: RateLimiter,
+        read_limiter: RateLimiter,
+        *,
+        api_key: str,
+    ) -> None:
         self.sim = simulation
         self.limiter = limiter
+        self.read_limiter = read_limiter
+        self.counters = Counters()
         self._api_key = api_key.encode("utf-8")
 
     # Wrappers ---------------------------------------------------------------
@@ -197,9 +264,14 @@ class _Routes:
             "the Authorization header must be 'Bearer <API key>' with this sandbox's key",
         )
 
-    def api(self, handler: Handler) -> Handler:
+    def api(self, handler: Handler, *, participant_list: bool = False) -> Handler:
         async def wrapped(request: web.Request) -> web.StreamResponse:
             started = time.monotonic()
+            requests = self.counters.requests
+            requests[request.method] = requests.get(request.method, 0) + 1
+            if participant_list:
+                self.counters.participant_lists += 1
+            read_headers: dict[str, str] = {}
             try:
                 latency = self.sim.scenario.latency_ms
                 if latency > 0:
@@ -208,6 +280,10 @@ class _Routes:
                     raise self._unauthorized()
                 if request.match_info.get("account_sid") != self.sim.account_sid:
                     raise not_found(f"no account {request.match_info.get('account_sid')}")
+                if request.method in ("GET", "HEAD"):
+                    now = time.monotonic()
+                    self.read_limiter.check(now)
+                    read_headers = self.read_limiter.accept(now)
                 error_rate = self.sim.scenario.faults.error_rate
                 if error_rate > 0 and self.sim.draw_fault() < error_rate:
                     status = 500 if self.sim.draw_fault() < 0.5 else 503
@@ -218,7 +294,9 @@ class _Routes:
                         "injected fault (faults.error_rate); nothing was done",
                     )
                 response = await handler(request)
+                response.headers.update(read_headers)
             except ApiFailure as failure:
+                self.counters.answered(failure)
                 response = error_response(failure)
             except Exception:
                 log.exception("%s %s failed inside the sandbox", request.method, request.path)
@@ -301,7 +379,7 @@ class _Routes:
         return web.json_response(self.sim.conference_resource(self._conference(request)))
 
     async def update_conference(self, request: web.Request) -> web.StreamResponse:
-        raw = await _body(request)
+        raw = await self._body(request)
         conference = self._conference(request)
         values = check_fields(raw, contract.UPDATE_CONFERENCE_FIELDS)
         self.sim.update_conference(conference, values)
@@ -320,13 +398,13 @@ class _Routes:
     # Participants -----------------------------------------------------------
 
     async def dial(self, request: web.Request) -> web.StreamResponse:
-        raw = await _body(request)
+        raw = await self._body(request)
         # From here to the answer nothing awaits: the checks and the dial are one step.
         now = time.monotonic()
         self.limiter.check(now)
         ref = _strip_json(request.match_info["conference_sid"])
         values = check_fields(raw, contract.DIAL_FIELDS)
-        leg = self.sim.dial(ref, values)
+        leg = _named_as_documented(raw, lambda: self.sim.dial(ref, values))
         headers = self.limiter.accept(now)
         reset_rate = self.sim.scenario.faults.reset_after_commit_rate
         if reset_rate > 0 and self.sim.draw_fault() < reset_rate:
@@ -342,7 +420,10 @@ class _Routes:
         base = API_PREFIX + contract.PARTICIPANTS_PATH.format(
             account_sid=self.sim.account_sid, conference_sid=conference.sid
         )
-        page = _page(request, conference.live_legs(), base, {})
+        # A new leg is listed only once the scenario's list lag has passed since it joined.
+        now = time.monotonic()
+        listed = [leg for leg in conference.live_legs() if leg.listed_at <= now]
+        page = _page(request, listed, base, {})
         return web.json_response(
             {
                 **page.envelope,
@@ -354,7 +435,7 @@ class _Routes:
         return web.json_response(self.sim.participant_resource(self._participant(request)))
 
     async def update_participant(self, request: web.Request) -> web.StreamResponse:
-        raw = await _body(request)
+        raw = await self._body(request)
         leg = self._participant(request)
         values = check_fields(raw, contract.UPDATE_PARTICIPANT_FIELDS)
         self.sim.update_participant(leg, values)
@@ -367,12 +448,37 @@ class _Routes:
 
     # Calls ------------------------------------------------------------------
 
+    async def initiate_call(self, request: web.Request) -> web.StreamResponse:
+        raw = await self._body(request)
+        # As for a dial, nothing awaits from the checks to the answer.
+        now = time.monotonic()
+        self.limiter.check(now)
+        values = check_fields(raw, contract.INITIATE_CALL_FIELDS)
+        leg = _named_as_documented(raw, lambda: self.sim.initiate_call(values))
+        headers = self.limiter.accept(now)
+        reset_rate = self.sim.scenario.faults.reset_after_commit_rate
+        if reset_rate > 0 and self.sim.draw_fault() < reset_rate:
+            _drop_connection(request)
+            log.info("call %s placed, answer withheld (faults.reset_after_commit_rate)", leg.sid)
+            return _Dropped()
+        # The spec's InitiateCallResult is from, to and status; the SID is an addition.
+        answer: dict[str, object] = {"from": leg.from_, "to": leg.to, "status": "queued"}
+        if self.sim.scenario.api.initiate_call_sid:
+            result: contract.InitiateCallResult = {
+                "call_sid": leg.sid,
+                "account_sid": self.sim.account_sid,
+                "uri": self.sim.call_resource(leg)["uri"],
+            }
+            answer.update(result)
+        return web.json_response(answer, headers=headers)
+
     async def get_call(self, request: web.Request) -> web.StreamResponse:
         ref = request.match_info["call_sid"]
         leg = self.sim.calls.get(ref)
         if leg is None and ref.endswith(".json"):
             leg = self.sim.calls.get(ref[: -len(".json")])
-        if leg is None:
+        # Calls is eventually consistent: a new call is unknown until the scenario's lag passed.
+        if leg is None or leg.known_at > time.monotonic():
             raise not_found(f"no call {ref} in this account")
         return web.json_response(self.sim.call_resource(leg))
 
@@ -393,8 +499,15 @@ class _Routes:
                 "live_calls": live,
                 "conferences": len(self.sim.conferences),
                 "running_conferences": running,
+                "requests": dict(self.counters.requests),
+                "participant_lists": self.counters.participant_lists,
+                "rate_limited": dict(self.counters.rate_limited),
+                "unsupported_media": self.counters.unsupported_media,
             }
         )
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        return await _body(request, json_bodies=self.sim.scenario.api.json_bodies)
 
     async def recording_media(self, request: web.Request) -> web.StreamResponse:
         recording = self.sim.recording(request.match_info["recording_sid"])
@@ -402,6 +515,9 @@ class _Routes:
             raise not_found("no completed recording with that SID")
         return web.Response(body=_silence(recording.channels), content_type="audio/wav")
 
+
+# The general limit on reads counts GETs over a rolling window of one (real) second.
+READ_WINDOW_S: Final = 1.0
 
 _DIAL_RESPONSE_KEYS: Final = (
     "account_sid",
@@ -417,6 +533,27 @@ _DIAL_RESPONSE_KEYS: Final = (
 )
 
 
+def _named_as_documented(raw: Mapping[str, Any], act: Callable[[], Leg]) -> Leg:
+    """``act()``; a missing field that the body has under another spelling says so.
+
+    SDK 4.189's InitiateTexmlCall sends its body's keys as given, so ``to`` or
+    ``from_`` arrive as such while the API reads only PascalCase names.
+    """
+    try:
+        return act()
+    except ApiFailure as failure:
+        name = (failure.pointer or "/")[1:]
+        if failure.code == contract.CODE_MISSING_PARAMETER and name:
+            spelled = [k for k in raw if k != name and _plain(k) == _plain(name)]
+            if spelled:
+                failure.detail += f" (the body has {spelled[0]!r}: field names are PascalCase)"
+        raise
+
+
+def _plain(name: str) -> str:
+    return name.replace("_", "").lower()
+
+
 class _Dropped(web.Response):
     """Stands in for the answer of a dial whose connection was dropped: nothing reaches the client."""
 
@@ -427,28 +564,40 @@ def _drop_connection(request: web.Request) -> None:
         transport.abort()
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    """The request's fields, from a JSON or a form body; {} when there is none."""
+async def _body(request: web.Request, *, json_bodies: bool) -> dict[str, Any]:
+    """The request's fields, from a JSON or a form body; {} when there is none.
+
+    ``json_bodies=False``: only form bodies are taken, anything else is a 415.
+    """
     try:
-        return await _read_body(request)
+        return await _read_body(request, json_bodies=json_bodies)
     except web.HTTPRequestEntityTooLarge:
         raise ApiFailure(
             413, contract.CODE_BAD_REQUEST, "Request too large", "the request body is too large"
         ) from None
 
 
-async def _read_body(request: web.Request) -> dict[str, Any]:
+async def _read_body(request: web.Request, *, json_bodies: bool) -> dict[str, Any]:
     content_type = request.content_type
     if not request.body_exists:
         return {}
-    if content_type == "application/json" or content_type.endswith("+json"):
-        return decode_json(await request.read())
-    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+    if content_type in (contract.FORM_MEDIA_TYPE, "multipart/form-data"):
         try:
             form = await request.post()
         except ValueError:
             raise malformed("the form body could not be decoded") from None
         return {key: value for key, value in form.items() if isinstance(value, str)}
+    if not json_bodies:
+        if not (await request.read()).strip():
+            return {}
+        raise ApiFailure(
+            415,
+            contract.CODE_UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            f"send the body as {contract.FORM_MEDIA_TYPE}, not {content_type}; nothing was done",
+        )
+    if content_type == contract.JSON_MEDIA_TYPE or content_type.endswith("+json"):
+        return decode_json(await request.read())
     raw = await request.read()
     if not raw.strip():
         return {}

@@ -98,16 +98,18 @@ def check_fields(raw: Mapping[str, Any], fields: Mapping[str, Field]) -> dict[st
     for name, spec in fields.items():
         if name not in raw or raw[name] is None:
             continue
-        values[name] = _convert(spec, raw[name])
+        values[name] = convert(spec, raw[name])
     return values
 
 
-def _convert(spec: Field, value: Any) -> FieldValue:
+def convert(spec: Field, value: Any, *, url: bool | None = None) -> FieldValue:
+    """``value`` typed as ``spec`` says; ``url``: a string must be an http(s) URL (default:
+    when the field is one of URL_FIELDS)."""
     name = spec.name
     if spec.kind == "str":
         if not isinstance(value, str):
             raise invalid(name, f"{name} must be a string, got {_shown(spec, value)}")
-        if name in URL_FIELDS and value:
+        if (name in URL_FIELDS if url is None else url) and value:
             _check_url(name, value)
         return value
     if spec.kind == "bool":

@@ -4,13 +4,18 @@ Every key is optional; ``Scenario()`` is the default behaviour (every number
 answers after two simulated seconds, no faults, Telnyx's default dial limit).
 Unknown keys and bad values are refused with one line naming the file and the
 key, because a typo in a scenario would otherwise silently test something else.
+
+The ``api:`` section and ``profile: field`` turn on the real API's rough edges
+(lags, the other status word, a general read limit, form-only bodies, no
+conference creation by name): each is undocumented or only implied by Telnyx,
+so a client that works against the field profile does not rely on any of them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -25,6 +30,11 @@ ANSWER_MODES: Final = ("answer", "after", "no-answer", "busy", "fail")
 
 # How long a busy or failed leg takes to end when the scenario does not say.
 DEFAULT_REJECT_SECONDS: Final = 1.0
+
+Profile = Literal["lab", "field"]
+PROFILES: Final = ("lab", "field")
+DuplicateLabels = Literal["reject", "allow"]
+DUPLICATE_LABEL_MODES: Final = ("reject", "allow")
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,39 @@ class Faults:
     reset_after_commit_rate: float = 0.0
 
 
+@dataclass(frozen=True)
+class ApiBehaviour:
+    """How closely the API imitates the real one where Telnyx's documentation is silent.
+
+    The defaults are the forgiving "lab" side; ``FIELD_API`` is the hard side.
+    Lags are simulated seconds (scaled by time_scale); the read limit is real time.
+    """
+
+    participant_list_lag_s: float = 0.0
+    calls_lag_s: float = 0.0
+    connected_status: str = "connected"
+    retry_after: bool = True
+    reads_per_second: int = 0
+    create_by_name: bool = True
+    json_bodies: bool = True
+    duplicate_labels: DuplicateLabels = "reject"
+    initiate_call_sid: bool = True
+
+
+# ``profile: field``: every knob on its hard side (duplicate Labels stay refused, as documented).
+FIELD_API: Final = ApiBehaviour(
+    participant_list_lag_s=3.0,
+    calls_lag_s=3.0,
+    connected_status="in-progress",
+    retry_after=False,
+    reads_per_second=20,
+    create_by_name=False,
+    json_bodies=False,
+    duplicate_labels="reject",
+    initiate_call_sid=False,
+)
+
+
 def _no_numbers() -> Mapping[str, NumberBehaviour]:
     return MappingProxyType({})
 
@@ -64,6 +107,8 @@ class Scenario:
     dial_window_seconds: float = float(contract.DEFAULT_DIAL_WINDOW_S)
     faults: Faults = field(default_factory=Faults)
     numbers: Mapping[str, NumberBehaviour] = field(default_factory=_no_numbers)
+    profile: Profile = "lab"
+    api: ApiBehaviour = field(default_factory=ApiBehaviour)
 
     @property
     def dial_limit(self) -> int:
@@ -85,8 +130,21 @@ TOP_LEVEL_KEYS: Final = (
     "dial_window_seconds",
     "faults",
     "numbers",
+    "profile",
+    "api",
 )
 FAULT_KEYS: Final = ("error_rate", "reset_after_commit_rate")
+API_KEYS: Final = (
+    "participant_list_lag_s",
+    "calls_lag_s",
+    "connected_status",
+    "retry_after",
+    "reads_per_second",
+    "create_by_name",
+    "json_bodies",
+    "duplicate_labels",
+    "initiate_call_sid",
+)
 NUMBER_KEYS: Final = ("answer", "seconds", "hangup_after")
 
 
@@ -137,7 +195,42 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>") -> Sc
         values["faults"] = _faults(checker, data["faults"])
     if "numbers" in data:
         values["numbers"] = MappingProxyType(_numbers(checker, data["numbers"]))
+    profile = checker.choice(data["profile"], "profile", PROFILES) if "profile" in data else "lab"
+    values["profile"] = profile
+    values["api"] = _api(
+        checker, data.get("api"), FIELD_API if profile == "field" else ApiBehaviour()
+    )
     return Scenario(**values)
+
+
+def _api(checker: _Checker, data: Any, base: ApiBehaviour) -> ApiBehaviour:
+    """The profile's API behaviour with the keys given under ``api:`` put over it."""
+    if data is None:
+        return base
+    mapping = checker.mapping(data, "api")
+    checker.keys(mapping, API_KEYS, "api.")
+    given: dict[str, Any] = {}
+    for key in ("participant_list_lag_s", "calls_lag_s"):
+        if key in mapping:
+            given[key] = checker.number(mapping[key], f"api.{key}", minimum=0.0)
+    if "reads_per_second" in mapping:
+        given["reads_per_second"] = checker.integer(
+            mapping["reads_per_second"], "api.reads_per_second", minimum=0
+        )
+    for key in ("retry_after", "create_by_name", "json_bodies", "initiate_call_sid"):
+        if key in mapping:
+            given[key] = checker.boolean(mapping[key], f"api.{key}")
+    if "connected_status" in mapping:
+        given["connected_status"] = checker.choice(
+            mapping["connected_status"],
+            "api.connected_status",
+            contract.PARTICIPANT_CONNECTED_STATUSES,
+        )
+    if "duplicate_labels" in mapping:
+        given["duplicate_labels"] = checker.choice(
+            mapping["duplicate_labels"], "api.duplicate_labels", DUPLICATE_LABEL_MODES
+        )
+    return replace(base, **given)
 
 
 def _faults(checker: _Checker, data: Any) -> Faults:
@@ -217,10 +310,22 @@ class _Checker:
             self.fail(key, f"must be a mapping, got {_kind(value)}")
         return value  # type: ignore[no-any-return]
 
-    def integer(self, value: Any, key: str) -> int:
+    def integer(self, value: Any, key: str, *, minimum: int | None = None) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(key, f"must be a whole number, got {value!r}")
+        if minimum is not None and value < minimum:
+            self.fail(key, f"must be at least {minimum}, got {value}")
         return int(value)
+
+    def boolean(self, value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            self.fail(key, f"must be true or false, got {value!r}")
+        return bool(value)
+
+    def choice(self, value: Any, key: str, choices: tuple[str, ...]) -> str:
+        if not isinstance(value, str) or value not in choices:
+            self.fail(key, f"must be one of {', '.join(choices)}, got {value!r}")
+        return str(value)
 
     def number(
         self,

@@ -25,6 +25,7 @@ from email.utils import format_datetime
 from typing import Any, Final
 
 from orchestrator.sandbox.callbacks import Webhook
+from orchestrator.sandbox.documents import parse_conference_dial
 from orchestrator.sandbox.fields import (
     E164_OR_SIP,
     ApiFailure,
@@ -49,7 +50,7 @@ log = logging.getLogger("orchestrator.sandbox")
 API_PREFIX: Final = "/v2"
 API_VERSION: Final = "v2/texml"
 REGION: Final = "sandbox"
-LIVE_CALL_STATUSES: Final = ("ringing", "in-progress")
+LIVE_CALL_STATUSES: Final = ("queued", "ringing", "in-progress")
 
 
 def rfc2822(moment: datetime) -> str:
@@ -92,12 +93,17 @@ class Recording:
 
 @dataclass(eq=False)
 class Leg:
-    """One dialed call leg: the Calls resource, and the participant while it is live."""
+    """One call leg: the Calls resource, and the participant while it is in a conference.
+
+    A dialed leg is in its conference from the dial on. A leg placed by
+    InitiateTexmlCall has no conference until it answers: ``join_name`` and
+    ``join_values`` say which conference its TeXML joins, and how.
+    """
 
     sid: str
     legacy_sid: str
     seq: int
-    conference: Conference
+    conference: Conference | None
     label: str | None
     to: str
     from_: str | None
@@ -117,6 +123,11 @@ class Leg:
     record: bool
     recording_channels: int
     recording_subscription: Subscription | None
+    join_name: str | None = None
+    join_values: dict[str, FieldValue] = field(default_factory=dict)
+    # Monotonic seconds from which the Calls resource, and the participant list, show the leg.
+    known_at: float = 0.0
+    listed_at: float = 0.0
     call_status: str = "ringing"
     answered: datetime | None = None
     answered_at: float | None = None  # monotonic, for durations
@@ -130,8 +141,13 @@ class Leg:
         return self.call_status in LIVE_CALL_STATUSES
 
     @property
+    def initiated(self) -> bool:
+        """Placed by InitiateTexmlCall rather than dialed into a conference."""
+        return self.join_name is not None
+
+    @property
     def participant_status(self) -> str:
-        if self.call_status == "ringing":
+        if self.call_status in ("queued", "ringing"):
             return "connecting"
         if self.call_status == "in-progress":
             return "connected"
@@ -151,10 +167,11 @@ class Conference:
     call_sid_ending: str | None = None
     ever_joined: bool = False
     ending: bool = False
-    # Live legs by call SID in join order, and by Label: every dial and lookup
+    # Live legs by call SID in join order, and by Label (oldest first: a Label is
+    # held by one leg unless the scenario allows duplicates): every dial and lookup
     # reads them, so they are indexed rather than filtered from every leg ever.
     live: dict[str, Leg] = field(default_factory=dict)
-    live_by_label: dict[str, Leg] = field(default_factory=dict)
+    live_by_label: dict[str, list[Leg]] = field(default_factory=dict)
     subscriptions: list[Subscription] = field(default_factory=list)
     record: bool = False
     recording_subscription: Subscription | None = None
@@ -166,17 +183,27 @@ class Conference:
         return list(self.live.values())
 
     def live_leg(self, call_sid_or_label: str) -> Leg | None:
-        return self.live.get(call_sid_or_label) or self.live_by_label.get(call_sid_or_label)
+        """The live leg with this call SID, or the newest live leg with this Label."""
+        leg = self.live.get(call_sid_or_label)
+        if leg is not None:
+            return leg
+        labelled = self.live_by_label.get(call_sid_or_label)
+        return labelled[-1] if labelled else None
 
     def join(self, leg: Leg) -> None:
         self.live[leg.sid] = leg
         if leg.label is not None:
-            self.live_by_label[leg.label] = leg
+            self.live_by_label.setdefault(leg.label, []).append(leg)
 
     def leave(self, leg: Leg) -> None:
         self.live.pop(leg.sid, None)
-        if leg.label is not None and self.live_by_label.get(leg.label) is leg:
-            del self.live_by_label[leg.label]
+        if leg.label is None:
+            return
+        labelled = self.live_by_label.get(leg.label)
+        if labelled is not None and leg in labelled:
+            labelled.remove(leg)
+            if not labelled:
+                del self.live_by_label[leg.label]
 
 
 class Simulation:
@@ -231,7 +258,7 @@ class Simulation:
         """Run ``action`` after ``seconds`` of simulated time (scaled by time_scale)."""
         if self.closed:
             return
-        delay = max(0.0, seconds * self.scenario.time_scale)
+        delay = self._real_seconds(seconds)
         loop = asyncio.get_running_loop()
         holder: list[asyncio.TimerHandle] = []
 
@@ -251,6 +278,9 @@ class Simulation:
         if leg is not None:
             leg.timers.append(handle)
 
+    def _real_seconds(self, simulated: float) -> float:
+        return max(0.0, simulated * self.scenario.time_scale)
+
     def close(self) -> None:
         """Stop simulated time: cancel every pending timer."""
         self.closed = True
@@ -262,32 +292,9 @@ class Simulation:
 
     def dial(self, conference_ref: str, values: dict[str, FieldValue]) -> Leg:
         """Check a dial against the state and carry it out; raises ApiFailure without side effects."""
-        to = text_of(values, "To")
-        if to is None:
-            raise invalid(
-                "To",
-                "To is required: the number or SIP URI to dial",
-                code=contract.CODE_MISSING_PARAMETER,
-            )
-        raw_to, to = to, to.strip()
-        if not E164_OR_SIP.match(to):
-            # In a form body an unescaped + arrives as a space.
-            hint = (
-                " (in a form body send + as %2B)"
-                if to[:1].isdigit() and raw_to.startswith(" ")
-                else ""
-            )
-            raise invalid(
-                "To",
-                f"To must be an E.164 number (+ and country code) or a sip: URI, got {to!r}{hint}",
-            )
+        to = _destination(values)
         from_ = text_of(values, "From")
-        caller_id = text_of(values, "CallerId")
-        if caller_id is not None and not contract.CALLER_ID_PATTERN.match(caller_id):
-            raise invalid(
-                "CallerId",
-                f"CallerId may hold at most {contract.CALLER_ID_MAX_LENGTH} letters, digits, spaces and -_~!.+",
-            )
+        _check_caller_id(values)
         label = text_of(values, "Label")
         conference = self._conference_for_dial(conference_ref, values)
         if conference is not None:
@@ -297,8 +304,50 @@ class Simulation:
 
         if conference is None:
             conference = self._create_conference(conference_ref, values)
-        leg = self._create_leg(conference, values, to=to, from_=from_, label=label)
-        self._register_conference_callbacks(conference, values)
+        leg = self._create_leg(values, to=to, from_=from_, label=label)
+        self._enter(conference, leg, values)
+        self._start(leg)
+        return leg
+
+    def initiate_call(self, values: dict[str, FieldValue]) -> Leg:
+        """Place a call running the inline TeXML in ``values`` (InitiateTexmlCall).
+
+        The call joins the document's conference only once answered. Raises
+        ApiFailure without side effects.
+        """
+        to = _destination(values)
+        for name, what in (
+            ("From", "the caller's number"),
+            ("ApplicationSid", "the TeXML application that handles the call"),
+        ):
+            if text_of(values, name) is None:
+                raise invalid(
+                    name, f"{name} is required: {what}", code=contract.CODE_MISSING_PARAMETER
+                )
+        _check_caller_id(values)
+        texml = text_of(values, "Texml")
+        if texml is None:
+            if text_of(values, "Url") is not None:
+                raise invalid(
+                    "Url",
+                    "the sandbox runs inline TeXML only and fetches nothing from Url:"
+                    " give the document itself as Texml",
+                )
+            raise invalid(
+                "Texml",
+                "Texml is required: the sandbox runs inline TeXML only (it fetches nothing"
+                " from Url or from the application)",
+                code=contract.CODE_MISSING_PARAMETER,
+            )
+        document = parse_conference_dial(texml)
+        call_fields = {k: v for k, v in values.items() if k in _INITIATE_LEG_FIELDS}
+        leg = self._create_leg(
+            {**call_fields, **document.values},
+            to=to,
+            from_=text_of(values, "From"),
+            label=None,  # TeXML's <Conference> noun has no label attribute
+            join_name=document.name,
+        )
         self._start(leg)
         return leg
 
@@ -316,6 +365,12 @@ class Simulation:
                     f"conference {ref} has ended; dial into a new one by name with an ApplicationSid",
                 )
             return conference
+        if not self.scenario.api.create_by_name:
+            raise not_found(
+                f"no conference {ref}: a friendly name does not name or create a conference here;"
+                " a TeXML <Dial><Conference> executed for a call (POST .../Calls,"
+                " InitiateTexmlCall) creates one, then dial into its conference SID",
+            )
         if text_of(values, "ApplicationSid") is None:
             raise not_found(
                 f"no conference {ref}; to create one by name, give an ApplicationSid",
@@ -330,7 +385,11 @@ class Simulation:
     def _check_room(
         self, conference: Conference, values: dict[str, FieldValue], label: str | None
     ) -> None:
-        if label is not None and label in conference.live_by_label:
+        if (
+            label is not None
+            and label in conference.live_by_label
+            and self.scenario.api.duplicate_labels == "reject"
+        ):
             raise invalid("Label", f"a participant labelled {label!r} is already in the conference")
         if len(conference.live) >= conference.max_participants:
             raise invalid(
@@ -378,13 +437,14 @@ class Simulation:
 
     def _create_leg(
         self,
-        conference: Conference,
         values: dict[str, FieldValue],
         *,
         to: str,
         from_: str | None,
         label: str | None,
+        join_name: str | None = None,
     ) -> Leg:
+        """A new leg, known to Calls and /_sandbox/dials, in no conference yet."""
         sid, legacy = self._new_call_sid()
         now = datetime.now(UTC)
         coaching = flag_of(values, "Coaching", False)
@@ -393,7 +453,7 @@ class Simulation:
             sid=sid,
             legacy_sid=legacy,
             seq=self._next_seq(),
-            conference=conference,
+            conference=None,
             label=label,
             to=to,
             from_=from_,
@@ -417,11 +477,23 @@ class Simulation:
             recording_subscription=_subscription(
                 values, "RecordingStatusCallback", default_events=("completed",)
             ),
+            join_name=join_name,
+            join_values=dict(values) if join_name is not None else {},
+            known_at=time.monotonic() + self._real_seconds(self.scenario.api.calls_lag_s),
+            call_status="queued" if join_name is not None else "ringing",
         )
-        conference.join(leg)
-        conference.updated = now
         self.calls[sid] = leg
         self.dials.append(leg)
+        return leg
+
+    def _enter(self, conference: Conference, leg: Leg, values: dict[str, FieldValue]) -> None:
+        """Put ``leg`` into ``conference`` with the conference settings its request carried."""
+        leg.conference = conference
+        leg.listed_at = time.monotonic() + self._real_seconds(
+            self.scenario.api.participant_list_lag_s
+        )
+        conference.join(leg)
+        conference.updated = datetime.now(UTC)
         if (
             values.get("ConferenceRecord") in ("true", "record-from-start")
             and not conference.record
@@ -432,7 +504,7 @@ class Simulation:
             )
             if conference.status == "in-progress":
                 self._start_conference_recording(conference)
-        return leg
+        self._register_conference_callbacks(conference, values)
 
     def _register_conference_callbacks(
         self, conference: Conference, values: dict[str, FieldValue]
@@ -452,13 +524,16 @@ class Simulation:
 
     def _start(self, leg: Leg) -> None:
         behaviour = self.scenario.behaviour(leg.to)
-        log.info(
-            "call %s dialed to %s%s into conference %s",
-            leg.sid,
-            leg.to,
-            f" (label {leg.label})" if leg.label else "",
-            leg.conference.sid,
-        )
+        if leg.conference is not None:
+            log.info(
+                "call %s dialed to %s%s into conference %s",
+                leg.sid,
+                leg.to,
+                f" (label {leg.label})" if leg.label else "",
+                leg.conference.sid,
+            )
+        else:
+            log.info("call %s placed to %s for conference %r", leg.sid, leg.to, leg.join_name)
         self._call_event(leg, "initiated", "initiated")
         if behaviour.answer == "fail":
             self._later(
@@ -467,6 +542,7 @@ class Simulation:
                 leg,
             )
             return
+        leg.call_status = "ringing"
         self._call_event(leg, "ringing", "ringing")
         if behaviour.answer == "busy":
             self._later(
@@ -491,12 +567,14 @@ class Simulation:
     def _answer(self, leg: Leg) -> None:
         if not leg.live:
             return
-        conference = leg.conference
         now = datetime.now(UTC)
         leg.call_status = "in-progress"
         leg.answered = now
         leg.answered_at = time.monotonic()
         leg.updated = now
+        conference = leg.conference if leg.conference is not None else self._join_answered(leg)
+        if conference is None:
+            return
         conference.updated = now
         conference.ever_joined = True
         log.info("call %s answered; participant connected", leg.sid)
@@ -515,6 +593,26 @@ class Simulation:
         if hangups:
             self._later(min(hangups), lambda: self.end_leg(leg, "completed"), leg)
 
+    def _join_answered(self, leg: Leg) -> Conference | None:
+        """Run an answered call's <Dial><Conference>: join the running conference of its name,
+        or create it. A full conference ends the call, as its TeXML has nothing else to do."""
+        name = leg.join_name or ""
+        running = [
+            c
+            for c in self.conferences.values()
+            if c.friendly_name == name and c.status != "completed"
+        ]
+        conference = max(running, key=lambda c: c.seq) if running else None
+        if conference is not None and len(conference.live) >= conference.max_participants:
+            log.info("call %s answered; conference %s is full, call ends", leg.sid, conference.sid)
+            self._call_event(leg, "answered", "in-progress")
+            self.end_leg(leg, "completed")
+            return None
+        if conference is None:
+            conference = self._create_conference(name, leg.join_values)
+        self._enter(conference, leg, leg.join_values)
+        return conference
+
     def end_leg(self, leg: Leg, call_status: str) -> None:
         """End a live leg with its final call status, and let the conference react."""
         if not leg.live:
@@ -529,14 +627,17 @@ class Simulation:
         leg.ended = now
         leg.updated = now
         conference = leg.conference
-        conference.leave(leg)
-        conference.updated = now
+        if conference is not None:
+            conference.leave(leg)
+            conference.updated = now
         log.info("call %s ended: %s", leg.sid, call_status)
         self._call_event(leg, "completed", call_status)
         if leg.recording is not None and leg.recording.status == "processing":
             self._finish_recording(leg.recording)
         elif leg.record and leg.recording is None and leg.recording_subscription is not None:
             self._recording_absent(leg.recording_subscription, conference, leg.sid)
+        if conference is None:
+            return  # never joined (unanswered, or its conference was full)
         if was_connected:
             self._conference_event(conference, "leave", "participant-leave", leg)
         if conference.status == "completed" or conference.ending:
@@ -578,7 +679,7 @@ class Simulation:
     # Updates ----------------------------------------------------------------
 
     def update_participant(self, leg: Leg, values: dict[str, FieldValue]) -> None:
-        conference = leg.conference
+        conference = _room(leg)
         coaching = values.get("Coaching")
         target = leg.coach_target
         if coaching is False:
@@ -646,8 +747,10 @@ class Simulation:
         return recording
 
     def _start_leg_recording(self, leg: Leg) -> None:
+        # Twilio's sources: a leg dialed into a conference is DialVerb, an API call OutboundAPI.
+        source = "OutboundAPI" if leg.initiated else "DialVerb"
         leg.recording = self._new_recording(
-            leg.conference, leg.sid, "DialVerb", leg.recording_channels, leg.recording_subscription
+            _room(leg), leg.sid, source, leg.recording_channels, leg.recording_subscription
         )
 
     def _start_conference_recording(self, conference: Conference) -> None:
@@ -686,7 +789,6 @@ class Simulation:
             "CallSid": leg.sid,
             "CallSidLegacy": leg.legacy_sid,
             "CallStatus": call_status,
-            "ConferenceSid": leg.conference.sid,
             "To": leg.to,
             "From": leg.from_ or "",
             "Direction": "outbound-api",
@@ -695,6 +797,8 @@ class Simulation:
             "SequenceNumber": str(leg.callback_sequence - 1),
             "Timestamp": rfc2822(datetime.now(UTC)),
         }
+        if leg.conference is not None:  # a placed call joins its conference only when answered
+            fields["ConferenceSid"] = leg.conference.sid
         if event == "completed":
             fields["CallDuration"] = str(self._call_duration(leg))
         self._send(subscription, fields, f"{event} of call {leg.sid}")
@@ -756,19 +860,21 @@ class Simulation:
         self._send(subscription, fields, f"{status} of recording {recording.sid}")
 
     def _recording_absent(
-        self, subscription: Subscription, conference: Conference, call_sid: str | None
+        self, subscription: Subscription, conference: Conference | None, call_sid: str | None
     ) -> None:
         if "absent" not in subscription.events:
             return
         fields = {
             "AccountSid": self.account_sid,
-            "ConferenceSid": conference.sid,
             "RecordingStatus": "absent",
             "Timestamp": rfc2822(datetime.now(UTC)),
         }
+        if conference is not None:
+            fields["ConferenceSid"] = conference.sid
         if call_sid is not None:
             fields["CallSid"] = call_sid
-        self._send(subscription, fields, f"absent recording of {call_sid or conference.sid}")
+        what = call_sid or (conference.sid if conference is not None else "a call")
+        self._send(subscription, fields, f"absent recording of {what}")
 
     def _call_duration(self, leg: Leg) -> int:
         if leg.answered_at is None:
@@ -782,8 +888,12 @@ class Simulation:
         return API_PREFIX + template.format(account_sid=self.account_sid, **parts)
 
     def participant_resource(self, leg: Leg) -> ParticipantResource:
+        conference = _room(leg)
         coached = leg.coach_target if leg.coaching else None
         coached_leg = self.calls.get(coached) if coached else None
+        status = leg.participant_status
+        if status == "connected":
+            status = self.scenario.api.connected_status
         return {
             "account_sid": self.account_sid,
             "api_version": API_VERSION,
@@ -792,16 +902,16 @@ class Simulation:
             "coaching": leg.coaching,
             "coaching_call_sid": coached,
             "coaching_call_sid_legacy": coached_leg.legacy_sid if coached_leg else None,
-            "conference_sid": leg.conference.sid,
+            "conference_sid": conference.sid,
             "date_created": rfc2822(leg.created),
             "date_updated": rfc2822(leg.updated),
             "end_conference_on_exit": leg.end_conference_on_exit,
             "hold": leg.hold,
             "muted": leg.muted,
-            "status": leg.participant_status,
+            "status": status,
             "uri": self._account_path(
                 contract.PARTICIPANT_PATH,
-                conference_sid=leg.conference.sid,
+                conference_sid=conference.sid,
                 call_sid_or_label=leg.sid,
             )
             + ".json",
@@ -875,7 +985,7 @@ class Simulation:
 
     def dial_record(self, leg: Leg) -> dict[str, Any]:
         record: contract.DialRecord = {
-            "conference_sid": leg.conference.sid,
+            "conference_sid": leg.conference.sid if leg.conference is not None else None,
             "label": leg.label,
             "to": leg.to,
             "call_sid": leg.sid,
@@ -896,6 +1006,62 @@ class Simulation:
 
 def not_found(detail: str) -> ApiFailure:
     return ApiFailure(404, contract.CODE_NOT_FOUND, "Resource not found", detail)
+
+
+# The InitiateTexmlCall fields that shape the placed leg itself (the conference side comes
+# from its <Conference> noun).
+_INITIATE_LEG_FIELDS: Final = frozenset(
+    {
+        "Timeout",
+        "TimeLimit",
+        "StatusCallback",
+        "StatusCallbackMethod",
+        "StatusCallbackEvent",
+        "Record",
+        "RecordingChannels",
+        "RecordingStatusCallback",
+        "RecordingStatusCallbackMethod",
+        "RecordingStatusCallbackEvent",
+    }
+)
+
+
+def _room(leg: Leg) -> Conference:
+    """The conference of a leg that is known to be in one (participant endpoints find it there)."""
+    if leg.conference is None:
+        raise RuntimeError(f"call {leg.sid} is in no conference")
+    return leg.conference
+
+
+def _destination(values: dict[str, FieldValue]) -> str:
+    """The checked ``To``: an E.164 number or a SIP URI."""
+    to = text_of(values, "To")
+    if to is None:
+        raise invalid(
+            "To",
+            "To is required: the number or SIP URI to dial",
+            code=contract.CODE_MISSING_PARAMETER,
+        )
+    raw_to, to = to, to.strip()
+    if not E164_OR_SIP.match(to):
+        # In a form body an unescaped + arrives as a space.
+        hint = (
+            " (in a form body send + as %2B)" if to[:1].isdigit() and raw_to.startswith(" ") else ""
+        )
+        raise invalid(
+            "To",
+            f"To must be an E.164 number (+ and country code) or a sip: URI, got {to!r}{hint}",
+        )
+    return to
+
+
+def _check_caller_id(values: dict[str, FieldValue]) -> None:
+    caller_id = text_of(values, "CallerId")
+    if caller_id is not None and not contract.CALLER_ID_PATTERN.match(caller_id):
+        raise invalid(
+            "CallerId",
+            f"CallerId may hold at most {contract.CALLER_ID_MAX_LENGTH} letters, digits, spaces and -_~!.+",
+        )
 
 
 def _subscription(

@@ -367,9 +367,12 @@ class ErrorBody(TypedDict):
 
 
 class DialRecord(TypedDict):
-    """One entry of the sandbox's ``/_sandbox/dials``: a dial request it accepted."""
+    """One entry of the sandbox's ``/_sandbox/dials``: a dial request or placed call it accepted.
 
-    conference_sid: str
+    ``conference_sid`` is None for a call placed by InitiateTexmlCall until it joins.
+    """
+
+    conference_sid: str | None
     label: str | None
     to: str
     call_sid: str
