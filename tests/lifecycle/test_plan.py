@@ -108,9 +108,9 @@ def test_a_call_without_label_is_listed_and_never_touched(bench: Bench) -> None:
     path = bench.write(PEOPLE)
     bench.apply(path)
     sid = bench.conference_sid()
-    stranger = bench.api(lambda c: c.dial(sid, {"To": "+12065550177", "From": "+12065550200"}))[
-        "call_sid"
-    ]
+    stranger = bench.api(
+        lambda c: c.dial(sid, {"To": "+12065550177", "From": "+12065550200"})
+    ).resource["call_sid"]
 
     result = bench.run("plan", str(path), "--prune")
     assert f"? {stranger} (no Label known; never touched)" in lines_of(result.stdout)

@@ -81,7 +81,7 @@ def test_down_hangs_up_the_files_participants_only(bench: Bench) -> None:
     assert "= carol was not in the conference" in lines
     assert bench.api(lambda c: c.find_participant(sid, "bob")) is None
     assert "guest" not in result.stdout
-    assert bench.api(lambda c: c.find_participant(sid, guest["call_sid"])) is not None
+    assert bench.api(lambda c: c.find_participant(sid, guest.resource["call_sid"])) is not None
 
     record = json.loads(next((path.parent / ".orchestrator").glob("*.json")).read_text())
     assert record["participants"] == {}
