@@ -107,3 +107,80 @@ def dial_fields(
             fields, "ConferenceRecordingStatusCallback", conference_recording.status_callback
         )
     return fields
+
+
+# Dial fields that become attributes of the TeXML <Conference> noun when a call creates the
+# conference (InitiateTexmlCall), because dialing into a friendly name was refused.
+_NOUN_ATTRIBUTES: dict[str, str] = {
+    "StartConferenceOnEnter": "startConferenceOnEnter",
+    "EndConferenceOnExit": "endConferenceOnExit",
+    "Muted": "muted",
+    "Beep": "beep",
+    "MaxParticipants": "maxParticipants",
+    "ConferenceRecord": "record",
+    "ConferenceTrim": "trim",
+    "WaitUrl": "waitUrl",
+    "ConferenceStatusCallback": "statusCallback",
+    "ConferenceStatusCallbackEvent": "statusCallbackEvent",
+    "ConferenceStatusCallbackMethod": "statusCallbackMethod",
+    "ConferenceRecordingStatusCallback": "recordingStatusCallback",
+    "ConferenceRecordingStatusCallbackEvent": "recordingStatusCallbackEvent",
+    "ConferenceRecordingStatusCallbackMethod": "recordingStatusCallbackMethod",
+}
+# Dial fields that InitiateTexmlCall takes as they are (the call's own settings).
+_CALL_FIELDS: tuple[str, ...] = (
+    "To",
+    "From",
+    "CallerId",
+    "Timeout",
+    "TimeLimit",
+    "PreferredCodecs",
+    "SipAuthUsername",
+    "SipAuthPassword",
+    "CustomHeaders",
+    "StatusCallback",
+    "StatusCallbackMethod",
+    "StatusCallbackEvent",
+    "MachineDetection",
+    "MachineDetectionTimeout",
+    "Record",
+    "RecordingChannels",
+    "RecordingTrack",
+    "RecordingStatusCallback",
+    "RecordingStatusCallbackMethod",
+    "RecordingStatusCallbackEvent",
+    "Trim",
+)
+
+
+def conference_texml(name: str, fields: dict[str, RequestValue]) -> str:
+    """``<Response><Dial><Conference ...>NAME</Conference></Dial></Response>`` for the fields."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    attributes = []
+    for field, attribute in _NOUN_ATTRIBUTES.items():
+        value = fields.get(field)
+        if value is None or isinstance(value, list):
+            continue
+        text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        attributes.append(f" {attribute}={quoteattr(text)}")
+    return (
+        f"<Response><Dial><Conference{''.join(attributes)}>{escape(name)}</Conference>"
+        "</Dial></Response>"
+    )
+
+
+def initiate_call_fields(
+    spec: ConferenceSpec, participant: Participant, destination: str
+) -> dict[str, RequestValue]:
+    """InitiateTexmlCall's fields for the participant whose call creates the conference.
+
+    The call runs inline TeXML that joins (or creates) the conference by its friendly
+    name, carrying the participant's conference settings as attributes. TeXML's
+    <Conference> takes no Label, so this participant is known by its call SID.
+    """
+    dial = dial_fields(spec, participant, destination, creates_conference=True)
+    fields: dict[str, RequestValue] = {name: dial[name] for name in _CALL_FIELDS if name in dial}
+    _put(fields, "ApplicationSid", spec.conference.application_sid)
+    fields["Texml"] = conference_texml(spec.conference.name, dial)
+    return fields

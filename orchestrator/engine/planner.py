@@ -138,20 +138,33 @@ async def find_conference(client: TexmlClient, spec: ConferenceSpec) -> Conferen
 async def read_live_state(
     client: TexmlClient, spec: ConferenceSpec, recorded: ConferenceState | None = None
 ) -> LiveState:
+    """The live conference and who of the file (and of the record) is in it.
+
+    One list round finds the legs the record knows by call SID (the API returns no
+    Labels, and a conference-creating call has none); the others are looked up by
+    Label, one GET each, and a recorded leg the list did not show yet by its SID.
+    """
     conference = await find_conference(client, spec)
     if conference is None:
         return LiveState(conference=None)
     sid = conference["sid"]
     names = {participant.name for participant in spec.participants}
-    stray_labels = sorted(
-        label for label in (recorded.participants if recorded else {}) if label not in names
-    )
-    lookups = await asyncio.gather(
-        *(client.find_participant(sid, participant.name) for participant in spec.participants)
-    )
-    stray_lookups = await asyncio.gather(
-        *(client.find_participant(sid, label) for label in stray_labels)
-    )
+    entries = recorded.participants if recorded else {}
+    stray_labels = sorted(label for label in entries if label not in names)
+    everyone = await client.list_participants(sid)
+    by_sid = {p.get("call_sid"): p for p in everyone}
+
+    async def find(label: str) -> ParticipantResource | None:
+        entry = entries.get(label)
+        if entry is not None and entry.conference_sid == sid and entry.call_sid in by_sid:
+            return by_sid[entry.call_sid]
+        found = await client.find_participant(sid, label)
+        if found is None and entry is not None and entry.conference_sid == sid:
+            found = await client.find_participant(sid, entry.call_sid)
+        return found
+
+    lookups = await asyncio.gather(*(find(participant.name) for participant in spec.participants))
+    stray_lookups = await asyncio.gather(*(find(label) for label in stray_labels))
     live = {
         participant.name: found
         for participant, found in zip(spec.participants, lookups, strict=True)
@@ -168,7 +181,7 @@ async def read_live_state(
     fingerprints: dict[str, Mapping[str, object]] = {}
     unknown: list[str] = []
     for name, found in live.items():
-        entry = recorded.participants.get(name) if recorded else None
+        entry = entries.get(name)
         if entry is not None and entry.call_sid == found["call_sid"]:
             destinations[name] = entry.to
             fingerprints[name] = entry.fingerprint
@@ -180,8 +193,9 @@ async def read_live_state(
     )
     destinations.update({name: to for name, to in zip(unknown, calls, strict=True) if to})
     known = {p["call_sid"] for p in (*live.values(), *strays.values())}
-    everyone = await client.list_participants(sid)
-    unlabeled = tuple(p["call_sid"] for p in everyone if p["call_sid"] not in known)
+    unlabeled = tuple(
+        str(p["call_sid"]) for p in everyone if p.get("call_sid") and p["call_sid"] not in known
+    )
     return LiveState(
         conference=conference,
         participants=live,
@@ -194,9 +208,10 @@ async def read_live_state(
 
 async def _called_number(client: TexmlClient, call_sid: str) -> str | None:
     try:
-        return (await client.get_call(call_sid)).get("to")
+        to = (await client.get_call(call_sid)).get("to")
     except NotFoundError:
         return None
+    return to if isinstance(to, str) else None
 
 
 def _choose_creator(participants: tuple[Participant, ...]) -> str | None:

@@ -52,6 +52,7 @@ class ConferenceResult:
     interrupted: bool = False
     dials: int = 0
     rate_limited: int = 0
+    in_flight_at_stop: int | None = None  # dial requests on the wire when the run was stopped
 
     def totals(self) -> dict[str, int]:
         counts = Counter(p.observed for p in self.participants)

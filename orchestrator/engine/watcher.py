@@ -1,20 +1,39 @@
-"""Waiting for dialed legs to settle, by polling the conference's participant list.
+"""Waiting for dialed legs to settle, by reading each conference's participant list.
 
 One poller per conference reads the paged participant list (not one GET per
-participant). The list carries call SIDs, not Labels, so legs are matched by
-the call SIDs the run holds. A leg that vanished from the list has ended; the
-Calls resource then says why (no-answer, busy, failed, completed).
+leg); across a run's conferences the list rounds share one budget
+(``ListBudget``), so ten conferences poll no more than one would allow. The
+list carries call SIDs, not Labels, so legs are matched by the call SIDs the
+run holds.
+
+The API does not say how soon a new leg is listed or how soon ``Calls/{sid}``
+knows a new call, so a leg is settled only on evidence:
+- connected: listed as ``connected`` or ``in-progress`` (the spec's word and
+  the one Telnyx's own examples use);
+- ended: ``Calls/{sid}`` says a terminal status (no-answer, busy, failed,
+  completed, canceled);
+- anything else is still pending until the settle timeout: not listed yet,
+  listed as connecting, Calls 404, queued, ringing, or in-progress but not
+  listed yet.
+Only legs handed over before a list request left are judged by its answer: a
+leg dialed while the request was in flight is simply not in it yet.
+``Calls/{sid}`` is asked only about legs the list does not show, at most
+``CALL_LOOKUPS_PER_POLL`` a poll, each leg again only after a doubling delay.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 from orchestrator.errors import NotFoundError, OrchestratorError
+from orchestrator.texml import contract
 from orchestrator.texml.client import TexmlClient
+from orchestrator.texml.throttle import FifoGate
 
 LegState = Literal["connected", "no-answer", "busy", "failed", "hung-up", "unknown"]
 
@@ -27,6 +46,7 @@ _CALL_STATUS_TO_LEG: dict[str, LegState] = {
 }
 
 UNANSWERED: tuple[LegState, ...] = ("no-answer", "busy", "failed")
+CALL_LOOKUPS_PER_POLL = 8
 
 
 @dataclass(frozen=True)
@@ -34,32 +54,76 @@ class PollSchedule:
     first_s: float = 0.2
     factor: float = 1.5
     max_s: float = 2.0
+    # First look at Calls/{sid} for a leg the list does not show; doubling up to 4x after.
+    lookup_s: float = 1.0
+
+
+def ended_state(call_status: str | None) -> LegState | None:
+    """How a call ended, from its Calls status; None while it is not over (or not known yet)."""
+    return _CALL_STATUS_TO_LEG.get(call_status or "")
+
+
+def is_connected(participant_status: object) -> bool:
+    return participant_status in contract.PARTICIPANT_CONNECTED_STATUSES
+
+
+class ListBudget(FifoGate):
+    """At most ``rounds_per_second`` participant-list rounds start, across every conference."""
+
+    def __init__(
+        self, rounds_per_second: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(clock=clock)
+        self._spacing = 1.0 / rounds_per_second if rounds_per_second > 0 else 0.0
+        self._next = 0.0
+        self.rounds = 0
+
+    def _blocked_for(self, now: float) -> float | None:
+        return self._next - now if now < self._next else None
+
+    def _take(self, now: float) -> None:
+        self.rounds += 1
+        self._next = max(self._next, now) + self._spacing
+
+
+@dataclass(eq=False)
+class _Pending:
+    future: asyncio.Future[LegState]
+    next_lookup: float
+    lookup_delay: float
+    listed: bool = False  # seen in the list (connecting) at least once
 
 
 class LegWatcher:
     """Resolves, for each call SID handed to it, how its leg settled."""
 
     def __init__(
-        self, client: TexmlClient, conference_sid: str, schedule: PollSchedule | None = None
+        self,
+        client: TexmlClient,
+        conference_sid: str,
+        schedule: PollSchedule | None = None,
+        budget: ListBudget | None = None,
     ) -> None:
         self._client = client
         self._conference_sid = conference_sid
         self._schedule = schedule or PollSchedule()
-        self._pending: dict[str, asyncio.Future[LegState]] = {}
+        self._budget = budget or ListBudget(0)
+        self._pending: dict[str, _Pending] = {}
         self._added = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.polls = 0
         self.last_error: OrchestratorError | None = None
 
     def watch(self, call_sid: str) -> asyncio.Future[LegState]:
-        future = self._pending.get(call_sid)
-        if future is None:
-            future = asyncio.get_running_loop().create_future()
-            self._pending[call_sid] = future
+        entry = self._pending.get(call_sid)
+        if entry is None:
+            future: asyncio.Future[LegState] = asyncio.get_running_loop().create_future()
+            lookup = self._schedule.lookup_s
+            entry = _Pending(future, time.monotonic() + lookup, lookup)
+            self._pending[call_sid] = entry
             self._added.set()
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"watch {self._conference_sid}")
-        return future
+        return entry.future
 
     async def close(self) -> None:
         if self._task is not None:
@@ -67,9 +131,9 @@ class LegWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for future in self._pending.values():
-            if not future.done():
-                future.cancel()
+        for entry in self._pending.values():
+            if not entry.future.done():
+                entry.future.cancel()
 
     async def _run(self) -> None:
         delay = self._schedule.first_s
@@ -87,59 +151,83 @@ class LegWatcher:
                 self.last_error = error
                 delay = self._schedule.max_s
                 continue
+            self.last_error = None
             # Poll fast while legs are settling or new ones arrive, back off while nothing moves.
             if settled or self._added.is_set():
                 delay = self._schedule.first_s
             else:
                 delay = min(self._schedule.max_s, delay * self._schedule.factor)
 
+    def _resolve(self, call_sid: str, state: LegState) -> None:
+        entry = self._pending.pop(call_sid, None)
+        if entry is not None and not entry.future.done():
+            entry.future.set_result(state)
+
     async def _poll_once(self) -> int:
-        self.polls += 1
+        judged = [sid for sid, entry in self._pending.items() if not entry.future.done()]
+        await self._budget.acquire()
         listed = await self._client.list_participants(self._conference_sid)
-        status_by_sid = {p["call_sid"]: p["status"] for p in listed}
+        status_by_sid = {p.get("call_sid"): p.get("status") for p in listed}
+        now = time.monotonic()
         settled = 0
-        vanished: list[str] = []
-        for call_sid, future in list(self._pending.items()):
-            if future.done():
-                del self._pending[call_sid]
+        to_look_up: list[str] = []
+        for call_sid in judged:
+            entry = self._pending.get(call_sid)
+            if entry is None or entry.future.done():
+                self._pending.pop(call_sid, None)
                 continue
             status = status_by_sid.get(call_sid)
-            if status == "connected":
-                future.set_result("connected")
-                del self._pending[call_sid]
+            if is_connected(status):
+                self._resolve(call_sid, "connected")
                 settled += 1
-            elif status is None or status == "completed":
-                vanished.append(call_sid)
-        if vanished:
-            reasons = await asyncio.gather(*(self._why_ended(sid) for sid in vanished))
-            for call_sid, reason in zip(vanished, reasons, strict=True):
-                future = self._pending.pop(call_sid)
-                if not future.done():
-                    future.set_result(reason)
+                continue
+            if status is not None and status != "completed":
+                entry.listed = True  # connecting
+                continue
+            if status == "completed" or entry.listed:
+                entry.next_lookup = min(entry.next_lookup, now)  # it was there: ask why it left
+            if now >= entry.next_lookup:
+                to_look_up.append(call_sid)
+        to_look_up.sort(key=lambda sid: self._pending[sid].next_lookup)
+        to_look_up = to_look_up[:CALL_LOOKUPS_PER_POLL]
+        statuses = await asyncio.gather(*(self._call_status(sid) for sid in to_look_up))
+        for call_sid, call_status in zip(to_look_up, statuses, strict=True):
+            state = ended_state(call_status)
+            if state is not None:
+                self._resolve(call_sid, state)
                 settled += 1
+                continue
+            entry = self._pending.get(call_sid)
+            if entry is not None:
+                entry.lookup_delay = min(entry.lookup_delay * 2, self._schedule.lookup_s * 4)
+                entry.next_lookup = now + entry.lookup_delay
         return settled
 
-    async def _why_ended(self, call_sid: str) -> LegState:
+    async def _call_status(self, call_sid: str) -> str | None:
+        """The call's status, or None when the API does not know the call (yet)."""
         try:
             call = await self._client.get_call(call_sid)
         except NotFoundError:
-            return "unknown"
-        return _CALL_STATUS_TO_LEG.get(call["status"], "unknown")
+            return None
+        status = call.get("status") if isinstance(call, dict) else None
+        return status if isinstance(status, str) else None
 
     async def current_states(self, call_sids: list[str]) -> dict[str, LegState | None]:
-        """One reconciling look at the given legs: connected, how they ended, or None while ringing."""
+        """One reconciling look at the given legs: connected, how they ended, or None (no news)."""
         listed = await self._client.list_participants(self._conference_sid)
-        status_by_sid = {p["call_sid"]: p["status"] for p in listed}
+        status_by_sid = {p.get("call_sid"): p.get("status") for p in listed}
         result: dict[str, LegState | None] = {}
-        vanished = []
+        unlisted = []
         for call_sid in call_sids:
             status = status_by_sid.get(call_sid)
-            if status == "connected":
+            if is_connected(status):
                 result[call_sid] = "connected"
-            elif status == "connecting":
+            elif status is not None and status != "completed":
                 result[call_sid] = None
             else:
-                vanished.append(call_sid)
-        reasons = await asyncio.gather(*(self._why_ended(sid) for sid in vanished))
-        result.update(zip(vanished, reasons, strict=True))
+                unlisted.append(call_sid)
+        statuses = await asyncio.gather(*(self._call_status(sid) for sid in unlisted))
+        result.update(
+            (sid, ended_state(status)) for sid, status in zip(unlisted, statuses, strict=True)
+        )
         return result

@@ -19,7 +19,9 @@ FAST = {"time_scale": 0.01, "seed": 7}
 
 # Polling tuned to the fast time scale, so tests do not sit in backoff.
 TEST_OPTIONS = ApplyOptions(
-    poll=PollSchedule(first_s=0.02, factor=1.5, max_s=0.2), settle_timeout_s=20
+    poll=PollSchedule(first_s=0.02, factor=1.5, max_s=0.2, lookup_s=0.05),
+    settle_timeout_s=20,
+    list_rounds_per_second=0,
 )
 
 
