@@ -10,4 +10,8 @@ USAGE = (
 CHANGES = 2
 DRIFT = 2
 PARTIAL = 3  # some participants did not converge
-INTERRUPTED = 130  # stopped by Ctrl-C (SIGINT)
+# Stopped by a signal: 128 + its number, as a shell reports a process the signal ended,
+# so `timeout`, CI runners and `docker stop` see the signal they sent.
+HUNG_UP = 129  # SIGHUP: the terminal closed, or a supervisor asked to stop
+INTERRUPTED = 130  # SIGINT: Ctrl-C
+TERMINATED = 143  # SIGTERM: timeout, CI cancellation, docker stop

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
+import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
 
 import click
 
@@ -18,6 +23,7 @@ from orchestrator.cli.options import state_option, state_store
 from orchestrator.cli.target import Target, load_for_run, open_target, target_options
 from orchestrator.engine.executor import ApplyOptions, apply_with_connection
 from orchestrator.engine.results import ConferenceResult, worst_exit_code
+from orchestrator.errors import ConfigError
 from orchestrator.files import write_atomically
 from orchestrator.report.summary import SUMMARY_REPORTERS, mask_destination, render_json
 
@@ -131,8 +137,8 @@ async def run_apply(
 @click.option(
     "--report",
     "report_path",
-    type=click.Path(dir_okay=False),
-    help="Also write the JSON report to this file.",
+    type=click.Path(),
+    help="Also write the JSON report to this file (its folder is checked before any dial).",
 )
 @click.option(
     "--prune",
@@ -170,12 +176,19 @@ def apply(
     are hung up and dialed again.
 
     Exit codes: 0 every participant converged, 1 nothing could be done (invalid
-    files, authentication, API unreachable), 3 some participants did not converge,
-    130 interrupted.
+    files, authentication, API unreachable, an unwritable --report folder), 3 some
+    participants did not converge; stopped by a signal: 130 SIGINT (Ctrl-C), 143
+    SIGTERM (timeout, CI cancellation, docker stop), 129 SIGHUP.
+
+    The first of these signals stops new dials, lets requests in flight finish
+    and prints the summary (the report and the local record are written too); a
+    second one aborts at once.
     """
     if dry_run:
         _dry_run(paths, target.env, output)
         return
+    if report_path is not None:
+        _check_report_path(report_path)
     options = ApplyOptions(
         concurrency=concurrency,
         dials_per_second=dials_per_second,
@@ -187,53 +200,203 @@ def apply(
         # A --sandbox run's conference ends with the process: nothing worth recording.
         state=None if target.sandbox else state_store(state_dir),
     )
-    progress = Progress(0, live=sys.stderr.isatty(), quiet=quiet)
-    results = _run_with_signals(lambda stop: run_apply(paths, target, options, stop, progress))
-    progress.finish()
-    if report_path is not None:
-        write_atomically(Path(report_path), render_json(results))
-    click.echo(SUMMARY_REPORTERS[output](results), nl=False)
-    code = worst_exit_code([r.exit_code for r in results])
+    live = sys.stderr.isatty()
+    progress = Progress(0, live=live, quiet=quiet)
+    with _Signals(live=live and not quiet) as signals:
+        results = _run_with_signals(
+            signals, lambda stop: run_apply(paths, target, options, stop, progress)
+        )
+        progress.finish()
+        code = _exit_code(results, signals.received)
+        # The report first: if stdout is gone (a closed terminal), the file still has it.
+        report_failure = None if report_path is None else _write_report(report_path, results)
+        _print(SUMMARY_REPORTERS[output](results))
+        if report_failure is not None:
+            click.echo(report_failure, err=True)
     if code != exit_codes.OK:
         raise SystemExit(code)
 
 
+def _check_report_path(report_path: str) -> None:
+    """Refuse a --report file that could not be written, before anything is dialed."""
+    path = Path(report_path)
+    folder = path.parent
+    problem = None
+    if path.is_dir():
+        problem = f"is a folder; name a file, such as {path / 'report.json'}"
+    elif not folder.exists():
+        problem = f"the folder {folder} does not exist; create it or choose another path"
+    elif not folder.is_dir():
+        problem = f"{folder} is not a folder; choose another path"
+    else:
+        try:  # the report is written the same way at the end: a temporary file, then a rename
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}."):
+                pass
+        except OSError as error:
+            problem = (
+                f"cannot write in {folder} ({error.strerror or error}); choose a writable folder"
+            )
+    if problem is not None:
+        raise ConfigError(f"--report {report_path}: {problem}; nothing was dialed")
+
+
+def _write_report(report_path: str, results: list[ConferenceResult]) -> str | None:
+    """Write the report; what went wrong, as a warning line, when it could not be written."""
+    try:
+        write_atomically(Path(report_path), render_json(results))
+    except OSError as error:
+        return (
+            f"warning: --report {report_path}: cannot write the report "
+            f"({error.strerror or error}); the summary above is all this run reports"
+        )
+    return None
+
+
+def _print(summary: str) -> None:
+    """Print the summary; a stdout that is gone (a hung-up terminal) must not turn the run into an error."""
+    try:
+        click.echo(summary, nl=False)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            click.echo(f"warning: cannot print the summary ({error.strerror or error})", err=True)
+
+
+# Each signal that stops a run, with its exit code and how to send it again to abort.
+_STOPPING: dict[int, tuple[int, str]] = {
+    signal.SIGINT: (exit_codes.INTERRUPTED, "Ctrl-C again to abort"),
+    signal.SIGTERM: (exit_codes.TERMINATED, "send it again to abort"),
+    signal.SIGHUP: (exit_codes.HUNG_UP, "send it again to abort"),
+}
+
+
+def _exit_code(results: list[ConferenceResult], received: int | None) -> int:
+    """The run's exit code; a stopped run exits with the code of the signal that stopped it."""
+    code = worst_exit_code([r.exit_code for r in results])
+    if received is None:
+        return code
+    stopped, _ = _STOPPING[received]
+    for result in results:  # the report says the same number the process exits with
+        if result.interrupted:
+            result.exit_code = stopped
+    return stopped if code == exit_codes.INTERRUPTED else code
+
+
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP while apply runs: the first stops new dials, a second aborts.
+
+    Python-level handlers (rather than the event loop's) cover the whole command,
+    so a signal before the loop starts or while the summary is written is handled
+    too. A handler only records the signal and hands the rest to the loop; what it
+    prints goes straight to the file descriptor, since it may run in the middle of
+    another write to stderr.
+    """
+
+    def __init__(self, *, live: bool) -> None:
+        self.received: int | None = None  # the signal that stopped the run
+        self.aborted_by: int | None = None  # a second signal
+        self._live = live  # a progress line is being redrawn on stderr
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._finished = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in _STOPPING:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def attach(self, stop: asyncio.Event, task: asyncio.Task[Any]) -> None:
+        """The run has started: from now on a signal acts through its loop."""
+        self._loop, self._stop, self._task = asyncio.get_running_loop(), stop, task
+        if self.received is not None:  # it came while the loop was starting
+            stop.set()
+
+    def detach(self) -> None:
+        self._loop = self._stop = self._task = None
+        self._finished = True
+
+    def abort(self) -> SystemExit:
+        """Exit at once, with the code of the signal that aborted."""
+        _say("aborted")
+        return SystemExit(_STOPPING[self.aborted_by or signal.SIGINT][0])
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            self.aborted_by = signum
+            if self._loop is not None and self._task is not None:
+                self._loop.call_soon_threadsafe(self._task.cancel)
+                return
+            raise self.abort()
+        self.received = signum
+        name = signal.Signals(signum).name
+        again = _STOPPING[signum][1]
+        if self._finished:
+            notice = f"received {name}: the run has ended; printing the summary ({again})"
+        else:
+            notice = f"received {name}: no new dials; finishing requests in flight ({again})"
+        if not _say(("\n" if self._live else "") + notice) and signum == signal.SIGHUP:
+            _leave_the_terminal()
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+
+def _say(line: str) -> bool:
+    """Write one line to stderr's descriptor, bypassing its buffer; whether it could be written."""
+    try:
+        os.write(sys.stderr.fileno(), (line + "\n").encode())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _leave_the_terminal() -> None:
+    """After a hang-up the terminal is gone and every write to it fails: write nowhere instead.
+
+    The run then still settles and writes its report and local record.
+    """
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                if stream.isatty():
+                    os.dup2(null, stream.fileno())
+        os.close(null)
+
+
 def _run_with_signals(
+    signals: _Signals,
     run: Callable[[asyncio.Event], Awaitable[list[ConferenceResult]]],
 ) -> list[ConferenceResult]:
-    """Run the apply; the first Ctrl-C stops new dials, the second aborts at once."""
+    """Run the apply with ``signals`` acting on it; a second signal aborts it at once."""
 
     async def main() -> list[ConferenceResult]:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-
-        def interrupt() -> None:
-            if stop.is_set():
-                task.cancel()
-                return
-            stop.set()
-            click.echo(
-                "\nstopping: no new dials; finishing requests in flight (Ctrl-C again to abort)",
-                err=True,
-            )
-
-        with contextlib.suppress(
-            NotImplementedError
-        ):  # platforms without signal handlers in the loop
-            loop.add_signal_handler(signal.SIGINT, interrupt)
+        signals.attach(stop, task)
         try:
             return await run(stop)
         finally:
-            with contextlib.suppress(NotImplementedError):
-                loop.remove_signal_handler(signal.SIGINT)
+            signals.detach()
 
     try:
-        return asyncio.run(main())
+        results = asyncio.run(main())
     except asyncio.CancelledError:
-        click.echo("aborted", err=True)
-        raise SystemExit(exit_codes.INTERRUPTED) from None
+        raise signals.abort() from None
+    if signals.aborted_by is not None:  # it came as the run ended, too late to cancel it
+        raise signals.abort()
+    return results
 
 
 def _dry_run(paths: tuple[str, ...], env: Mapping[str, str], output: str) -> None:

@@ -18,6 +18,7 @@ from orchestrator.cli.target import Target, target_options
 from orchestrator.engine.executor import ABSENT, stray_outcome
 from orchestrator.engine.planner import Action
 from orchestrator.engine.results import CONNECTED, CONNECTING, ConferenceResult, ParticipantOutcome
+from orchestrator.engine.watcher import is_connected
 from orchestrator.errors import OrchestratorError
 from orchestrator.report.plan import describe_change, redial_line
 from orchestrator.report.summary import render_result_text, result_json
@@ -51,7 +52,7 @@ def conference_result(inspection: Inspection) -> ConferenceResult:
             outcome.error = "not in the conference (apply dials it)"
         else:
             outcome.call_sid = live["call_sid"]
-            outcome.observed = CONNECTED if live["status"] == "connected" else CONNECTING
+            outcome.observed = CONNECTED if is_connected(live.get("status")) else CONNECTING
             outcome.error = _drift(action)
         rows.append(outcome)
     rows += [stray_outcome(s, plan.destinations.get(s.label, "-")) for s in plan.strays]

@@ -1,0 +1,169 @@
+"""SIGTERM and SIGHUP stop apply as the first Ctrl-C does; a second signal aborts at once.
+
+apply runs in a subprocess against a sandbox served by a thread of the test, so
+the local record is kept (an in-process --sandbox run records nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import exit_codes
+from orchestrator.engine.state import StateStore
+from orchestrator.sandbox import parse_scenario, sandbox_in_thread
+from tests.apply.support import numbered
+from tests.lifecycle.support import Bench
+
+PEOPLE = 30
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> Iterator[Bench]:
+    with sandbox_in_thread(parse_scenario({"time_scale": 0.01, "seed": 11})) as info:
+        yield Bench(info, tmp_path)
+
+
+def start_apply(bench: Bench, path: Path, *flags: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "apply", str(path), *flags],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=bench.env,
+    )
+
+
+def read_until(process: subprocess.Popen[str], dials: int) -> list[str]:
+    """stderr lines up to the ``dials``-th "dialed" one."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 20
+    while sum(": dialed " in line for line in lines) < dials and time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+    assert sum(": dialed " in line for line in lines) >= dials, "".join(lines)
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"),
+    [
+        (signal.SIGTERM, exit_codes.TERMINATED),
+        (signal.SIGHUP, exit_codes.HUNG_UP),
+        (signal.SIGINT, exit_codes.INTERRUPTED),
+    ],
+    ids=["SIGTERM", "SIGHUP", "SIGINT"],
+)
+def test_a_signal_stops_new_dials_and_the_run_ends_as_usual(
+    bench: Bench, signum: signal.Signals, code: int
+) -> None:
+    path = bench.write(numbered(PEOPLE))
+    report = bench.directory / "report.json"
+    state_dir = bench.directory / "state"
+    process = start_apply(
+        bench,
+        path,
+        *("--dials-per-second", "10", "--dial-window", "1"),  # ten at once, then ten a second
+        *("--report", str(report), "--state-dir", str(state_dir)),
+    )
+    before = read_until(process, 12)
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=30)
+    stderr = "".join(before) + stderr
+
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr and "internal error" not in stderr
+    notices = [line for line in stderr.splitlines() if line.startswith("received ")]
+    again = "Ctrl-C again" if signum == signal.SIGINT else "send it again"
+    assert notices == [
+        f"received {signum.name}: no new dials; finishing requests in flight ({again} to abort)"
+    ]
+
+    # The summary names every participant; those never dialed say so.
+    rows = {line.split()[0]: line for line in stdout.splitlines()[2:] if line.startswith("  ")}
+    assert sorted(rows) == [f"p{i:03d}" for i in range(PEOPLE)]
+    assert any("not-dialed" in row for row in rows.values())
+
+    document = json.loads(report.read_text())
+    assert document["interrupted"] is True and document["exit_code"] == code
+    by_name = {p["name"]: p for p in document["participants"]}
+    assert len(by_name) == PEOPLE
+    dialed = {n for n, p in by_name.items() if p["observed"] in ("connected", "connecting")}
+    assert len(dialed) >= 12
+    assert {p["observed"] for p in by_name.values()} <= {"connected", "connecting", "not-dialed"}
+    # Nobody was dialed after the signal but what was already on its way.
+    assert bench.dial_count() == len(dialed) < PEOPLE
+
+    record = StateStore(state_dir).load(str(path), bench.info.account_sid, "test-bridge")
+    assert set(record.participants) == dialed
+    assert {r.call_sid for r in record.participants.values()} == {
+        by_name[n]["call_sid"] for n in dialed
+    }
+
+
+def test_the_record_lets_the_next_apply_finish_the_job(bench: Bench) -> None:
+    path = bench.write(numbered(PEOPLE))
+    state_dir = bench.directory / "state"
+    flags = ("--state-dir", str(state_dir), "--dials-per-second", "10", "--dial-window", "1")
+    process = start_apply(bench, path, *flags)
+    read_until(process, 12)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)
+    assert process.returncode == exit_codes.TERMINATED
+    first = bench.dial_count()
+
+    finished = bench.run("apply", str(path), "-q", *flags)
+    assert finished.returncode == exit_codes.OK, finished.stdout + finished.stderr
+    assert bench.dial_count() == PEOPLE  # the rest dialed, nobody twice
+    assert f"{PEOPLE} participants: {PEOPLE} connected; all converged." in finished.stdout
+    assert first < PEOPLE
+
+
+@pytest.fixture
+def slow_bench(tmp_path: Path) -> Iterator[Bench]:
+    """Every API answer takes half a second, so a run is still busy when a second signal comes."""
+    scenario: dict[str, Any] = {"time_scale": 0.01, "seed": 11, "latency_ms": 500}
+    with sandbox_in_thread(parse_scenario(scenario)) as info:
+        yield Bench(info, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "code"),
+    [
+        (signal.SIGTERM, signal.SIGTERM, exit_codes.TERMINATED),
+        (signal.SIGHUP, signal.SIGINT, exit_codes.INTERRUPTED),
+    ],
+    ids=["SIGTERM-SIGTERM", "SIGHUP-SIGINT"],
+)
+def test_a_second_signal_aborts_at_once(
+    slow_bench: Bench, first: signal.Signals, second: signal.Signals, code: int
+) -> None:
+    path = slow_bench.write(numbered(PEOPLE))
+    report = slow_bench.directory / "report.json"
+    process = start_apply(slow_bench, path, "--report", str(report))
+    read_until(process, 1)  # the conference exists; the others' dials are on the wire
+    process.send_signal(first)
+    time.sleep(0.2)
+    sent = time.monotonic()
+    process.send_signal(second)
+    stdout, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - sent < 1.0  # no request in flight was waited for
+    assert process.returncode == code, stderr
+    assert stderr.splitlines()[-2:] == [
+        f"received {first.name}: no new dials; finishing requests in flight (send it again to abort)",
+        "aborted",
+    ]
+    assert "Traceback" not in stderr
+    assert stdout == "" and not report.exists()
