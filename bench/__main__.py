@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-from bench import paced, scale, startup, throughput, validate
+from bench import contention, paced, paced_scale, scale, startup, throughput, validate
 from bench.runner import REPO, Report, machine
 from bench.sandbox import BenchError
 
@@ -23,6 +23,8 @@ BENCHMARKS: dict[str, ModuleType] = {
     "scale": scale,
     "validate": validate,
     "startup": startup,
+    "contention": contention,
+    "paced-scale": paced_scale,
 }
 RESULTS = REPO / "bench" / "results"
 

@@ -35,21 +35,40 @@ class DialCount:
         """Why this is not "everyone dialed exactly once"; empty when it is."""
         found: list[str] = []
         if self.missing:
-            found.append(f"{len(self.missing)} participant(s) never dialed ({_some(self.missing)})")
+            found.append(f"{len(self.missing)} participant(s) never dialed ({some(self.missing)})")
         if self.duplicated:
             found.append(
                 f"{len(self.duplicated)} participant(s) dialed more than once "
-                f"({_some(f'{name} x{times}' for name, times in sorted(self.duplicated.items()))})"
+                f"({some(f'{name} x{times}' for name, times in sorted(self.duplicated.items()))})"
             )
         if self.unexpected:
-            found.append(f"{len(self.unexpected)} unexpected label(s) ({_some(self.unexpected)})")
+            found.append(f"{len(self.unexpected)} unexpected label(s) ({some(self.unexpected)})")
         if self.wrong_number:
             found.append(
-                f"{len(self.wrong_number)} dialed at the wrong number ({_some(self.wrong_number)})"
+                f"{len(self.wrong_number)} dialed at the wrong number ({some(self.wrong_number)})"
             )
         if self.conferences != conferences_expected:
             found.append(f"{self.conferences} conference(s) created, not {conferences_expected}")
         return found
+
+
+# A connected leg: the call's word, and the participant's (the sandbox may give either).
+CONNECTED_STATUSES = frozenset({"in-progress", "connected"})
+
+
+def not_connected(
+    dials: Iterable[Mapping[str, Any]],
+    conference_sids: Iterable[str],
+    expected: Mapping[str, str],
+) -> tuple[str, ...]:
+    """Participants dialed into these conferences none of whose legs is connected now."""
+    sids = set(conference_sids)
+    mine = [dial for dial in dials if dial.get("conference_sid") in sids]
+    dialed = {str(dial.get("label")) for dial in mine}
+    connected = {
+        str(dial.get("label")) for dial in mine if dial.get("status") in CONNECTED_STATUSES
+    }
+    return tuple(name for name in expected if name in dialed and name not in connected)
 
 
 def count_dials(
@@ -79,7 +98,7 @@ def count_dials(
     )
 
 
-def _some(items: Iterable[str], limit: int = 5) -> str:
+def some(items: Iterable[str], limit: int = 5) -> str:
     shown: Sequence[str] = list(items)
     head = ", ".join(shown[:limit])
     return head + (f", ... {len(shown) - limit} more" if len(shown) > limit else "")

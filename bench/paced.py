@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench.dialing import SideRun, run_ours, run_sdk, wait_for_quiet_window
@@ -21,6 +22,10 @@ from bench.sandbox import sandbox_process
 from bench.specs import write_conference
 
 BOUND_RATIO_GOAL = 0.95
+# Legs answer 20 ms after their dial (the sandbox's 2 s ring x 0.01), inside the run that placed them.
+TIME_SCALE = 0.01
+RING_SECONDS = 2.0
+SETTLE_ALLOWANCE_S = RING_SECONDS * TIME_SCALE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +38,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def bound_s(participants: int, limit: int, window_s: float, latency_s: float) -> float:
+    """Earliest answer to the last dial, the window empty at the start: the first L, then L a window."""
     return latency_s + ((participants - 1) // limit) * window_s
+
+
+def settled_bound_s(participants: int, limit: int, window_s: float, latency_s: float) -> float:
+    """bound_s plus the ring of the last leg: the earliest everyone can be connected."""
+    return bound_s(participants, limit, window_s, latency_s) + SETTLE_ALLOWANCE_S
+
+
+def bound_after_s(
+    participants: int,
+    limit: int,
+    window_s: float,
+    latency_s: float,
+    *,
+    earlier: Sequence[float],
+    start_s: float,
+) -> float:
+    """Like bound_s, for a start at ``start_s`` while ``earlier`` accepted dials still fill the window.
+
+    Times are the server's. Each dial is accepted at the earliest when it is one latency past
+    the start and one window past the dial ``limit`` places before it; the result is the
+    last one's acceptance, counted from ``start_s``.
+    """
+    if participants <= 0:
+        return 0.0
+    accepted = sorted(t for t in earlier if t > start_s - window_s)
+    last = start_s
+    for _ in range(participants):
+        last = start_s + latency_s
+        if len(accepted) >= limit:
+            last = max(last, accepted[-limit] + window_s)
+        accepted.append(last)
+    return last - start_s
 
 
 def run(args: argparse.Namespace, workdir: Path) -> Report:
@@ -47,7 +85,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
         f"concurrency {args.concurrency}",
     )
     scenario = {
-        "time_scale": 0.01,  # legs answer 20 ms after their dial, inside the run that placed them
+        "time_scale": TIME_SCALE,
         "seed": args.seed,
         "latency_ms": args.latency_ms,
         "dials_per_second": args.dials_per_second,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -31,6 +33,103 @@ class CommandRun:
     peak_rss_mb: float
     stdout: str
     stderr: str
+    cpu_s: float = 0.0  # user + system time of the process (and any children it waited for)
+    stopped: str = ""  # "interrupted" or "killed" when the deadline passed; "" when it ended alone
+
+
+class RunningCommand:
+    """A process started now, reaped by a thread of its own so its exit time and rusage are exact.
+
+    Several can run at once (started together, each timed from its own spawn).
+    Signals go through os.kill, never Popen.poll, so nothing but the reaper waits for it.
+    """
+
+    def __init__(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path = REPO) -> None:
+        self.argv = tuple(argv)
+        # The output files live as long as the process, past this call; _close shuts them.
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115
+        self._done = threading.Event()
+        self._status = 0
+        self._cpu_s = 0.0
+        self._peak_rss_mb = 0.0
+        self._stopped = ""
+        self.started = time.perf_counter()
+        try:
+            self._process = subprocess.Popen(
+                list(argv), stdout=self._out, stderr=self._err, env=dict(env), cwd=cwd
+            )
+        except BaseException:
+            self._close()
+            raise
+        self.ended = self.started
+        self.pid = self._process.pid
+        threading.Thread(target=self._reap, name=f"reap-{self.pid}", daemon=True).start()
+
+    def _reap(self) -> None:
+        _, status, usage = os.wait4(self.pid, 0)
+        self.ended = time.perf_counter()
+        self._status = os.waitstatus_to_exitcode(status)
+        self._process.returncode = self._status  # so Popen never waits for it again
+        self._cpu_s = usage.ru_utime + usage.ru_stime
+        self._peak_rss_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+        self._done.set()
+
+    @property
+    def running(self) -> bool:
+        return not self._done.is_set()
+
+    def elapsed_s(self) -> float:
+        return (time.perf_counter() if self.running else self.ended) - self.started
+
+    def signal(self, number: int) -> None:
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, number)
+
+    def wait(self, timeout_s: float | None) -> bool:
+        """True once the process has exited; False if it is still running after ``timeout_s``."""
+        return self._done.wait(timeout_s)
+
+    def finish(self, timeout_s: float, *, grace_s: float = 0.0) -> CommandRun:
+        """Wait up to ``timeout_s``; then Ctrl-C it (given ``grace_s`` to exit), then kill it."""
+        if not self.wait(max(timeout_s, 0.0)):
+            if grace_s > 0:
+                self._stopped = "interrupted"
+                self.signal(signal.SIGINT)
+            if grace_s <= 0 or not self.wait(grace_s):
+                self._stopped = "killed"
+                self.signal(signal.SIGKILL)
+                self.wait(None)
+        return self._result()
+
+    def kill(self) -> None:
+        """Stop it now, whatever it is doing (used when the benchmark itself fails)."""
+        if self.running:
+            self._stopped = "killed"
+            self.signal(signal.SIGKILL)
+            self.wait(None)
+        self._close()
+
+    def _result(self) -> CommandRun:
+        self._out.seek(0)
+        self._err.seek(0)
+        run = CommandRun(
+            argv=self.argv,
+            wall_s=self.ended - self.started,
+            returncode=self._status,
+            peak_rss_mb=self._peak_rss_mb,
+            stdout=self._out.read().decode("utf-8", "replace"),
+            stderr=self._err.read().decode("utf-8", "replace"),
+            cpu_s=self._cpu_s,
+            stopped=self._stopped,
+        )
+        self._close()
+        return run
+
+    def _close(self) -> None:
+        self._out.close()
+        self._err.close()
 
 
 def run_command(
@@ -40,28 +139,8 @@ def run_command(
     cwd: Path = REPO,
     timeout_s: float = COMMAND_TIMEOUT_S,
 ) -> CommandRun:
-    """Run to completion; peak RSS comes from wait4, so it is this process tree's own."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(list(argv), stdout=out, stderr=err, env=dict(env), cwd=cwd)
-        timer = threading.Timer(timeout_s, process.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(process.pid, 0)
-        finally:
-            timer.cancel()
-        wall = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return CommandRun(
-            argv=tuple(argv),
-            wall_s=wall,
-            returncode=process.returncode,
-            peak_rss_mb=usage.ru_maxrss / 1024,  # kilobytes on Linux
-            stdout=out.read().decode("utf-8", "replace"),
-            stderr=err.read().decode("utf-8", "replace"),
-        )
+    """Run to completion; peak RSS and CPU come from wait4, so they are this process tree's own."""
+    return RunningCommand(argv, env=env, cwd=cwd).finish(timeout_s)
 
 
 def run_worker(args: Sequence[str], *, env: Mapping[str, str]) -> dict[str, Any]:

@@ -96,8 +96,16 @@ class Sandbox:
         )
         return [conference["sid"] for conference in body["conferences"]]
 
+    def health(self) -> dict[str, Any]:
+        body = self.get("/_sandbox/health")
+        return dict(body) if isinstance(body, Mapping) else {}
+
     def uptime_s(self) -> float:
-        return float(self.get("/_sandbox/health")["uptime_s"])
+        return float(self.health()["uptime_s"])
+
+    def counters(self) -> Counters:
+        """The request counters /_sandbox/health reports; a sandbox without them gives unknowns."""
+        return Counters.from_health(self.health())
 
     def cpu_seconds(self) -> float | None:
         """CPU time the sandbox process has used so far (Linux /proc; None elsewhere)."""
@@ -111,6 +119,65 @@ class Sandbox:
         """How many dial requests the sandbox answered with each status so far, from its log."""
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
         return Counter(match.group(1) for match in _DIAL_LOG.finditer(text))
+
+
+@dataclass(frozen=True)
+class Counters:
+    """What the sandbox counted of the API requests it answered; None where it does not say."""
+
+    requests: Mapping[str, int] | None  # by method: GET, POST, DELETE
+    participant_lists: int | None  # GETs of a conference's participant list
+    rate_limited: Mapping[str, int] | None  # 429s by error code (90103 dials, 10011 requests)
+
+    @classmethod
+    def from_health(cls, body: Mapping[str, Any]) -> Counters:
+        lists = body.get("participant_lists")
+        return cls(
+            requests=_counts(body.get("requests")),
+            participant_lists=lists if _is_count(lists) else None,
+            rate_limited=_counts(body.get("rate_limited")),
+        )
+
+    def since(self, before: Counters) -> Counters:
+        """The requests between two readings; unknown if either reading lacks the counter."""
+        lists = (
+            self.participant_lists - before.participant_lists
+            if self.participant_lists is not None and before.participant_lists is not None
+            else None
+        )
+        return Counters(
+            requests=_difference(self.requests, before.requests),
+            participant_lists=lists,
+            rate_limited=_difference(self.rate_limited, before.rate_limited),
+        )
+
+    def method(self, name: str) -> int | None:
+        return None if self.requests is None else self.requests.get(name, 0)
+
+    def limited(self, code: str) -> int | None:
+        return None if self.rate_limited is None else self.rate_limited.get(code, 0)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _counts(value: Any) -> Mapping[str, int] | None:
+    if not isinstance(value, Mapping) or not all(_is_count(n) for n in value.values()):
+        return None
+    return {str(key): int(n) for key, n in value.items()}
+
+
+def _difference(
+    after: Mapping[str, int] | None, before: Mapping[str, int] | None
+) -> Mapping[str, int] | None:
+    if after is None or before is None:
+        return None
+    return {key: n - before.get(key, 0) for key, n in after.items()}
+
+
+def count_or_na(value: int | None) -> str:
+    return "n/a" if value is None else str(value)
 
 
 def _is_loopback_url(url: str) -> bool:
