@@ -451,7 +451,7 @@ class _Walker:
         if tag in (BOOL_TAG, INT_TAG, FLOAT_TAG):
             try:
                 value = _construct(node)
-            except (ValueError, KeyError, yaml.YAMLError):
+            except (ValueError, KeyError, IndexError, yaml.YAMLError):
                 kind = {BOOL_TAG: "a boolean", INT_TAG: "an integer"}.get(tag, "a number")
                 self._problem(f"{node.value!r} cannot be read as {kind}", node)
                 return node.value
