@@ -295,6 +295,16 @@ class _Routes:
                     )
                 response = await handler(request)
                 response.headers.update(read_headers)
+                malformed_rate = self.sim.scenario.faults.malformed_rate
+                if (
+                    malformed_rate > 0
+                    and isinstance(response, web.Response)
+                    and not isinstance(response, _Dropped)
+                    and response.status < 300
+                    and response.body
+                    and self.sim.draw_fault() < malformed_rate
+                ):
+                    response = _garbled(response, self.sim.draw_fault())
             except ApiFailure as failure:
                 self.counters.answered(failure)
                 response = error_response(failure)
@@ -552,6 +562,17 @@ def _named_as_documented(raw: Mapping[str, Any], act: Callable[[], Leg]) -> Leg:
 
 def _plain(name: str) -> str:
     return name.replace("_", "").lower()
+
+
+def _garbled(response: web.Response, draw: float) -> web.Response:
+    """The same answer (status and headers) with a body a client cannot use."""
+    body = response.body
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else ""
+    choices = ("{}", "null", text[: max(1, len(text) // 2)], "<html>Bad gateway</html>")
+    garbled = choices[min(int(draw * len(choices)), len(choices) - 1)]
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    log.info("answer garbled to %r (faults.malformed_rate)", garbled[:20])
+    return web.Response(status=response.status, text=garbled, headers=headers)
 
 
 class _Dropped(web.Response):

@@ -56,6 +56,8 @@ class NumberBehaviour:
 class Faults:
     error_rate: float = 0.0
     reset_after_commit_rate: float = 0.0
+    # Successful answers whose body is garbled ({}, null, cut off, not JSON); what was asked is done.
+    malformed_rate: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ TOP_LEVEL_KEYS: Final = (
     "profile",
     "api",
 )
-FAULT_KEYS: Final = ("error_rate", "reset_after_commit_rate")
+FAULT_KEYS: Final = ("error_rate", "reset_after_commit_rate", "malformed_rate")
 API_KEYS: Final = (
     "participant_list_lag_s",
     "calls_lag_s",

@@ -125,6 +125,7 @@ class Leg:
     recording_subscription: Subscription | None
     join_name: str | None = None
     join_values: dict[str, FieldValue] = field(default_factory=dict)
+    custom_headers: list[dict[str, str]] = field(default_factory=list)  # as the call would carry
     # Monotonic seconds from which the Calls resource, and the participant list, show the leg.
     known_at: float = 0.0
     listed_at: float = 0.0
@@ -479,6 +480,7 @@ class Simulation:
             ),
             join_name=join_name,
             join_values=dict(values) if join_name is not None else {},
+            custom_headers=_custom_headers(values),
             known_at=time.monotonic() + self._real_seconds(self.scenario.api.calls_lag_s),
             call_status="queued" if join_name is not None else "ringing",
         )
@@ -991,7 +993,12 @@ class Simulation:
             "call_sid": leg.sid,
             "time": round(leg.dialed_at, 6),
         }
-        return {**record, "from": leg.from_, "status": leg.call_status}
+        return {
+            **record,
+            "from": leg.from_,
+            "status": leg.call_status,
+            "custom_headers": leg.custom_headers,
+        }
 
     def recording(self, sid: str) -> Recording | None:
         for recording in self.all_recordings():
@@ -1014,6 +1021,7 @@ _INITIATE_LEG_FIELDS: Final = frozenset(
     {
         "Timeout",
         "TimeLimit",
+        "CustomHeaders",
         "StatusCallback",
         "StatusCallbackMethod",
         "StatusCallbackEvent",
@@ -1024,6 +1032,13 @@ _INITIATE_LEG_FIELDS: Final = frozenset(
         "RecordingStatusCallbackEvent",
     }
 )
+
+
+def _custom_headers(values: dict[str, FieldValue]) -> list[dict[str, str]]:
+    headers = values.get("CustomHeaders")
+    if not isinstance(headers, list):
+        return []
+    return [dict(pair) for pair in headers if isinstance(pair, dict)]
 
 
 def _room(leg: Leg) -> Conference:
