@@ -62,7 +62,6 @@ from orchestrator.engine.watcher import (
     is_connected,
 )
 from orchestrator.errors import (
-    ApiError,
     ApiUnreachable,
     AuthenticationError,
     DialUnconfirmed,
@@ -197,6 +196,7 @@ class ConferenceRun:
             for p in self.spec.participants
         }
         self.dials = 0
+        self.rate_limited = 0  # this conference's dials the API answered 429
         self.on_wire = 0  # dial requests sent whose answer has not arrived
         self.in_flight_at_stop: int | None = None
         self.fatal: OrchestratorError | None = None
@@ -278,6 +278,12 @@ class ConferenceRun:
                 if creates:
                     self._creation_finished(None)
                 raise
+            finally:
+                if creates and self._creator_busy and self.sid is None:
+                    # Nothing was placed (a 429, a refused connection): whoever gets there
+                    # first, this participant included, tries to create it again.
+                    self._creator_busy = False
+                    self._announce_sid_change()
 
     async def _dial(
         self,
@@ -366,6 +372,7 @@ class ConferenceRun:
                 try:
                     answer = await send(clear_to_send)
                 except RateLimitedError as error:
+                    self.rate_limited += 1
                     general = error.code == contract.CODE_TOO_MANY_REQUESTS
                     self.pacer.refused(ticket, error.rate, cut=not general)
                     raise
@@ -562,6 +569,9 @@ class ConferenceRun:
                 last = await self._settle(call_sid)
                 if last is None:
                     outcome.observed = CONNECTING
+                    if self.account.gone is not None:
+                        outcome.error = f"dialed, not confirmed: {self.account.gone}"
+                        return
                     if self.stop.is_set():
                         return
                     trouble = self._watcher.last_error if self._watcher is not None else None
@@ -665,7 +675,7 @@ class ConferenceRun:
         except AuthenticationError as error:
             self.fatal = error
             outcome.error = str(error)
-        except (ApiError, ApiUnreachable) as error:
+        except OrchestratorError as error:  # the API's answers, or none: said on the row
             outcome.error = str(error)
             if outcome.call_sid is None and outcome.attempts == 0:
                 outcome.observed = NOT_DIALED
@@ -706,7 +716,7 @@ class ConferenceRun:
         try:
             with contextlib.suppress(NotFoundError):  # already gone is what was asked
                 await self.client.delete_participant(self.sid, stray.label)
-        except (ApiError, ApiUnreachable) as error:
+        except OrchestratorError as error:
             outcome.error = f"could not hang up: {error}"
             return
         outcome.observed = ABSENT
@@ -854,7 +864,7 @@ async def _apply_locked(
         if store is not None and recorded is not None and run.sid is not None:
             store.save(spec.path, _record(recorded, plan, state, run))
         result.dials = run.dials
-        result.rate_limited = account.pacer.rate_limited
+        result.rate_limited = run.rate_limited
         result.interrupted = account.stop.is_set()
         result.in_flight_at_stop = run.in_flight_at_stop
         if run.fatal is not None:

@@ -159,9 +159,7 @@ class DialPacer(FifoGate):
             and ticket.seq > budget.after_seq + budget.remaining
         ):
             return False
-        if self.capacity and self._expire(now) + self._outstanding > self.capacity:
-            return False
-        return True
+        return not self.capacity or self._expire(now) + self._outstanding <= self.capacity
 
     def held_back(self, ticket: DialTicket) -> None:
         """The dial was granted but nothing reached the server: it counts for nothing."""

@@ -175,7 +175,7 @@ class TexmlClient:
 
     async def get_conference(self, conference_sid: str) -> ConferenceResource:
         path = self._path(contract.CONFERENCE_PATH, conference_sid=conference_sid)
-        return cast(ConferenceResource, await self._request_retrying("GET", path))
+        return cast(ConferenceResource, await self._request_retrying("GET", path, ident="sid"))
 
     async def list_conferences(
         self, *, friendly_name: str | None = None, status: str | None = None
@@ -284,10 +284,9 @@ class TexmlClient:
             conference_sid=conference_sid,
             call_sid_or_label=call_sid_or_label,
         )
-        found = await self._request_retrying("GET", path)
-        if not isinstance(found.get("call_sid"), str):
-            raise MalformedAnswer(f"GET {path}: the participant in the answer has no call_sid")
-        return cast(ParticipantResource, found)
+        return cast(
+            ParticipantResource, await self._request_retrying("GET", path, ident="call_sid")
+        )
 
     async def find_participant(
         self, conference_sid: str, call_sid_or_label: str
@@ -324,13 +323,19 @@ class TexmlClient:
 
     async def get_call(self, call_sid: str) -> CallResource:
         path = self._path(contract.CALL_PATH, call_sid=call_sid)
-        return cast(CallResource, await self._request_retrying("GET", path))
+        return cast(CallResource, await self._request_retrying("GET", path, ident="status"))
 
     # Sandbox introspection ----------------------------------------------
 
     async def sandbox_dials(self) -> list[DialRecord]:
         body = await self._request_retrying("GET", contract.SANDBOX_DIALS_PATH)
         return cast(list[DialRecord], body["dials"])
+
+    async def sandbox_health(self) -> dict[str, Any]:
+        """The sandbox's counters (requests by method, 429s by code, ...)."""
+        return cast(
+            dict[str, Any], await self._request_retrying("GET", contract.SANDBOX_HEALTH_PATH)
+        )
 
     # Transport -----------------------------------------------------------
 
@@ -367,8 +372,12 @@ class TexmlClient:
         *,
         body: Mapping[str, RequestValue] | None = None,
         params: Mapping[str, str] | None = None,
+        ident: str | None = None,
     ) -> Any:
-        """One read, update or delete, retried; its JSON object (None for a DELETE)."""
+        """One read, update or delete, retried; its JSON object (None for a DELETE).
+
+        ``ident``: the field that identifies the resource, without which the answer is unusable.
+        """
         attempt = 0
         while True:
             try:
@@ -377,6 +386,8 @@ class TexmlClient:
                     raise MalformedAnswer(
                         f"{method} {path}: the API answered with something that is not a JSON object"
                     )
+                if ident is not None and not isinstance(answer.body.get(ident), str):
+                    raise MalformedAnswer(f"{method} {path}: the answer has no {ident}")
                 return answer.body
             except (RateLimitedError, ServerError, ApiUnreachable, MalformedAnswer) as error:
                 attempt += 1
