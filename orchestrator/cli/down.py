@@ -10,7 +10,7 @@ import click
 from orchestrator import exit_codes
 from orchestrator.cli.options import state_option, state_store
 from orchestrator.cli.target import Target, open_target, target_options
-from orchestrator.engine.planner import find_conference
+from orchestrator.engine.planner import read_live_state
 from orchestrator.engine.state import StateStore
 from orchestrator.errors import ApiError, ApiUnreachable, NotFoundError, UsageError
 from orchestrator.spec.model import ConferenceSpec
@@ -26,9 +26,11 @@ async def _down_one(
 ) -> tuple[list[str], bool]:
     """Lines saying what was ended, and whether everything asked for was done."""
     name = spec.conference.name
-    conference = await find_conference(client, spec)
     account_sid = spec.account_sid or client.connection.account_sid
     recorded = store.load(spec.path, account_sid, name) if store is not None else None
+    # Who is live, found as apply finds them: by Label, by the record, or by the number called.
+    state = await read_live_state(client, spec, recorded)
+    conference = state.conference
     if conference is None:
         lines = [f"Conference {name} ({spec.path}): not running; nothing to end"]
         if store is not None and recorded is not None and recorded.participants:
@@ -46,8 +48,11 @@ async def _down_one(
     else:
 
         async def hang_up(label: str) -> str:
+            live = state.participants.get(label)
+            if live is None:
+                return f"  = {label} was not in the conference"
             try:
-                await client.delete_participant(sid, label)
+                await client.delete_participant(sid, live["call_sid"])
             except NotFoundError:
                 return f"  = {label} was not in the conference"
             return f"  - hung up {label}"
@@ -76,7 +81,7 @@ async def _down_one(
                 recorded.participants.pop(participant.name, None)
         if enders:
             ended = await client.get_conference(sid)
-            if ended["status"] == "completed":
+            if ended.get("status") == "completed":
                 names = ", ".join(p.name for p in enders)
                 lines.append(
                     f"  the conference ended with {names} (end_conference_on_exit); "

@@ -68,6 +68,7 @@ class LiveState:
     fingerprints: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     strays: Mapping[str, ParticipantResource] = field(default_factory=dict)  # by recorded Label
     unlabeled: tuple[str, ...] = ()  # live call SIDs neither the file nor the record accounts for
+    by_number: tuple[str, ...] = ()  # participants found in a call without a Label, by its number
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,14 @@ async def find_conference(client: TexmlClient, spec: ConferenceSpec) -> Conferen
                 f"{spec.path}: conference.sid {wanted.sid} does not exist for this account; "
                 "remove conference.sid to create the conference by name"
             ) from error
-        if conference["status"] == "completed":
+        if conference.get("status") == "completed":
             raise ConfigError(
                 f"{spec.path}: conference {wanted.sid} has already ended; "
                 "remove conference.sid to start a new one by name"
             )
         return conference
     found = await client.list_conferences(friendly_name=wanted.name)
-    return _newest([c for c in found if c["status"] != "completed"])
+    return _newest([c for c in found if c.get("status") != "completed"])
 
 
 async def read_live_state(
@@ -193,17 +194,57 @@ async def read_live_state(
     )
     destinations.update({name: to for name, to in zip(unknown, calls, strict=True) if to})
     known = {p["call_sid"] for p in (*live.values(), *strays.values())}
-    unlabeled = tuple(
-        str(p["call_sid"]) for p in everyone if p.get("call_sid") and p["call_sid"] not in known
-    )
+    unlabeled = [p for p in everyone if p["call_sid"] not in known]
+    found_by_number = await _match_by_number(client, spec, live, unlabeled)
+    for name, (leg, to) in found_by_number.items():
+        live[name] = leg
+        destinations[name] = to
+    claimed = {leg["call_sid"] for leg, _ in found_by_number.values()}
     return LiveState(
         conference=conference,
         participants=live,
         destinations=destinations,
         fingerprints=fingerprints,
         strays=strays,
-        unlabeled=unlabeled,
+        unlabeled=tuple(p["call_sid"] for p in unlabeled if p["call_sid"] not in claimed),
+        by_number=tuple(sorted(found_by_number)),
     )
+
+
+# Beyond this many calls without a Label, they are not looked up one by one to find participants.
+_MAX_NUMBER_LOOKUPS = 50
+
+
+async def _match_by_number(
+    client: TexmlClient,
+    spec: ConferenceSpec,
+    live: Mapping[str, ParticipantResource],
+    unlabeled: list[ParticipantResource],
+) -> dict[str, tuple[ParticipantResource, str]]:
+    """Participants not found by Label, in calls without one, found by the number called.
+
+    A call placed by InitiateTexmlCall (how a conference is created where dialing into a name
+    is refused) carries no Label; without the local record this is how a re-apply knows it.
+    A number that two missing participants share, or two calls share, proves nothing.
+    """
+    missing = [p for p in spec.participants if p.name not in live]
+    if not missing or not unlabeled or len(unlabeled) > _MAX_NUMBER_LOOKUPS:
+        return {}
+    numbers = await asyncio.gather(*(_called_number(client, p["call_sid"]) for p in unlabeled))
+    legs_by_number: dict[str, list[ParticipantResource]] = {}
+    for leg, number in zip(unlabeled, numbers, strict=True):
+        if number is not None:
+            legs_by_number.setdefault(number, []).append(leg)
+    claims: dict[str, list[str]] = {}
+    for participant in missing:
+        for number in participant.to:
+            if len(legs_by_number.get(number, ())) == 1:
+                claims.setdefault(number, []).append(participant.name)
+    matched: dict[str, tuple[ParticipantResource, str]] = {}
+    for number, names in claims.items():
+        if len(names) == 1 and names[0] not in matched:
+            matched[names[0]] = (legs_by_number[number][0], number)
+    return matched
 
 
 async def _called_number(client: TexmlClient, call_sid: str) -> str | None:
