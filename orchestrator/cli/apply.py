@@ -55,6 +55,18 @@ class Progress:
             self._drawn_at = now
             self._draw()
 
+    def paused(self, seconds: float, why: str) -> None:
+        """Dialing pauses: say why, even with -q (a run that goes quiet needs a reason)."""
+        self.notice(why)
+
+    def notice(self, line: str) -> None:
+        if self._live:
+            click.echo("\r\x1b[2K" + line, err=True)
+            if self._state:
+                self._draw()
+            return
+        click.echo(line, err=True)
+
     def _draw(self) -> None:
         counts = Counter(self._state.values())
         waiting = self._total - len(self._state)
@@ -189,6 +201,8 @@ def apply(
         return
     if report_path is not None:
         _check_report_path(report_path)
+    live = sys.stderr.isatty()
+    progress = Progress(0, live=live, quiet=quiet)
     options = ApplyOptions(
         concurrency=concurrency,
         dials_per_second=dials_per_second,
@@ -199,9 +213,9 @@ def apply(
         redial_changed=redial_changed,
         # A --sandbox run's conference ends with the process: nothing worth recording.
         state=None if target.sandbox else state_store(state_dir),
+        on_pause=progress.paused,
+        notice=progress.notice,
     )
-    live = sys.stderr.isatty()
-    progress = Progress(0, live=live, quiet=quiet)
     with _Signals(live=live and not quiet) as signals:
         results = _run_with_signals(
             signals, lambda stop: run_apply(paths, target, options, stop, progress)
@@ -278,6 +292,7 @@ def _exit_code(results: list[ConferenceResult], received: int | None) -> int:
     for result in results:  # the report says the same number the process exits with
         if result.interrupted:
             result.exit_code = stopped
+            result.stopped_by = signal.Signals(received).name
     return stopped if code == exit_codes.INTERRUPTED else code
 
 

@@ -53,6 +53,7 @@ class ConferenceResult:
     dials: int = 0
     rate_limited: int = 0
     in_flight_at_stop: int | None = None  # dial requests on the wire when the run was stopped
+    stopped_by: str | None = None  # the signal that stopped the run (SIGINT, SIGTERM, SIGHUP)
 
     def totals(self) -> dict[str, int]:
         counts = Counter(p.observed for p in self.participants)
@@ -67,10 +68,14 @@ class ConferenceResult:
 
 
 def exit_code(result: ConferenceResult) -> int:
+    """130 stopped; 1 when an error stopped the conference before it sent any dial; 3 when
+    some participant did not converge (an error after calls were placed included); else 0."""
     if result.interrupted:
         return exit_codes.INTERRUPTED
-    if result.error is not None:
+    if result.error is not None and not any(p.attempts for p in result.participants):
         return exit_codes.FAILED
+    if result.error is not None:
+        return exit_codes.PARTIAL
     return exit_codes.OK if all(p.converged for p in result.participants) else exit_codes.PARTIAL
 
 

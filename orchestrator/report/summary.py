@@ -57,6 +57,8 @@ def result_json(result: ConferenceResult) -> dict[str, Any]:
         "totals": result.totals(),
         "error": result.error,
         "interrupted": result.interrupted,
+        "stopped_by": result.stopped_by,
+        "in_flight_at_stop": result.in_flight_at_stop,
         "exit_code": result.exit_code,
         "duration_s": round(result.duration_s, 3),
     }
@@ -131,8 +133,20 @@ def render_result_text(result: ConferenceResult, *, activity: bool = True) -> st
     if result.error:
         lines.append(f"error: {result.error}")
     if result.interrupted:
-        lines.append("interrupted: no new dials were placed after Ctrl-C")
+        lines.append(_interruption(result))
     return "\n".join(lines) + "\n"
+
+
+def _interruption(result: ConferenceResult) -> str:
+    by = {"SIGINT": "Ctrl-C (SIGINT)"}.get(result.stopped_by or "", result.stopped_by or "a stop")
+    in_flight = result.in_flight_at_stop
+    if not in_flight:
+        return f"interrupted by {by}: no dial was sent after it"
+    were = "dial was" if in_flight == 1 else "dials were"
+    return (
+        f"interrupted by {by}: no dial was sent after it; {in_flight} {were} already on the wire "
+        "and their answers are in the table"
+    )
 
 
 def render_text(results: Sequence[ConferenceResult]) -> str:

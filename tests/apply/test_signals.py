@@ -95,9 +95,17 @@ def test_a_signal_stops_new_dials_and_the_run_ends_as_usual(
     rows = {line.split()[0]: line for line in stdout.splitlines()[2:] if line.startswith("  ")}
     assert sorted(rows) == [f"p{i:03d}" for i in range(PEOPLE)]
     assert any("not-dialed" in row for row in rows.values())
+    by = "Ctrl-C (SIGINT)" if signum == signal.SIGINT else signum.name
+    [said] = [line for line in stdout.splitlines() if line.startswith("interrupted by")]
+    assert said.startswith(f"interrupted by {by}: no dial was sent after it")
 
     document = json.loads(report.read_text())
     assert document["interrupted"] is True and document["exit_code"] == code
+    assert document["stopped_by"] == signum.name
+    in_flight = document["in_flight_at_stop"]
+    assert isinstance(in_flight, int) and in_flight >= 0
+    if in_flight:
+        assert f"; {in_flight} dial" in said
     by_name = {p["name"]: p for p in document["participants"]}
     assert len(by_name) == PEOPLE
     dialed = {n for n, p in by_name.items() if p["observed"] in ("connected", "connecting")}
