@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,3 +26,42 @@ def sandbox_thread() -> Iterator[SandboxInfo]:
     """The sandbox in a background thread, for synchronous clients."""
     with sandbox_in_thread(parse_scenario(FAST_SCENARIO)) as info:
         yield info
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "long: runs for tens of seconds of real time (rate-limit windows); started first"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests first, so that in parallel runs they overlap everything else."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+    """A folder in which this user cannot create a file: a folder without write permission,
+    or, for root (whom permissions do not stop), sysfs."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        if not _writable(folder):
+            yield folder
+            return
+        for candidate in (Path("/sys"), Path("/proc/sys")):
+            if candidate.is_dir() and not _writable(candidate):
+                yield candidate
+                return
+        pytest.skip("no folder here refuses new files to this user")
+    finally:
+        folder.chmod(0o755)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from orchestrator.sandbox import SandboxInfo, parse_scenario, running_sandbox
 from orchestrator.secret import Secret
 from orchestrator.spec import load_spec
 from orchestrator.spec.model import ConferenceSpec
+from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
+from orchestrator.texml.contract import DialRecord
 
 FAST = {"time_scale": 0.01, "seed": 7}
 
@@ -70,3 +73,24 @@ def load(path: Path, **env: str) -> ConferenceSpec:
 def fast_sandbox(**scenario: Any) -> Any:
     """An in-process sandbox on an ephemeral port, with simulated time running fast."""
     return running_sandbox(parse_scenario({**FAST, **scenario}))
+
+
+async def sandbox_dials(info: SandboxInfo) -> list[DialRecord]:
+    """Every dial (and placed call) the sandbox accepted, in order."""
+    async with TexmlClient(connection_for(info)) as client:
+        return await client.sandbox_dials()
+
+
+async def sandbox_health(info: SandboxInfo) -> dict[str, Any]:
+    async with TexmlClient(connection_for(info)) as client:
+        return await client.sandbox_health()
+
+
+def dialed_once(dials: list[DialRecord], names: list[str]) -> None:
+    """Every name dialed exactly once, and nothing else dialed (placed calls count by number)."""
+    labels = Counter(d["label"] for d in dials if d["label"] is not None)
+    twice = {label: n for label, n in labels.items() if n > 1}
+    assert not twice, f"dialed more than once: {twice}"
+    missing = [name for name in names if name not in labels]
+    unlabeled = [d for d in dials if d["label"] is None]
+    assert len(missing) == len(unlabeled), (missing, unlabeled)
