@@ -92,6 +92,8 @@ class DialPacer(FifoGate):
         self._outstanding = 0  # dials started whose answer has not arrived yet
         self._budget: _Budget | None = self._probe(-1, clock())
         self._budget_source = -1  # the grant whose answer set the budget
+        # The API announced a limit no lower than ours: our window mirrors its window.
+        self._limit_confirmed = False
         self._longest_reset = 0.0  # the longest x-ratelimit-reset seen: a lower bound on the window
         self._consecutive = 0  # 429s since the last accepted dial
         self._paused_at = -math.inf  # when the latest pause began
@@ -117,6 +119,10 @@ class DialPacer(FifoGate):
         if budget is None:
             return None
         if now >= budget.until:
+            if self._limit_confirmed:
+                # The API's limit is ours: our own window knows what it freed.
+                self._budget = None
+                return None
             # The window moved on and freed at least one place: one dial finds out how many.
             budget = self._budget = self._probe(self._granted - 1, now)
         used = self._granted - 1 - budget.after_seq
@@ -243,6 +249,8 @@ class DialPacer(FifoGate):
 
     def _report(self, ticket: DialTicket, rate: RateReport) -> None:
         """Take what an answer says is left of the window, unless a newer answer said more."""
+        if rate.limit is not None and self.capacity and rate.limit >= self.capacity:
+            self._limit_confirmed = True
         if rate.remaining is None or rate.reset_s is None:
             return
         ticket.reported = True
