@@ -55,7 +55,9 @@ async def run_ours(
     The last response is the last "dialed" event of the engine's progress hook,
     which fires as each dial's answer arrives.
     """
-    from orchestrator.engine.executor import ApplyOptions, apply_with_connection
+    from orchestrator.engine.events import EventKind, ProgressEvent
+    from orchestrator.engine.executor import apply_with_connection
+    from orchestrator.engine.options import ApplyOptions
     from orchestrator.secret import Secret
     from orchestrator.texml.connection import Connection
 
@@ -71,8 +73,8 @@ async def run_ours(
     )
     answered: list[float] = []
 
-    def progress(conference: str, participant: str, what: str) -> None:
-        if what.startswith("dialed "):
+    def progress(event: ProgressEvent) -> None:
+        if event.kind == EventKind.DIALED:
             answered.append(time.perf_counter())
 
     stop = asyncio.Event()

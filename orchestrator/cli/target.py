@@ -19,6 +19,8 @@ from typing import Any
 import click
 
 from orchestrator.cli.options import F, connection_options, sandbox_options
+from orchestrator.engine.inspect import Inspection, inspect
+from orchestrator.engine.state import StateStore
 from orchestrator.errors import SpecError
 from orchestrator.spec.model import ConferenceSpec
 from orchestrator.texml.connection import Connection, resolve_connection
@@ -123,3 +125,24 @@ async def _environment(
             "TELNYX_ACCOUNT_SID": info.account_sid,
         }
         yield overlay, Connection(info.base_url, Secret(info.api_key), info.account_sid)
+
+
+async def inspect_files(
+    paths: tuple[str, ...],
+    target: Target,
+    store: StateStore,
+    *,
+    prune: bool = False,
+    redial_changed: bool = False,
+    recordings: bool = False,
+) -> list[Inspection]:
+    """Every file against its live conference, in the order given; nothing is changed."""
+    async with open_target(paths, target) as loaded:
+        by_path = await inspect(
+            loaded.by_connection,
+            store,
+            prune=prune,
+            redial_changed=redial_changed,
+            recordings=recordings,
+        )
+    return [by_path[spec.path] for spec in loaded.specs]

@@ -25,21 +25,24 @@ from orchestrator.texml.contract import ConferenceResource, ParticipantResource
 # redial: hang up and dial again, for settings a live call cannot change (--redial-changed).
 ActionKind = Literal["dial", "update", "noop", "redial"]
 
+# In ``Action.waits_for``: the conference's SID (its creating dial must come first).
+CONFERENCE = "conference"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class Change:
     field: str  # the model's name: muted, hold, coach
     live: object
     desired: object
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Action:
     kind: ActionKind
     participant: Participant
     live: ParticipantResource | None = None
     changes: tuple[Change, ...] = ()
-    # Names this action must wait for: "conference" (its SID) and/or the participant it coaches.
+    # What this action must wait for: CONFERENCE (its SID) and/or the participant it coaches.
     waits_for: tuple[str, ...] = ()
     # Settings that differ from the live call and only a new dial can change ("to", "record", ...).
     needs_redial: tuple[str, ...] = ()
@@ -48,8 +51,13 @@ class Action:
     def changes_anything(self) -> bool:
         return self.kind != "noop"
 
+    @property
+    def redial_pending(self) -> bool:
+        """A redial is needed and not part of this plan (no --redial-changed)."""
+        return bool(self.needs_redial) and self.kind != "redial"
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class Stray:
     """A live participant whose Label this file once dialed but no longer names."""
 
@@ -58,7 +66,7 @@ class Stray:
     hang_up: bool  # --prune
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LiveState:
     conference: ConferenceResource | None
     participants: Mapping[str, ParticipantResource] = field(default_factory=dict)  # by Label
@@ -71,7 +79,7 @@ class LiveState:
     by_number: tuple[str, ...] = ()  # participants found in a call without a Label, by its number
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plan:
     spec: ConferenceSpec
     conference_sid: str | None  # None: the conference does not exist yet
@@ -94,15 +102,6 @@ class Plan:
         return (
             self.changes_present or any(a.needs_redial for a in self.actions) or bool(self.strays)
         )
-
-    def action(self, name: str) -> Action:
-        for action in self.actions:
-            if action.participant.name == name:
-                return action
-        raise KeyError(name)
-
-    def count(self, kind: ActionKind) -> int:
-        return sum(1 for action in self.actions if action.kind == kind)
 
 
 def _newest(conferences: list[ConferenceResource]) -> ConferenceResource | None:
@@ -272,17 +271,17 @@ def _changes(
     changes: list[Change] = []
     desired_muted = bool(settings.muted)
     if bool(live.get("muted")) != desired_muted:
-        changes.append(Change("muted", bool(live.get("muted")), desired_muted))
+        changes.append(Change(field="muted", live=bool(live.get("muted")), desired=desired_muted))
     desired_hold = bool(settings.hold)
     if bool(live.get("hold")) != desired_hold:
-        changes.append(Change("hold", bool(live.get("hold")), desired_hold))
+        changes.append(Change(field="hold", live=bool(live.get("hold")), desired=desired_hold))
     target = state.participants.get(participant.coach) if participant.coach else None
     desired_coaching = target["call_sid"] if target is not None else None
     live_coaching = live.get("coaching_call_sid") if live.get("coaching") else None
     if participant.coach is not None and target is not None and live_coaching != desired_coaching:
-        changes.append(Change("coach", live_coaching, participant.coach))
+        changes.append(Change(field="coach", live=live_coaching, desired=participant.coach))
     if participant.coach is None and live.get("coaching"):
-        changes.append(Change("coach", live_coaching, None))
+        changes.append(Change(field="coach", live=live_coaching, desired=None))
     return tuple(changes)
 
 
@@ -308,38 +307,47 @@ def make_plan(
     creator = None if conference_sid else _choose_creator(spec.participants)
     actions: list[Action] = []
     for participant in spec.participants:
+        coach = (participant.coach,) if participant.coach else ()
         live = state.participants.get(participant.name)
-        if live is not None:
-            redial = _redial_fields(participant, state)
-            if redial and redial_changed:
-                coach = (participant.coach,) if participant.coach else ()
-                actions.append(Action("redial", participant, live, (), coach, redial))
-                continue
-            changes = _changes(participant, live, state)
-            kind: ActionKind = "update" if changes else "noop"
-            waits = (
-                (participant.coach,)
-                if participant.coach and any(c.field == "coach" for c in changes)
-                else ()
-            )
-            actions.append(Action(kind, participant, live, changes, waits, redial))
+        if live is None:
+            waits = (CONFERENCE,) if conference_sid is None and participant.name != creator else ()
+            actions.append(Action(kind="dial", participant=participant, waits_for=waits + coach))
             continue
-        waits_for: list[str] = []
-        if conference_sid is None and participant.name != creator:
-            waits_for.append("conference")
-        if participant.coach is not None:
-            waits_for.append(participant.coach)
-        actions.append(Action("dial", participant, None, (), tuple(waits_for)))
+        redial = _redial_fields(participant, state)
+        if redial and redial_changed:
+            actions.append(
+                Action(
+                    kind="redial",
+                    participant=participant,
+                    live=live,
+                    waits_for=coach,
+                    needs_redial=redial,
+                )
+            )
+            continue
+        changes = _changes(participant, live, state)
+        coaching_changes = any(c.field == "coach" for c in changes)
+        actions.append(
+            Action(
+                kind="update" if changes else "noop",
+                participant=participant,
+                live=live,
+                changes=changes,
+                waits_for=coach if coaching_changes else (),
+                needs_redial=redial,
+            )
+        )
     strays = tuple(
-        Stray(label, found["call_sid"], hang_up=prune) for label, found in state.strays.items()
+        Stray(label=label, call_sid=found["call_sid"], hang_up=prune)
+        for label, found in state.strays.items()
     )
     return Plan(
-        spec,
-        conference_sid,
-        creator,
-        tuple(actions),
-        strays,
-        state.unlabeled,
-        state.conference["status"] if state.conference is not None else None,
-        state.destinations,
+        spec=spec,
+        conference_sid=conference_sid,
+        creator=creator,
+        actions=tuple(actions),
+        strays=strays,
+        unlabeled=state.unlabeled,
+        conference_status=state.conference.get("status") if state.conference is not None else None,
+        destinations=state.destinations,
     )

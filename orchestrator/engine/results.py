@@ -1,30 +1,66 @@
-"""What a run found: one outcome per participant in the file, and per conference."""
+"""What a run found: one outcome per participant in the file, and per conference.
+
+A participant's state is a ``State``: a string enum, so reports and scripts
+see the same words as ever (``connected``, ``ended: busy``) while the code can
+only name states that exist.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
 
 from orchestrator import exit_codes
 
-# Observed states. "ended: <why>" for legs that are gone.
-CONNECTED = "connected"
-CONNECTING = "connecting"
-NOT_DIALED = "not-dialed"
-UNKNOWN = "unknown"
+if TYPE_CHECKING:
+    from orchestrator.engine.planner import Stray
+
+# How a leg settled, as the poller learns it (engine.watcher); "unknown": it could not tell.
+LegState = Literal["connected", "no-answer", "busy", "failed", "hung-up", "unknown"]
 
 
-def ended(reason: str) -> str:
-    return f"ended: {reason}"
+class State(StrEnum):
+    """What a participant is (observed), or should be (desired)."""
+
+    CONNECTED = "connected"
+    CONNECTING = "connecting"  # dialed, not answered yet (or --no-wait: all that was asked)
+    NOT_DIALED = "not-dialed"
+    UNKNOWN = "unknown"  # a call may exist; its state could not be learned
+    ABSENT = "absent"  # not in the conference (status), or hung up as asked (--prune)
+    UNMANAGED = "unmanaged"  # live, dialed from this file once, no longer named in it
+    NO_ANSWER = "ended: no-answer"
+    BUSY = "ended: busy"
+    FAILED = "ended: failed"
+    HUNG_UP = "ended: hung-up"
+
+    @property
+    def live(self) -> bool:
+        """A call is up or on its way."""
+        return self in (State.CONNECTED, State.CONNECTING)
 
 
-@dataclass
+_ENDED: dict[str, State] = {
+    "no-answer": State.NO_ANSWER,
+    "busy": State.BUSY,
+    "failed": State.FAILED,
+    "hung-up": State.HUNG_UP,
+}
+
+
+def ended(leg: LegState) -> State:
+    """The participant's state once its leg settled without being connected."""
+    return _ENDED.get(leg, State.UNKNOWN)
+
+
+@dataclass(kw_only=True)
 class ParticipantOutcome:
     name: str
     role: str
     to: str  # the destination dialed last (or the primary one when nothing was dialed)
-    desired: str = CONNECTED
-    observed: str = NOT_DIALED
+    desired: State = State.CONNECTED
+    observed: State = State.NOT_DIALED
     call_sid: str | None = None
     attempts: int = 0  # dial requests that may have placed a call
     error: str | None = None  # why it did not converge, in one line
@@ -34,12 +70,35 @@ class ParticipantOutcome:
     def converged(self) -> bool:
         if self.error is not None:
             return False
-        if self.desired == CONNECTING:  # --no-wait: dialed is all that was asked
-            return self.observed in (CONNECTING, CONNECTED)
+        if self.desired == State.CONNECTING:  # --no-wait: dialed is all that was asked
+            return self.observed.live
         return self.observed == self.desired
 
 
-@dataclass
+def stray_outcome(stray: Stray, to: str) -> ParticipantOutcome:
+    """The row of a live participant the file no longer names: hung up (--prune) or left alone."""
+    if stray.hang_up:
+        return ParticipantOutcome(
+            name=stray.label,
+            role="-",
+            to=to,
+            desired=State.ABSENT,
+            observed=State.CONNECTED,
+            call_sid=stray.call_sid,
+            notes=["not in file; hung up (--prune)"],
+        )
+    return ParticipantOutcome(
+        name=stray.label,
+        role="-",
+        to=to,
+        desired=State.UNMANAGED,
+        observed=State.UNMANAGED,
+        call_sid=stray.call_sid,
+        notes=["live, not in file; apply --prune hangs it up"],
+    )
+
+
+@dataclass(kw_only=True)
 class ConferenceResult:
     path: str
     name: str
@@ -61,7 +120,7 @@ class ConferenceResult:
             "participants": len(self.participants),
             "converged": sum(1 for p in self.participants if p.converged),
             "not_converged": sum(1 for p in self.participants if not p.converged),
-            **{state: counts[state] for state in sorted(counts)},
+            **{str(state): counts[state] for state in sorted(counts)},
             "dials": self.dials,
             "rate_limited": self.rate_limited,
         }

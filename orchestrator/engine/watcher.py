@@ -28,14 +28,12 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
+from orchestrator.engine.results import LegState
 from orchestrator.errors import NotFoundError, OrchestratorError
 from orchestrator.texml import contract
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.throttle import FifoGate
-
-LegState = Literal["connected", "no-answer", "busy", "failed", "hung-up", "unknown"]
 
 _CALL_STATUS_TO_LEG: dict[str, LegState] = {
     "no-answer": "no-answer",

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from orchestrator.engine.executor import ApplyOptions
+from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.watcher import PollSchedule
 from orchestrator.sandbox import SandboxInfo, parse_scenario, running_sandbox
 from orchestrator.secret import Secret

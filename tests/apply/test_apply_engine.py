@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.engine.executor import ApplyOptions, apply_with_connection
+from orchestrator.engine.executor import apply_with_connection
+from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.watcher import PollSchedule
 from orchestrator.sandbox import SandboxInfo
 from orchestrator.secret import Secret

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.engine.executor import ApplyOptions, apply_with_connection
+from orchestrator.engine.events import EventKind, ProgressEvent
+from orchestrator.engine.executor import apply_with_connection
+from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.watcher import PollSchedule
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
 from orchestrator.texml.client import TexmlClient
@@ -120,9 +122,9 @@ async def test_the_api_gone_mid_run_stops_new_dials_and_names_who_was_never_dial
     dialed: list[str] = []
     enough = asyncio.Event()
 
-    def progress(conference: str, participant: str, what: str) -> None:
-        if what.startswith("dialed"):
-            dialed.append(participant)
+    def progress(event: ProgressEvent) -> None:
+        if event.kind == EventKind.DIALED:
+            dialed.append(event.participant)
             if len(dialed) >= 15:
                 enough.set()
 

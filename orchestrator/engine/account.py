@@ -1,0 +1,37 @@
+"""What one run shares across the conferences of an account: the client, the dial pacer,
+the read budget, the stop signals, and what it learned about the API on the way."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from orchestrator.engine.options import ApplyOptions
+from orchestrator.engine.pacer import DialPacer
+from orchestrator.engine.watcher import ListBudget
+from orchestrator.texml.client import TexmlClient
+
+
+@dataclass
+class Account:
+    client: TexmlClient
+    pacer: DialPacer
+    options: ApplyOptions
+    stop: asyncio.Event  # the user's: Ctrl-C, SIGTERM, SIGHUP
+    halt: asyncio.Event  # stop, or the API gone: no new dials
+    budget: ListBudget
+    create_by_call: bool = False  # dialing into a friendly name was refused: create by a call
+    gone: str | None = None  # why the run gave up on the API
+
+    def give_up_if_gone(self) -> None:
+        """Halt new dials once the API has answered nothing for ``give_up_s``."""
+        if self.gone is None and self.client.unreachable_for() >= self.options.give_up_s:
+            self.gone = (
+                f"the API has not answered for {self.options.give_up_s:g}s; "
+                "no new dials were sent after that"
+            )
+            self.halt.set()
+
+    def notice(self, line: str) -> None:
+        if self.options.notice is not None:
+            self.options.notice(line)

@@ -1,0 +1,121 @@
+"""down: hang up a file's participants, or end its whole conference; and forget them.
+
+Participants are found as apply finds them (by Label, by the local record, by
+the number called) and hung up by call SID. Whoever ends the conference on
+exit goes last: hung up first, it would take everyone else with it before
+their own hang-ups were sent, and the result would not say who was hung up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from orchestrator.engine.planner import read_live_state
+from orchestrator.engine.state import StateStore
+from orchestrator.errors import ApiError, ApiUnreachable, NotFoundError
+from orchestrator.spec.model import ConferenceSpec, Participant
+from orchestrator.texml.client import TexmlClient
+from orchestrator.texml.connection import Connection
+
+
+class HangUpResult(StrEnum):
+    HUNG_UP = "hung up"
+    ABSENT = "not in the conference"
+    FAILED = "could not hang up"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HangUp:
+    name: str
+    result: HangUpResult
+    error: str | None = None  # why it failed
+
+
+@dataclass(frozen=True, kw_only=True)
+class Teardown:
+    spec: ConferenceSpec
+    conference_sid: str | None  # None: it was not running
+    ended_conference: bool = False  # ended whole (Status=completed), as --end-conference asks
+    hang_ups: tuple[HangUp, ...] = ()
+    ended_with: tuple[str, ...] = ()  # participants whose leaving ended the conference
+
+    @property
+    def ok(self) -> bool:
+        return all(h.result != HangUpResult.FAILED for h in self.hang_ups)
+
+
+async def tear_down(
+    client: TexmlClient, spec: ConferenceSpec, *, end_conference: bool, store: StateStore | None
+) -> Teardown:
+    """Hang up the file's participants (or end the conference); the record forgets whom it ended."""
+    account_sid = spec.account_sid or client.connection.account_sid
+    recorded = store.load(spec.path, account_sid, spec.conference.name) if store else None
+    state = await read_live_state(client, spec, recorded)
+    if state.conference is None:
+        result = Teardown(spec=spec, conference_sid=None)
+        forget = set(recorded.participants) if recorded is not None else set()
+    elif end_conference:
+        await client.update_conference(state.conference["sid"], {"Status": "completed"})
+        result = Teardown(spec=spec, conference_sid=state.conference["sid"], ended_conference=True)
+        forget = set(recorded.participants) if recorded is not None else set()
+    else:
+        sid = state.conference["sid"]
+
+        async def hang_up(participant: Participant) -> HangUp:
+            live = state.participants.get(participant.name)
+            if live is None:
+                return HangUp(name=participant.name, result=HangUpResult.ABSENT)
+            try:
+                await client.delete_participant(sid, live["call_sid"])
+            except NotFoundError:
+                return HangUp(name=participant.name, result=HangUpResult.ABSENT)
+            except (ApiError, ApiUnreachable) as error:
+                return HangUp(name=participant.name, result=HangUpResult.FAILED, error=str(error))
+            return HangUp(name=participant.name, result=HangUpResult.HUNG_UP)
+
+        enders = [p for p in spec.participants if p.settings.end_conference_on_exit]
+        others = [p for p in spec.participants if not p.settings.end_conference_on_exit]
+        hang_ups = list(await asyncio.gather(*(hang_up(p) for p in others)))
+        for participant in enders:
+            hang_ups.append(await hang_up(participant))
+        ended_with: tuple[str, ...] = ()
+        if enders and (await client.get_conference(sid)).get("status") == "completed":
+            ended_with = tuple(p.name for p in enders)
+        result = Teardown(
+            spec=spec, conference_sid=sid, hang_ups=tuple(hang_ups), ended_with=ended_with
+        )
+        if ended_with and recorded is not None:
+            forget = set(recorded.participants)  # everyone left with the conference
+        else:
+            forget = {h.name for h in hang_ups if h.result != HangUpResult.FAILED}
+    if store is not None and recorded is not None and forget & set(recorded.participants):
+        for name in forget:
+            recorded.participants.pop(name, None)
+        store.save(spec.path, recorded)
+    return result
+
+
+async def tear_down_all(
+    groups: Mapping[Connection, list[ConferenceSpec]],
+    *,
+    end_conference: bool,
+    store: StateStore | None,
+) -> dict[str, Teardown]:
+    """``tear_down`` for every file (by path), one client per account."""
+
+    async def group(connection: Connection, specs: list[ConferenceSpec]) -> list[Teardown]:
+        async with TexmlClient(connection) as client:
+            return list(
+                await asyncio.gather(
+                    *(
+                        tear_down(client, spec, end_conference=end_conference, store=store)
+                        for spec in specs
+                    )
+                )
+            )
+
+    batches = await asyncio.gather(*(group(c, specs) for c, specs in groups.items()))
+    return {t.spec.path: t for batch in batches for t in batch}

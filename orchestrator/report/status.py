@@ -1,0 +1,108 @@
+"""status: the live conference as apply's summary shows it, plus recordings and strangers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from orchestrator import exit_codes
+from orchestrator.engine.inspect import Inspection
+from orchestrator.engine.planner import Action
+from orchestrator.engine.results import ConferenceResult, ParticipantOutcome, State, stray_outcome
+from orchestrator.engine.watcher import is_connected
+from orchestrator.report.plan import describe_change, redial_line
+from orchestrator.report.summary import render_result_text, result_json
+
+
+def _drift(action: Action) -> str | None:
+    """Why this participant is not as the file wants it, or None."""
+    reasons: list[str] = []
+    if action.kind == "update":
+        changes = ", ".join(describe_change(c) for c in action.changes)
+        reasons.append(f"differs: {changes}")
+    if action.needs_redial:
+        reasons.append(redial_line(action).removeprefix("! "))
+    return "; ".join(reasons) or None
+
+
+def conference_result(inspection: Inspection) -> ConferenceResult:
+    """The live conference as apply's summary shows it: one row per participant."""
+    plan = inspection.plan
+    rows: list[ParticipantOutcome] = []
+    for action in plan.actions:
+        participant = action.participant
+        live = action.live
+        outcome = ParticipantOutcome(
+            name=participant.name,
+            role=participant.role,
+            to=plan.destinations.get(participant.name, participant.to[0]),
+        )
+        if live is None:
+            outcome.observed = State.ABSENT
+            outcome.error = "not in the conference (apply dials it)"
+        else:
+            outcome.call_sid = live["call_sid"]
+            outcome.observed = (
+                State.CONNECTED if is_connected(live.get("status")) else State.CONNECTING
+            )
+            outcome.error = _drift(action)
+        rows.append(outcome)
+    rows += [stray_outcome(s, plan.destinations.get(s.label, "-")) for s in plan.strays]
+    result = ConferenceResult(
+        path=plan.spec.path,
+        name=plan.spec.conference.name,
+        sid=plan.conference_sid,
+        status=plan.conference_status,
+        participants=rows,
+    )
+    result.exit_code = exit_codes.DRIFT if plan.drift else exit_codes.OK
+    return result
+
+
+def _recording_lines(inspection: Inspection) -> list[str]:
+    recordings = inspection.recordings
+    if not recordings:
+        return ["  no recordings"] if inspection.plan.conference_sid else []
+    lines = [f"  recordings ({len(recordings)}):"]
+    for recording in recordings:
+        duration = f", {recording['duration']}s" if recording.get("duration") is not None else ""
+        lines.append(f"    {recording['sid']}  {recording['status']}{duration}")
+    return lines
+
+
+def render_status_text(inspections: Sequence[Inspection]) -> str:
+    blocks: list[str] = []
+    for inspection in inspections:
+        plan = inspection.plan
+        lines = (
+            render_result_text(conference_result(inspection), activity=False)
+            .rstrip("\n")
+            .splitlines()
+        )
+        lines += _recording_lines(inspection)
+        lines += [f"  ? {sid} (no Label known; never touched)" for sid in plan.unlabeled]
+        lines.append(
+            "in sync" if not plan.drift else "drift: the live conference differs from the file"
+        )
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def render_status_json(inspections: Sequence[Inspection]) -> str:
+    documents: list[dict[str, Any]] = []
+    for inspection in inspections:
+        document = result_json(conference_result(inspection))
+        for key in ("duration_s", "interrupted"):
+            document.pop(key, None)
+        document["recordings"] = [
+            {k: r.get(k) for k in ("sid", "status", "duration", "channels", "source")}
+            for r in inspection.recordings
+        ]
+        document["unlabeled"] = list(inspection.plan.unlabeled)
+        document["in_sync"] = not inspection.plan.drift
+        documents.append(document)
+    return json.dumps(documents[0] if len(documents) == 1 else documents, indent=2) + "\n"
+
+
+STATUS_REPORTERS = {"text": render_status_text, "json": render_status_json}
