@@ -1,0 +1,362 @@
+"""The HTTP side of the TeXML client: one pooled session, encodings, retries, error mapping.
+
+One shared session with a pooled connector; every request in flight counts
+against one limit. Reads, updates and deletes are retried on 429, 5xx,
+malformed answers and connection errors with jittered exponential backoff that
+honours Retry-After and x-ratelimit-reset; a 429 on them (the API's general
+limit) also holds and paces every other read (``ReadThrottle``), never dials.
+Requests that may place a call are sent once (``request_once``): whether a
+failed one placed a call is for the caller to find out.
+
+Bodies go as JSON, as the official Python SDK sends them; an endpoint that
+answers 415 to JSON gets the spec's form encoding from then on (and the other
+way round), and the refused request is sent again: a 415 did nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from orchestrator import __version__
+from orchestrator.errors import (
+    ApiError,
+    ApiUnreachable,
+    AuthenticationError,
+    MalformedAnswer,
+    NotFoundError,
+    NotSent,
+    RateLimitedError,
+    RequestRejected,
+    ServerError,
+)
+from orchestrator.secret import Secret
+from orchestrator.texml import contract
+from orchestrator.texml.connection import Connection
+from orchestrator.texml.ratelimit import RateReport, rate_report
+from orchestrator.texml.throttle import ReadThrottle
+
+RequestValue = contract.FieldValue | Secret
+
+# Kinds of request that may place a call: never retried, paced by the dial pacer, not by reads.
+DIAL_KINDS = ("dial", "calls")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 8  # total tries of one read/update/delete
+    # A refused connection rarely heals within seconds; fail fast so a wrong URL is reported quickly.
+    connect_attempts: int = 3
+    base_delay_s: float = 0.2
+    max_delay_s: float = 8.0
+
+    def backoff(self, attempt: int, hint_s: float | None) -> float:
+        """Delay before try ``attempt + 1``: the server's hint if any, else full-jitter exponential."""
+        if hint_s is not None:
+            return min(max(hint_s, 0.0), self.max_delay_s)
+        ceiling = min(self.max_delay_s, self.base_delay_s * (2**attempt))
+        return random.uniform(self.base_delay_s / 2, ceiling)
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: Any
+    rate: RateReport | None
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Checked once a request holds its place, just before it leaves."""
+
+    stop: asyncio.Event | None
+    clear_to_send: Callable[[], bool] | None
+
+    def check(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise NotSent("stopped before the request was sent")
+        if self.clear_to_send is not None and not self.clear_to_send():
+            raise NotSent("held back: dialing paused while the request waited", held_back=True)
+
+
+# Body encodings, per kind of endpoint (the spec declares form for some, JSON for others).
+JSON = "json"
+FORM = "form"
+
+
+class Transport:
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        concurrency: int = 50,
+        timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.connection = connection
+        self.retry = retry or RetryPolicy()
+        self.reads = ReadThrottle()
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 10.0))
+        self._in_flight = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._session: aiohttp.ClientSession | None = None
+        self._encoding: dict[str, str] = {}  # endpoint kind -> JSON or FORM, once one was refused
+        # Since when every request has failed to connect (None: the last one got an answer).
+        self.unreachable_since: float | None = None
+
+    async def open(self) -> None:
+        connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            headers={
+                "Authorization": f"Bearer {self.connection.api_key.reveal()}",
+                "Accept": "application/json",
+                "User-Agent": f"orchestrator/{__version__}",
+            },
+        )
+
+    async def close(self) -> None:
+        self.reads.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request_retrying(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, RequestValue] | None = None,
+        params: Mapping[str, str] | None = None,
+        ident: str | None = None,
+    ) -> Any:
+        """One read, update or delete, retried; its JSON object (None for a DELETE).
+
+        ``ident``: the field that identifies the resource, without which the answer is unusable.
+        """
+        attempt = 0
+        while True:
+            try:
+                answer = await self.request_once(method, path, body=body, params=params)
+                if method != "DELETE" and not isinstance(answer.body, dict):
+                    raise MalformedAnswer(
+                        f"{method} {path}: the API answered with something that is not a JSON object"
+                    )
+                if ident is not None and not isinstance(answer.body.get(ident), str):
+                    raise MalformedAnswer(f"{method} {path}: the answer has no {ident}")
+                return answer.body
+            except (RateLimitedError, ServerError, ApiUnreachable, MalformedAnswer) as error:
+                attempt += 1
+                refused = isinstance(error, ApiUnreachable) and not error.request_sent
+                if attempt >= (self.retry.connect_attempts if refused else self.retry.attempts):
+                    raise
+                if isinstance(error, RateLimitedError):
+                    continue  # the read throttle already holds every read for as long as asked
+                hint = error.retry_after if isinstance(error, ApiError) else None
+                await asyncio.sleep(self.retry.backoff(attempt, hint))
+
+    def unreachable_for(self) -> float:
+        """Seconds during which every request has failed to connect (0 while answers arrive)."""
+        if self.unreachable_since is None:
+            return 0.0
+        return time.monotonic() - self.unreachable_since
+
+    def _encode(self, kind: str, body: Mapping[str, RequestValue]) -> tuple[str | bytes, str]:
+        if self._encoding.get(kind, JSON) == FORM:
+            return encode_form(body), contract.FORM_MEDIA_TYPE
+        return json.dumps(encode_body(body)), contract.JSON_MEDIA_TYPE
+
+    async def request_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, RequestValue] | None = None,
+        params: Mapping[str, str] | None = None,
+        kind: str | None = None,
+        gate: Gate | None = None,
+    ) -> Answer:
+        """One request (resent once in the other encoding after a 415, which did nothing)."""
+        kind = kind or method
+        for _ in range(2):
+            try:
+                return await self._send(method, path, body, params, kind, gate)
+            except RequestRejected as error:
+                if error.status != 415 or body is None:
+                    raise
+                encoding = self._encoding.get(kind, JSON)
+                self._encoding[kind] = FORM if encoding == JSON else JSON
+        return await self._send(method, path, body, params, kind, gate)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, RequestValue] | None,
+        params: Mapping[str, str] | None,
+        kind: str,
+        gate: Gate | None,
+    ) -> Answer:
+        if self._session is None:
+            raise RuntimeError("Transport used outside 'async with'")
+        url = self.connection.base_url + path
+        data, media_type = (None, None) if body is None else self._encode(kind, body)
+        headers = None if media_type is None else {"Content-Type": media_type}
+        is_dial = kind in DIAL_KINDS
+        if not is_dial:
+            sent_at = (await self.reads.acquire()).at
+        async with self._in_flight:
+            if gate is not None:
+                gate.check()
+            if is_dial:
+                sent_at = time.monotonic()
+            try:
+                async with self._session.request(
+                    method, url, data=data, params=params, headers=headers
+                ) as response:
+                    text = await response.text()
+                    self.unreachable_since = None
+                    rate = rate_report(response.headers)
+                    if response.status < 300:
+                        if not is_dial:
+                            self.reads.answered()
+                        return Answer(json.loads(text) if text.strip() else None, rate)
+                    failure = self._error_for(response, text, method, path, rate)
+            except aiohttp.ClientConnectorError as error:
+                self._connect_failed()
+                raise _unreachable(
+                    self.connection.base_url, method, path, error, sent=False
+                ) from error
+            except (TimeoutError, aiohttp.ClientError) as error:
+                # Past connecting, the request may have reached the server.
+                raise _unreachable(
+                    self.connection.base_url, method, path, error, sent=True
+                ) from error
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                raise MalformedAnswer(
+                    f"{method} {path}: the API answered with something that is not JSON"
+                ) from error
+        if isinstance(failure, RateLimitedError) and (
+            not is_dial or failure.code == contract.CODE_TOO_MANY_REQUESTS
+        ):
+            # The general limit: hold every read (a dial's caller sees the code and pauses dials).
+            self.reads.limited(sent_at, failure.retry_after)
+        raise failure
+
+    def _connect_failed(self) -> None:
+        if self.unreachable_since is None:
+            self.unreachable_since = time.monotonic()
+
+    def _error_for(
+        self,
+        response: aiohttp.ClientResponse,
+        text: str,
+        method: str,
+        path: str,
+        rate: RateReport | None,
+    ) -> ApiError:
+        status = response.status
+        code, title, detail, pointer = _first_error(text)
+        what = detail or title or response.reason or "error"
+        where = f" ({pointer.lstrip('/')})" if pointer else ""
+        coded = f" [code {code}]" if code else ""
+        message = f"{method} {path}: HTTP {status}: {what}{where}{coded}"
+        kwargs: dict[str, Any] = {
+            "status": status,
+            "code": code,
+            "detail": detail or title,
+            "pointer": pointer,
+            "method": method,
+            "path": path,
+            "rate": rate,
+        }
+        if status == 401:
+            return AuthenticationError(
+                f"the API refused the API key (HTTP 401{coded}); check TELNYX_API_KEY or --api-key-file",
+                **kwargs,
+            )
+        if status == 404:
+            return NotFoundError(message, **kwargs)
+        if status == 429:
+            return RateLimitedError(message, **kwargs)
+        if status >= 500:
+            return ServerError(message, **kwargs)
+        return RequestRejected(message, **kwargs)
+
+
+def encode_body(body: Mapping[str, RequestValue]) -> dict[str, contract.FieldValue]:
+    """The JSON body as sent on the wire: the only place a Secret is revealed."""
+    return {k: (v.reveal() if isinstance(v, Secret) else v) for k, v in body.items()}
+
+
+def encode_form(body: Mapping[str, RequestValue]) -> str:
+    """The form body as sent on the wire: booleans as true/false, CustomHeaders as a JSON array."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in encode_body(body).items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, list):
+            text = json.dumps(value, separators=(",", ":"))
+        else:
+            text = str(value)
+        pairs.append((name, text))
+    return urlencode(pairs)
+
+
+def _unreachable(
+    base_url: str, method: str, path: str, error: BaseException, *, sent: bool
+) -> ApiUnreachable:
+    return ApiUnreachable(
+        f"cannot reach the API at {base_url} ({_connection_problem(error)}); "
+        "check TELNYX_BASE_URL / --base-url and the network",
+        method=method,
+        path=path,
+        request_sent=sent,
+    )
+
+
+def _connection_problem(error: BaseException) -> str:
+    """A few words a person can act on, instead of the library's exception text."""
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return "host not found"
+    if isinstance(error, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return "TLS handshake failed"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        cause = error.os_error
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        return cause.strerror or type(cause).__name__
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection"
+    if isinstance(error, aiohttp.ClientOSError):
+        return error.strerror or "connection reset"
+    return type(error).__name__
+
+
+def _first_error(text: str) -> tuple[str | None, str | None, str | None, str | None]:
+    try:
+        body = json.loads(text)
+        first = body["errors"][0]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None, None, None, None
+    if not isinstance(first, dict):
+        return None, None, None, None
+    source = first.get("source")
+    pointer = source.get("pointer") if isinstance(source, dict) else None
+    code = first.get("code")
+    return (
+        None if code is None else str(code),
+        first.get("title"),
+        first.get("detail"),
+        pointer,
+    )
