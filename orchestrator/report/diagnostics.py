@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestrator import exit_codes
+from orchestrator.report.github import annotation
 from orchestrator.spec import ValidationResult
 from orchestrator.spec.model import Diagnostic
 
@@ -68,23 +69,11 @@ def render_json(result: ValidationResult) -> str:
     return json.dumps(report, indent=2) + "\n"
 
 
-def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
 def render_github(result: ValidationResult) -> str:
     """Workflow commands (``::error file=...,line=...,col=...::message``), then the summary."""
     lines = []
     for diagnostic in result.diagnostics:
-        location = diagnostic.location
-        lines.append(
-            f"::{diagnostic.severity} file={escape_property(location.file)},"
-            f"line={location.line},col={location.col}::{escape_data(diagnostic.message)}"
-        )
+        lines.append(annotation(diagnostic.severity, diagnostic.location, diagnostic.message))
     lines.append(summary(result))
     return "\n".join(lines) + "\n"
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from orchestrator.engine.planner import Action, Change, Plan
-from orchestrator.report.diagnostics import escape_data, escape_property
+from orchestrator.report.github import annotation
 from orchestrator.report.summary import mask_destination
 
 PLAN_VERSION = 1
@@ -50,7 +50,7 @@ def redial_line(action: Action) -> str:
 def _lines(plan: Plan) -> list[str]:
     lines: list[str] = []
     for action in plan.actions:
-        pending = action.needs_redial and action.kind != "redial"
+        pending = action.redial_pending
         if action.kind != "noop" or not pending:
             lines.append(action_line(plan, action))
         if pending:
@@ -72,7 +72,7 @@ def totals(plans: Sequence[Plan]) -> dict[str, int]:
         "hang_up": sum(1 for plan in plans for s in plan.strays if s.hang_up),
         "redial": sum(1 for a in actions if a.kind == "redial"),
         "unchanged": sum(1 for a in actions if a.kind == "noop"),
-        "needs_redial": sum(1 for a in actions if a.needs_redial and a.kind != "redial"),
+        "needs_redial": sum(1 for a in actions if a.redial_pending),
         "unmanaged": sum(1 for plan in plans for s in plan.strays if not s.hang_up),
         "unlabeled": sum(len(plan.unlabeled) for plan in plans),
     }
@@ -171,13 +171,8 @@ def render_plan_github(plans: Sequence[Plan]) -> str:
                 # On the changed setting's line when the participant sets it itself.
                 changed = ("participants", index, action.changes[0].field)
                 location = plan.spec.location_of(changed)
-            message = action_line(plan, action)
-            if action.needs_redial and action.kind != "redial":
-                message = redial_line(action)
-            lines.append(
-                f"::notice file={escape_property(location.file)},"
-                f"line={location.line},col={location.col}::{escape_data(message)}"
-            )
+            message = redial_line(action) if action.redial_pending else action_line(plan, action)
+            lines.append(annotation("notice", location, message))
         for stray in plan.strays:
             location = plan.spec.location_of(("participants",))
             message = (
@@ -185,10 +180,7 @@ def render_plan_github(plans: Sequence[Plan]) -> str:
                 if stray.hang_up
                 else f"{stray.label} is live but not in the file (apply --prune hangs it up)"
             )
-            lines.append(
-                f"::notice file={escape_property(location.file)},"
-                f"line={location.line},col={location.col}::{escape_data(message)}"
-            )
+            lines.append(annotation("notice", location, message))
     lines.append(summary_line(plans))
     return "\n".join(lines) + "\n"
 

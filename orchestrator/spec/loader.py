@@ -1,10 +1,11 @@
 """Reading a conference file: bytes to plain values, remembering where each key and value stands.
 
-PyYAML's composer keeps positions but recurses natively (deep nesting crashes the
-interpreter) and hides where aliases were used, so this module builds its own
-small node tree from the parser's events, iteratively and with a depth cap, then
-walks it into plain dicts, lists and scalars plus two maps from JSON path to
-:class:`Location`: one for values, one for keys. Aliases and ``<<`` merge keys are
+PyYAML's composer keeps positions but hides where aliases were used, gives no
+way to count the values an alias expands into, and stops deep nesting only at
+its own limit (which differs between versions), so this module builds its own
+small node tree from the parser's events, iteratively and with a depth cap of
+its own, then walks it into plain dicts, lists and scalars plus two maps from
+JSON path to :class:`Location`: one for values, one for keys. Aliases and ``<<`` merge keys are
 expanded during that walk, with a cap on the number of values produced so that
 an alias bomb is refused instead of filling memory.
 """

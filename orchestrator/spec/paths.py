@@ -24,7 +24,3 @@ def format_path(path: JsonPath) -> str:
 def is_secret_path(path: JsonPath) -> bool:
     """The path of a SIP password, whose value is never shown."""
     return len(path) >= 2 and path[-2] == "sip_auth" and path[-1] == "password"
-
-
-def starts_with(path: JsonPath, prefix: JsonPath) -> bool:
-    return path[: len(prefix)] == prefix

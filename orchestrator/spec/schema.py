@@ -28,8 +28,8 @@ from orchestrator.texml import contract
 SCHEMA_FILE: Final = "conference.schema.json"
 _SOURCE_SCHEMA: Final = Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_FILE
 
-NAME_PATTERN: Final = "^[A-Za-z0-9._-]{1,128}$"
-DESTINATION_PATTERN: Final = r"^(\+[1-9][0-9]{1,14}|[Ss][Ii][Pp][Ss]?:[^\s@]+@[^\s@]+)$"
+NAME_PATTERN: Final = contract.FRIENDLY_NAME_PATTERN.pattern
+DESTINATION_PATTERN: Final = contract.DESTINATION_PATTERN.pattern
 URL_PATTERN: Final = r"^https?://[^\s]+$"
 CODEC_PATTERN: Final = "^[A-Za-z0-9._/-]+$"
 HEADER_NAME_PATTERN: Final = "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"

@@ -58,6 +58,9 @@ MAX_PARTICIPANTS_RANGE: Final = (2, 800)
 DEFAULT_MAX_PARTICIPANTS: Final = 250
 CALLER_ID_MAX_LENGTH: Final = 128
 CALLER_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9 \-_~!.+]{1,128}$")
+# A conference's friendly name, and whom a participant dials: an E.164 number or a SIP URI.
+FRIENDLY_NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+DESTINATION_PATTERN: Final = re.compile(r"^(\+[1-9][0-9]{1,14}|[Ss][Ii][Pp][Ss]?:[^\s@]+@[^\s@]+)$")
 # Dials per second over a rolling window: at most rate * window dials in any window.
 DEFAULT_DIALS_PER_SECOND: Final = 30
 DEFAULT_DIAL_WINDOW_S: Final = 5
