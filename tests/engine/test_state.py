@@ -28,16 +28,16 @@ from orchestrator.engine.state import (
 )
 from orchestrator.errors import ConfigError
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
-from tests.lifecycle.support import PEOPLE, Bench
+from tests.cli.support import PEOPLE, CliSession
 
 ACCOUNT = "acct-1"
 NAME = "bridge"
 
 
 @pytest.fixture
-def bench(tmp_path: Path) -> Iterator[Bench]:
+def cli(tmp_path: Path) -> Iterator[CliSession]:
     with sandbox_in_thread(parse_scenario({"time_scale": 0.01, "seed": 5})) as info:
-        yield Bench(info, tmp_path)
+        yield CliSession(info, tmp_path)
 
 
 class Warnings(list[str]):
@@ -281,14 +281,14 @@ def test_any_bytes_in_the_record_load_or_warn(tmp_path: Path, content: bytes) ->
 
 @pytest.mark.parametrize("command", ["plan", "status", "apply"])
 def test_commands_warn_about_a_deeply_nested_record_and_carry_on(
-    bench: Bench, command: str
+    cli: CliSession, command: str
 ) -> None:
-    path = bench.write(PEOPLE)
-    state_dir = bench.directory / "state"
-    record = StateStore(state_dir).path_for(str(path), bench.info.account_sid, "test-bridge")
+    path = cli.write(PEOPLE)
+    state_dir = cli.directory / "state"
+    record = StateStore(state_dir).path_for(str(path), cli.info.account_sid, "test-bridge")
     record.parent.mkdir()
     record.write_text("[" * 100_000, encoding="utf-8")
-    result = bench.run(command, str(path), "--state-dir", str(state_dir))
+    result = cli.run(command, str(path), "--state-dir", str(state_dir))
     assert result.returncode in (0, 2), result.stdout + result.stderr
     assert f"warning: {record}: cannot read the local record" in result.stderr
     assert "error:" not in result.stderr and "Traceback" not in result.stderr

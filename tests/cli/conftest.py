@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
-from tests.lifecycle.support import Bench
+from tests.cli.support import CliSession
 
 
 @pytest.fixture
-def bench(tmp_path: Path) -> Iterator[Bench]:
+def cli(tmp_path: Path) -> Iterator[CliSession]:
     with sandbox_in_thread(parse_scenario({"time_scale": 0.01, "seed": 5})) as info:
-        yield Bench(info, tmp_path)
+        yield CliSession(info, tmp_path)

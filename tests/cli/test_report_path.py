@@ -14,74 +14,74 @@ import pytest
 
 from orchestrator import exit_codes
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
-from tests.apply.support import numbered
-from tests.lifecycle.support import PEOPLE, Bench
+from tests.cli.support import PEOPLE, CliSession
+from tests.engine.support import numbered
 
 
 @pytest.fixture
-def bench(tmp_path: Path) -> Iterator[Bench]:
+def cli(tmp_path: Path) -> Iterator[CliSession]:
     with sandbox_in_thread(parse_scenario({"time_scale": 0.01, "seed": 13})) as info:
-        yield Bench(info, tmp_path)
+        yield CliSession(info, tmp_path)
 
 
-def refused(bench: Bench, report: Path, problem: str) -> None:
-    path = bench.write(PEOPLE)
-    result = bench.run("apply", str(path), "--report", str(report))
+def refused(cli: CliSession, report: Path, problem: str) -> None:
+    path = cli.write(PEOPLE)
+    result = cli.run("apply", str(path), "--report", str(report))
     assert result.returncode == exit_codes.FAILED, result.stdout + result.stderr
     assert result.stderr.splitlines() == [
         f"error: --report {report}: {problem}; nothing was dialed"
     ]
     assert result.stdout == ""
-    assert bench.dial_count() == 0
+    assert cli.dial_count() == 0
 
 
-def test_a_missing_folder_is_refused_before_any_request(bench: Bench) -> None:
-    report = bench.directory / "reports" / "apply.json"
+def test_a_missing_folder_is_refused_before_any_request(cli: CliSession) -> None:
+    report = cli.directory / "reports" / "apply.json"
     refused(
-        bench,
+        cli,
         report,
         f"the folder {report.parent} does not exist; create it or choose another path",
     )
 
 
-def test_a_folder_as_the_report_is_refused(bench: Bench) -> None:
-    report = bench.directory / "reports"
+def test_a_folder_as_the_report_is_refused(cli: CliSession) -> None:
+    report = cli.directory / "reports"
     report.mkdir()
-    refused(bench, report, f"is a folder; name a file, such as {report / 'report.json'}")
+    refused(cli, report, f"is a folder; name a file, such as {report / 'report.json'}")
 
 
-def test_a_file_as_the_folder_is_refused(bench: Bench) -> None:
-    (bench.directory / "notes").write_text("x")
-    report = bench.directory / "notes" / "apply.json"
-    refused(bench, report, f"{report.parent} is not a folder; choose another path")
+def test_a_file_as_the_folder_is_refused(cli: CliSession) -> None:
+    (cli.directory / "notes").write_text("x")
+    report = cli.directory / "notes" / "apply.json"
+    refused(cli, report, f"{report.parent} is not a folder; choose another path")
 
 
-def test_a_read_only_folder_is_refused(bench: Bench, read_only_folder: Path) -> None:
+def test_a_read_only_folder_is_refused(cli: CliSession, read_only_folder: Path) -> None:
     refused(
-        bench,
+        cli,
         read_only_folder / "apply.json",
         f"cannot write in {read_only_folder} (Permission denied); choose a writable folder",
     )
 
 
-def test_the_check_leaves_nothing_behind_and_a_relative_path_works(bench: Bench) -> None:
-    path = bench.write(PEOPLE)
+def test_the_check_leaves_nothing_behind_and_a_relative_path_works(cli: CliSession) -> None:
+    path = cli.write(PEOPLE)
     result = subprocess.run(
         [sys.executable, "-m", "orchestrator", "apply", str(path), "-q", "--report", "r.json"],
         capture_output=True,
         text=True,
-        env=bench.env,
-        cwd=bench.directory,
+        env=cli.env,
+        cwd=cli.directory,
         timeout=60,
     )
     assert result.returncode == exit_codes.OK, result.stderr
-    assert json.loads((bench.directory / "r.json").read_text())["exit_code"] == 0
-    assert not [p for p in bench.directory.iterdir() if p.name.startswith(".r.json")]
+    assert json.loads((cli.directory / "r.json").read_text())["exit_code"] == 0
+    assert not [p for p in cli.directory.iterdir() if p.name.startswith(".r.json")]
 
 
-def test_a_folder_removed_during_the_run_still_prints_the_summary(bench: Bench) -> None:
-    path = bench.write(numbered(20))
-    folder = bench.directory / "reports"
+def test_a_folder_removed_during_the_run_still_prints_the_summary(cli: CliSession) -> None:
+    path = cli.write(numbered(20))
+    folder = cli.directory / "reports"
     folder.mkdir()
     report = folder / "apply.json"
     process = subprocess.Popen(
@@ -93,7 +93,7 @@ def test_a_folder_removed_during_the_run_still_prints_the_summary(bench: Bench) 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=bench.env,
+        env=cli.env,
     )
     assert process.stderr is not None
     first = process.stderr.readline()

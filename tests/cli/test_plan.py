@@ -6,12 +6,12 @@ import copy
 import json
 
 from orchestrator import exit_codes
-from tests.lifecycle.support import PEOPLE, Bench, lines_of
+from tests.cli.support import PEOPLE, CliSession, lines_of
 
 
-def test_plan_on_a_fresh_conference_dials_everyone(bench: Bench) -> None:
-    path = bench.write(PEOPLE)
-    result = bench.run("plan", str(path), "--detailed-exitcode")
+def test_plan_on_a_fresh_conference_dials_everyone(cli: CliSession) -> None:
+    path = cli.write(PEOPLE)
+    result = cli.run("plan", str(path), "--detailed-exitcode")
     assert result.returncode == exit_codes.CHANGES, result.stderr
     lines = lines_of(result.stdout)
     assert lines[0] == f"Conference test-bridge ({path}): not created yet"
@@ -21,14 +21,14 @@ def test_plan_on_a_fresh_conference_dials_everyone(bench: Bench) -> None:
         "+ dial carol (+1206\u2022\u2022\u20220102, participant)",
         "Plan: 3 to dial, 0 to update, 0 to hang up.",
     ]
-    assert bench.run("plan", str(path)).returncode == 0  # changes alone are no error
-    assert bench.dial_count() == 0
+    assert cli.run("plan", str(path)).returncode == 0  # changes alone are no error
+    assert cli.dial_count() == 0
 
 
-def test_plan_after_apply_is_all_unchanged(bench: Bench) -> None:
-    path = bench.write(PEOPLE)
-    bench.apply(path)
-    result = bench.run("plan", str(path), "--detailed-exitcode")
+def test_plan_after_apply_is_all_unchanged(cli: CliSession) -> None:
+    path = cli.write(PEOPLE)
+    cli.apply(path)
+    result = cli.run("plan", str(path), "--detailed-exitcode")
     assert result.returncode == exit_codes.OK, result.stdout + result.stderr
     assert lines_of(result.stdout)[1:] == [
         "= alice unchanged",
@@ -38,128 +38,128 @@ def test_plan_after_apply_is_all_unchanged(bench: Bench) -> None:
     ]
 
 
-def test_edited_muted_is_an_update_and_apply_sends_no_new_dial(bench: Bench) -> None:
-    path = bench.write(PEOPLE)
-    bench.apply(path)
-    dials = bench.dial_count()
+def test_edited_muted_is_an_update_and_apply_sends_no_new_dial(cli: CliSession) -> None:
+    path = cli.write(PEOPLE)
+    cli.apply(path)
+    dials = cli.dial_count()
     people = copy.deepcopy(PEOPLE)
     people[1]["muted"] = True
-    bench.write(people)
+    cli.write(people)
 
-    result = bench.run("plan", str(path), "--detailed-exitcode")
+    result = cli.run("plan", str(path), "--detailed-exitcode")
     assert result.returncode == exit_codes.CHANGES
     assert "~ update bob: muted false -> true" in lines_of(result.stdout)
     assert "Plan: 0 to dial, 1 to update, 0 to hang up. 2 unchanged." in result.stdout
 
-    applied = bench.apply(path)
+    applied = cli.apply(path)
     assert "updated muted" in applied.stdout
-    assert bench.dial_count() == dials  # updated in place, nobody dialed
-    sid = bench.conference_sid()
-    bob = bench.api(lambda c: c.get_participant(sid, "bob"))
+    assert cli.dial_count() == dials  # updated in place, nobody dialed
+    sid = cli.conference_sid()
+    bob = cli.api(lambda c: c.get_participant(sid, "bob"))
     assert bob["muted"] is True
-    assert bench.run("plan", str(path), "--detailed-exitcode").returncode == exit_codes.OK
+    assert cli.run("plan", str(path), "--detailed-exitcode").returncode == exit_codes.OK
 
 
-def test_participant_removed_from_the_file_is_unmanaged_until_prune(bench: Bench) -> None:
-    path = bench.write(PEOPLE)
-    bench.apply(path)
-    bench.write(PEOPLE[:2])  # carol is gone from the file
+def test_participant_removed_from_the_file_is_unmanaged_until_prune(cli: CliSession) -> None:
+    path = cli.write(PEOPLE)
+    cli.apply(path)
+    cli.write(PEOPLE[:2])  # carol is gone from the file
 
-    result = bench.run("plan", str(path), "--detailed-exitcode")
+    result = cli.run("plan", str(path), "--detailed-exitcode")
     assert result.returncode == exit_codes.OK  # apply without --prune would do nothing
     assert "? carol unmanaged (not in file; apply --prune hangs it up)" in lines_of(result.stdout)
 
-    applied = bench.apply(path)
+    applied = cli.apply(path)
     assert "apply --prune hangs it up" in applied.stdout
-    assert bench.live_labels("carol") == {"carol": True}  # left alone
+    assert cli.live_labels("carol") == {"carol": True}  # left alone
 
-    pruning = bench.run("plan", str(path), "--prune", "--detailed-exitcode")
+    pruning = cli.run("plan", str(path), "--prune", "--detailed-exitcode")
     assert pruning.returncode == exit_codes.CHANGES
     assert "- hang up carol (not in file; --prune)" in lines_of(pruning.stdout)
     assert "Plan: 0 to dial, 0 to update, 1 to hang up. 2 unchanged." in pruning.stdout
 
-    pruned = bench.apply(path, "--prune")
+    pruned = cli.apply(path, "--prune")
     assert "hung up (--prune)" in pruned.stdout
-    assert bench.live_labels("alice", "bob", "carol") == {
+    assert cli.live_labels("alice", "bob", "carol") == {
         "alice": True,
         "bob": True,
         "carol": False,
     }
-    after = bench.run("plan", str(path), "--prune", "--detailed-exitcode")
+    after = cli.run("plan", str(path), "--prune", "--detailed-exitcode")
     assert after.returncode == exit_codes.OK
     assert "carol" not in after.stdout
 
 
-def test_participant_that_hung_up_live_is_dialed_again(bench: Bench) -> None:
-    path = bench.write(PEOPLE)
-    bench.apply(path)
-    sid = bench.conference_sid()
-    bench.api(lambda c: c.delete_participant(sid, "bob"))
+def test_participant_that_hung_up_live_is_dialed_again(cli: CliSession) -> None:
+    path = cli.write(PEOPLE)
+    cli.apply(path)
+    sid = cli.conference_sid()
+    cli.api(lambda c: c.delete_participant(sid, "bob"))
 
-    result = bench.run("plan", str(path))
+    result = cli.run("plan", str(path))
     assert "+ dial bob (+1206\u2022\u2022\u20220101, participant)" in lines_of(result.stdout)
-    dials = bench.dial_count()
-    bench.apply(path)
-    assert bench.dial_count() == dials + 1
-    assert bench.live_labels("bob") == {"bob": True}
+    dials = cli.dial_count()
+    cli.apply(path)
+    assert cli.dial_count() == dials + 1
+    assert cli.live_labels("bob") == {"bob": True}
 
 
-def test_a_call_without_label_is_listed_and_never_touched(bench: Bench) -> None:
-    path = bench.write(PEOPLE)
-    bench.apply(path)
-    sid = bench.conference_sid()
-    stranger = bench.api(
+def test_a_call_without_label_is_listed_and_never_touched(cli: CliSession) -> None:
+    path = cli.write(PEOPLE)
+    cli.apply(path)
+    sid = cli.conference_sid()
+    stranger = cli.api(
         lambda c: c.dial(sid, {"To": "+12065550177", "From": "+12065550200"})
     ).resource["call_sid"]
 
-    result = bench.run("plan", str(path), "--prune")
+    result = cli.run("plan", str(path), "--prune")
     assert f"? {stranger} (no Label known; never touched)" in lines_of(result.stdout)
-    bench.apply(path, "--prune")
-    assert bench.api(lambda c: c.find_participant(sid, stranger)) is not None
+    cli.apply(path, "--prune")
+    assert cli.api(lambda c: c.find_participant(sid, stranger)) is not None
 
 
-def test_new_number_needs_a_redial_and_redial_changed_does_it(bench: Bench) -> None:
-    path = bench.write(PEOPLE)
-    bench.apply(path)
+def test_new_number_needs_a_redial_and_redial_changed_does_it(cli: CliSession) -> None:
+    path = cli.write(PEOPLE)
+    cli.apply(path)
     people = copy.deepcopy(PEOPLE)
     people[2]["to"] = "+12065550199"
-    bench.write(people)
+    cli.write(people)
 
-    result = bench.run("plan", str(path), "--detailed-exitcode")
+    result = cli.run("plan", str(path), "--detailed-exitcode")
     assert result.returncode == exit_codes.OK
     assert "! needs redial: carol (to)" in lines_of(result.stdout)
-    dials = bench.dial_count()
-    kept = bench.apply(path)
+    dials = cli.dial_count()
+    kept = cli.apply(path)
     assert "needs redial: to changed (apply --redial-changed)" in kept.stdout
-    assert bench.dial_count() == dials
+    assert cli.dial_count() == dials
 
-    planned = bench.run("plan", str(path), "--redial-changed", "--detailed-exitcode")
+    planned = cli.run("plan", str(path), "--redial-changed", "--detailed-exitcode")
     assert planned.returncode == exit_codes.CHANGES
     assert "-/+ redial carol (to)" in lines_of(planned.stdout)
-    bench.apply(path, "--redial-changed")
-    dialed = bench.api(lambda c: c.sandbox_dials())
+    cli.apply(path, "--redial-changed")
+    dialed = cli.api(lambda c: c.sandbox_dials())
     assert [d["to"] for d in dialed[dials:]] == ["+12065550199"]
-    assert bench.run("plan", str(path), "--detailed-exitcode").returncode == exit_codes.OK
+    assert cli.run("plan", str(path), "--detailed-exitcode").returncode == exit_codes.OK
 
 
-def test_changed_recording_setting_needs_a_redial(bench: Bench) -> None:
-    path = bench.write(PEOPLE)
-    bench.apply(path)
+def test_changed_recording_setting_needs_a_redial(cli: CliSession) -> None:
+    path = cli.write(PEOPLE)
+    cli.apply(path)
     people = copy.deepcopy(PEOPLE)
     people[1]["record"] = True
-    bench.write(people)
-    result = bench.run("plan", str(path))
+    cli.write(people)
+    result = cli.run("plan", str(path))
     assert "! needs redial: bob (record)" in lines_of(result.stdout)
 
 
-def test_plan_json_and_github(bench: Bench) -> None:
-    path = bench.write(PEOPLE)
-    bench.apply(path)
+def test_plan_json_and_github(cli: CliSession) -> None:
+    path = cli.write(PEOPLE)
+    cli.apply(path)
     people = copy.deepcopy(PEOPLE)
     people[1]["muted"] = True
-    bench.write([*people, {"name": "dave", "to": "+12065550103"}])
+    cli.write([*people, {"name": "dave", "to": "+12065550103"}])
 
-    document = json.loads(bench.run("plan", str(path), "-o", "json").stdout)
+    document = json.loads(cli.run("plan", str(path), "-o", "json").stdout)
     [conference] = document["conferences"]
     actions = {a["name"]: a for a in conference["actions"]}
     assert actions["bob"]["action"] == "update"
@@ -170,7 +170,7 @@ def test_plan_json_and_github(bench: Bench) -> None:
     assert document["totals"]["dial"] == 1
     assert document["changes_present"] is True
 
-    github = bench.run("plan", str(path), "-o", "github").stdout.splitlines()
+    github = cli.run("plan", str(path), "-o", "github").stdout.splitlines()
     # On the line of the setting that changed, which bob's entry sets itself.
     muted_line = path.read_text().splitlines().index("  muted: true") + 1
     assert muted_line > actions["bob"]["line"]

@@ -23,7 +23,8 @@ from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.watcher import PollSchedule
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
 from orchestrator.texml.client import TexmlClient
-from tests.apply.support import (
+from tests.cli.support import CliSession
+from tests.engine.support import (
     conference_file,
     connection_for,
     dialed_once,
@@ -32,7 +33,6 @@ from tests.apply.support import (
     numbered,
     sandbox_dials,
 )
-from tests.lifecycle.support import Bench
 
 # Default flags (30 dials/s over 5 s), polling at the default pace too: only the test's
 # simulated time is fast (a ring takes 20 ms).
@@ -70,7 +70,7 @@ def test_two_applies_on_one_account_each_finish_within_twice_the_combined_bound(
     count, limit, window = 300, 150, 5.0
     combined_bound_s = math.floor((2 * count - 1) / limit) * window
     with sandbox_in_thread(parse_scenario({"time_scale": 0.01, "seed": 3})) as info:
-        bench = Bench(info, tmp_path)
+        cli = CliSession(info, tmp_path)
         files = [
             conference_file(
                 tmp_path,
@@ -89,7 +89,7 @@ def test_two_applies_on_one_account_each_finish_within_twice_the_combined_bound(
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,
-                env=bench.env,
+                env=cli.env,
             )
             for f, r in zip(files, reports, strict=True)
         ]
@@ -98,7 +98,7 @@ def test_two_applies_on_one_account_each_finish_within_twice_the_combined_bound(
             _, stderr = process.communicate(timeout=4 * combined_bound_s + 30)
             took.append(time.monotonic() - started)
             assert process.returncode == 0, stderr
-        dials = bench.api(lambda c: c.sandbox_dials())
+        dials = cli.api(lambda c: c.sandbox_dials())
     for seconds in took:
         assert seconds <= 2 * combined_bound_s, (took, combined_bound_s)
     by_label = Counter((d["conference_sid"], d["label"]) for d in dials)

@@ -20,26 +20,26 @@ import pytest
 from orchestrator import exit_codes
 from orchestrator.engine.state import StateStore
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
-from tests.apply.support import numbered
-from tests.lifecycle.support import Bench
+from tests.cli.support import CliSession
+from tests.engine.support import numbered
 
 PEOPLE = 30
 
 
 @pytest.fixture
-def bench(tmp_path: Path) -> Iterator[Bench]:
+def cli(tmp_path: Path) -> Iterator[CliSession]:
     with sandbox_in_thread(parse_scenario({"time_scale": 0.01, "seed": 11})) as info:
-        yield Bench(info, tmp_path)
+        yield CliSession(info, tmp_path)
 
 
-def start_apply(bench: Bench, path: Path, *flags: str) -> subprocess.Popen[str]:
+def start_apply(cli: CliSession, path: Path, *flags: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "orchestrator", "apply", str(path), *flags],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=bench.env,
+        env=cli.env,
     )
 
 
@@ -67,13 +67,13 @@ def read_until(process: subprocess.Popen[str], dials: int) -> list[str]:
     ids=["SIGTERM", "SIGHUP", "SIGINT"],
 )
 def test_a_signal_stops_new_dials_and_the_run_ends_as_usual(
-    bench: Bench, signum: signal.Signals, code: int
+    cli: CliSession, signum: signal.Signals, code: int
 ) -> None:
-    path = bench.write(numbered(PEOPLE))
-    report = bench.directory / "report.json"
-    state_dir = bench.directory / "state"
+    path = cli.write(numbered(PEOPLE))
+    report = cli.directory / "report.json"
+    state_dir = cli.directory / "state"
     process = start_apply(
-        bench,
+        cli,
         path,
         *("--dials-per-second", "10", "--dial-window", "1"),  # ten at once, then ten a second
         *("--report", str(report), "--state-dir", str(state_dir)),
@@ -112,39 +112,39 @@ def test_a_signal_stops_new_dials_and_the_run_ends_as_usual(
     assert len(dialed) >= 12
     assert {p["observed"] for p in by_name.values()} <= {"connected", "connecting", "not-dialed"}
     # Nobody was dialed after the signal but what was already on its way.
-    assert bench.dial_count() == len(dialed) < PEOPLE
+    assert cli.dial_count() == len(dialed) < PEOPLE
 
-    record = StateStore(state_dir).load(str(path), bench.info.account_sid, "test-bridge")
+    record = StateStore(state_dir).load(str(path), cli.info.account_sid, "test-bridge")
     assert set(record.participants) == dialed
     assert {r.call_sid for r in record.participants.values()} == {
         by_name[n]["call_sid"] for n in dialed
     }
 
 
-def test_the_record_lets_the_next_apply_finish_the_job(bench: Bench) -> None:
-    path = bench.write(numbered(PEOPLE))
-    state_dir = bench.directory / "state"
+def test_the_record_lets_the_next_apply_finish_the_job(cli: CliSession) -> None:
+    path = cli.write(numbered(PEOPLE))
+    state_dir = cli.directory / "state"
     flags = ("--state-dir", str(state_dir), "--dials-per-second", "10", "--dial-window", "1")
-    process = start_apply(bench, path, *flags)
+    process = start_apply(cli, path, *flags)
     read_until(process, 12)
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=30)
     assert process.returncode == exit_codes.TERMINATED
-    first = bench.dial_count()
+    first = cli.dial_count()
 
-    finished = bench.run("apply", str(path), "-q", *flags)
+    finished = cli.run("apply", str(path), "-q", *flags)
     assert finished.returncode == exit_codes.OK, finished.stdout + finished.stderr
-    assert bench.dial_count() == PEOPLE  # the rest dialed, nobody twice
+    assert cli.dial_count() == PEOPLE  # the rest dialed, nobody twice
     assert f"{PEOPLE} participants: {PEOPLE} connected; all converged." in finished.stdout
     assert first < PEOPLE
 
 
 @pytest.fixture
-def slow_bench(tmp_path: Path) -> Iterator[Bench]:
+def slow_cli(tmp_path: Path) -> Iterator[CliSession]:
     """Every API answer takes half a second, so a run is still busy when a second signal comes."""
     scenario: dict[str, Any] = {"time_scale": 0.01, "seed": 11, "latency_ms": 500}
     with sandbox_in_thread(parse_scenario(scenario)) as info:
-        yield Bench(info, tmp_path)
+        yield CliSession(info, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -156,11 +156,11 @@ def slow_bench(tmp_path: Path) -> Iterator[Bench]:
     ids=["SIGTERM-SIGTERM", "SIGHUP-SIGINT"],
 )
 def test_a_second_signal_aborts_at_once(
-    slow_bench: Bench, first: signal.Signals, second: signal.Signals, code: int
+    slow_cli: CliSession, first: signal.Signals, second: signal.Signals, code: int
 ) -> None:
-    path = slow_bench.write(numbered(PEOPLE))
-    report = slow_bench.directory / "report.json"
-    process = start_apply(slow_bench, path, "--report", str(report))
+    path = slow_cli.write(numbered(PEOPLE))
+    report = slow_cli.directory / "report.json"
+    process = start_apply(slow_cli, path, "--report", str(report))
     read_until(process, 1)  # the conference exists; the others' dials are on the wire
     process.send_signal(first)
     time.sleep(0.2)

@@ -1,5 +1,5 @@
-"""The whole lifecycle against the sandbox's field profile, where a conference can only be made
-by a call running TeXML: that call carries no Label, and plan, status and down still know it."""
+"""apply, plan, status and down against the sandbox's field profile, where a conference can only
+be made by a call running TeXML: that call carries no Label, and plan, status and down still know it."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ import pytest
 
 from orchestrator import exit_codes
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
-from tests.lifecycle.support import PEOPLE, Bench, lines_of
+from tests.cli.support import PEOPLE, CliSession, lines_of
 
 
 @pytest.fixture
-def field(tmp_path: Path) -> Iterator[Bench]:
+def field(tmp_path: Path) -> Iterator[CliSession]:
     scenario = {"profile": "field", "time_scale": 0.01, "seed": 9}
     with sandbox_in_thread(parse_scenario(scenario)) as info:
-        yield Bench(info, tmp_path)
+        yield CliSession(info, tmp_path)
 
 
 @pytest.mark.parametrize("with_record", [True, False], ids=["record", "no-record"])
 def test_plan_status_and_down_know_the_call_that_created_the_conference(
-    field: Bench, with_record: bool
+    field: CliSession, with_record: bool
 ) -> None:
     path = field.write(PEOPLE)
     state = ("--state-dir", str(field.directory / ("state" if with_record else "elsewhere")))

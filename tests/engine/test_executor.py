@@ -16,7 +16,7 @@ from orchestrator.secret import Secret
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
 from orchestrator.texml.contract import DialRecord
-from tests.apply.support import (
+from tests.engine.support import (
     TEST_OPTIONS,
     conference_file,
     connection_for,

@@ -1,4 +1,4 @@
-"""Helpers for lifecycle tests: the CLI in a subprocess against a sandbox served by a thread."""
+"""Helpers for CLI tests: the CLI pointed at a sandbox served by a thread."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from orchestrator.sandbox import SandboxInfo
 from orchestrator.texml.client import TexmlClient
-from tests.apply.support import conference_file, connection_for
+from tests.engine.support import conference_file, connection_for
 
 T = TypeVar("T")
 
@@ -25,7 +25,7 @@ PEOPLE: list[dict[str, Any]] = [
 
 
 @dataclass
-class Bench:
+class CliSession:
     """One sandbox, one conference file in a temporary folder, and the CLI pointed at both."""
 
     info: SandboxInfo

@@ -1,4 +1,4 @@
-"""Helpers for apply tests: conference files written on the fly, the sandbox in-process."""
+"""Helpers for engine tests: conference files written on the fly, the sandbox in-process."""
 
 from __future__ import annotations
 

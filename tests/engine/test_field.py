@@ -18,7 +18,7 @@ from orchestrator.engine.pacer import DialPacer
 from orchestrator.engine.results import ConferenceResult
 from orchestrator.engine.state import StateStore
 from orchestrator.texml.client import TexmlClient
-from tests.apply.support import (
+from tests.engine.support import (
     TEST_OPTIONS,
     conference_file,
     connection_for,

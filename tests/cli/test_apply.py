@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
-from tests.apply.support import conference_file, numbered
+from tests.engine.support import conference_file, numbered
 
 SECRET_KEY = "KEYsecret-7f3a9c"
 SIP_PASSWORD = "sip-pass-91c2e"
