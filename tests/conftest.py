@@ -28,12 +28,6 @@ def sandbox_thread() -> Iterator[SandboxInfo]:
         yield info
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "long: runs for tens of seconds of real time (rate-limit windows); started first"
-    )
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The long tests first, so that in parallel runs they overlap everything else."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -20,6 +20,8 @@ from bench.runner import run_worker
 from bench.sandbox import sandbox_process
 from bench.specs import conference_document, write_conference
 
+pytestmark = pytest.mark.bench
+
 
 def run_benchmark(tmp_path: Path, *argv: str) -> tuple[int, dict[str, Any]]:
     destination = tmp_path / "result.json"
