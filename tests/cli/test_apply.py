@@ -1,4 +1,4 @@
-"""The apply command as a user runs it: a subprocess, real signals, real output."""
+"""The apply command as a user runs it: its exit codes, stdout and stderr; Ctrl-C in a subprocess."""
 
 from __future__ import annotations
 
@@ -14,24 +14,16 @@ from typing import Any
 import yaml
 
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
+from tests.cli.support import Ran, invoke
 from tests.engine.support import conference_file, numbered
 
 SECRET_KEY = "KEYsecret-7f3a9c"
 SIP_PASSWORD = "sip-pass-91c2e"
 
 
-def run(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """orchestrator in a subprocess, with no TELNYX_* settings but the ones given."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("TELNYX_")}
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *args],
-        capture_output=True,
-        text=True,
-        env={**clean, **(env or {})},
-        timeout=timeout,
-    )
+def run(*args: str, env: dict[str, str] | None = None) -> Ran:
+    """orchestrator in this process, with no TELNYX_* settings but the ones given."""
+    return invoke(*args, env=env)
 
 
 def fast_scenario(tmp_path: Path, **extra: Any) -> Path:

@@ -66,14 +66,7 @@ def test_a_read_only_folder_is_refused(cli: CliSession, read_only_folder: Path) 
 
 def test_the_check_leaves_nothing_behind_and_a_relative_path_works(cli: CliSession) -> None:
     path = cli.write(PEOPLE)
-    result = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "apply", str(path), "-q", "--report", "r.json"],
-        capture_output=True,
-        text=True,
-        env=cli.env,
-        cwd=cli.directory,
-        timeout=60,
-    )
+    result = cli.run("apply", str(path), "-q", "--report", "r.json", cwd=cli.directory)
     assert result.returncode == exit_codes.OK, result.stderr
     assert json.loads((cli.directory / "r.json").read_text())["exit_code"] == 0
     assert not [p for p in cli.directory.iterdir() if p.name.startswith(".r.json")]

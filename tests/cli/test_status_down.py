@@ -1,4 +1,4 @@
-"""status and down against the sandbox over HTTP, as a user runs them."""
+"""status and down (and the local record they read) against the sandbox over HTTP."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from orchestrator import exit_codes
+from orchestrator.engine.state import StateStore
 from tests.cli.support import PEOPLE, CliSession, lines_of
 
 
@@ -154,6 +157,22 @@ def test_state_is_ignored_by_git_and_an_unreadable_one_only_warns(cli: CliSessio
     moved = cli.run("apply", str(path), "-q", "--state-dir", str(elsewhere))
     assert moved.returncode == 0
     assert len(list(elsewhere.glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("command", ["plan", "status", "apply"])
+def test_commands_warn_about_a_deeply_nested_record_and_carry_on(
+    cli: CliSession, command: str
+) -> None:
+    path = cli.write(PEOPLE)
+    state_dir = cli.directory / "state"
+    record = StateStore(state_dir).path_for(str(path), cli.info.account_sid, "test-bridge")
+    record.parent.mkdir()
+    record.write_text("[" * 100_000, encoding="utf-8")
+    result = cli.run(command, str(path), "--state-dir", str(state_dir))
+    assert result.returncode in (0, 2), result.stdout + result.stderr
+    assert f"warning: {record}: cannot read the local record" in result.stderr
+    assert "error:" not in result.stderr and "Traceback" not in result.stderr
+    assert "alice" in result.stdout
 
 
 def test_state_dir_from_the_environment(cli: CliSession) -> None:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +26,9 @@ from orchestrator.engine.state import (
     StateStore,
 )
 from orchestrator.errors import ConfigError
-from orchestrator.sandbox import parse_scenario, sandbox_in_thread
-from tests.cli.support import PEOPLE, CliSession
 
 ACCOUNT = "acct-1"
 NAME = "bridge"
-
-
-@pytest.fixture
-def cli(tmp_path: Path) -> Iterator[CliSession]:
-    with sandbox_in_thread(parse_scenario({"time_scale": 0.01, "seed": 5})) as info:
-        yield CliSession(info, tmp_path)
 
 
 class Warnings(list[str]):
@@ -277,22 +268,6 @@ def test_any_bytes_in_the_record_load_or_warn(tmp_path: Path, content: bytes) ->
     path.write_bytes(content)
     assert store.load(spec_path(tmp_path), ACCOUNT, NAME) == ConferenceState(ACCOUNT, NAME)
     assert len(warnings) == 1
-
-
-@pytest.mark.parametrize("command", ["plan", "status", "apply"])
-def test_commands_warn_about_a_deeply_nested_record_and_carry_on(
-    cli: CliSession, command: str
-) -> None:
-    path = cli.write(PEOPLE)
-    state_dir = cli.directory / "state"
-    record = StateStore(state_dir).path_for(str(path), cli.info.account_sid, "test-bridge")
-    record.parent.mkdir()
-    record.write_text("[" * 100_000, encoding="utf-8")
-    result = cli.run(command, str(path), "--state-dir", str(state_dir))
-    assert result.returncode in (0, 2), result.stdout + result.stderr
-    assert f"warning: {record}: cannot read the local record" in result.stderr
-    assert "error:" not in result.stderr and "Traceback" not in result.stderr
-    assert "alice" in result.stdout
 
 
 # The lock ------------------------------------------------------------------
