@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -16,9 +16,12 @@ from orchestrator.spec import load_spec
 from orchestrator.spec.model import ConferenceSpec
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
-from orchestrator.texml.contract import DialRecord
+from orchestrator.texml.contract import ConferenceResource, DialRecord, ParticipantResource
 
 FAST = {"time_scale": 0.01, "seed": 7}
+
+# The SID of the live conference in hand-built live state.
+CONFERENCE_SID = "c0ffee00-0000-4000-8000-000000000001"
 
 # Polling tuned to the fast time scale, so tests do not sit in backoff.
 TEST_OPTIONS = ApplyOptions(
@@ -94,3 +97,57 @@ def dialed_once(dials: list[DialRecord], names: list[str]) -> None:
     missing = [name for name in names if name not in labels]
     unlabeled = [d for d in dials if d["label"] is None]
     assert len(missing) == len(unlabeled), (missing, unlabeled)
+
+
+# Live state by hand, for plans made without a network -------------------------
+
+
+def live_conference(status: str = "in-progress") -> ConferenceResource:
+    """The conference resource a plan is made against, built by hand."""
+    return {
+        "account_sid": "acct-1",
+        "api_version": "2010-04-01",
+        "call_sid_ending_conference": None,
+        "date_created": "Mon, 01 Jan 2024 10:00:00 +0000",
+        "date_updated": "Mon, 01 Jan 2024 10:00:00 +0000",
+        "friendly_name": "test-bridge",
+        "reason_conference_ended": None,
+        "region": "us",
+        "sid": CONFERENCE_SID,
+        "status": status,
+        "subresource_uris": {},
+        "uri": f"/v2/texml/Accounts/acct-1/Conferences/{CONFERENCE_SID}",
+    }
+
+
+def leg(call_sid: str, **fields: Any) -> ParticipantResource:
+    """A live participant as the API lists it; ``fields`` over the defaults."""
+    resource: dict[str, Any] = {
+        "account_sid": "acct-1",
+        "api_version": "2010-04-01",
+        "call_sid": call_sid,
+        "call_sid_legacy": call_sid,
+        "coaching": False,
+        "coaching_call_sid": None,
+        "coaching_call_sid_legacy": None,
+        "conference_sid": CONFERENCE_SID,
+        "date_created": "Mon, 01 Jan 2024 10:00:00 +0000",
+        "date_updated": "Mon, 01 Jan 2024 10:00:00 +0000",
+        "end_conference_on_exit": False,
+        "hold": False,
+        "muted": False,
+        "status": "connected",
+        "uri": f"/v2/texml/Accounts/acct-1/Conferences/{CONFERENCE_SID}/Participants/{call_sid}",
+    }
+    return cast(ParticipantResource, {**resource, **fields})
+
+
+def everyone_live(
+    spec: ConferenceSpec, **overrides: dict[str, Any]
+) -> dict[str, ParticipantResource]:
+    """A live leg for every participant, as the file wants it unless ``overrides`` say otherwise."""
+    live = {}
+    for p in spec.participants:
+        fields = {"muted": bool(p.settings.muted), **overrides.get(p.name, {})}
+        live[p.name] = leg(f"v3:{p.name}", **fields)
+    return live
