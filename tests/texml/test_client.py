@@ -1,0 +1,315 @@
+"""TexmlClient over real HTTP against the sandbox: paging, retries and their hints, how each
+kind of failure is raised, and the body encoding an endpoint takes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from orchestrator.errors import (
+    ApiUnreachable,
+    AuthenticationError,
+    DialUnconfirmed,
+    MalformedAnswer,
+    NotFoundError,
+    RateLimitedError,
+    RequestRejected,
+    ServerError,
+)
+from orchestrator.sandbox import SandboxInfo
+from orchestrator.secret import Secret
+from orchestrator.texml import contract
+from orchestrator.texml.client import PAGE_SIZE, TexmlClient
+from orchestrator.texml.connection import Connection
+from orchestrator.texml.transport import RetryPolicy
+from tests.engine.support import connection_for, fast_sandbox, sandbox_dials, sandbox_health
+from tests.proxy import Forwarded, Intercept, proxied
+
+APP = "1846572522338780702"
+FROM = "+12065550200"
+# Retries without the production pauses between them (hints from the server still count).
+QUICK = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05)
+
+
+@asynccontextmanager
+async def client_of(info: SandboxInfo, **options: Any) -> AsyncIterator[TexmlClient]:
+    async with TexmlClient(connection_for(info), retry=options.pop("retry", QUICK), **options) as c:
+        yield c
+
+
+async def gets(info: SandboxInfo) -> int:
+    """GET requests the sandbox's API routes have answered."""
+    return int((await sandbox_health(info))["requests"]["GET"])
+
+
+async def conference_of(client: TexmlClient, count: int) -> tuple[str, list[str]]:
+    """A conference of ``count`` dialed participants: its SID and their call SIDs, in order."""
+    first = await client.dial(
+        "paging", {"To": "+12065551000", "From": FROM, "ApplicationSid": APP, "Label": "p000"}
+    )
+    sid = first.resource["conference_sid"]
+    calls = [first.resource["call_sid"]]
+    for i in range(1, count):
+        fields = {"To": f"+1206555{1000 + i:04d}", "From": FROM, "Label": f"p{i:03d}"}
+        calls.append((await client.dial(sid, fields)).resource["call_sid"])
+    return sid, calls
+
+
+# Paging ------------------------------------------------------------------------
+
+
+def _refuse_our_page_size(limit: int) -> Intercept:
+    """An API whose largest PageSize is ``limit``: a larger one is refused as the sandbox
+    refuses any bad query value (422, pointing at the parameter)."""
+
+    async def intercept(request: Forwarded) -> web.StreamResponse | None:
+        size = request.query.get("PageSize")
+        if size is None or int(size) <= limit:
+            return None
+        error = {
+            "code": contract.CODE_BAD_REQUEST,
+            "title": "Invalid value",
+            "detail": f"PageSize must be between 1 and {limit}, got {size}",
+            "source": {"pointer": "/PageSize"},
+        }
+        return web.json_response({"errors": [error]}, status=422)
+
+    return intercept
+
+
+async def test_a_list_longer_than_a_page_is_followed_to_its_end_once_each() -> None:
+    async with fast_sandbox() as info, client_of(info) as direct:
+        sid, calls = await conference_of(direct, 45)
+        async with proxied(info, _refuse_our_page_size(100)) as proxy, client_of(proxy.info) as c:
+            listed = await c.list_participants(sid)
+    assert [p["call_sid"] for p in listed] == calls  # in order, none skipped, none twice
+    lists = [r for r in proxy.seen if r.path.endswith(("/Participants", "/Participants.json"))]
+    # Ours refused, then the server's own page size (20): three pages.
+    assert [r.query.get("PageSize") for r in lists][:2] == [PAGE_SIZE, None]
+    assert sum(not r.answered_by_proxy for r in lists) == 3
+
+
+async def test_paging_follows_next_page_uri_so_a_leg_leaving_meanwhile_costs_nobody() -> None:
+    async with fast_sandbox() as info, client_of(info) as direct:
+        sid, calls = await conference_of(direct, 45)
+        hung_up = False
+
+        refuse = _refuse_our_page_size(100)
+
+        async def hang_up_the_first_before_page_two(
+            request: Forwarded,
+        ) -> web.StreamResponse | None:
+            nonlocal hung_up
+            if "PageToken" in request.query and not hung_up:
+                hung_up = True
+                await direct.delete_participant(sid, calls[0])
+            return await refuse(request)
+
+        async with (
+            proxied(info, hang_up_the_first_before_page_two) as proxy,
+            client_of(proxy.info) as c,
+        ):
+            listed = await c.list_participants(sid)
+    assert hung_up
+    # Page one had the leg that then left; counting pages by offset would now skip one.
+    assert [p["call_sid"] for p in listed] == calls
+
+
+async def test_a_page_size_the_server_takes_is_one_request() -> None:
+    async with fast_sandbox() as info, client_of(info) as client:
+        sid, calls = await conference_of(client, 25)
+        before = await gets(info)
+        listed = await client.list_participants(sid)
+        assert await gets(info) == before + 1  # 25 legs fit in one page of PAGE_SIZE
+    assert [p["call_sid"] for p in listed] == calls
+
+
+# Retries and their hints ---------------------------------------------------------
+
+
+async def test_a_read_answered_5xx_is_retried_until_it_is_answered() -> None:
+    async with fast_sandbox(faults={"error_rate": 0.5}, seed=3) as info:
+        async with client_of(info) as client:
+            found = [await client.list_conferences(friendly_name="none") for _ in range(6)]
+        assert found == [[]] * 6
+        assert await gets(info) > 6  # some of the six were answered 5xx first
+
+
+async def test_a_read_answered_5xx_every_time_fails_after_the_policy_s_attempts() -> None:
+    async with fast_sandbox(faults={"error_rate": 1.0}) as info:
+        retry = RetryPolicy(attempts=4, base_delay_s=0.01, max_delay_s=0.02)
+        async with client_of(info, retry=retry) as client:
+            with pytest.raises(ServerError) as raised:
+                await client.list_conferences()
+        assert await gets(info) == 4
+    assert raised.value.status in (500, 503) and raised.value.code == contract.CODE_UNEXPECTED_ERROR
+
+
+async def _third_read_after(info: SandboxInfo, pause_s: float) -> tuple[TexmlClient, float]:
+    """Two reads, a pause, and a third over the limit of two a second: how long it took."""
+    async with client_of(info) as client:
+        await client.list_conferences()
+        await client.list_conferences()
+        await asyncio.sleep(pause_s)
+        started = time.monotonic()
+        assert await client.list_conferences() == []
+        return client, time.monotonic() - started
+
+
+async def test_a_read_answered_429_waits_as_long_as_retry_after_says() -> None:
+    async with fast_sandbox(api={"reads_per_second": 2}) as info:
+        # The window frees 0.4 s after the 429; Retry-After says 1 (whole seconds, rounded up).
+        client, took = await _third_read_after(info, 0.6)
+        health = await sandbox_health(info)
+    assert took >= 0.95
+    assert client.reads.rate_limited == 1
+    assert health["rate_limited"][contract.CODE_TOO_MANY_REQUESTS] == 1
+
+
+async def test_without_retry_after_a_read_waits_for_the_window_s_reset() -> None:
+    async with fast_sandbox(api={"reads_per_second": 2, "retry_after": False}) as info:
+        client, took = await _third_read_after(info, 0.6)
+    # x-ratelimit-reset said about 0.4 s: waited that, not a blind second of backoff.
+    assert 0.3 <= took < 0.9
+    assert client.reads.rate_limited >= 1
+
+
+# Failures as types ---------------------------------------------------------------
+
+
+async def test_a_refused_key_is_an_authentication_error_that_names_the_setting() -> None:
+    async with fast_sandbox() as info:
+        wrong = Connection(info.base_url, Secret("KEYnot-this-one"), info.account_sid)
+        async with TexmlClient(wrong, retry=QUICK) as client:
+            with pytest.raises(AuthenticationError) as raised:
+                await client.list_conferences()
+        assert await gets(info) == 1  # not retried: another try cannot fix a key
+    error = raised.value
+    assert (error.status, error.code) == (401, contract.CODE_AUTHENTICATION_FAILED)
+    assert "TELNYX_API_KEY" in str(error) and "--api-key-file" in str(error)
+    assert "KEYnot-this-one" not in str(error)
+
+
+async def test_an_unknown_conference_is_not_found_and_not_retried() -> None:
+    missing = str(uuid.uuid4())
+    async with fast_sandbox() as info, client_of(info) as client:
+        with pytest.raises(NotFoundError) as raised:
+            await client.get_conference(missing)
+        assert await client.find_participant(missing, "alice") is None
+        assert await gets(info) == 2
+    error = raised.value
+    assert (error.status, error.code, error.method) == (404, contract.CODE_NOT_FOUND, "GET")
+    assert missing in error.path and "HTTP 404" in str(error)
+
+
+async def test_a_bad_value_is_rejected_with_where_and_why() -> None:
+    async with fast_sandbox() as info, client_of(info) as client:
+        with pytest.raises(RequestRejected) as listed:
+            await client.list_conferences(status="sleeping")
+        with pytest.raises(RequestRejected) as dialed:
+            await client.dial(
+                "bridge", {"To": "+12065550100", "From": FROM, "ApplicationSid": APP, "Timeout": 3}
+            )
+        assert await sandbox_dials(info) == []
+    assert (listed.value.status, listed.value.pointer) == (422, "/Status")
+    assert listed.value.detail is not None and "Status must be one of" in listed.value.detail
+    assert "(Status)" in str(listed.value) and "[code 10015]" in str(listed.value)
+    assert (dialed.value.status, dialed.value.pointer) == (422, "/Timeout")
+
+
+async def test_a_dial_over_the_limit_is_rate_limited_with_what_the_headers_said() -> None:
+    async with fast_sandbox(dials_per_second=1, dial_window_seconds=1) as info:
+        async with client_of(info) as client:
+            first = await client.dial(
+                "bridge", {"To": "+12065550100", "From": FROM, "ApplicationSid": APP}
+            )
+            sid = first.resource["conference_sid"]
+            with pytest.raises(RateLimitedError) as raised:
+                await client.dial(sid, {"To": "+12065550101", "From": FROM})
+        assert len(await sandbox_dials(info)) == 1  # refused, and not sent again
+    error = raised.value
+    assert (error.status, error.code) == (429, contract.CODE_DIAL_RATE_LIMITED)
+    assert error.rate is not None
+    assert (error.rate.limit, error.rate.remaining, error.rate.retry_after_s) == (1, 0, 1.0)
+    assert error.retry_after == 1.0
+    assert first.rate is not None and first.rate.remaining == 0  # the accepted one said so too
+
+
+async def test_a_dial_answered_5xx_is_unconfirmed() -> None:
+    async with fast_sandbox(faults={"error_rate": 1.0}) as info:
+        async with client_of(info) as client:
+            with pytest.raises(DialUnconfirmed) as raised:
+                await client.dial(
+                    "bridge", {"To": "+12065550100", "From": FROM, "ApplicationSid": APP}
+                )
+        assert (await sandbox_health(info))["requests"]["POST"] == 1  # never sent twice
+    error = raised.value
+    assert error.status in (500, 503) and isinstance(error.__cause__, ServerError)
+    assert "the call may have been placed" in str(error)
+
+
+async def test_a_garbled_dial_answer_is_unconfirmed_though_the_call_was_placed() -> None:
+    async with fast_sandbox(faults={"malformed_rate": 1.0}, seed=4) as info:
+        async with client_of(info) as client:
+            errors = []
+            for i in range(6):
+                fields = {"To": f"+1206555010{i}", "From": FROM, "ApplicationSid": APP}
+                with pytest.raises(DialUnconfirmed) as raised:
+                    await client.dial("bridge", {**fields, "Label": f"p{i}"})
+                errors.append(raised.value)
+        dials = await sandbox_dials(info)
+    assert [d["label"] for d in dials] == [f"p{i}" for i in range(6)]  # each placed, once
+    assert all(e.status == 200 for e in errors)
+    # Whether the body was no JSON at all or JSON without the call: unconfirmed either way.
+    assert all(e.__cause__ is None or isinstance(e.__cause__, MalformedAnswer) for e in errors)
+
+
+async def test_a_refused_connection_is_unreachable_and_nothing_was_sent() -> None:
+    async with fast_sandbox() as info:
+        dead = connection_for(info)
+    # The sandbox is gone: its port refuses connections.
+    retry = RetryPolicy(connect_attempts=2, base_delay_s=0.01, max_delay_s=0.02)
+    async with TexmlClient(dead, retry=retry) as client:
+        with pytest.raises(ApiUnreachable) as read:
+            await client.list_conferences()
+        with pytest.raises(ApiUnreachable) as dial:  # not DialUnconfirmed: no call can exist
+            await client.dial("bridge", {"To": "+12065550100", "From": FROM, "ApplicationSid": APP})
+        assert client.unreachable_for() > 0
+    for error in (read.value, dial.value):
+        assert error.request_sent is False
+        assert "connection refused" in str(error) and dead.base_url in str(error)
+    assert dial.value.method == "POST"
+
+
+# Encodings -----------------------------------------------------------------------
+
+
+async def test_an_api_that_refuses_json_gets_forms_after_one_415_per_kind_of_request() -> None:
+    async with fast_sandbox(api={"json_bodies": False}) as info:
+        async with client_of(info) as client:
+            first = await client.dial(
+                "bridge",
+                {"To": "+12065550100", "From": FROM, "ApplicationSid": APP, "Label": "alice"},
+            )
+            sid = first.resource["conference_sid"]
+            await client.dial(
+                sid, {"To": "+12065550101", "From": FROM, "Label": "bob", "Muted": True}
+            )
+            await client.update_participant(sid, "alice", {"Muted": True})
+            await client.update_participant(sid, "bob", {"Muted": False})
+            alice = await client.get_participant(sid, "alice")
+            bob = await client.get_participant(sid, "bob")
+        health = await sandbox_health(info)
+        labels = [d["label"] for d in await sandbox_dials(info)]
+    # One 415 for dials, one for updates; every other body went as a form the first time.
+    assert health["unsupported_media"] == 2
+    assert health["requests"]["POST"] == 6
+    assert labels == ["alice", "bob"]  # the refused dial did nothing; its form placed one call
+    assert (alice["muted"], bob["muted"]) == (True, False)
