@@ -1,0 +1,102 @@
+"""apply --dry-run's output: every request a first run would send, secrets as ***, offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from orchestrator.engine.preview import Preview, preview
+from orchestrator.report.dry_run import render_dry_run_json, render_dry_run_text
+from tests.engine.support import conference_file, load
+
+PASSWORD = "sip-pass-91c2e"
+
+PEOPLE: list[dict[str, Any]] = [
+    {"name": "agent", "to": "+12065550101", "role": "host"},
+    {"name": "coach", "to": "+12065550103", "role": "coach", "coach": "agent", "muted": True},
+    {
+        "name": "desk",
+        "to": "sip:desk@example.sip.telnyx.com",
+        "sip_auth": {"username": "desk", "password": "${SIP_PW}"},
+        "custom_headers": {"X-Ticket": "4711"},
+    },
+]
+
+
+def previews(tmp_path: Path, account_sid: str | None = "acct-1") -> list[Preview]:
+    spec = load(conference_file(tmp_path, PEOPLE), SIP_PW=PASSWORD)
+    return preview([spec], account_sid)
+
+
+def test_the_text_names_each_request_and_its_fields(tmp_path: Path) -> None:
+    path = tmp_path / "test-bridge.yaml"
+    conference = "/texml/Accounts/acct-1/Conferences"
+    assert render_dry_run_text(previews(tmp_path)).splitlines() == [
+        f"Conference test-bridge ({path}): 3 dials",
+        f"  agent: POST {conference}/test-bridge/Participants",
+        "      To                      +12065550101",
+        "      From                    +12065550200",
+        "      Label                   agent",
+        "      ApplicationSid          1846572522338780702",
+        "      StartConferenceOnEnter  true",
+        "      EndConferenceOnExit     true",
+        # Joiners address the SID the first dial will create, and say whom they wait for.
+        f"  coach: POST {conference}/{{sid of test-bridge}}/Participants  (after conference, agent)",
+        "      To              +12065550103",
+        "      From            +12065550200",
+        "      Label           coach",
+        "      Muted           true",
+        "      Coaching        true",
+        "      CallSidToCoach  {call SID of agent}",
+        f"  desk: POST {conference}/{{sid of test-bridge}}/Participants  (after conference)",
+        "      To               sip:desk@example.sip.telnyx.com",
+        "      From             +12065550200",
+        "      Label            desk",
+        "      SipAuthUsername  desk",
+        "      SipAuthPassword  ***",
+        '      CustomHeaders    [{"name": "X-Ticket", "value": "4711"}]',
+        "",
+        "Dry run: nothing was sent.",
+    ]
+
+
+def test_the_json_has_the_fields_as_they_would_be_sent_but_the_secret(tmp_path: Path) -> None:
+    document = json.loads(render_dry_run_json(previews(tmp_path, account_sid=None)))
+    assert document["conference"] == "test-bridge"
+    agent, coach, desk = document["requests"]
+    # No account known offline: the path says where it goes.
+    assert agent["path"] == "/texml/Accounts/{account_sid}/Conferences/test-bridge/Participants"
+    assert (agent["method"], agent["waits_for"]) == ("POST", [])
+    assert agent["fields"]["StartConferenceOnEnter"] is True
+    assert coach["waits_for"] == ["conference", "agent"]
+    assert desk["fields"]["SipAuthPassword"] == "***"
+    assert desk["fields"]["CustomHeaders"] == [{"name": "X-Ticket", "value": "4711"}]
+    assert PASSWORD not in render_dry_run_json(previews(tmp_path))
+    assert PASSWORD not in render_dry_run_text(previews(tmp_path))
+
+
+def test_several_files_are_an_array_and_blocks(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    specs = [
+        load(conference_file(tmp_path / folder, PEOPLE[:1], name=name))
+        for folder, name in (("a", "standup"), ("b", "retro"))
+    ]
+    planned = preview(specs, "acct-1")
+    assert [d["conference"] for d in json.loads(render_dry_run_json(planned))] == [
+        "standup",
+        "retro",
+    ]
+    text = render_dry_run_text(planned)
+    assert text.count(": 1 dials\n") == 2 and text.endswith("\nDry run: nothing was sent.\n")
+
+
+def test_a_file_naming_its_conference_sid_dials_that_sid_without_the_application(
+    tmp_path: Path,
+) -> None:
+    sid = "9b0e1c7e-0000-4000-8000-000000000000"
+    spec = load(conference_file(tmp_path, PEOPLE[:1], sid=sid))
+    [request] = preview([spec], "acct-1")[0].requests
+    assert request.path == f"/texml/Accounts/acct-1/Conferences/{sid}/Participants"
+    assert "ApplicationSid" not in request.fields and request.waits_for == ()
