@@ -188,7 +188,7 @@ def test_no_secret_reaches_any_output(tmp_path: Path) -> None:
 
 
 def test_dry_run_shows_every_request_offline(tmp_path: Path) -> None:
-    people = [
+    people: list[dict[str, Any]] = [
         {"name": "agent", "to": "+12065550101", "role": "host"},
         {"name": "coach", "to": "+12065550103", "role": "coach", "coach": "agent", "muted": True},
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,7 +56,7 @@ async def test_every_example_converges_and_a_second_apply_dials_nobody(example: 
 
 
 async def test_unanswered_number_falls_back_to_the_next(tmp_path: Path) -> None:
-    people = [
+    people: list[dict[str, Any]] = [
         {"name": "host", "to": "+12065550001", "role": "host"},
         {"name": "bob", "to": ["+15550000001", "+15550000002", "+12065550109"]},
     ]
@@ -77,7 +78,7 @@ async def test_unanswered_number_falls_back_to_the_next(tmp_path: Path) -> None:
 
 
 async def test_every_number_unanswered_is_partial_with_the_reason(tmp_path: Path) -> None:
-    people = [
+    people: list[dict[str, Any]] = [
         {"name": "host", "to": "+12065550001", "role": "host"},
         {"name": "bob", "to": "+15550000003", "retry": {"attempts": 1, "interval_s": 0}},
     ]
