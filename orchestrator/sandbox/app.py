@@ -29,9 +29,18 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from orchestrator.sandbox.callbacks import WebhookSender
-from orchestrator.sandbox.fields import ApiFailure, check_fields, decode_json, invalid, malformed
+from orchestrator.sandbox.fields import (
+    ApiFailure,
+    check_fields,
+    decode_json,
+    invalid,
+    malformed,
+    not_found,
+)
+from orchestrator.sandbox.model import Conference, Leg, is_uuid
+from orchestrator.sandbox.resources import API_PREFIX
 from orchestrator.sandbox.scenario import Scenario
-from orchestrator.sandbox.world import API_PREFIX, Conference, Leg, Simulation, is_uuid, not_found
+from orchestrator.sandbox.simulation import Simulation
 from orchestrator.texml import contract
 
 log = logging.getLogger("orchestrator.sandbox")
@@ -168,7 +177,7 @@ def create_app(
     routes = _Routes(simulation, dial_limiter, read_limiter, api_key=api_key)
 
     async def restart_clock(_: web.Application) -> None:
-        simulation.restart_clock()
+        simulation.clock.restart()
 
     async def stop(_: web.Application) -> None:
         simulation.close()
@@ -278,7 +287,7 @@ class _Routes:
                     await asyncio.sleep(latency / 1000)
                 if not self._authorized(request):
                     raise self._unauthorized()
-                if request.match_info.get("account_sid") != self.sim.account_sid:
+                if request.match_info.get("account_sid") != self.sim.account.sid:
                     raise not_found(f"no account {request.match_info.get('account_sid')}")
                 if request.method in ("GET", "HEAD"):
                     now = time.monotonic()
@@ -344,7 +353,7 @@ class _Routes:
 
     def _conference(self, request: web.Request) -> Conference:
         ref = _strip_json(request.match_info["conference_sid"])
-        conference = self.sim.conferences.get(ref.lower()) if is_uuid(ref) else None
+        conference = self.sim.account.conferences.get(ref.lower()) if is_uuid(ref) else None
         if conference is None:
             raise not_found(f"no conference {ref} in this account")
         return conference
@@ -366,7 +375,7 @@ class _Routes:
     async def list_conferences(self, request: web.Request) -> web.StreamResponse:
         query = request.query
         filters: dict[str, str] = {}
-        items = list(self.sim.conferences.values())
+        items = list(self.sim.account.conferences.values())
         if name := query.get("FriendlyName"):
             filters["FriendlyName"] = name
             items = [c for c in items if c.friendly_name == name]
@@ -379,30 +388,30 @@ class _Routes:
             items = [c for c in items if c.status == status]
         for field in ("DateCreated", "DateUpdated"):
             items = _date_filter(query, field, items, filters)
-        base = API_PREFIX + contract.CONFERENCES_PATH.format(account_sid=self.sim.account_sid)
+        base = API_PREFIX + contract.CONFERENCES_PATH.format(account_sid=self.sim.account.sid)
         page = _page(request, items, base, filters)
         return web.json_response(
-            {**page.envelope, "conferences": [self.sim.conference_resource(c) for c in page.items]}
+            {**page.envelope, "conferences": [self.sim.resources.conference(c) for c in page.items]}
         )
 
     async def get_conference(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(self.sim.conference_resource(self._conference(request)))
+        return web.json_response(self.sim.resources.conference(self._conference(request)))
 
     async def update_conference(self, request: web.Request) -> web.StreamResponse:
         raw = await self._body(request)
         conference = self._conference(request)
         values = check_fields(raw, contract.UPDATE_CONFERENCE_FIELDS)
         self.sim.update_conference(conference, values)
-        return web.json_response(self.sim.conference_resource(conference))
+        return web.json_response(self.sim.resources.conference(conference))
 
     async def list_recordings(self, request: web.Request) -> web.StreamResponse:
         conference = self._conference(request)
         base = API_PREFIX + contract.RECORDINGS_PATH.format(
-            account_sid=self.sim.account_sid, conference_sid=conference.sid
+            account_sid=self.sim.account.sid, conference_sid=conference.sid
         )
         page = _page(request, list(conference.recordings), base, {})
         return web.json_response(
-            {**page.envelope, "recordings": [self.sim.recording_resource(r) for r in page.items]}
+            {**page.envelope, "recordings": [self.sim.resources.recording(r) for r in page.items]}
         )
 
     # Participants -----------------------------------------------------------
@@ -421,14 +430,14 @@ class _Routes:
             _drop_connection(request)
             log.info("call %s placed, answer withheld (faults.reset_after_commit_rate)", leg.sid)
             return _Dropped()
-        resource = self.sim.participant_resource(leg)
+        resource = self.sim.resources.participant(leg)
         answer = {key: resource[key] for key in _DIAL_RESPONSE_KEYS}
         return web.json_response(answer, headers=headers)
 
     async def list_participants(self, request: web.Request) -> web.StreamResponse:
         conference = self._conference(request)
         base = API_PREFIX + contract.PARTICIPANTS_PATH.format(
-            account_sid=self.sim.account_sid, conference_sid=conference.sid
+            account_sid=self.sim.account.sid, conference_sid=conference.sid
         )
         # A new leg is listed only once the scenario's list lag has passed since it joined.
         now = time.monotonic()
@@ -437,19 +446,19 @@ class _Routes:
         return web.json_response(
             {
                 **page.envelope,
-                "participants": [self.sim.participant_resource(p) for p in page.items],
+                "participants": [self.sim.resources.participant(p) for p in page.items],
             }
         )
 
     async def get_participant(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(self.sim.participant_resource(self._participant(request)))
+        return web.json_response(self.sim.resources.participant(self._participant(request)))
 
     async def update_participant(self, request: web.Request) -> web.StreamResponse:
         raw = await self._body(request)
         leg = self._participant(request)
         values = check_fields(raw, contract.UPDATE_PARTICIPANT_FIELDS)
         self.sim.update_participant(leg, values)
-        return web.json_response(self.sim.participant_resource(leg))
+        return web.json_response(self.sim.resources.participant(leg))
 
     async def delete_participant(self, request: web.Request) -> web.StreamResponse:
         leg = self._participant(request)
@@ -476,38 +485,40 @@ class _Routes:
         if self.sim.scenario.api.initiate_call_sid:
             result: contract.InitiateCallResult = {
                 "call_sid": leg.sid,
-                "account_sid": self.sim.account_sid,
-                "uri": self.sim.call_resource(leg)["uri"],
+                "account_sid": self.sim.account.sid,
+                "uri": self.sim.resources.call(leg)["uri"],
             }
             answer.update(result)
         return web.json_response(answer, headers=headers)
 
     async def get_call(self, request: web.Request) -> web.StreamResponse:
         ref = request.match_info["call_sid"]
-        leg = self.sim.calls.get(ref)
+        leg = self.sim.account.calls.get(ref)
         if leg is None and ref.endswith(".json"):
-            leg = self.sim.calls.get(ref[: -len(".json")])
+            leg = self.sim.account.calls.get(ref[: -len(".json")])
         # Calls is eventually consistent: a new call is unknown until the scenario's lag passed.
         if leg is None or leg.known_at > time.monotonic():
             raise not_found(f"no call {ref} in this account")
-        return web.json_response(self.sim.call_resource(leg))
+        return web.json_response(self.sim.resources.call(leg))
 
     # Introspection ----------------------------------------------------------
 
     async def dials(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"dials": [self.sim.dial_record(leg) for leg in self.sim.dials]})
+        return web.json_response(
+            {"dials": [self.sim.resources.dial_record(leg) for leg in self.sim.account.dials]}
+        )
 
     async def health(self, request: web.Request) -> web.StreamResponse:
-        live = sum(1 for leg in self.sim.calls.values() if leg.live)
-        running = sum(1 for c in self.sim.conferences.values() if c.status != "completed")
+        live = sum(1 for leg in self.sim.account.calls.values() if leg.live)
+        running = sum(1 for c in self.sim.account.conferences.values() if c.status != "completed")
         return web.json_response(
             {
                 "status": "ok",
-                "account_sid": self.sim.account_sid,
-                "uptime_s": round(self.sim.uptime(), 3),
-                "dials": len(self.sim.dials),
+                "account_sid": self.sim.account.sid,
+                "uptime_s": round(self.sim.clock.uptime(), 3),
+                "dials": len(self.sim.account.dials),
                 "live_calls": live,
-                "conferences": len(self.sim.conferences),
+                "conferences": len(self.sim.account.conferences),
                 "running_conferences": running,
                 "requests": dict(self.counters.requests),
                 "participant_lists": self.counters.participant_lists,
@@ -520,7 +531,7 @@ class _Routes:
         return await _body(request, json_bodies=self.sim.scenario.api.json_bodies)
 
     async def recording_media(self, request: web.Request) -> web.StreamResponse:
-        recording = self.sim.recording(request.match_info["recording_sid"])
+        recording = self.sim.account.recording(request.match_info["recording_sid"])
         if recording is None or recording.status != "completed":
             raise not_found("no completed recording with that SID")
         return web.Response(body=_silence(recording.channels), content_type="audio/wav")

@@ -5,6 +5,9 @@ sends JSON with the same PascalCase names, so both arrive here as one mapping
 of names to raw values and leave as typed values. Fields the contract does not
 know are ignored, as the real API tolerates extra fields; a known field with a
 wrong type or value is an ``ApiFailure`` answered with 422.
+
+``ApiFailure`` and its usual shapes (422, 400, 404) live here because every
+check raises them; routes turn them into the Telnyx error body.
 """
 
 from __future__ import annotations
@@ -80,6 +83,10 @@ def invalid(field: str, detail: str, *, code: str = contract.CODE_BAD_REQUEST) -
 
 def malformed(detail: str) -> ApiFailure:
     return ApiFailure(400, contract.CODE_BAD_REQUEST, "Bad request", detail)
+
+
+def not_found(detail: str) -> ApiFailure:
+    return ApiFailure(404, contract.CODE_NOT_FOUND, "Resource not found", detail)
 
 
 def decode_json(raw: bytes) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from aiohttp import web
 
 from orchestrator.errors import ConfigError
 from orchestrator.sandbox.app import SIMULATION, create_app
+from orchestrator.sandbox.resources import API_PREFIX
 from orchestrator.sandbox.scenario import Scenario
-from orchestrator.sandbox.world import API_PREFIX
 
 # How long shutting down waits for requests still being answered.
 SHUTDOWN_TIMEOUT_S = 2.0
@@ -91,7 +91,7 @@ async def running_sandbox(
             api_key=key,
             account_sid=account,
         )
-        app[SIMULATION].public_base = info.base_url
+        app[SIMULATION].account.public_base = info.base_url
         yield info
     finally:
         await runner.cleanup()
