@@ -8,13 +8,15 @@ looks at the account's state: the simulation checks a dial against that.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
 
-from orchestrator.sandbox.fields import E164_OR_SIP, events_of, invalid, text_of
+from orchestrator.sandbox.fields import E164_OR_SIP, ApiFailure, events_of, invalid, text_of
 from orchestrator.sandbox.model import Subscription
 from orchestrator.texml import contract
 from orchestrator.texml.contract import FieldValue
+
+T = TypeVar("T")
 
 # The InitiateTexmlCall fields that shape the placed leg itself (the conference side comes
 # from its <Conference> noun).
@@ -112,3 +114,24 @@ def custom_headers(values: Mapping[str, FieldValue]) -> list[dict[str, str]]:
     if not isinstance(headers, list):
         return []
     return [dict(pair) for pair in headers if isinstance(pair, dict)]
+
+
+def named_as_documented(raw: Mapping[str, Any], act: Callable[[], T]) -> T:
+    """``act()``; a missing field that the body has under another spelling says so.
+
+    SDK 4.189's InitiateTexmlCall sends its body's keys as given, so ``to`` or
+    ``from_`` arrive as such while the API reads only PascalCase names.
+    """
+    try:
+        return act()
+    except ApiFailure as failure:
+        name = (failure.pointer or "/")[1:]
+        if failure.code == contract.CODE_MISSING_PARAMETER and name:
+            spelled = [k for k in raw if k != name and _plain(k) == _plain(name)]
+            if spelled:
+                failure.detail += f" (the body has {spelled[0]!r}: field names are PascalCase)"
+        raise
+
+
+def _plain(name: str) -> str:
+    return name.replace("_", "").lower()

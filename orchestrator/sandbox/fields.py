@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from aiohttp import web
 from yarl import URL
 
 from orchestrator.texml import contract
@@ -87,6 +88,50 @@ def malformed(detail: str) -> ApiFailure:
 
 def not_found(detail: str) -> ApiFailure:
     return ApiFailure(404, contract.CODE_NOT_FOUND, "Resource not found", detail)
+
+
+async def read_body(request: web.Request, *, json_bodies: bool) -> dict[str, Any]:
+    """The request's fields, from a JSON or a form body; {} when there is none.
+
+    ``json_bodies=False``: only form bodies are taken, anything else is a 415.
+    """
+    try:
+        return await _read_body(request, json_bodies=json_bodies)
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiFailure(
+            413, contract.CODE_BAD_REQUEST, "Request too large", "the request body is too large"
+        ) from None
+
+
+async def _read_body(request: web.Request, *, json_bodies: bool) -> dict[str, Any]:
+    content_type = request.content_type
+    if not request.body_exists:
+        return {}
+    if content_type in (contract.FORM_MEDIA_TYPE, "multipart/form-data"):
+        try:
+            form = await request.post()
+        except ValueError:
+            raise malformed("the form body could not be decoded") from None
+        return {key: value for key, value in form.items() if isinstance(value, str)}
+    if not json_bodies:
+        if not (await request.read()).strip():
+            return {}
+        raise ApiFailure(
+            415,
+            contract.CODE_UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            f"send the body as {contract.FORM_MEDIA_TYPE}, not {content_type}; nothing was done",
+        )
+    if content_type == contract.JSON_MEDIA_TYPE or content_type.endswith("+json"):
+        return decode_json(await request.read())
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    if raw.lstrip().startswith(b"{"):
+        return decode_json(raw)
+    raise malformed(
+        f"send the body as application/x-www-form-urlencoded or application/json, not {content_type}"
+    )
 
 
 def decode_json(raw: bytes) -> dict[str, Any]:
