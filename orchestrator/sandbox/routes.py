@@ -1,146 +1,71 @@
-"""The sandbox's handlers, and the wrappers its routes go through.
+"""The API's handlers and the paths they answer, and the sandbox's own introspection routes.
 
-Every API route goes through ``Routes.api``: request counters, scenario latency, the
-Bearer token, the account, the general read limit (GETs), injected faults, then the
-handler. Handlers turn ``ApiFailure`` into the Telnyx error body; anything unexpected
-becomes a 500 and a log line, never a crash. Introspection routes (``/_sandbox/...``)
-check the token only, and are never counted or limited.
+A handler reads the request, asks the simulation, and answers with a resource
+view; a failed check is an ``ApiFailure`` that the middleware turns into the
+error body. What every API request goes through around its handler (token,
+limits, faults, counters) is in ``middleware``.
+
+Each list path answers with and without ``.json``; a path parameter that ends
+in ``.json`` is the same resource without it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 import logging
 import time
 from typing import Any, Final
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from orchestrator.sandbox.dial_fields import named_as_documented
-from orchestrator.sandbox.fields import ApiFailure, check_fields, invalid, not_found, read_body
+from orchestrator.sandbox.fields import check_fields, invalid, not_found, read_body
 from orchestrator.sandbox.limits import Counters, RateLimiter
 from orchestrator.sandbox.media import silence
 from orchestrator.sandbox.model import Conference, Leg, is_uuid
 from orchestrator.sandbox.paging import date_filter, page
-from orchestrator.sandbox.resources import API_PREFIX
-from orchestrator.sandbox.responses import Dropped, drop_connection, error_response, garbled
+from orchestrator.sandbox.responses import drop_connection
 from orchestrator.sandbox.simulation import Simulation
 from orchestrator.texml import contract
 
 log = logging.getLogger("orchestrator.sandbox")
 
+# Route names of a conference's participant list: its GETs are counted apart (benchmarks
+# read how often clients poll it); the POSTs on the same paths are dials.
+PARTICIPANT_LISTS: Final = frozenset({"participants", "participants.json"})
+# Where the introspection routes are mounted, below the API prefix.
+SANDBOX_PREFIX: Final = "/_sandbox"
 
-class Routes:
-    """Every route's handler, and the wrappers that each API or introspection route gets."""
 
-    def __init__(
-        self,
-        simulation: Simulation,
-        limiter: RateLimiter,
-        read_limiter: RateLimiter,
-        *,
-        api_key: str,
-    ) -> None:
+def is_participant_list(request: web.Request) -> bool:
+    return request.method in ("GET", "HEAD") and request.match_info.route.name in PARTICIPANT_LISTS
+
+
+class ApiRoutes:
+    def __init__(self, simulation: Simulation, dial_limiter: RateLimiter) -> None:
         self.sim = simulation
-        self.limiter = limiter
-        self.read_limiter = read_limiter
-        self.counters = Counters()
-        self._api_key = api_key.encode("utf-8")
+        self.views = simulation.resources
+        self.dial_limiter = dial_limiter
 
-    # Wrappers ---------------------------------------------------------------
-
-    def _authorized(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(token.strip().encode("utf-8"), self._api_key)
-
-    def _unauthorized(self) -> ApiFailure:
-        return ApiFailure(
-            401,
-            contract.CODE_AUTHENTICATION_FAILED,
-            "Authentication failed",
-            "the Authorization header must be 'Bearer <API key>' with this sandbox's key",
-        )
-
-    def api(self, handler: Handler, *, participant_list: bool = False) -> Handler:
-        async def wrapped(request: web.Request) -> web.StreamResponse:
-            started = time.monotonic()
-            requests = self.counters.requests
-            requests[request.method] = requests.get(request.method, 0) + 1
-            if participant_list:
-                self.counters.participant_lists += 1
-            read_headers: dict[str, str] = {}
-            try:
-                latency = self.sim.scenario.latency_ms
-                if latency > 0:
-                    await asyncio.sleep(latency / 1000)
-                if not self._authorized(request):
-                    raise self._unauthorized()
-                if request.match_info.get("account_sid") != self.sim.account.sid:
-                    raise not_found(f"no account {request.match_info.get('account_sid')}")
-                if request.method in ("GET", "HEAD"):
-                    now = time.monotonic()
-                    self.read_limiter.check(now)
-                    read_headers = self.read_limiter.accept(now)
-                error_rate = self.sim.scenario.faults.error_rate
-                if error_rate > 0 and self.sim.draw_fault() < error_rate:
-                    status = 500 if self.sim.draw_fault() < 0.5 else 503
-                    raise ApiFailure(
-                        status,
-                        contract.CODE_UNEXPECTED_ERROR,
-                        "Internal server error" if status == 500 else "Service unavailable",
-                        "injected fault (faults.error_rate); nothing was done",
-                    )
-                response = await handler(request)
-                response.headers.update(read_headers)
-                malformed_rate = self.sim.scenario.faults.malformed_rate
-                if (
-                    malformed_rate > 0
-                    and isinstance(response, web.Response)
-                    and not isinstance(response, Dropped)
-                    and response.status < 300
-                    and response.body
-                    and self.sim.draw_fault() < malformed_rate
-                ):
-                    response = garbled(response, self.sim.draw_fault())
-            except ApiFailure as failure:
-                self.counters.answered(failure)
-                response = error_response(failure)
-            except Exception:
-                log.exception("%s %s failed inside the sandbox", request.method, request.path)
-                response = error_response(
-                    ApiFailure(
-                        500,
-                        contract.CODE_UNEXPECTED_ERROR,
-                        "Internal server error",
-                        "the sandbox failed; see its log",
-                    )
-                )
-            log.info(
-                "%s %s -> %s (%.0f ms)",
-                request.method,
-                request.path,
-                "connection dropped" if isinstance(response, Dropped) else response.status,
-                (time.monotonic() - started) * 1000,
-            )
-            return response
-
-        return wrapped
-
-    def introspection(self, handler: Handler) -> Handler:
-        async def wrapped(request: web.Request) -> web.StreamResponse:
-            if not self._authorized(request):
-                return error_response(self._unauthorized())
-            try:
-                return await handler(request)
-            except ApiFailure as failure:
-                return error_response(failure)
-
-        return wrapped
+    def add_to(self, app: web.Application) -> None:
+        """Register every API path, relative to where ``app`` is mounted."""
+        router = app.router
+        for name, path in _both_spellings("conferences", contract.CONFERENCES_PATH):
+            router.add_get(path, self.list_conferences, name=name)
+        conference = contract.CONFERENCE_PATH
+        router.add_get(conference, self.get_conference, name="conference")
+        router.add_post(conference, self.update_conference, name="conference")
+        for name, path in _both_spellings("participants", contract.PARTICIPANTS_PATH):
+            router.add_get(path, self.list_participants, name=name)
+            router.add_post(path, self.dial, name=name)
+        participant = contract.PARTICIPANT_PATH
+        router.add_get(participant, self.get_participant, name="participant")
+        router.add_post(participant, self.update_participant, name="participant")
+        router.add_delete(participant, self.delete_participant, name="participant")
+        for name, path in _both_spellings("recordings", contract.RECORDINGS_PATH):
+            router.add_get(path, self.list_recordings, name=name)
+        for name, path in _both_spellings("calls", contract.CALLS_PATH):
+            router.add_post(path, self.initiate_call, name=name)
+        router.add_get(contract.CALL_PATH, self.get_call, name="call")
 
     # Lookups ----------------------------------------------------------------
 
@@ -163,6 +88,9 @@ class Routes:
             )
         return leg
 
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        return await read_body(request, json_bodies=self.sim.scenario.api.json_bodies)
+
     # Conferences ------------------------------------------------------------
 
     async def list_conferences(self, request: web.Request) -> web.StreamResponse:
@@ -181,36 +109,28 @@ class Routes:
             items = [c for c in items if c.status == status]
         for field in ("DateCreated", "DateUpdated"):
             items = date_filter(query, field, items, filters)
-        base = API_PREFIX + contract.CONFERENCES_PATH.format(account_sid=self.sim.account.sid)
-        listed = page(request.query, request.path_qs, items, base, filters)
+        base = self.views.account_path(contract.CONFERENCES_PATH)
+        listed = page(query, request.path_qs, items, base, filters)
         return web.json_response(
-            {
-                **listed.envelope,
-                "conferences": [self.sim.resources.conference(c) for c in listed.items],
-            }
+            {**listed.envelope, "conferences": [self.views.conference(c) for c in listed.items]}
         )
 
     async def get_conference(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(self.sim.resources.conference(self._conference(request)))
+        return web.json_response(self.views.conference(self._conference(request)))
 
     async def update_conference(self, request: web.Request) -> web.StreamResponse:
         raw = await self._body(request)
         conference = self._conference(request)
         values = check_fields(raw, contract.UPDATE_CONFERENCE_FIELDS)
         self.sim.update_conference(conference, values)
-        return web.json_response(self.sim.resources.conference(conference))
+        return web.json_response(self.views.conference(conference))
 
     async def list_recordings(self, request: web.Request) -> web.StreamResponse:
         conference = self._conference(request)
-        base = API_PREFIX + contract.RECORDINGS_PATH.format(
-            account_sid=self.sim.account.sid, conference_sid=conference.sid
-        )
+        base = self.views.account_path(contract.RECORDINGS_PATH, conference_sid=conference.sid)
         listed = page(request.query, request.path_qs, list(conference.recordings), base, {})
         return web.json_response(
-            {
-                **listed.envelope,
-                "recordings": [self.sim.resources.recording(r) for r in listed.items],
-            }
+            {**listed.envelope, "recordings": [self.views.recording(r) for r in listed.items]}
         )
 
     # Participants -----------------------------------------------------------
@@ -219,25 +139,22 @@ class Routes:
         raw = await self._body(request)
         # From here to the answer nothing awaits: the checks and the dial are one step.
         now = time.monotonic()
-        self.limiter.check(now)
+        self.dial_limiter.check(now)
         ref = _strip_json(request.match_info["conference_sid"])
         values = check_fields(raw, contract.DIAL_FIELDS)
         leg = named_as_documented(raw, lambda: self.sim.dial(ref, values))
-        headers = self.limiter.accept(now)
-        reset_rate = self.sim.scenario.faults.reset_after_commit_rate
-        if reset_rate > 0 and self.sim.draw_fault() < reset_rate:
+        headers = self.dial_limiter.accept(now)
+        if self._answer_withheld():
             dropped = drop_connection(request)
             log.info("call %s placed, answer withheld (faults.reset_after_commit_rate)", leg.sid)
             return dropped
-        resource = self.sim.resources.participant(leg)
+        resource = self.views.participant(leg)
         answer = {key: resource[key] for key in _DIAL_RESPONSE_KEYS}
         return web.json_response(answer, headers=headers)
 
     async def list_participants(self, request: web.Request) -> web.StreamResponse:
         conference = self._conference(request)
-        base = API_PREFIX + contract.PARTICIPANTS_PATH.format(
-            account_sid=self.sim.account.sid, conference_sid=conference.sid
-        )
+        base = self.views.account_path(contract.PARTICIPANTS_PATH, conference_sid=conference.sid)
         # A new leg is listed only once the scenario's list lag has passed since it joined.
         now = time.monotonic()
         listed_legs = [leg for leg in conference.live_legs() if leg.listed_at <= now]
@@ -245,19 +162,19 @@ class Routes:
         return web.json_response(
             {
                 **listed.envelope,
-                "participants": [self.sim.resources.participant(p) for p in listed.items],
+                "participants": [self.views.participant(p) for p in listed.items],
             }
         )
 
     async def get_participant(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(self.sim.resources.participant(self._participant(request)))
+        return web.json_response(self.views.participant(self._participant(request)))
 
     async def update_participant(self, request: web.Request) -> web.StreamResponse:
         raw = await self._body(request)
         leg = self._participant(request)
         values = check_fields(raw, contract.UPDATE_PARTICIPANT_FIELDS)
         self.sim.update_participant(leg, values)
-        return web.json_response(self.sim.resources.participant(leg))
+        return web.json_response(self.views.participant(leg))
 
     async def delete_participant(self, request: web.Request) -> web.StreamResponse:
         leg = self._participant(request)
@@ -270,12 +187,11 @@ class Routes:
         raw = await self._body(request)
         # As for a dial, nothing awaits from the checks to the answer.
         now = time.monotonic()
-        self.limiter.check(now)
+        self.dial_limiter.check(now)
         values = check_fields(raw, contract.INITIATE_CALL_FIELDS)
         leg = named_as_documented(raw, lambda: self.sim.initiate_call(values))
-        headers = self.limiter.accept(now)
-        reset_rate = self.sim.scenario.faults.reset_after_commit_rate
-        if reset_rate > 0 and self.sim.draw_fault() < reset_rate:
+        headers = self.dial_limiter.accept(now)
+        if self._answer_withheld():
             dropped = drop_connection(request)
             log.info("call %s placed, answer withheld (faults.reset_after_commit_rate)", leg.sid)
             return dropped
@@ -285,39 +201,62 @@ class Routes:
             result: contract.InitiateCallResult = {
                 "call_sid": leg.sid,
                 "account_sid": self.sim.account.sid,
-                "uri": self.sim.resources.call(leg)["uri"],
+                "uri": self.views.call(leg)["uri"],
             }
             answer.update(result)
         return web.json_response(answer, headers=headers)
 
+    def _answer_withheld(self) -> bool:
+        """Whether faults.reset_after_commit_rate drops the answer of a call just placed."""
+        rate = self.sim.scenario.faults.reset_after_commit_rate
+        return rate > 0 and self.sim.draw_fault() < rate
+
     async def get_call(self, request: web.Request) -> web.StreamResponse:
         ref = request.match_info["call_sid"]
-        leg = self.sim.account.calls.get(ref)
+        calls = self.sim.account.calls
+        leg = calls.get(ref)
         if leg is None and ref.endswith(".json"):
-            leg = self.sim.account.calls.get(ref[: -len(".json")])
+            leg = calls.get(ref[: -len(".json")])
         # Calls is eventually consistent: a new call is unknown until the scenario's lag passed.
         if leg is None or leg.known_at > time.monotonic():
             raise not_found(f"no call {ref} in this account")
-        return web.json_response(self.sim.resources.call(leg))
+        return web.json_response(self.views.call(leg))
 
-    # Introspection ----------------------------------------------------------
+
+class IntrospectionRoutes:
+    """What the sandbox shows of itself: accepted dials, health and counters, recordings' audio."""
+
+    def __init__(self, simulation: Simulation, counters: Counters) -> None:
+        self.sim = simulation
+        self.counters = counters
+
+    def add_to(self, app: web.Application) -> None:
+        """Register the routes, relative to ``app`` mounted at SANDBOX_PREFIX."""
+        for path, handler in (
+            (contract.SANDBOX_DIALS_PATH, self.dials),
+            (contract.SANDBOX_HEALTH_PATH, self.health),
+            (contract.SANDBOX_RECORDINGS_PATH, self.recording_media),
+        ):
+            app.router.add_get(path.removeprefix(SANDBOX_PREFIX), handler)
 
     async def dials(self, request: web.Request) -> web.StreamResponse:
+        views = self.sim.resources
         return web.json_response(
-            {"dials": [self.sim.resources.dial_record(leg) for leg in self.sim.account.dials]}
+            {"dials": [views.dial_record(leg) for leg in self.sim.account.dials]}
         )
 
     async def health(self, request: web.Request) -> web.StreamResponse:
-        live = sum(1 for leg in self.sim.account.calls.values() if leg.live)
-        running = sum(1 for c in self.sim.account.conferences.values() if c.status != "completed")
+        account = self.sim.account
+        live = sum(1 for leg in account.calls.values() if leg.live)
+        running = sum(1 for c in account.conferences.values() if c.status != "completed")
         return web.json_response(
             {
                 "status": "ok",
-                "account_sid": self.sim.account.sid,
+                "account_sid": account.sid,
                 "uptime_s": round(self.sim.clock.uptime(), 3),
-                "dials": len(self.sim.account.dials),
+                "dials": len(account.dials),
                 "live_calls": live,
-                "conferences": len(self.sim.account.conferences),
+                "conferences": len(account.conferences),
                 "running_conferences": running,
                 "requests": dict(self.counters.requests),
                 "participant_lists": self.counters.participant_lists,
@@ -325,9 +264,6 @@ class Routes:
                 "unsupported_media": self.counters.unsupported_media,
             }
         )
-
-    async def _body(self, request: web.Request) -> dict[str, Any]:
-        return await read_body(request, json_bodies=self.sim.scenario.api.json_bodies)
 
     async def recording_media(self, request: web.Request) -> web.StreamResponse:
         recording = self.sim.account.recording(request.match_info["recording_sid"])
@@ -348,6 +284,11 @@ _DIAL_RESPONSE_KEYS: Final = (
     "status",
     "uri",
 )
+
+
+def _both_spellings(name: str, path: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """A list path and its route name, without and with ``.json``."""
+    return (name, path), (f"{name}.json", f"{path}.json")
 
 
 def _strip_json(segment: str) -> str:
