@@ -24,6 +24,15 @@ from orchestrator.texml.contract import FieldValue
 
 log = logging.getLogger("orchestrator.sandbox")
 
+# Unpacked rather than spelled, so the reasons the sandbox gives are the contract's (an import
+# error if its list changes shape); the sandbox never ends a conference for its time limit.
+(
+    ENDED_BY_LEG_WITH_END_ON_EXIT,
+    ENDED_AS_LAST_PARTICIPANT_LEFT,
+    ENDED_VIA_API,
+    _ENDED_BY_TIME_LIMIT,
+) = contract.CONFERENCE_END_REASONS
+
 
 class Lifecycle:
     def __init__(
@@ -225,11 +234,9 @@ class Lifecycle:
         if conference.status == "completed" or conference.ending:
             return
         if was_connected and leg.end_conference_on_exit:
-            self.end_conference(
-                conference, "participant-with-end-conference-on-exit-left", ending_call_sid=leg.sid
-            )
+            self.end_conference(conference, ENDED_BY_LEG_WITH_END_ON_EXIT, ending_call_sid=leg.sid)
         elif conference.ever_joined and not conference.live:
-            self.end_conference(conference, "last-participant-left", ending_call_sid=leg.sid)
+            self.end_conference(conference, ENDED_AS_LAST_PARTICIPANT_LEFT, ending_call_sid=leg.sid)
 
     def hang_up(self, leg: Leg) -> None:
         """End a leg from our side: completed once answered, canceled while still ringing."""

@@ -33,7 +33,7 @@ from orchestrator.sandbox.documents import parse_conference_dial
 from orchestrator.sandbox.events import Events
 from orchestrator.sandbox.fields import ApiFailure, flag_of, int_of, invalid, not_found, text_of
 from orchestrator.sandbox.ids import Identities
-from orchestrator.sandbox.lifecycle import Lifecycle
+from orchestrator.sandbox.lifecycle import ENDED_VIA_API, Lifecycle
 from orchestrator.sandbox.model import Account, Conference, Leg, is_uuid
 from orchestrator.sandbox.resources import API_PREFIX, Resources
 from orchestrator.sandbox.scenario import Scenario
@@ -271,6 +271,4 @@ class Simulation:
             log.info("conference %s: announcement played", conference.sid)
             conference.updated = datetime.now(UTC)
         if values.get("Status") == "completed":
-            self.lifecycle.end_conference(
-                conference, "conference-ended-via-api", ending_call_sid=None
-            )
+            self.lifecycle.end_conference(conference, ENDED_VIA_API, ending_call_sid=None)
