@@ -37,8 +37,10 @@ def create_app(
     api_key: str,
     account_sid: str,
     allow_remote_callbacks: bool = False,
+    access_log: bool = False,
 ) -> web.Application:
-    """The sandbox serving ``/v2/...``."""
+    """The sandbox serving ``/v2/...``; ``access_log``: a line at INFO for every API request
+    (otherwise answered ones are DEBUG)."""
     webhooks = WebhookSender(allow_remote=allow_remote_callbacks)
     simulation = Simulation(scenario, account_sid=account_sid, notify=webhooks.send)
     counters = Counters()
@@ -49,6 +51,7 @@ def create_app(
             counters,
             read_limiter(scenario),
             api_key=api_key,
+            access_log=access_log,
         )
     )
     ApiRoutes(simulation, dial_limiter(scenario)).add_to(api)

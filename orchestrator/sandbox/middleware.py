@@ -11,6 +11,11 @@ Paths and methods no route knows pass straight through to the root
 application, which answers with the Telnyx error body: aiohttp runs a
 sub-application's middleware for its unmatched paths too, and those must not
 count, wait or ask for a token.
+
+Access lines of answered requests are DEBUG unless the access log is on; a
+refused request (4xx, 5xx, a dropped connection) is always INFO: it is the
+line someone watching the sandbox looks for, and benchmarks count the 429s
+their clients met from those lines.
 """
 
 from __future__ import annotations
@@ -40,10 +45,12 @@ def api_middlewares(
     read_limiter: RateLimiter,
     *,
     api_key: str,
+    access_log: bool,
 ) -> list[Middleware]:
     scenario = simulation.scenario
     faults = scenario.faults
     key = api_key.encode("utf-8")
+    answered_level = logging.INFO if access_log else logging.DEBUG
 
     async def answers(request: web.Request, handler: Handler) -> web.StreamResponse:
         """The error body for a failure, and the access line for whatever is answered."""
@@ -63,13 +70,17 @@ def api_middlewares(
                     "the sandbox failed; see its log",
                 )
             )
-        log.info(
-            "%s %s -> %s (%.0f ms)",
-            request.method,
-            request.path,
-            "connection dropped" if isinstance(response, Dropped) else response.status,
-            (time.monotonic() - started) * 1000,
-        )
+        dropped = isinstance(response, Dropped)
+        level = logging.INFO if dropped or response.status >= 400 else answered_level
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "%s %s -> %s (%.0f ms)",
+                request.method,
+                request.path,
+                "connection dropped" if dropped else response.status,
+                (time.monotonic() - started) * 1000,
+            )
         return response
 
     async def count(request: web.Request, handler: Handler) -> web.StreamResponse:

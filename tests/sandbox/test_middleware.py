@@ -67,3 +67,36 @@ async def test_introspection_needs_the_token_but_is_never_counted() -> None:
         await api.dials()
         health = await _health(api)
     assert health["requests"] == {"GET": 0, "POST": 0, "DELETE": 0}
+
+
+async def test_answered_requests_log_at_debug_refused_ones_at_info(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="orchestrator.sandbox")
+    async with sandbox_api() as api:
+        await api.dial_ok("quiet", To="+12065550100", ApplicationSid=APP, Label="a")
+        assert (await api.dial("quiet", ApplicationSid=APP)).status == 422
+        await api.dials()
+    dial_path = api.path(contract.PARTICIPANTS_PATH, conference_sid="quiet")
+    levels = {r.getMessage().split(" (")[0]: r.levelno for r in _access_lines(caplog)}
+    assert levels == {
+        f"POST /v2{dial_path} -> 200": logging.DEBUG,
+        f"POST /v2{dial_path} -> 422": logging.INFO,
+    }
+    lifecycle = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert any("created as 'quiet'" in line for line in lifecycle)
+    assert any("dialed to +12065550100 (label a)" in line for line in lifecycle)
+
+
+async def test_the_access_log_puts_every_api_request_at_info(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="orchestrator.sandbox")
+    scenario = parse_scenario({"time_scale": 0.01})
+    async with running_sandbox(scenario, access_log=True) as info, open_api(info) as api:
+        dialed = await api.dial_ok("loud", To="+12065550100", ApplicationSid=APP)
+        await api.conference(dialed["conference_sid"])
+        await api.dials()
+    statuses = [r.getMessage().split(" (")[0].rsplit(" ", 1)[-1] for r in _access_lines(caplog)]
+    assert statuses == ["200", "200"]  # the dial and the lookup; introspection is not logged
+    assert {r.levelno for r in _access_lines(caplog)} == {logging.INFO}
