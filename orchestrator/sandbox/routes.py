@@ -148,9 +148,7 @@ class ApiRoutes:
             dropped = drop_connection(request)
             log.info("call %s placed, answer withheld (faults.reset_after_commit_rate)", leg.sid)
             return dropped
-        resource = self.views.participant(leg)
-        answer = {key: resource[key] for key in _DIAL_RESPONSE_KEYS}
-        return web.json_response(answer, headers=headers)
+        return web.json_response(self.views.dial_answer(leg), headers=headers)
 
     async def list_participants(self, request: web.Request) -> web.StreamResponse:
         conference = self._conference(request)
@@ -201,7 +199,7 @@ class ApiRoutes:
             result: contract.InitiateCallResult = {
                 "call_sid": leg.sid,
                 "account_sid": self.sim.account.sid,
-                "uri": self.views.call(leg)["uri"],
+                "uri": self.views.call_uri(leg),
             }
             answer.update(result)
         return web.json_response(answer, headers=headers)
@@ -270,20 +268,6 @@ class IntrospectionRoutes:
         if recording is None or recording.status != "completed":
             raise not_found("no completed recording with that SID")
         return web.Response(body=silence(recording.channels), content_type="audio/wav")
-
-
-_DIAL_RESPONSE_KEYS: Final = (
-    "account_sid",
-    "call_sid",
-    "coaching",
-    "coaching_call_sid",
-    "conference_sid",
-    "end_conference_on_exit",
-    "hold",
-    "muted",
-    "status",
-    "uri",
-)
 
 
 def _both_spellings(name: str, path: str) -> tuple[tuple[str, str], tuple[str, str]]:
