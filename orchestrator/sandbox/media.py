@@ -6,15 +6,21 @@ channel count (8 kHz, 16-bit PCM, one second), not an empty body.
 
 from __future__ import annotations
 
-import struct
+import io
+import wave
+from typing import Final
+
+SAMPLE_RATE_HZ: Final = 8000
+SAMPLE_WIDTH_BYTES: Final = 2
+SECONDS: Final = 1
 
 
 def silence(channels: int) -> bytes:
     """One second of silence as a WAV file with ``channels`` channels."""
-    rate, width, seconds = 8000, 2, 1
-    data = b"\x00" * (rate * width * channels * seconds)
-    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
-    header += b"fmt " + struct.pack(
-        "<IHHIIHH", 16, 1, channels, rate, rate * width * channels, width * channels, 16
-    )
-    return header + b"data" + struct.pack("<I", len(data)) + data
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as file:
+        file.setnchannels(channels)
+        file.setsampwidth(SAMPLE_WIDTH_BYTES)
+        file.setframerate(SAMPLE_RATE_HZ)
+        file.writeframes(b"\x00" * (SAMPLE_RATE_HZ * SAMPLE_WIDTH_BYTES * channels * SECONDS))
+    return buffer.getvalue()
