@@ -47,6 +47,7 @@ async def serve(
     account_sid: str | None,
     scenario_name: str,
     allow_remote_callbacks: bool = False,
+    access_log: bool = False,
 ) -> None:
     """Run until SIGINT or SIGTERM, printing the connection settings first."""
     stop = asyncio.Event()
@@ -61,6 +62,7 @@ async def serve(
         api_key=token,
         account_sid=account_sid,
         allow_remote_callbacks=allow_remote_callbacks,
+        access_log=access_log,
     ) as info:
         click.echo(BANNER)
         click.echo(f"Listening on {info.base_url} (scenario: {scenario_name})")
@@ -108,6 +110,11 @@ async def serve(
     is_flag=True,
     help="Deliver status callbacks to any host, not only to loopback URLs.",
 )
+@click.option(
+    "--access-log",
+    is_flag=True,
+    help="Log a line for every API request, not only for refused ones (4xx, 5xx, dropped).",
+)
 def sandbox(
     host: str,
     port: int,
@@ -116,12 +123,17 @@ def sandbox(
     account_sid: str | None,
     allow_remote: bool,
     allow_remote_callbacks: bool,
+    access_log: bool,
 ) -> None:
     """Run a local simulation of Telnyx's TeXML Conferences API.
 
     It answers the API paths orchestrator and the official SDK use, simulates
     ringing, answering, hang-ups, rate limits and faults, and delivers status
     callbacks to the URLs you give. No real calls are placed.
+
+    Its log (stderr) shows what happens to calls, conferences, recordings and
+    webhooks, and every refused request; --access-log adds a line for each
+    request answered.
     """
     if not is_loopback(host) and not allow_remote:
         raise UsageError(
@@ -142,6 +154,7 @@ def sandbox(
                 account_sid=account_sid,
                 scenario_name=scenario or "default",
                 allow_remote_callbacks=allow_remote_callbacks,
+                access_log=access_log,
             )
         )
     finally:

@@ -2,6 +2,16 @@
 
 Users demo conference files and webhooks against it (``orchestrator sandbox``,
 ``apply --sandbox``); tests drive it with the official SDK and our own client.
+
+Its parts, from the outside in: ``server`` runs ``app`` (the aiohttp
+application), whose ``middleware`` wraps the ``routes``; handlers read bodies
+with ``fields`` and ``dial_fields``, page lists with ``paging``, and ask the
+``simulation``, which changes the ``model``'s records through the
+``lifecycle`` on a ``clock``, with SIDs from ``ids``. Answers are built by
+``resources`` (and ``responses``, ``media``); webhooks by ``events``, sent by
+``callbacks``. ``limits`` holds the rate limiters and request counters,
+``scenario`` the behaviour a run is configured with, and ``documents`` the
+TeXML of placed calls.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ sends JSON with the same PascalCase names, so both arrive here as one mapping
 of names to raw values and leave as typed values. Fields the contract does not
 know are ignored, as the real API tolerates extra fields; a known field with a
 wrong type or value is an ``ApiFailure`` answered with 422.
+
+``ApiFailure`` and its usual shapes (422, 400, 404) live here because every
+check raises them; routes turn them into the Telnyx error body.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
+from aiohttp import web
 from yarl import URL
 
 from orchestrator.texml import contract
@@ -80,6 +84,54 @@ def invalid(field: str, detail: str, *, code: str = contract.CODE_BAD_REQUEST) -
 
 def malformed(detail: str) -> ApiFailure:
     return ApiFailure(400, contract.CODE_BAD_REQUEST, "Bad request", detail)
+
+
+def not_found(detail: str) -> ApiFailure:
+    return ApiFailure(404, contract.CODE_NOT_FOUND, "Resource not found", detail)
+
+
+async def read_body(request: web.Request, *, json_bodies: bool) -> dict[str, Any]:
+    """The request's fields, from a JSON or a form body; {} when there is none.
+
+    ``json_bodies=False``: only form bodies are taken, anything else is a 415.
+    """
+    try:
+        return await _read_body(request, json_bodies=json_bodies)
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiFailure(
+            413, contract.CODE_BAD_REQUEST, "Request too large", "the request body is too large"
+        ) from None
+
+
+async def _read_body(request: web.Request, *, json_bodies: bool) -> dict[str, Any]:
+    content_type = request.content_type
+    if not request.body_exists:
+        return {}
+    if content_type in (contract.FORM_MEDIA_TYPE, "multipart/form-data"):
+        try:
+            form = await request.post()
+        except ValueError:
+            raise malformed("the form body could not be decoded") from None
+        return {key: value for key, value in form.items() if isinstance(value, str)}
+    if not json_bodies:
+        if not (await request.read()).strip():
+            return {}
+        raise ApiFailure(
+            415,
+            contract.CODE_UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            f"send the body as {contract.FORM_MEDIA_TYPE}, not {content_type}; nothing was done",
+        )
+    if content_type == contract.JSON_MEDIA_TYPE or content_type.endswith("+json"):
+        return decode_json(await request.read())
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    if raw.lstrip().startswith(b"{"):
+        return decode_json(raw)
+    raise malformed(
+        f"send the body as application/x-www-form-urlencoded or application/json, not {content_type}"
+    )
 
 
 def decode_json(raw: bytes) -> dict[str, Any]:

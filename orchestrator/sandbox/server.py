@@ -16,8 +16,8 @@ from aiohttp import web
 
 from orchestrator.errors import ConfigError
 from orchestrator.sandbox.app import SIMULATION, create_app
+from orchestrator.sandbox.resources import API_PREFIX
 from orchestrator.sandbox.scenario import Scenario
-from orchestrator.sandbox.world import API_PREFIX
 
 # How long shutting down waits for requests still being answered.
 SHUTDOWN_TIMEOUT_S = 2.0
@@ -58,11 +58,13 @@ async def running_sandbox(
     api_key: str | None = None,
     account_sid: str | None = None,
     allow_remote_callbacks: bool = False,
+    access_log: bool = False,
 ) -> AsyncIterator[SandboxInfo]:
     """Serve the sandbox from the running event loop until the block exits.
 
-    ``port=0`` picks a free port. On exit every simulated timer is cancelled and
-    webhook deliveries stop. Raises ConfigError when the address cannot be used.
+    ``port=0`` picks a free port; ``access_log`` logs every API request at INFO.
+    On exit every simulated timer is cancelled and webhook deliveries stop.
+    Raises ConfigError when the address cannot be used.
     """
     if host.lower() == "localhost":
         # One address, so an ephemeral port means one port (localhost may also be ::1).
@@ -74,6 +76,7 @@ async def running_sandbox(
         api_key=key,
         account_sid=account,
         allow_remote_callbacks=allow_remote_callbacks,
+        access_log=access_log,
     )
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
@@ -91,7 +94,7 @@ async def running_sandbox(
             api_key=key,
             account_sid=account,
         )
-        app[SIMULATION].public_base = info.base_url
+        app[SIMULATION].account.public_base = info.base_url
         yield info
     finally:
         await runner.cleanup()

@@ -19,6 +19,7 @@ from bench.dialing import expected_numbers, measure, run_floor
 from bench.runner import run_worker
 from bench.sandbox import sandbox_process
 from bench.specs import conference_document, write_conference
+from bench.throughput import ideal_seconds
 
 pytestmark = pytest.mark.bench
 
@@ -43,10 +44,21 @@ def test_throughput_dials_everyone_once_with_every_client(
         assert 0 < run["all_dialed_s"] < run["process_wall_s"]
     assert result["runs"]["ours"][0]["exit_codes"] == [0]
     assert result["runs"]["cli"][0]["returncode"] == 0
-    assert result["ideal_s"] == pytest.approx(0.005)
+    # The lookup and the creating dial, then the other 11 in one round: 3 x 5 ms.
+    assert result["ideal_s"] == pytest.approx(0.015)
     table = capsys.readouterr().out
     assert "| ideal / measured |" in table
     assert "| orchestrator: dials / lost / duplicated | 24 / 0 / 0 |" in table
+
+
+@pytest.mark.parametrize(
+    ("participants", "concurrency", "round_trips"),
+    [(1, 50, 2), (2, 50, 3), (51, 50, 3), (52, 50, 4), (800, 50, 18)],
+)
+def test_throughput_ideal_is_two_round_trips_in_series_then_rounds_of_c(
+    participants: int, concurrency: int, round_trips: int
+) -> None:
+    assert ideal_seconds(participants, concurrency, 0.05) == pytest.approx(round_trips * 0.05)
 
 
 def test_paced_run_meets_no_429_and_counts_the_sdk(tmp_path: Path) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import socket
 import time
+import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -281,3 +283,37 @@ def test_local_urls_are_loopback_only() -> None:
     assert not is_local_url("https://example.com/hooks")
     assert not is_local_url("http://10.0.0.5/x")
     assert not is_local_url("not a url")
+
+
+async def test_recording_media_is_one_second_of_silence_as_a_wav_of_its_channels() -> None:
+    async with sandbox_api() as api:
+        leg = await api.dial_ok(
+            "wav",
+            To="+12065550100",
+            ApplicationSid=APP,
+            Record=True,
+            RecordingChannels="dual",
+            ConferenceRecord="record-from-start",
+        )
+        sid = leg["conference_sid"]
+
+        async def both_started() -> list[dict[str, object]] | None:
+            recordings = await api.recordings(sid)
+            return recordings if len(recordings) == 2 else None
+
+        await eventually(both_started)
+        await api.update_conference(sid, Status="completed")
+        by_source = {r["source"]: r for r in await api.recordings(sid)}
+        for source, channels in (("DialVerb", 2), ("Conference", 1)):
+            async with api.session.get(str(by_source[source]["media_url"])) as media:
+                assert media.status == 200
+                assert media.content_type == "audio/wav"
+                body = await media.read()
+            # The 44-byte PCM header and 8000 frames of 16-bit samples per channel.
+            assert len(body) == 44 + 8000 * 2 * channels
+            with wave.open(io.BytesIO(body)) as audio:
+                assert audio.getnchannels() == channels
+                assert audio.getsampwidth() == 2
+                assert audio.getframerate() == 8000
+                assert audio.getnframes() == 8000
+                assert audio.readframes(8000) == b"\x00" * (8000 * 2 * channels)

@@ -68,7 +68,15 @@ def test_serves_prints_settings_logs_and_stops_on_ctrl_c(tmp_path: Path) -> None
     scenario.write_text("time_scale: 0.01\nseed: 9\n", encoding="utf-8")
     account = "0f6c5a7e-2f4b-4c1e-9d3a-8b7e6f5a4c3d"
     process = _start(
-        "--port", "0", "--scenario", str(scenario), "--token", TOKEN, "--account-sid", account
+        "--port",
+        "0",
+        "--scenario",
+        str(scenario),
+        "--token",
+        TOKEN,
+        "--account-sid",
+        account,
+        "--access-log",
     )
     try:
         lines, settings = _settings(process)
@@ -94,6 +102,28 @@ def test_serves_prints_settings_logs_and_stops_on_ctrl_c(tmp_path: Path) -> None
     assert "-> 401" in stderr
     assert "sandbox stopped" in stderr
     assert TOKEN not in stderr
+
+
+def test_without_access_log_it_logs_what_happens_and_what_was_refused() -> None:
+    account = "5d0c2a1e-8f3b-4e6a-9c7d-1b2a3c4d5e6f"
+    process = _start("--port", "0", "--token", TOKEN, "--account-sid", account)
+    try:
+        _, settings = _settings(process)
+        path = contract.PARTICIPANTS_PATH.format(account_sid=account, conference_sid="quiet")
+        url = settings["TELNYX_BASE_URL"] + path
+        fields = {"To": "+12065550100", "ApplicationSid": "app", "Label": "me"}
+        assert _post_form(url, TOKEN, fields)[0] == 200
+        assert _post_form(url, TOKEN, {"ApplicationSid": "app"})[0] == 422
+        assert _post_form(url, "KEYwrong", fields)[0] == 401
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    assert "created as 'quiet'" in stderr
+    assert "dialed to +12065550100 (label me) into conference" in stderr
+    assert "-> 200" not in stderr
+    assert f"POST /v2/texml/Accounts/{account}/Conferences/quiet/Participants -> 422" in stderr
+    assert "-> 401" in stderr
 
 
 def test_sigterm_stops_it_too() -> None:

@@ -181,6 +181,31 @@ async def test_json_suffix_paths_work_like_the_bare_ones(sandbox: SandboxInfo) -
         assert call.body["sid"] == dialed["call_sid"]
 
 
+async def test_a_dial_answers_with_the_participant_fields_sent_there_and_no_more(
+    sandbox: SandboxInfo,
+) -> None:
+    async with open_api(sandbox) as api:
+        dialed = await api.dial_ok(
+            "answer", To="+12065550100", ApplicationSid=APP, Label="a", Muted=True
+        )
+        participant = await api.participant(dialed["conference_sid"], "a")
+    assert set(dialed) == {
+        "account_sid",
+        "call_sid",
+        "coaching",
+        "coaching_call_sid",
+        "conference_sid",
+        "end_conference_on_exit",
+        "hold",
+        "muted",
+        "status",
+        "uri",
+    }
+    assert dialed["status"] == "connecting"  # by the lookup, the callee may have answered
+    for key in set(dialed) - {"status"}:
+        assert dialed[key] == participant.body[key], key
+
+
 async def test_paging_follows_next_page_uri_without_skipping(sandbox: SandboxInfo) -> None:
     async with open_api(sandbox) as api:
         first = await api.dial_ok("big", To="+12065550100", ApplicationSid=APP)

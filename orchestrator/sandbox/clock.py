@@ -1,0 +1,83 @@
+"""Simulated time: how long the sandbox has run, and timers scaled by the scenario's time_scale.
+
+Scenario durations (ringing, hang-ups, lags) are simulated seconds; a time_scale
+of 0.01 makes a two-second ring last 20 ms of real time. Every transition that
+happens later runs from a ``loop.call_later`` timer registered here, so closing
+the clock stops the whole simulation at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+log = logging.getLogger("orchestrator.sandbox")
+
+
+class SimulatedClock:
+    def __init__(self, time_scale: float) -> None:
+        self.time_scale = time_scale
+        self._started = time.monotonic()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self.closed = False
+
+    def restart(self) -> None:
+        """Count uptime from now (the server starts listening)."""
+        self._started = time.monotonic()
+
+    def uptime(self) -> float:
+        return time.monotonic() - self._started
+
+    def real_seconds(self, simulated: float) -> float:
+        return max(0.0, simulated * self.time_scale)
+
+    def elapsed(self, since: float) -> int:
+        """Whole simulated seconds since the monotonic moment ``since``; 0 when time is frozen."""
+        if self.time_scale <= 0:
+            return 0
+        return max(0, round((time.monotonic() - since) / max(self.time_scale, 1e-9)))
+
+    def later(
+        self,
+        seconds: float,
+        action: Callable[[], None],
+        owned: list[asyncio.TimerHandle] | None = None,
+    ) -> None:
+        """Run ``action`` after ``seconds`` of simulated time; ``owned`` collects the timer so
+        its owner (a leg) can cancel what is pending for it."""
+        if self.closed:
+            return
+        loop = asyncio.get_running_loop()
+        holder: list[asyncio.TimerHandle] = []
+
+        def fire() -> None:
+            handle = holder[0]
+            self._timers.discard(handle)
+            if owned is not None and handle in owned:
+                owned.remove(handle)
+            try:
+                action()
+            except Exception:  # a bug in one transition must not stop the others
+                log.exception("sandbox: simulated event failed")
+
+        handle = loop.call_later(self.real_seconds(seconds), fire)
+        holder.append(handle)
+        self._timers.add(handle)
+        if owned is not None:
+            owned.append(handle)
+
+    def cancel(self, owned: list[asyncio.TimerHandle]) -> None:
+        """Cancel the pending timers in ``owned``, and forget them."""
+        for handle in owned:
+            handle.cancel()
+            self._timers.discard(handle)
+        owned.clear()
+
+    def close(self) -> None:
+        """Stop simulated time: cancel every pending timer; nothing is scheduled after this."""
+        self.closed = True
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()

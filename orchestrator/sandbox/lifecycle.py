@@ -1,0 +1,297 @@
+"""How the account's records change on their own: conferences start and end, legs ring,
+answer and hang up, recordings start and complete, each firing its webhooks.
+
+Everything runs synchronously on the event loop's thread, from a request
+handler or from a timer of the simulated clock. A leg's pending timers are
+cancelled when it ends, so nothing fires for a leg that is gone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from orchestrator.sandbox.clock import SimulatedClock
+from orchestrator.sandbox.dial_fields import subscription
+from orchestrator.sandbox.events import Events
+from orchestrator.sandbox.fields import int_of
+from orchestrator.sandbox.ids import Identities
+from orchestrator.sandbox.model import Account, Conference, Leg, Recording, Subscription
+from orchestrator.sandbox.scenario import DEFAULT_REJECT_SECONDS, Scenario
+from orchestrator.texml import contract
+from orchestrator.texml.contract import FieldValue
+
+log = logging.getLogger("orchestrator.sandbox")
+
+# Unpacked rather than spelled, so the reasons the sandbox gives are the contract's (an import
+# error if its list changes shape); the sandbox never ends a conference for its time limit.
+(
+    ENDED_BY_LEG_WITH_END_ON_EXIT,
+    ENDED_AS_LAST_PARTICIPANT_LEFT,
+    ENDED_VIA_API,
+    _ENDED_BY_TIME_LIMIT,
+) = contract.CONFERENCE_END_REASONS
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        scenario: Scenario,
+        account: Account,
+        *,
+        clock: SimulatedClock,
+        ids: Identities,
+        events: Events,
+    ) -> None:
+        self._scenario = scenario
+        self._account = account
+        self._clock = clock
+        self._ids = ids
+        self._events = events
+
+    # Conferences ------------------------------------------------------------
+
+    def create_conference(self, name: str, values: dict[str, FieldValue]) -> Conference:
+        now = datetime.now(UTC)
+        conference = Conference(
+            sid=self._ids.new_uuid(),
+            seq=self._ids.next_seq(),
+            friendly_name=name,
+            created=now,
+            updated=now,
+            max_participants=int_of(values, "MaxParticipants") or contract.DEFAULT_MAX_PARTICIPANTS,
+        )
+        self._account.conferences[conference.sid] = conference
+        log.info("conference %s created as %r (status init)", conference.sid, name)
+        return conference
+
+    def enter(self, conference: Conference, leg: Leg, values: dict[str, FieldValue]) -> None:
+        """Put ``leg`` into ``conference`` with the conference settings its request carried."""
+        leg.conference = conference
+        leg.listed_at = time.monotonic() + self._clock.real_seconds(
+            self._scenario.api.participant_list_lag_s
+        )
+        conference.join(leg)
+        conference.updated = datetime.now(UTC)
+        if (
+            values.get("ConferenceRecord") in ("true", "record-from-start")
+            and not conference.record
+        ):
+            conference.record = True
+            conference.recording_subscription = subscription(
+                values, "ConferenceRecordingStatusCallback", default_events=("completed",)
+            )
+            if conference.status == "in-progress":
+                self._start_conference_recording(conference)
+        self._register_conference_callbacks(conference, values)
+
+    def _register_conference_callbacks(
+        self, conference: Conference, values: dict[str, FieldValue]
+    ) -> None:
+        wanted = subscription(values, "ConferenceStatusCallback", default_events=())
+        if wanted is None or not wanted.events:
+            return
+        for i, known in enumerate(conference.subscriptions):
+            if (known.url, known.method) == (wanted.url, wanted.method):
+                conference.subscriptions[i] = Subscription(
+                    known.url, known.method, known.events | wanted.events
+                )
+                return
+        conference.subscriptions.append(wanted)
+
+    def end_conference(
+        self, conference: Conference, reason: str, *, ending_call_sid: str | None
+    ) -> None:
+        if conference.status == "completed" or conference.ending:
+            return
+        conference.ending = True
+        for leg in conference.live_legs():
+            self.hang_up(leg)
+        now = datetime.now(UTC)
+        conference.status = "completed"
+        conference.reason_ended = reason
+        conference.call_sid_ending = ending_call_sid
+        conference.updated = now
+        conference.ending = False
+        log.info("conference %s completed: %s", conference.sid, reason)
+        if conference.recording is not None and conference.recording.status == "processing":
+            self._finish_recording(conference.recording)
+        elif (
+            conference.record and conference.recording is None and conference.recording_subscription
+        ):
+            self._events.recording_absent(conference.recording_subscription, conference, None)
+        self._events.conference(conference, "end", "conference-end", None)
+
+    # Legs -------------------------------------------------------------------
+
+    def start(self, leg: Leg) -> None:
+        """Ring a new leg, and schedule what the scenario says its number does."""
+        behaviour = self._scenario.behaviour(leg.to)
+        if leg.conference is not None:
+            log.info(
+                "call %s dialed to %s%s into conference %s",
+                leg.sid,
+                leg.to,
+                f" (label {leg.label})" if leg.label else "",
+                leg.conference.sid,
+            )
+        else:
+            log.info("call %s placed to %s for conference %r", leg.sid, leg.to, leg.join_name)
+        self._events.call(leg, "initiated", "initiated")
+        if behaviour.answer == "fail":
+            self._end_later(leg, _or(behaviour.seconds, DEFAULT_REJECT_SECONDS), "failed")
+            return
+        leg.call_status = "ringing"
+        self._events.call(leg, "ringing", "ringing")
+        if behaviour.answer == "busy":
+            self._end_later(leg, _or(behaviour.seconds, DEFAULT_REJECT_SECONDS), "busy")
+            return
+        if behaviour.answer == "no-answer":
+            self._end_later(leg, leg.timeout_s, "no-answer")
+            return
+        answer_after = (
+            _or(behaviour.seconds, 0.0)
+            if behaviour.answer == "after"
+            else self._scenario.ring_seconds
+        )
+        if answer_after > leg.timeout_s:
+            self._end_later(leg, leg.timeout_s, "no-answer")
+            return
+        self._clock.later(answer_after, lambda: self._answer(leg), leg.timers)
+
+    def _end_later(self, leg: Leg, seconds: float, call_status: str) -> None:
+        self._clock.later(seconds, lambda: self.end_leg(leg, call_status), leg.timers)
+
+    def _answer(self, leg: Leg) -> None:
+        if not leg.live:
+            return
+        now = datetime.now(UTC)
+        leg.call_status = "in-progress"
+        leg.answered = now
+        leg.answered_at = time.monotonic()
+        leg.updated = now
+        conference = leg.conference if leg.conference is not None else self._join_answered(leg)
+        if conference is None:
+            return
+        conference.updated = now
+        conference.ever_joined = True
+        log.info("call %s answered; participant connected", leg.sid)
+        self._events.call(leg, "answered", "in-progress")
+        self._events.conference(conference, "join", "participant-join", leg)
+        if leg.record:
+            self._start_leg_recording(leg)
+        if conference.status == "init" and leg.start_conference_on_enter:
+            conference.status = "in-progress"
+            log.info("conference %s in-progress", conference.sid)
+            self._events.conference(conference, "start", "conference-start", leg)
+            if conference.record:
+                self._start_conference_recording(conference)
+        behaviour = self._scenario.behaviour(leg.to)
+        hangups = [s for s in (behaviour.hangup_after, leg.time_limit_s) if s is not None]
+        if hangups:
+            self._end_later(leg, min(hangups), "completed")
+
+    def _join_answered(self, leg: Leg) -> Conference | None:
+        """Run an answered call's <Dial><Conference>: join the running conference of its name,
+        or create it. A full conference ends the call, as its TeXML has nothing else to do."""
+        name = leg.join_name or ""
+        conference = self._account.running_conference(name)
+        if conference is not None and conference.full:
+            log.info("call %s answered; conference %s is full, call ends", leg.sid, conference.sid)
+            self._events.call(leg, "answered", "in-progress")
+            self.end_leg(leg, "completed")
+            return None
+        if conference is None:
+            conference = self.create_conference(name, leg.join_values)
+        self.enter(conference, leg, leg.join_values)
+        return conference
+
+    def end_leg(self, leg: Leg, call_status: str) -> None:
+        """End a live leg with its final call status, and let the conference react."""
+        if not leg.live:
+            return
+        was_connected = leg.call_status == "in-progress"
+        self._clock.cancel(leg.timers)
+        now = datetime.now(UTC)
+        leg.call_status = call_status
+        leg.ended = now
+        leg.updated = now
+        conference = leg.conference
+        if conference is not None:
+            conference.leave(leg)
+            conference.updated = now
+        log.info("call %s ended: %s", leg.sid, call_status)
+        self._events.call(leg, "completed", call_status)
+        if leg.recording is not None and leg.recording.status == "processing":
+            self._finish_recording(leg.recording)
+        elif leg.record and leg.recording is None and leg.recording_subscription is not None:
+            self._events.recording_absent(leg.recording_subscription, conference, leg.sid)
+        if conference is None:
+            return  # never joined (unanswered, or its conference was full)
+        if was_connected:
+            self._events.conference(conference, "leave", "participant-leave", leg)
+        if conference.status == "completed" or conference.ending:
+            return
+        if was_connected and leg.end_conference_on_exit:
+            self.end_conference(conference, ENDED_BY_LEG_WITH_END_ON_EXIT, ending_call_sid=leg.sid)
+        elif conference.ever_joined and not conference.live:
+            self.end_conference(conference, ENDED_AS_LAST_PARTICIPANT_LEFT, ending_call_sid=leg.sid)
+
+    def hang_up(self, leg: Leg) -> None:
+        """End a leg from our side: completed once answered, canceled while still ringing."""
+        self.end_leg(leg, "completed" if leg.call_status == "in-progress" else "canceled")
+
+    # Recordings -------------------------------------------------------------
+
+    def _new_recording(
+        self,
+        conference: Conference,
+        call_sid: str | None,
+        source: str,
+        channels: int,
+        sub: Subscription | None,
+    ) -> Recording:
+        now = datetime.now(UTC)
+        recording = Recording(
+            sid=self._ids.new_uuid(),
+            seq=self._ids.next_seq(),
+            conference=conference,
+            call_sid=call_sid,
+            source=source,
+            channels=channels,
+            subscription=sub,
+            created=now,
+            started_at=time.monotonic(),
+            updated=now,
+        )
+        conference.recordings.append(recording)
+        log.info(
+            "recording %s started (%s)", recording.sid, call_sid or f"conference {conference.sid}"
+        )
+        self._events.recording(recording, "in-progress")
+        return recording
+
+    def _start_leg_recording(self, leg: Leg) -> None:
+        # Twilio's sources: a leg dialed into a conference is DialVerb, an API call OutboundAPI.
+        source = "OutboundAPI" if leg.initiated else "DialVerb"
+        leg.recording = self._new_recording(
+            leg.room, leg.sid, source, leg.recording_channels, leg.recording_subscription
+        )
+
+    def _start_conference_recording(self, conference: Conference) -> None:
+        if conference.recording is None:
+            conference.recording = self._new_recording(
+                conference, None, "Conference", 1, conference.recording_subscription
+            )
+
+    def _finish_recording(self, recording: Recording) -> None:
+        recording.duration = max(1, self._clock.elapsed(recording.started_at))
+        recording.status = "completed"
+        recording.updated = datetime.now(UTC)
+        log.info("recording %s completed (%ss)", recording.sid, recording.duration)
+        self._events.recording(recording, "completed")
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value

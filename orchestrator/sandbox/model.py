@@ -1,0 +1,214 @@
+"""The simulated account's records: conferences, call legs, recordings and callback subscriptions.
+
+Plain data with the few questions every reader asks of it (is a leg live, which
+live leg has this SID or Label). How records change over time is in
+``lifecycle``; how they look on the wire is in ``resources`` and ``events``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from orchestrator.texml.contract import FieldValue
+
+LIVE_CALL_STATUSES: Final = ("queued", "ringing", "in-progress")
+
+
+def is_uuid(text: str) -> bool:
+    """True for a canonical UUID (a conference SID), as opposed to a friendly name."""
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return len(text) == 36
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A callback URL given on a dial, with its method and the events it asked for."""
+
+    url: str
+    method: str
+    events: frozenset[str]
+
+
+@dataclass(eq=False)
+class Recording:
+    sid: str
+    seq: int
+    conference: Conference
+    call_sid: str | None
+    source: str
+    channels: int
+    subscription: Subscription | None
+    created: datetime
+    started_at: float  # monotonic seconds
+    status: str = "processing"
+    duration: int | None = None
+    updated: datetime | None = None
+
+
+@dataclass(eq=False)
+class Leg:
+    """One call leg: the Calls resource, and the participant while it is in a conference.
+
+    A dialed leg is in its conference from the dial on. A leg placed by
+    InitiateTexmlCall has no conference until it answers: ``join_name`` and
+    ``join_values`` say which conference its TeXML joins, and how.
+    """
+
+    sid: str
+    legacy_sid: str
+    seq: int
+    conference: Conference | None
+    label: str | None
+    to: str
+    from_: str | None
+    created: datetime
+    updated: datetime
+    dialed_at: float  # seconds since the sandbox started
+    muted: bool
+    hold: bool
+    coaching: bool
+    coach_target: str | None
+    start_conference_on_enter: bool
+    end_conference_on_exit: bool
+    beep_on_exit: bool
+    timeout_s: int
+    time_limit_s: int | None
+    status_subscription: Subscription | None
+    record: bool
+    recording_channels: int
+    recording_subscription: Subscription | None
+    join_name: str | None = None
+    join_values: dict[str, FieldValue] = field(default_factory=dict)
+    custom_headers: list[dict[str, str]] = field(default_factory=list)  # as the call would carry
+    # Monotonic seconds from which the Calls resource, and the participant list, show the leg.
+    known_at: float = 0.0
+    listed_at: float = 0.0
+    call_status: str = "ringing"
+    answered: datetime | None = None
+    answered_at: float | None = None  # monotonic, for durations
+    ended: datetime | None = None
+    recording: Recording | None = None
+    callback_sequence: int = 0
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+
+    @property
+    def live(self) -> bool:
+        return self.call_status in LIVE_CALL_STATUSES
+
+    @property
+    def initiated(self) -> bool:
+        """Placed by InitiateTexmlCall rather than dialed into a conference."""
+        return self.join_name is not None
+
+    @property
+    def participant_status(self) -> str:
+        if self.call_status in ("queued", "ringing"):
+            return "connecting"
+        if self.call_status == "in-progress":
+            return "connected"
+        return "completed"
+
+    @property
+    def room(self) -> Conference:
+        """The conference of a leg known to be in one (participant endpoints find it there)."""
+        if self.conference is None:
+            raise RuntimeError(f"call {self.sid} is in no conference")
+        return self.conference
+
+
+@dataclass(eq=False)
+class Conference:
+    sid: str
+    seq: int
+    friendly_name: str
+    created: datetime
+    updated: datetime
+    max_participants: int
+    status: str = "init"
+    reason_ended: str | None = None
+    call_sid_ending: str | None = None
+    ever_joined: bool = False
+    ending: bool = False
+    # Live legs by call SID in join order, and by Label (oldest first: a Label is
+    # held by one leg unless the scenario allows duplicates): every dial and lookup
+    # reads them, so they are indexed rather than filtered from every leg ever.
+    live: dict[str, Leg] = field(default_factory=dict)
+    live_by_label: dict[str, list[Leg]] = field(default_factory=dict)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    record: bool = False
+    recording_subscription: Subscription | None = None
+    recording: Recording | None = None
+    recordings: list[Recording] = field(default_factory=list)
+    callback_sequence: int = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self.live) >= self.max_participants
+
+    def live_legs(self) -> list[Leg]:
+        return list(self.live.values())
+
+    def live_leg(self, call_sid_or_label: str) -> Leg | None:
+        """The live leg with this call SID, or the newest live leg with this Label."""
+        leg = self.live.get(call_sid_or_label)
+        if leg is not None:
+            return leg
+        labelled = self.live_by_label.get(call_sid_or_label)
+        return labelled[-1] if labelled else None
+
+    def join(self, leg: Leg) -> None:
+        self.live[leg.sid] = leg
+        if leg.label is not None:
+            self.live_by_label.setdefault(leg.label, []).append(leg)
+
+    def leave(self, leg: Leg) -> None:
+        self.live.pop(leg.sid, None)
+        if leg.label is None:
+            return
+        labelled = self.live_by_label.get(leg.label)
+        if labelled is not None and leg in labelled:
+            labelled.remove(leg)
+            if not labelled:
+                del self.live_by_label[leg.label]
+
+
+@dataclass(eq=False)
+class Account:
+    """Everything the account holds, and where its clients reach it.
+
+    ``public_base`` is the API's base URL: the path prefix until the server is
+    listening, then the absolute URL, so media URLs in answers and webhooks work.
+    """
+
+    sid: str
+    public_base: str
+    conferences: dict[str, Conference] = field(default_factory=dict)
+    calls: dict[str, Leg] = field(default_factory=dict)
+    dials: list[Leg] = field(default_factory=list)  # every leg placed, in order
+
+    def running_conference(self, friendly_name: str) -> Conference | None:
+        """The newest conference of this name that has not ended."""
+        running = [
+            c
+            for c in self.conferences.values()
+            if c.friendly_name == friendly_name and c.status != "completed"
+        ]
+        return max(running, key=lambda c: c.seq) if running else None
+
+    def recording(self, sid: str) -> Recording | None:
+        for recording in self.all_recordings():
+            if recording.sid == sid:
+                return recording
+        return None
+
+    def all_recordings(self) -> Iterator[Recording]:
+        for conference in self.conferences.values():
+            yield from conference.recordings

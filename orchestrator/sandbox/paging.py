@@ -1,0 +1,151 @@
+"""List answers: pages of resources with the API's envelope, PageToken cursors, and the
+date filters of the Conferences list.
+
+A PageToken carries the position of the last item served (its sequence number),
+so following next_page_uri neither skips nor repeats items when earlier ones leave.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Final, Protocol, TypeVar
+from urllib.parse import urlencode
+
+from orchestrator.sandbox.fields import invalid
+from orchestrator.sandbox.model import Conference
+
+# Telnyx's TeXML lists default to 20 items a page; we cap a page at 1000 like Twilio.
+DEFAULT_PAGE_SIZE: Final = 20
+MAX_PAGE_SIZE: Final = 1000
+
+
+class Sequenced(Protocol):
+    seq: int
+
+
+S = TypeVar("S", bound=Sequenced)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: Sequence[Any]
+    envelope: dict[str, Any]
+
+
+def page(
+    query: Mapping[str, str],
+    path_qs: str,
+    items: Sequence[S],
+    base: str,
+    filters: Mapping[str, str],
+) -> Page:
+    """One page of ``items`` (in creation order) with the list envelope the API sends.
+
+    ``query`` and ``path_qs`` are the request's; ``base`` is the list's path and
+    ``filters`` the query keys its other pages keep.
+    """
+    number = _query_int(query, "Page", 0, minimum=0)
+    size = _query_int(query, "PageSize", DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
+    token = query.get("PageToken")
+    if token:
+        after = _decode_token(token)
+        index = next((i for i, item in enumerate(items) if item.seq > after), len(items))
+    else:
+        index = number * size
+    chunk = items[index : index + size]
+    start = number * size
+    end = start + len(chunk) - 1 if chunk else start
+    first = f"{base}.json?{urlencode({**filters, 'Page': 0, 'PageSize': size})}"
+    next_uri = None
+    if index + size < len(items) and chunk:
+        next_query = {
+            **filters,
+            "Page": number + 1,
+            "PageSize": size,
+            "PageToken": _encode_token(chunk[-1].seq),
+        }
+        next_uri = f"{base}.json?{urlencode(next_query)}"
+    envelope = {
+        "page": number,
+        "page_size": size,
+        "start": start,
+        "end": end,
+        "uri": path_qs,
+        "first_page_uri": first,
+        "next_page_uri": next_uri,
+    }
+    return Page(chunk, envelope)
+
+
+def _query_int(
+    query: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None
+) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not re.fullmatch(r"\d{1,9}", raw.strip()):
+        raise invalid(name, f"{name} must be a whole number, got {raw!r}")
+    value = int(raw)
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = (
+            f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        )
+        raise invalid(name, f"{name} must be {bounds}, got {value}")
+    return value
+
+
+def _encode_token(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"after:{seq}".encode()).decode("ascii").rstrip("=")
+
+
+def _decode_token(token: str) -> int:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+        prefix, _, number = text.partition(":")
+        if prefix != "after":
+            raise ValueError(text)
+        return int(number)
+    except (ValueError, binascii.Error, UnicodeError):
+        raise invalid(
+            "PageToken", "PageToken is not one this server gave out; start again from Page=0"
+        ) from None
+
+
+_DATE_OPERATORS: Final[dict[str, Callable[[date, date], bool]]] = {
+    ">": operator.ge,
+    "<": operator.le,
+    "": operator.eq,
+}
+
+
+def date_filter(
+    query: Mapping[str, str], field: str, items: list[Conference], filters: dict[str, str]
+) -> list[Conference]:
+    """DateCreated=2023-05-22, DateCreated>=2023-05-22 (sent as key 'DateCreated>') or DateCreated<=...
+
+    Adds the keys it applied to ``filters``, so the list's other pages keep them.
+    """
+    for suffix in _DATE_OPERATORS:
+        raw = query.get(field + suffix)
+        if not raw:
+            continue
+        value = raw.lstrip("=<>")
+        comparison = suffix or (raw[0] if raw[0] in "<>" else "")
+        compare = _DATE_OPERATORS[comparison]
+        try:
+            wanted = date.fromisoformat(value)
+        except ValueError:
+            raise invalid(
+                field, f"{field} must be a date such as 2023-05-22, got {raw!r}"
+            ) from None
+        filters[field + suffix] = raw
+        attribute = "created" if field == "DateCreated" else "updated"
+        items = [c for c in items if compare(getattr(c, attribute).date(), wanted)]
+    return items

@@ -1,0 +1,279 @@
+"""The API's handlers and the paths they answer, and the sandbox's own introspection routes.
+
+A handler reads the request, asks the simulation, and answers with a resource
+view; a failed check is an ``ApiFailure`` that the middleware turns into the
+error body. What every API request goes through around its handler (token,
+limits, faults, counters) is in ``middleware``.
+
+Each list path answers with and without ``.json``; a path parameter that ends
+in ``.json`` is the same resource without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Final
+
+from aiohttp import web
+
+from orchestrator.sandbox.dial_fields import named_as_documented
+from orchestrator.sandbox.fields import check_fields, invalid, not_found, read_body
+from orchestrator.sandbox.limits import Counters, RateLimiter
+from orchestrator.sandbox.media import silence
+from orchestrator.sandbox.model import Conference, Leg, is_uuid
+from orchestrator.sandbox.paging import date_filter, page
+from orchestrator.sandbox.responses import drop_connection
+from orchestrator.sandbox.simulation import Simulation
+from orchestrator.texml import contract
+
+log = logging.getLogger("orchestrator.sandbox")
+
+# Route names of a conference's participant list: its GETs are counted apart (benchmarks
+# read how often clients poll it); the POSTs on the same paths are dials.
+PARTICIPANT_LISTS: Final = frozenset({"participants", "participants.json"})
+# Where the introspection routes are mounted, below the API prefix.
+SANDBOX_PREFIX: Final = "/_sandbox"
+
+
+def is_participant_list(request: web.Request) -> bool:
+    return request.method in ("GET", "HEAD") and request.match_info.route.name in PARTICIPANT_LISTS
+
+
+class ApiRoutes:
+    def __init__(self, simulation: Simulation, dial_limiter: RateLimiter) -> None:
+        self.sim = simulation
+        self.views = simulation.resources
+        self.dial_limiter = dial_limiter
+
+    def add_to(self, app: web.Application) -> None:
+        """Register every API path, relative to where ``app`` is mounted."""
+        router = app.router
+        for name, path in _both_spellings("conferences", contract.CONFERENCES_PATH):
+            router.add_get(path, self.list_conferences, name=name)
+        conference = contract.CONFERENCE_PATH
+        router.add_get(conference, self.get_conference, name="conference")
+        router.add_post(conference, self.update_conference, name="conference")
+        for name, path in _both_spellings("participants", contract.PARTICIPANTS_PATH):
+            router.add_get(path, self.list_participants, name=name)
+            router.add_post(path, self.dial, name=name)
+        participant = contract.PARTICIPANT_PATH
+        router.add_get(participant, self.get_participant, name="participant")
+        router.add_post(participant, self.update_participant, name="participant")
+        router.add_delete(participant, self.delete_participant, name="participant")
+        for name, path in _both_spellings("recordings", contract.RECORDINGS_PATH):
+            router.add_get(path, self.list_recordings, name=name)
+        for name, path in _both_spellings("calls", contract.CALLS_PATH):
+            router.add_post(path, self.initiate_call, name=name)
+        router.add_get(contract.CALL_PATH, self.get_call, name="call")
+
+    # Lookups ----------------------------------------------------------------
+
+    def _conference(self, request: web.Request) -> Conference:
+        ref = _strip_json(request.match_info["conference_sid"])
+        conference = self.sim.account.conferences.get(ref.lower()) if is_uuid(ref) else None
+        if conference is None:
+            raise not_found(f"no conference {ref} in this account")
+        return conference
+
+    def _participant(self, request: web.Request) -> Leg:
+        conference = self._conference(request)
+        ref = request.match_info["call_sid_or_label"]
+        leg = conference.live_leg(ref)
+        if leg is None and ref.endswith(".json"):
+            leg = conference.live_leg(ref[: -len(".json")])
+        if leg is None:
+            raise not_found(
+                f"no participant {ref} in conference {conference.sid} (it may have left)"
+            )
+        return leg
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        return await read_body(request, json_bodies=self.sim.scenario.api.json_bodies)
+
+    # Conferences ------------------------------------------------------------
+
+    async def list_conferences(self, request: web.Request) -> web.StreamResponse:
+        query = request.query
+        filters: dict[str, str] = {}
+        items = list(self.sim.account.conferences.values())
+        if name := query.get("FriendlyName"):
+            filters["FriendlyName"] = name
+            items = [c for c in items if c.friendly_name == name]
+        if status := query.get("Status"):
+            if status not in contract.CONFERENCE_STATUSES:
+                raise invalid(
+                    "Status", f"Status must be one of {', '.join(contract.CONFERENCE_STATUSES)}"
+                )
+            filters["Status"] = status
+            items = [c for c in items if c.status == status]
+        for field in ("DateCreated", "DateUpdated"):
+            items = date_filter(query, field, items, filters)
+        base = self.views.account_path(contract.CONFERENCES_PATH)
+        listed = page(query, request.path_qs, items, base, filters)
+        return web.json_response(
+            {**listed.envelope, "conferences": [self.views.conference(c) for c in listed.items]}
+        )
+
+    async def get_conference(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.views.conference(self._conference(request)))
+
+    async def update_conference(self, request: web.Request) -> web.StreamResponse:
+        raw = await self._body(request)
+        conference = self._conference(request)
+        values = check_fields(raw, contract.UPDATE_CONFERENCE_FIELDS)
+        self.sim.update_conference(conference, values)
+        return web.json_response(self.views.conference(conference))
+
+    async def list_recordings(self, request: web.Request) -> web.StreamResponse:
+        conference = self._conference(request)
+        base = self.views.account_path(contract.RECORDINGS_PATH, conference_sid=conference.sid)
+        listed = page(request.query, request.path_qs, list(conference.recordings), base, {})
+        return web.json_response(
+            {**listed.envelope, "recordings": [self.views.recording(r) for r in listed.items]}
+        )
+
+    # Participants -----------------------------------------------------------
+
+    async def dial(self, request: web.Request) -> web.StreamResponse:
+        raw = await self._body(request)
+        # From here to the answer nothing awaits: the checks and the dial are one step.
+        now = time.monotonic()
+        self.dial_limiter.check(now)
+        ref = _strip_json(request.match_info["conference_sid"])
+        values = check_fields(raw, contract.DIAL_FIELDS)
+        leg = named_as_documented(raw, lambda: self.sim.dial(ref, values))
+        headers = self.dial_limiter.accept(now)
+        if self._answer_withheld():
+            dropped = drop_connection(request)
+            log.info("call %s placed, answer withheld (faults.reset_after_commit_rate)", leg.sid)
+            return dropped
+        return web.json_response(self.views.dial_answer(leg), headers=headers)
+
+    async def list_participants(self, request: web.Request) -> web.StreamResponse:
+        conference = self._conference(request)
+        base = self.views.account_path(contract.PARTICIPANTS_PATH, conference_sid=conference.sid)
+        # A new leg is listed only once the scenario's list lag has passed since it joined.
+        now = time.monotonic()
+        listed_legs = [leg for leg in conference.live_legs() if leg.listed_at <= now]
+        listed = page(request.query, request.path_qs, listed_legs, base, {})
+        return web.json_response(
+            {
+                **listed.envelope,
+                "participants": [self.views.participant(p) for p in listed.items],
+            }
+        )
+
+    async def get_participant(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.views.participant(self._participant(request)))
+
+    async def update_participant(self, request: web.Request) -> web.StreamResponse:
+        raw = await self._body(request)
+        leg = self._participant(request)
+        values = check_fields(raw, contract.UPDATE_PARTICIPANT_FIELDS)
+        self.sim.update_participant(leg, values)
+        return web.json_response(self.views.participant(leg))
+
+    async def delete_participant(self, request: web.Request) -> web.StreamResponse:
+        leg = self._participant(request)
+        self.sim.hang_up(leg)
+        return web.Response(status=204)
+
+    # Calls ------------------------------------------------------------------
+
+    async def initiate_call(self, request: web.Request) -> web.StreamResponse:
+        raw = await self._body(request)
+        # As for a dial, nothing awaits from the checks to the answer.
+        now = time.monotonic()
+        self.dial_limiter.check(now)
+        values = check_fields(raw, contract.INITIATE_CALL_FIELDS)
+        leg = named_as_documented(raw, lambda: self.sim.initiate_call(values))
+        headers = self.dial_limiter.accept(now)
+        if self._answer_withheld():
+            dropped = drop_connection(request)
+            log.info("call %s placed, answer withheld (faults.reset_after_commit_rate)", leg.sid)
+            return dropped
+        # The spec's InitiateCallResult is from, to and status; the SID is an addition.
+        answer: dict[str, object] = {"from": leg.from_, "to": leg.to, "status": "queued"}
+        if self.sim.scenario.api.initiate_call_sid:
+            result: contract.InitiateCallResult = {
+                "call_sid": leg.sid,
+                "account_sid": self.sim.account.sid,
+                "uri": self.views.call_uri(leg),
+            }
+            answer.update(result)
+        return web.json_response(answer, headers=headers)
+
+    def _answer_withheld(self) -> bool:
+        """Whether faults.reset_after_commit_rate drops the answer of a call just placed."""
+        rate = self.sim.scenario.faults.reset_after_commit_rate
+        return rate > 0 and self.sim.draw_fault() < rate
+
+    async def get_call(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["call_sid"]
+        calls = self.sim.account.calls
+        leg = calls.get(ref)
+        if leg is None and ref.endswith(".json"):
+            leg = calls.get(ref[: -len(".json")])
+        # Calls is eventually consistent: a new call is unknown until the scenario's lag passed.
+        if leg is None or leg.known_at > time.monotonic():
+            raise not_found(f"no call {ref} in this account")
+        return web.json_response(self.views.call(leg))
+
+
+class IntrospectionRoutes:
+    """What the sandbox shows of itself: accepted dials, health and counters, recordings' audio."""
+
+    def __init__(self, simulation: Simulation, counters: Counters) -> None:
+        self.sim = simulation
+        self.counters = counters
+
+    def add_to(self, app: web.Application) -> None:
+        """Register the routes, relative to ``app`` mounted at SANDBOX_PREFIX."""
+        for path, handler in (
+            (contract.SANDBOX_DIALS_PATH, self.dials),
+            (contract.SANDBOX_HEALTH_PATH, self.health),
+            (contract.SANDBOX_RECORDINGS_PATH, self.recording_media),
+        ):
+            app.router.add_get(path.removeprefix(SANDBOX_PREFIX), handler)
+
+    async def dials(self, request: web.Request) -> web.StreamResponse:
+        views = self.sim.resources
+        return web.json_response(
+            {"dials": [views.dial_record(leg) for leg in self.sim.account.dials]}
+        )
+
+    async def health(self, request: web.Request) -> web.StreamResponse:
+        account = self.sim.account
+        live = sum(1 for leg in account.calls.values() if leg.live)
+        running = sum(1 for c in account.conferences.values() if c.status != "completed")
+        return web.json_response(
+            {
+                "status": "ok",
+                "account_sid": account.sid,
+                "uptime_s": round(self.sim.clock.uptime(), 3),
+                "dials": len(account.dials),
+                "live_calls": live,
+                "conferences": len(account.conferences),
+                "running_conferences": running,
+                "requests": dict(self.counters.requests),
+                "participant_lists": self.counters.participant_lists,
+                "rate_limited": dict(self.counters.rate_limited),
+                "unsupported_media": self.counters.unsupported_media,
+            }
+        )
+
+    async def recording_media(self, request: web.Request) -> web.StreamResponse:
+        recording = self.sim.account.recording(request.match_info["recording_sid"])
+        if recording is None or recording.status != "completed":
+            raise not_found("no completed recording with that SID")
+        return web.Response(body=silence(recording.channels), content_type="audio/wav")
+
+
+def _both_spellings(name: str, path: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """A list path and its route name, without and with ``.json``."""
+    return (name, path), (f"{name}.json", f"{path}.json")
+
+
+def _strip_json(segment: str) -> str:
+    return segment[: -len(".json")] if segment.endswith(".json") else segment
