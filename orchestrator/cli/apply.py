@@ -12,17 +12,33 @@ from pathlib import Path
 import click
 
 from orchestrator import exit_codes
-from orchestrator.cli.options import state_option, state_store
+from orchestrator.cli.options import (
+    API_ENVIRONMENT,
+    color_option,
+    full_option,
+    state_option,
+    state_store,
+    yes_option,
+)
 from orchestrator.cli.signals import Signals, run_with_signals, stopped_exit_code
-from orchestrator.cli.target import Target, load_for_run, open_target, target_options
+from orchestrator.cli.target import (
+    Target,
+    inspect_files,
+    load_for_run,
+    open_target,
+    target_options,
+)
 from orchestrator.engine import options as defaults
 from orchestrator.engine.executor import apply_with_connection
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.results import ConferenceResult
-from orchestrator.errors import ConfigError
+from orchestrator.engine.state import StateStore
+from orchestrator.errors import ConfigError, UsageError
 from orchestrator.files import write_atomically
-from orchestrator.report.progress import Progress
-from orchestrator.report.summary import SUMMARY_REPORTERS, render_json
+from orchestrator.report.plan import hang_up_lines
+from orchestrator.report.progress import ProgressDisplay, progress_for
+from orchestrator.report.style import style_for
+from orchestrator.report.summary import SUMMARY_REPORTERS, error_lines, render_json
 
 
 async def run_apply(
@@ -30,7 +46,7 @@ async def run_apply(
     target: Target,
     options: ApplyOptions,
     stop: asyncio.Event,
-    progress: Progress | None,
+    progress: ProgressDisplay | None,
 ) -> list[ConferenceResult]:
     async with open_target(paths, target) as loaded:
         if progress is not None:
@@ -45,8 +61,8 @@ async def run_apply(
     return [by_path[spec.path] for spec in loaded.specs]
 
 
-@click.command("apply")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.command("apply", epilog=API_ENVIRONMENT)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(), metavar="PATH...")
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -65,21 +81,21 @@ async def run_apply(
     type=click.FloatRange(0),
     default=defaults.DIALS_PER_SECOND,
     show_default=True,
-    help="Dial pace (0 = unpaced).",
+    help="Dial pace, dials per second (0 = unpaced).",
 )
 @click.option(
     "--dial-window",
     type=click.FloatRange(0.1),
     default=defaults.DIAL_WINDOW_S,
     show_default=True,
-    help="Seconds over which the dial pace is measured.",
+    help="Window over which the dial pace is measured, in seconds.",
 )
 @click.option(
     "--settle-timeout",
     type=click.FloatRange(0),
     default=defaults.SETTLE_TIMEOUT_S,
     show_default=True,
-    help="Longest wait for one leg to connect or end.",
+    help="Longest wait for one leg to connect or end, in seconds.",
 )
 @click.option(
     "--no-wait", is_flag=True, help="Report legs as dialed without waiting for them to settle."
@@ -87,7 +103,7 @@ async def run_apply(
 @click.option(
     "-o",
     "--output",
-    type=click.Choice(sorted(SUMMARY_REPORTERS)),
+    type=click.Choice(list(SUMMARY_REPORTERS)),
     default="text",
     show_default=True,
 )
@@ -107,6 +123,9 @@ async def run_apply(
     is_flag=True,
     help="Hang up and dial again participants whose number or dial-time settings changed.",
 )
+@yes_option
+@full_option
+@color_option
 @state_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def apply(
@@ -122,32 +141,44 @@ def apply(
     report_path: str | None,
     prune: bool,
     redial_changed: bool,
+    yes: bool,
+    full: bool,
+    no_color: bool,
     state_dir: str | None,
     quiet: bool,
 ) -> None:
-    """Dial every participant of the conference files in PATHS and report the outcome.
+    """Dial every participant of the conference files in PATH... and report the outcome.
 
     Participants already live are updated in place (muted, hold, coaching). With
     --prune, live participants this file dialed before but no longer names are
     hung up; with --redial-changed, legs whose number or dial-time settings changed
-    are hung up and dialed again.
+    are hung up and dialed again. Both ask first on a terminal and need --yes
+    without one.
 
-    Exit codes: 0 every participant converged, 1 nothing could be done (invalid
-    files, authentication, API unreachable, an unwritable --report folder), 3 some
-    participants did not converge; stopped by a signal: 130 SIGINT (Ctrl-C), 143
-    SIGTERM (timeout, CI cancellation, docker stop), 129 SIGHUP.
+    SIGINT (Ctrl-C), SIGTERM and SIGHUP stop new dials, let requests in flight
+    finish and print the summary (the report and the local record are written
+    too); a second one aborts at once.
 
-    The first of these signals stops new dials, lets requests in flight finish
-    and prints the summary (the report and the local record are written too); a
-    second one aborts at once.
+    \b
+    Exit codes:
+      0    every participant converged
+      1    nothing could be done: invalid files, no key, authentication, API
+           unreachable, an unwritable --report folder
+      2    usage error (e.g. --prune without a terminal and without --yes)
+      3    some participants did not converge, or an error stopped the run after
+           dials were sent
+      130  stopped by SIGINT, 143 by SIGTERM, 129 by SIGHUP
     """
     if dry_run:
         _dry_run(paths, target.env, output)
         return
     if report_path is not None:
         _check_report_path(report_path)
+    if (prune or redial_changed) and not yes and not target.sandbox:
+        # A --sandbox run starts from an empty simulation: it has nothing live to hang up.
+        _confirm_hang_ups(paths, target, state_store(state_dir), prune, redial_changed)
     live = sys.stderr.isatty()
-    progress = Progress(0, live=live, quiet=quiet)
+    progress = progress_for(terminal=live, quiet=quiet, no_color=no_color)
     options = ApplyOptions(
         concurrency=concurrency,
         dials_per_second=dials_per_second,
@@ -162,14 +193,20 @@ def apply(
         notice=progress.notice,
     )
     with Signals(live=live and not quiet) as signals:
-        results = run_with_signals(
-            signals, lambda stop: run_apply(paths, target, options, stop, progress)
-        )
-        progress.finish()
+        results: list[ConferenceResult] = []
+        try:
+            results = run_with_signals(
+                signals, lambda stop: run_apply(paths, target, options, stop, progress)
+            )
+        finally:
+            progress.finish(results)  # also when the run failed: the terminal gets its cursor back
         code = stopped_exit_code(results, signals.received)
         # The report first: if stdout is gone (a closed terminal), the file still has it.
-        report_failure = None if report_path is None else _write_report(report_path, results)
-        _print(SUMMARY_REPORTERS[output](results))
+        report_failure = None if report_path is None else _write_report(report_path, results, code)
+        for line in error_lines(results):
+            click.echo(line, err=True)
+        style = style_for(sys.stdout, no_color=no_color)
+        _print(SUMMARY_REPORTERS[output](results, exit_code=code, full=full, style=style))
         if report_failure is not None:
             click.echo(report_failure, err=True)
     if code != exit_codes.OK:
@@ -199,10 +236,10 @@ def _check_report_path(report_path: str) -> None:
         raise ConfigError(f"--report {report_path}: {problem}; nothing was dialed")
 
 
-def _write_report(report_path: str, results: list[ConferenceResult]) -> str | None:
+def _write_report(report_path: str, results: list[ConferenceResult], exit_code: int) -> str | None:
     """Write the report; what went wrong, as a warning line, when it could not be written."""
     try:
-        write_atomically(Path(report_path), render_json(results))
+        write_atomically(Path(report_path), render_json(results, exit_code=exit_code))
     except OSError as error:
         return (
             f"warning: --report {report_path}: cannot write the report "
@@ -220,10 +257,34 @@ def _print(summary: str) -> None:
             click.echo(f"warning: cannot print the summary ({error.strerror or error})", err=True)
 
 
+def _confirm_hang_ups(
+    paths: tuple[str, ...], target: Target, store: StateStore, prune: bool, redial_changed: bool
+) -> None:
+    """Show whom --prune / --redial-changed would hang up and ask; refuse without a terminal."""
+    if not sys.stdin.isatty():
+        flags = " and ".join(
+            f for f, on in (("--prune", prune), ("--redial-changed", redial_changed)) if on
+        )
+        raise UsageError(
+            f"apply {flags} may hang up live calls and there is no terminal to confirm on; "
+            "pass --yes (nothing was dialed or hung up)"
+        )
+    inspections = asyncio.run(
+        inspect_files(paths, target, store, prune=prune, redial_changed=redial_changed)
+    )
+    lines = [f"  {line}" for inspection in inspections for line in hang_up_lines(inspection.plan)]
+    if not lines:
+        return
+    click.echo("apply would hang up:\n" + "\n".join(lines), err=True)
+    click.confirm("Go ahead?", abort=True, err=True)
+
+
 def _dry_run(paths: tuple[str, ...], env: Mapping[str, str], output: str) -> None:
     from orchestrator.engine.preview import preview
     from orchestrator.report.dry_run import DRY_RUN_REPORTERS
 
-    previews = preview(load_for_run(paths, env), env.get("TELNYX_ACCOUNT_SID"))
+    # Offline: an unset ${VAR} (a secret CI does not have) is shown as ${VAR}, with a warning.
+    specs = load_for_run(paths, env, strict_env=False)
+    previews = preview(specs, env.get("TELNYX_ACCOUNT_SID"))
     render = DRY_RUN_REPORTERS.get(output, DRY_RUN_REPORTERS["text"])
     click.echo(render(previews), nl=False)

@@ -8,12 +8,12 @@ import sys
 import click
 
 from orchestrator import exit_codes
-from orchestrator.cli.options import state_option, state_store
+from orchestrator.cli.options import API_ENVIRONMENT, state_option, state_store, yes_option
 from orchestrator.cli.target import Target, open_target, target_options
 from orchestrator.engine.state import StateStore
-from orchestrator.engine.teardown import tear_down_all
+from orchestrator.engine.teardown import Teardown, tear_down_all
 from orchestrator.errors import UsageError
-from orchestrator.report.down import render_down_text
+from orchestrator.report.down import DOWN_REPORTERS
 
 
 async def run_down(
@@ -23,7 +23,7 @@ async def run_down(
     *,
     end_conference: bool,
     confirmed: bool,
-) -> bool:
+) -> list[Teardown]:
     async with open_target(paths, target) as loaded:
         specs = loaded.specs
         if not confirmed:
@@ -45,13 +45,11 @@ async def run_down(
         by_path = await tear_down_all(
             loaded.by_connection, end_conference=end_conference, store=store
         )
-    teardowns = [by_path[spec.path] for spec in loaded.specs]
-    click.echo(render_down_text(teardowns), nl=False)
-    return all(t.ok for t in teardowns)
+    return [by_path[spec.path] for spec in loaded.specs]
 
 
-@click.command("down")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.command("down", epilog=API_ENVIRONMENT)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(), metavar="PATH...")
 @target_options
 @state_option
 @click.option(
@@ -59,24 +57,40 @@ async def run_down(
     is_flag=True,
     help="End each whole conference (Status=completed), not just the file's participants.",
 )
-@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@yes_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(list(DOWN_REPORTERS)),
+    default="text",
+    show_default=True,
+)
 def down(
     paths: tuple[str, ...],
     target: Target,
     state_dir: str | None,
     end_conference: bool,
     yes: bool,
+    output: str,
 ) -> None:
-    """Hang up the participants of the files in PATHS (by Label), or end the conferences.
+    """Hang up the participants of the files in PATH..., or end the conferences.
 
-    Participants the files do not name are left alone unless --end-conference
-    ends the whole conference. Exit codes: 0 done, 1 error.
+    Participants are found as apply finds them (by Label, the local record or
+    the number called) and hung up; those the files do not name are left alone
+    unless --end-conference ends the whole conference. Asks first on a
+    terminal; needs --yes without one.
+
+    \b
+    Exit codes:
+      0  done
+      1  error: a participant could not be hung up, or the API could not be reached
+      2  usage error (e.g. no terminal to confirm on and no --yes)
     """
     if not yes and not sys.stdin.isatty():
         raise UsageError(
             "down hangs up live calls and there is no terminal to confirm on; pass --yes"
         )
-    ok = asyncio.run(
+    teardowns = asyncio.run(
         run_down(
             paths,
             target,
@@ -85,5 +99,7 @@ def down(
             confirmed=yes,
         )
     )
-    if not ok:
-        raise SystemExit(exit_codes.FAILED)
+    code = exit_codes.OK if all(t.ok for t in teardowns) else exit_codes.FAILED
+    click.echo(DOWN_REPORTERS[output](teardowns, exit_code=code), nl=False)
+    if code != exit_codes.OK:
+        raise SystemExit(code)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import click
 
 from orchestrator import exit_codes
-from orchestrator.cli.options import state_option, state_store
+from orchestrator.cli.options import API_ENVIRONMENT, color_option, state_option, state_store
 from orchestrator.cli.target import Target, inspect_files, target_options
 from orchestrator.report.plan import PLAN_REPORTERS
+from orchestrator.report.style import style_for
 
 
-@click.command("plan")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.command("plan", epilog=API_ENVIRONMENT)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(), metavar="PATH...")
 @target_options
 @click.option("--prune", is_flag=True, help="Plan as apply --prune would.")
 @click.option("--redial-changed", is_flag=True, help="Plan as apply --redial-changed would.")
@@ -26,10 +28,11 @@ from orchestrator.report.plan import PLAN_REPORTERS
 @click.option(
     "-o",
     "--output",
-    type=click.Choice(sorted(PLAN_REPORTERS)),
+    type=click.Choice(list(PLAN_REPORTERS)),
     default="text",
     show_default=True,
 )
+@color_option
 def plan(
     paths: tuple[str, ...],
     target: Target,
@@ -38,14 +41,18 @@ def plan(
     state_dir: str | None,
     detailed_exitcode: bool,
     output: str,
+    no_color: bool,
 ) -> None:
-    """Show what apply would do for the conference files in PATHS; change nothing.
+    """Show what apply would do for the conference files in PATH...; change nothing.
 
     Lines: + dial, ~ update in place, - hang up (--prune), -/+ redial
     (--redial-changed), = unchanged, ! needs a redial, ? live but not managed.
 
-    Exit codes: 0 success, 1 error; with --detailed-exitcode, 2 when apply would
-    change something.
+    \b
+    Exit codes:
+      0  success (with --detailed-exitcode: nothing to change)
+      1  error
+      2  with --detailed-exitcode: apply would change something; usage error
     """
     inspections = asyncio.run(
         inspect_files(
@@ -57,6 +64,9 @@ def plan(
         )
     )
     plans = [i.plan for i in inspections]
-    click.echo(PLAN_REPORTERS[output](plans), nl=False)
-    if detailed_exitcode and any(p.changes_present for p in plans):
-        raise SystemExit(exit_codes.CHANGES)
+    changes = detailed_exitcode and any(p.changes_present for p in plans)
+    code = exit_codes.CHANGES if changes else exit_codes.OK
+    style = style_for(sys.stdout, no_color=no_color)
+    click.echo(PLAN_REPORTERS[output](plans, exit_code=code, style=style), nl=False)
+    if code != exit_codes.OK:
+        raise SystemExit(code)

@@ -5,24 +5,32 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 
 import click
 
 from orchestrator import exit_codes
-from orchestrator.cli.options import state_option, state_store
+from orchestrator.cli.options import (
+    API_ENVIRONMENT,
+    color_option,
+    full_option,
+    state_option,
+    state_store,
+)
 from orchestrator.cli.target import Target, inspect_files, target_options
 from orchestrator.errors import OrchestratorError
 from orchestrator.report.status import STATUS_REPORTERS
+from orchestrator.report.style import style_for
 
 
-@click.command("status")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.command("status", epilog=API_ENVIRONMENT)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(), metavar="PATH...")
 @target_options
 @state_option
 @click.option(
     "-o",
     "--output",
-    type=click.Choice(sorted(STATUS_REPORTERS)),
+    type=click.Choice(list(STATUS_REPORTERS)),
     default="text",
     show_default=True,
 )
@@ -32,8 +40,10 @@ from orchestrator.report.status import STATUS_REPORTERS
     type=click.FloatRange(0.05),
     default=2.0,
     show_default=True,
-    help="Seconds between redraws with --watch.",
+    help="Time between redraws with --watch, in seconds.",
 )
+@full_option
+@color_option
 def status(
     paths: tuple[str, ...],
     target: Target,
@@ -41,37 +51,69 @@ def status(
     output: str,
     watch: bool,
     interval: float,
+    full: bool,
+    no_color: bool,
 ) -> None:
-    """Compare the live conferences with the files in PATHS, without changing anything.
+    """Compare the live conferences with the files in PATH..., without changing anything.
 
-    Exit codes: 0 in sync, 1 error, 2 drift (someone missing, settings differ,
-    or live participants the file no longer names).
+    \b
+    Exit codes:
+      0  in sync
+      1  error
+      2  drift: someone missing, settings differ, or live participants the file
+         no longer names; usage error
     """
     store = state_store(state_dir)
+    style = style_for(sys.stdout, no_color=no_color)
 
-    def once() -> int:
+    def once() -> tuple[int, str]:
         inspections = asyncio.run(inspect_files(paths, target, store, recordings=True))
-        text = STATUS_REPORTERS[output](inspections)
-        if watch and sys.stdout.isatty():
-            click.echo("\x1b[H\x1b[2J", nl=False)  # redraw in place
-        click.echo(text, nl=False)
-        drift = any(i.drift for i in inspections)
-        return exit_codes.DRIFT if drift else exit_codes.OK
+        code = exit_codes.DRIFT if any(i.drift for i in inspections) else exit_codes.OK
+        return code, STATUS_REPORTERS[output](inspections, exit_code=code, full=full, style=style)
 
     if not watch:
-        code = once()
+        code, text = once()
+        click.echo(text, nl=False)
     else:
-        code = exit_codes.OK
-        try:
-            while True:
-                try:
-                    code = once()
-                except OrchestratorError as error:  # keep watching through a passing failure
-                    click.echo(f"error: {error}", err=True)
-                    code = exit_codes.FAILED
-                click.echo(f"(every {interval:g}s; Ctrl-C to stop)", err=True)
-                time.sleep(interval)
-        except KeyboardInterrupt:
-            click.echo("", err=True)
+        code = _watch(
+            once, interval, live=sys.stdout.isatty() and output == "text", no_color=no_color
+        )
     if code != exit_codes.OK:
         raise SystemExit(code)
+
+
+def _watch(
+    once: Callable[[], tuple[int, str]], interval: float, *, live: bool, no_color: bool
+) -> int:
+    """Refresh every ``interval`` seconds until Ctrl-C, through passing API errors; the last
+    refresh's exit code. On a terminal the status is redrawn in place (``report.live``)."""
+    display = None
+    if live:
+        from orchestrator.report.live import WatchDisplay  # rich, only on a terminal
+
+        display = WatchDisplay(interval, no_color=no_color)
+    code = exit_codes.OK
+    try:
+        while True:
+            try:
+                code, text = once()
+                if display is not None:
+                    display.show(text)
+                else:
+                    click.echo(text, nl=False)
+            except OrchestratorError as error:  # keep watching through a passing failure
+                code = exit_codes.FAILED
+                if display is not None:
+                    display.failed(str(error))
+                else:
+                    click.echo(f"error: {error}", err=True)
+            if display is None:
+                click.echo(f"(every {interval:g}s; Ctrl-C to stop)", err=True)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        if display is None:
+            click.echo("", err=True)
+    finally:
+        if display is not None:
+            display.stop()
+    return code

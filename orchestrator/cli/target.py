@@ -21,7 +21,7 @@ import click
 from orchestrator.cli.options import F, connection_options, sandbox_options
 from orchestrator.engine.inspect import Inspection, inspect
 from orchestrator.engine.state import StateStore
-from orchestrator.errors import SpecError
+from orchestrator.errors import SpecError, UsageError
 from orchestrator.spec.model import ConferenceSpec
 from orchestrator.texml.connection import Connection, resolve_connection
 
@@ -38,7 +38,8 @@ class Target:
 
 
 def target_options(function: F) -> F:
-    """--sandbox, --scenario, --api-key-file and --base-url, handed to the command as ``target``."""
+    """--sandbox, --scenario, --api-key-file, --base-url and -v, handed to the command as
+    ``target``."""
 
     @functools.wraps(function)
     def command(
@@ -47,12 +48,37 @@ def target_options(function: F) -> F:
         scenario: str | None,
         api_key_file: str | None,
         base_url: str | None,
+        verbose: bool,
         **kwargs: Any,
     ) -> Any:
+        if scenario is not None and not sandbox:
+            # Without --sandbox the command would run against TELNYX_BASE_URL: a user who
+            # believes they run a drill must not reach the real API.
+            raise UsageError(
+                "--scenario is for the sandbox: add --sandbox, or drop --scenario to use the API"
+            )
+        if verbose:
+            log_requests()
         target = Target(dict(os.environ), sandbox, scenario, api_key_file, base_url)
         return function(*args, target=target, **kwargs)
 
+    command = click.option(
+        "-v",
+        "--verbose",
+        is_flag=True,
+        help="Log every API request on stderr (method, path, status, time, rate-limit headers).",
+    )(command)
     return sandbox_options(connection_options(command))  # type: ignore[return-value]
+
+
+def log_requests() -> None:
+    """One stderr line per API request; the key never appears in them."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("request: %(message)s"))
+    log = logging.getLogger("orchestrator.requests")
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
 
 
 @dataclass(frozen=True)
@@ -63,12 +89,18 @@ class Loaded:
     by_connection: dict[Connection, list[ConferenceSpec]]
 
 
-def load_for_run(paths: tuple[str, ...], env: Mapping[str, str]) -> list[ConferenceSpec]:
-    """Load and fully validate the files; any error stops the run before a request is sent."""
+def load_for_run(
+    paths: tuple[str, ...], env: Mapping[str, str], *, strict_env: bool = True
+) -> list[ConferenceSpec]:
+    """Load and fully validate the files; any error stops the run before a request is sent.
+
+    ``strict_env=False`` (offline commands): an unset ``${VAR}`` is a warning, and stays
+    in the text as ``${VAR}``.
+    """
     from orchestrator.report.diagnostics import plural
     from orchestrator.spec import load_specs
 
-    result = load_specs(list(paths), env=env, strict_env=True)
+    result = load_specs(list(paths), env=env, strict_env=strict_env)
     errors = [d for d in result.diagnostics if d.severity == "error"]
     for diagnostic in result.diagnostics:
         click.echo(str(diagnostic), err=True)

@@ -27,7 +27,14 @@ from orchestrator.spec import load_specs, schema_text
 def validate(ctx: click.Context, paths: tuple[str, ...], output: str, strict_env: bool) -> None:
     """Check conference files (and every *.yaml / *.yml in directories) without calling the API.
 
-    Exit status: 0 all valid (warnings allowed), 1 any error, 2 a usage error.
+    ${VAR} references are filled from the environment; an unset one is a
+    warning (an error with --strict-env).
+
+    \b
+    Exit codes:
+      0  all valid (warnings allowed)
+      1  any error
+      2  usage error
     """
     result = load_specs(list(paths), strict_env=strict_env)
     click.echo(DIAGNOSTIC_REPORTERS[output](result), nl=False)

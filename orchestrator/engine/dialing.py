@@ -102,16 +102,19 @@ class Dialer:
         self.counts = DialCounts()
         self._progress = progress
 
-    def _dialed(self, participant: Participant, destination: str) -> None:
+    def _say(self, participant: Participant, kind: EventKind, destination: str | None) -> None:
         if self._progress is not None:
             self._progress(
                 ProgressEvent(
                     conference=self.spec.conference.name,
                     participant=participant.name,
-                    kind=EventKind.DIALED,
+                    kind=kind,
                     destination=destination,
                 )
             )
+
+    def _dialed(self, participant: Participant, destination: str) -> None:
+        self._say(participant, EventKind.DIALED, destination)
 
     async def place(
         self, participant: Participant, destination: str, coach_sid: str | None
@@ -132,6 +135,7 @@ class Dialer:
                     assert self.creation.sid is not None
                     return await self._dial(participant, destination, coach_sid, self.creation.sid)
                 with claim:
+                    self._say(participant, EventKind.CREATING, None)
                     try:
                         if self.account.create_by_call:
                             return await self._create_by_call(participant, destination, claim)

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 
 class EventKind(StrEnum):
+    CREATING = "creating"  # this participant's dial is the one that creates the conference
     DIALED = "dialed"  # a dial (or a placed call) was accepted; ``destination`` is the number
     CONNECTED = "connected"
     ENDED = "ended"  # ``reason``: no-answer, busy, failed, hung-up, unknown

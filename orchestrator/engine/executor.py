@@ -189,7 +189,12 @@ class ConferenceRun:
                 last = await self._follow(participant, outcome, placed)
                 if last not in UNANSWERED:  # connected, hung up, or no news: nothing to retry
                     return
-        outcome.error = f"no answer on any number (last: {last})"
+        count = len(participant.to)
+        outcome.error = (
+            f"no answer on any of {count} numbers (last: {last})"
+            if count > 1
+            else f"no answer ({last})"
+        )
 
     async def _follow(
         self, participant: Participant, outcome: ParticipantOutcome, call_sid: str

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
+from yarl import URL
+
 from orchestrator.engine.state import ConferenceState, fingerprint, fingerprint_differences
 from orchestrator.errors import ConfigError, NotFoundError
 from orchestrator.spec.model import ConferenceSpec, Participant
@@ -131,8 +133,27 @@ async def find_conference(client: TexmlClient, spec: ConferenceSpec) -> Conferen
                 "remove conference.sid to start a new one by name"
             )
         return conference
-    found = await client.list_conferences(friendly_name=wanted.name)
+    try:
+        found = await client.list_conferences(friendly_name=wanted.name)
+    except NotFoundError as error:
+        raise ConfigError(_unknown_account(client, spec)) from error
     return _newest([c for c in found if c.get("status") != "completed"])
+
+
+def _unknown_account(client: TexmlClient, spec: ConferenceSpec) -> str:
+    """Why listing the account's conferences can be 404, and what to check."""
+    connection = client.connection
+    if not URL(connection.base_url).path.rstrip("/").endswith("/v2"):
+        return (
+            f"the API answered 404 for the conferences list at {connection.base_url}: the base "
+            "URL has no /v2 (Telnyx's is https://api.telnyx.com/v2); check TELNYX_BASE_URL or "
+            "--base-url"
+        )
+    where = "account_sid in the file" if spec.account_sid else "TELNYX_ACCOUNT_SID"
+    return (
+        f"the API does not know account {connection.account_sid} (404 for its conferences): "
+        f"check {where}; it is your organization id (GET /v2/whoami shows it)"
+    )
 
 
 async def read_live_state(

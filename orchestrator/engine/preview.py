@@ -11,6 +11,7 @@ from typing import Any
 
 from orchestrator.engine.dial_request import dial_fields
 from orchestrator.engine.planner import LiveState, make_plan
+from orchestrator.masking import shown_url
 from orchestrator.secret import Secret
 from orchestrator.spec.model import ConferenceSpec
 from orchestrator.texml import contract
@@ -57,6 +58,15 @@ def planned_requests(spec: ConferenceSpec, account_sid: str | None) -> list[Plan
             call_sid_to_coach=coach_sid,
         )
         path = contract.PARTICIPANTS_PATH.format(account_sid=account, conference_sid=conference)
-        shown = {k: (str(v) if isinstance(v, Secret) else v) for k, v in fields.items()}
+        shown = {k: _shown(v) for k, v in fields.items()}
         requests.append(PlannedRequest(participant.name, "POST", path, shown, action.waits_for))
     return requests
+
+
+def _shown(value: object) -> object:
+    """A field as it may be printed: secrets as ***, URLs without credentials or query."""
+    if isinstance(value, Secret):
+        return str(value)
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return shown_url(value)
+    return value

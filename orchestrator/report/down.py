@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from orchestrator.engine.teardown import HangUpResult, Teardown
+from orchestrator.report.envelope import render_envelope
 
 _MARKS = {HangUpResult.HUNG_UP: "-", HangUpResult.ABSENT: "=", HangUpResult.FAILED: "!"}
 
 
-def render_down_text(teardowns: Sequence[Teardown]) -> str:
+def render_down_text(teardowns: Sequence[Teardown], *, exit_code: int = 0) -> str:
     blocks: list[str] = []
     for teardown in teardowns:
         spec = teardown.spec
@@ -35,3 +37,24 @@ def render_down_text(teardowns: Sequence[Teardown]) -> str:
             )
         blocks.append("\n".join(lines))
     return "\n".join(blocks) + "\n"
+
+
+def teardown_json(teardown: Teardown) -> dict[str, Any]:
+    return {
+        "file": teardown.spec.path,
+        "conference": {"name": teardown.spec.conference.name, "sid": teardown.conference_sid},
+        "ended_conference": teardown.ended_conference,
+        "hang_ups": [
+            {"name": h.name, "result": h.result.name.lower(), "error": h.error}
+            for h in teardown.hang_ups
+        ],
+        "ended_with": list(teardown.ended_with),
+        "ok": teardown.ok,
+    }
+
+
+def render_down_json(teardowns: Sequence[Teardown], *, exit_code: int = 0) -> str:
+    return render_envelope("down", [teardown_json(t) for t in teardowns], exit_code=exit_code)
+
+
+DOWN_REPORTERS = {"text": render_down_text, "json": render_down_json}

@@ -8,15 +8,20 @@ Destinations are masked as in apply's summary.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from orchestrator.engine.planner import Action, Change, Plan
+from orchestrator.masking import mask_destination
+from orchestrator.report.envelope import render_envelope
 from orchestrator.report.github import annotation
-from orchestrator.report.summary import mask_destination
+from orchestrator.report.style import PLAIN, Meaning, Style
 
-PLAN_VERSION = 1
+
+class PlanReporter(Protocol):
+    def __call__(
+        self, plans: Sequence[Plan], *, exit_code: int = ..., full: bool = ..., style: Style = ...
+    ) -> str: ...
 
 
 def _value(value: object) -> str:
@@ -64,6 +69,18 @@ def _lines(plan: Plan) -> list[str]:
     return lines
 
 
+def hang_up_lines(plan: Plan) -> list[str]:
+    """What apply with this plan's flags would hang up: strays (--prune) and redials."""
+    name = plan.spec.conference.name
+    lines = [f"- {name}/{s.label} (not in file; --prune)" for s in plan.strays if s.hang_up]
+    lines += [
+        f"-/+ {name}/{a.participant.name} ({', '.join(a.needs_redial)} changed; --redial-changed)"
+        for a in plan.actions
+        if a.kind == "redial"
+    ]
+    return lines
+
+
 def totals(plans: Sequence[Plan]) -> dict[str, int]:
     actions = [a for plan in plans for a in plan.actions]
     return {
@@ -106,8 +123,30 @@ def summary_line(plans: Sequence[Plan]) -> str:
     return line + (" " + ", ".join(extra) + "." if extra else "")
 
 
-def render_plan_text(plans: Sequence[Plan]) -> str:
-    blocks = ["\n".join([_header(plan), *("  " + line for line in _lines(plan))]) for plan in plans]
+_MARK_MEANINGS: dict[str, Meaning] = {
+    "+": "add",
+    "~": "change",
+    "-": "remove",
+    "-/+": "change",
+    "!": "bad",
+    "?": "muted",
+}
+
+
+def _styled(line: str, style: Style) -> str:
+    """The line with its leading mark (+ ~ - -/+ ! ?) coloured."""
+    mark, _, rest = line.partition(" ")
+    meaning = _MARK_MEANINGS.get(mark)
+    return f"{style(mark, meaning)} {rest}" if meaning else line
+
+
+def render_plan_text(
+    plans: Sequence[Plan], *, exit_code: int = 0, full: bool = False, style: Style = PLAIN
+) -> str:
+    blocks = [
+        "\n".join([_header(plan), *("  " + _styled(line, style) for line in _lines(plan))])
+        for plan in plans
+    ]
     return "\n\n".join(blocks) + "\n\n" + summary_line(plans) + "\n"
 
 
@@ -146,20 +185,25 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             ),
         ],
         "unlabeled": list(plan.unlabeled),
+        "changes_present": plan.changes_present,
     }
 
 
-def render_plan_json(plans: Sequence[Plan]) -> str:
-    document = {
-        "version": PLAN_VERSION,
-        "conferences": [plan_json(p) for p in plans],
-        "totals": totals(plans),
-        "changes_present": any(p.changes_present for p in plans),
-    }
-    return json.dumps(document, indent=2) + "\n"
+def render_plan_json(
+    plans: Sequence[Plan], *, exit_code: int = 0, full: bool = False, style: Style = PLAIN
+) -> str:
+    return render_envelope(
+        "plan",
+        [plan_json(p) for p in plans],
+        exit_code=exit_code,
+        totals=totals(plans),
+        changes_present=any(p.changes_present for p in plans),
+    )
 
 
-def render_plan_github(plans: Sequence[Plan]) -> str:
+def render_plan_github(
+    plans: Sequence[Plan], *, exit_code: int = 0, full: bool = False, style: Style = PLAIN
+) -> str:
     """A notice on the line of each participant that will change, then the plan line."""
     lines: list[str] = []
     for plan in plans:
@@ -185,7 +229,7 @@ def render_plan_github(plans: Sequence[Plan]) -> str:
     return "\n".join(lines) + "\n"
 
 
-PLAN_REPORTERS: dict[str, Callable[[Sequence[Plan]], str]] = {
+PLAN_REPORTERS: dict[str, PlanReporter] = {
     "text": render_plan_text,
     "json": render_plan_json,
     "github": render_plan_github,

@@ -1,17 +1,18 @@
-"""Apply's progress on stderr: a live count on a terminal, one line per event otherwise.
+"""Apply's progress on stderr: one line per event, or the live display on a terminal.
 
 Destinations are masked here, where events become text.
 """
 
 from __future__ import annotations
 
-import time
-from collections import Counter
+from collections.abc import Sequence
+from typing import Protocol
 
 import click
 
 from orchestrator.engine.events import EventKind, ProgressEvent
-from orchestrator.report.summary import mask_destination
+from orchestrator.engine.results import ConferenceResult
+from orchestrator.masking import mask_destination
 
 
 def describe(event: ProgressEvent) -> str:
@@ -22,57 +23,49 @@ def describe(event: ProgressEvent) -> str:
         return event.reason or "ended"
     if event.kind == EventKind.WAITING:
         return f"waiting for {event.reason}"
+    if event.kind == EventKind.CREATING:
+        return "creating the conference"
     return str(event.kind)
 
 
 class Progress:
-    """Counts by state on a TTY (one line, redrawn at most ten times a second); a log line per
-    event otherwise."""
+    """One stderr line per event, for logs and pipes (on a terminal, ``report.live``)."""
 
-    def __init__(self, total: int, *, live: bool, quiet: bool) -> None:
-        self._live = live
+    def __init__(self, *, quiet: bool = False) -> None:
         self._quiet = quiet
-        self._total = total
-        self._state: dict[tuple[str, str], str] = {}
-        self._drawn_at = 0.0
 
     def expect(self, total: int) -> None:
-        self._total = total
+        """The live display's business; a log has nothing to say about it."""
 
     def __call__(self, event: ProgressEvent) -> None:
-        if self._quiet:
-            return
-        if not self._live:
+        if not self._quiet:
             click.echo(f"{event.conference}/{event.participant}: {describe(event)}", err=True)
-            return
-        self._state[(event.conference, event.participant)] = (
-            event.reason or "ended" if event.kind == EventKind.ENDED else str(event.kind)
-        )
-        now = time.monotonic()
-        if now - self._drawn_at >= 0.1:
-            self._drawn_at = now
-            self._draw()
 
     def paused(self, seconds: float, why: str) -> None:
-        """Dialing pauses: say why, even with -q (a run that goes quiet needs a reason)."""
+        """Dialing pauses: said even with -q (a run that goes quiet needs a reason)."""
         self.notice(why)
 
     def notice(self, line: str) -> None:
-        if self._live:
-            click.echo("\r\x1b[2K" + line, err=True)
-            if self._state:
-                self._draw()
-            return
         click.echo(line, err=True)
 
-    def _draw(self) -> None:
-        counts = Counter(self._state.values())
-        waiting = self._total - len(self._state)
-        parts = [f"{waiting} waiting"] if waiting else []
-        parts += [f"{n} {state}" for state, n in sorted(counts.items())]
-        click.echo(f"\r\x1b[2K{self._total} participants: {', '.join(parts)}", err=True, nl=False)
+    def finish(self, results: Sequence[ConferenceResult] = ()) -> None:
+        """Nothing to redraw."""
 
-    def finish(self) -> None:
-        if self._live and not self._quiet and self._state:
-            self._draw()
-            click.echo("", err=True)
+
+class ProgressDisplay(Protocol):
+    """What apply reports progress to: the log above, or the live display."""
+
+    def expect(self, total: int) -> None: ...
+    def __call__(self, event: ProgressEvent) -> None: ...
+    def paused(self, seconds: float, why: str) -> None: ...
+    def notice(self, line: str) -> None: ...
+    def finish(self, results: Sequence[ConferenceResult] = ()) -> None: ...
+
+
+def progress_for(*, terminal: bool, quiet: bool, no_color: bool) -> ProgressDisplay:
+    """The live display on a terminal (unless -q), the log otherwise."""
+    if terminal and not quiet:
+        from orchestrator.report.live import LiveProgress  # rich, only where it is drawn
+
+        return LiveProgress(0, no_color=no_color)
+    return Progress(quiet=quiet)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,8 +10,10 @@ from orchestrator.engine.inspect import Inspection
 from orchestrator.engine.planner import Action
 from orchestrator.engine.results import ConferenceResult, ParticipantOutcome, State, stray_outcome
 from orchestrator.engine.watcher import is_connected
+from orchestrator.report.envelope import render_envelope
 from orchestrator.report.plan import describe_change, redial_line
-from orchestrator.report.summary import render_result_text, result_json
+from orchestrator.report.style import PLAIN, Style
+from orchestrator.report.summary import render_result_text, result_json, why
 
 
 def _drift(action: Action) -> str | None:
@@ -71,30 +72,51 @@ def _recording_lines(inspection: Inspection) -> list[str]:
     return lines
 
 
-def render_status_text(inspections: Sequence[Inspection]) -> str:
+def render_status_text(
+    inspections: Sequence[Inspection],
+    *,
+    exit_code: int = 0,
+    full: bool = False,
+    style: Style = PLAIN,
+) -> str:
     blocks: list[str] = []
     for inspection in inspections:
         plan = inspection.plan
+        result = conference_result(inspection)
         lines = (
-            render_result_text(conference_result(inspection), activity=False)
+            render_result_text(result, activity=False, full=full, style=style)
             .rstrip("\n")
             .splitlines()
         )
         lines += _recording_lines(inspection)
         lines += [f"  ? {sid} (no Label known; never touched)" for sid in plan.unlabeled]
+        differing = [p for p in result.participants if not p.converged]
+        if differing:
+            lines.append(style("Not as the file wants:", "bad"))
+            lines.extend(f"  {why(p)}" for p in differing)
         lines.append(
-            "in sync" if not plan.drift else "drift: the live conference differs from the file"
+            style("in sync", "good")
+            if not plan.drift
+            else style("drift: the live conference differs from the file", "bad")
         )
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 
 
-def render_status_json(inspections: Sequence[Inspection]) -> str:
+def render_status_json(
+    inspections: Sequence[Inspection],
+    *,
+    exit_code: int = 0,
+    full: bool = False,
+    style: Style = PLAIN,
+) -> str:
     documents: list[dict[str, Any]] = []
     for inspection in inspections:
         document = result_json(conference_result(inspection))
-        for key in ("duration_s", "interrupted"):
+        for key in ("duration_s", "interrupted", "stopped_by", "in_flight_at_stop", "error"):
             document.pop(key, None)
+        for key in ("dials", "rate_limited"):
+            document["totals"].pop(key, None)
         document["recordings"] = [
             {k: r.get(k) for k in ("sid", "status", "duration", "channels", "source")}
             for r in inspection.recordings
@@ -102,7 +124,7 @@ def render_status_json(inspections: Sequence[Inspection]) -> str:
         document["unlabeled"] = list(inspection.plan.unlabeled)
         document["in_sync"] = not inspection.plan.drift
         documents.append(document)
-    return json.dumps(documents[0] if len(documents) == 1 else documents, indent=2) + "\n"
+    return render_envelope("status", documents, exit_code=exit_code)
 
 
 STATUS_REPORTERS = {"text": render_status_text, "json": render_status_json}

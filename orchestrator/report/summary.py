@@ -1,36 +1,24 @@
 """The reconciled summary of an apply: one row per participant, for people (text) or scripts (json).
 
 Destinations are masked (middle digits hidden) in every format: reports end up
-in CI logs and chat, and a name is enough to find the row.
+in CI logs and chat, and a name is enough to find the row. Whatever the size
+of the run, the text ends with every participant that did not converge and
+why; a table of more than ``LONG_TABLE`` rows shows only those unless
+``full``. Errors are not part of it: they go to stderr (``error_lines``).
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.engine.results import ConferenceResult, ParticipantOutcome
+from orchestrator.masking import mask_destination
+from orchestrator.report.envelope import render_envelope
+from orchestrator.report.style import PLAIN, Style, state_meaning
 
-REPORT_VERSION = 1
-MASK = "\u2022\u2022\u2022"  # •••
-
-
-def mask_destination(destination: str) -> str:
-    """+12065550100 -> +1206•••0100; sip:carol@host -> sip:c•••@host."""
-    if destination.startswith(("sip:", "sips:")):
-        scheme, _, rest = destination.partition(":")
-        user, at, host = rest.partition("@")
-        if not at:
-            return destination
-        return f"{scheme}:{user[:1]}{MASK}@{host}"
-    digits = re.sub(r"\D", "", destination)
-    if len(digits) <= 6:
-        return destination
-    keep_head = 5 if destination.startswith("+") else 4
-    return destination[:keep_head] + MASK + destination[-4:]
+LONG_TABLE = 50  # rows beyond which only the participants that did not converge are listed
 
 
 def participant_json(outcome: ParticipantOutcome) -> dict[str, Any]:
@@ -38,8 +26,8 @@ def participant_json(outcome: ParticipantOutcome) -> dict[str, Any]:
         "name": outcome.name,
         "role": outcome.role,
         "to": mask_destination(outcome.to),
-        "desired": outcome.desired,
-        "observed": outcome.observed,
+        "desired": str(outcome.desired),
+        "observed": str(outcome.observed),
         "converged": outcome.converged,
         "call_sid": outcome.call_sid,
         "attempts": outcome.attempts,
@@ -48,13 +36,24 @@ def participant_json(outcome: ParticipantOutcome) -> dict[str, Any]:
     }
 
 
+def totals_json(result: ConferenceResult) -> dict[str, Any]:
+    counts = Counter(str(p.observed) for p in result.participants)
+    return {
+        "participants": len(result.participants),
+        "converged": sum(1 for p in result.participants if p.converged),
+        "not_converged": sum(1 for p in result.participants if not p.converged),
+        "by_state": dict(sorted(counts.items())),
+        "dials": result.dials,
+        "rate_limited": result.rate_limited,
+    }
+
+
 def result_json(result: ConferenceResult) -> dict[str, Any]:
     return {
-        "version": REPORT_VERSION,
         "file": result.path,
         "conference": {"name": result.name, "sid": result.sid, "status": result.status},
         "participants": [participant_json(p) for p in result.participants],
-        "totals": result.totals(),
+        "totals": totals_json(result),
         "error": result.error,
         "interrupted": result.interrupted,
         "stopped_by": result.stopped_by,
@@ -64,10 +63,10 @@ def result_json(result: ConferenceResult) -> dict[str, Any]:
     }
 
 
-def render_json(results: Sequence[ConferenceResult]) -> str:
-    """One object for one file; an array of them for several."""
-    documents = [result_json(r) for r in results]
-    return json.dumps(documents[0] if len(documents) == 1 else documents, indent=2) + "\n"
+def render_json(
+    results: Sequence[ConferenceResult], *, exit_code: int, full: bool = True, style: Style = PLAIN
+) -> str:
+    return render_envelope("apply", [result_json(r) for r in results], exit_code=exit_code)
 
 
 def _short_sid(call_sid: str | None) -> str:
@@ -83,25 +82,49 @@ def _note(outcome: ParticipantOutcome) -> str:
     return "; ".join(parts)
 
 
-def _table(rows: list[list[str]]) -> list[str]:
+def table(
+    rows: list[list[str]], colour_column: int | None = None, style: Style = PLAIN
+) -> list[str]:
+    """Rows padded into columns (the last one ragged); one column coloured by state."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = []
-    for row in rows:
+    for number, row in enumerate(rows):
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        if colour_column is not None and number > 0:
+            cell = row[colour_column]
+            cells[colour_column] = (
+                style(cell, state_meaning(cell)) + cells[colour_column][len(cell) :]
+            )
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return lines
 
 
-def render_result_text(result: ConferenceResult, *, activity: bool = True) -> str:
-    """The per-participant table; ``activity=False`` leaves out what only a run has (attempts, dials)."""
+def why(outcome: ParticipantOutcome) -> str:
+    """One line for a participant that did not converge: its state, and what went wrong."""
+    text = f"{outcome.name}: {outcome.observed}"
+    if outcome.desired != "connected" and not outcome.desired.live:
+        text += f" (wanted {outcome.desired})"
+    return text + (f" \u2014 {outcome.error}" if outcome.error else "")
+
+
+def render_result_text(
+    result: ConferenceResult, *, activity: bool = True, full: bool = False, style: Style = PLAIN
+) -> str:
+    """The per-participant table, its totals, and who did not converge.
+
+    ``activity=False`` leaves out what only a run has (attempts, dials, the digest).
+    """
     sid = result.sid or "not running"
     status = f", {result.status}" if result.status else ""
     lines = [f"Conference {result.name} ({result.path}): {sid}{status}"]
     header = ["NAME", "ROLE", "TO", "DESIRED", "OBSERVED", "CALL SID", "ATTEMPTS", "NOTE"]
     if not activity:
         header.remove("ATTEMPTS")
+    shown = result.participants
+    if not full and len(shown) > LONG_TABLE:
+        shown = [p for p in shown if not p.converged]
     rows = [header]
-    for p in result.participants:
+    for p in shown:
         row = [
             p.name,
             p.role,
@@ -113,25 +136,25 @@ def render_result_text(result: ConferenceResult, *, activity: bool = True) -> st
         if activity:
             row.append(str(p.attempts))
         rows.append([*row, _note(p)])
-    lines.extend("  " + line for line in _table(rows))
-    totals = result.totals()
+    lines.extend("  " + line for line in table(rows, header.index("OBSERVED"), style))
+    hidden = len(result.participants) - len(shown)
+    if hidden:
+        lines.append(f"  ... and {hidden} more, all converged (--full lists every row)")
     counts = Counter(p.observed for p in result.participants)
     states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    failed = [p for p in result.participants if not p.converged]
     if activity:
-        verdict = (
-            "all converged"
-            if not totals["not_converged"]
-            else f"{totals['not_converged']} did not converge"
-        )
+        verdict = "all converged" if not failed else f"{len(failed)} did not converge"
         lines.append(
-            f"{totals['participants']} participants: {states}; {verdict}. "
-            f"{totals['dials']} dials, {totals['rate_limited']} rate-limited, "
+            f"{len(result.participants)} participants: {states}; {verdict}. "
+            f"{result.dials} dials, {result.rate_limited} rate-limited, "
             f"{result.duration_s:.1f}s."
         )
+        if failed:
+            lines.append(style("Did not converge:", "bad"))
+            lines.extend(f"  {why(p)}" for p in failed)
     else:
-        lines.append(f"{totals['participants']} participants: {states}.")
-    if result.error:
-        lines.append(f"error: {result.error}")
+        lines.append(f"{len(result.participants)} participants: {states}.")
     if result.interrupted:
         lines.append(_interruption(result))
     return "\n".join(lines) + "\n"
@@ -149,11 +172,36 @@ def _interruption(result: ConferenceResult) -> str:
     )
 
 
-def render_text(results: Sequence[ConferenceResult]) -> str:
-    return "\n".join(render_result_text(r) for r in results)
+def nothing_done(result: ConferenceResult) -> bool:
+    """An error stopped the conference before anything was sent: its table would say nothing."""
+    return result.error is not None and not any(
+        p.attempts or p.call_sid for p in result.participants
+    )
 
 
-SUMMARY_REPORTERS: dict[str, Callable[[Sequence[ConferenceResult]], str]] = {
-    "text": render_text,
-    "json": render_json,
-}
+def render_text(
+    results: Sequence[ConferenceResult],
+    *,
+    exit_code: int = 0,
+    full: bool = False,
+    style: Style = PLAIN,
+) -> str:
+    blocks = [render_result_text(r, full=full, style=style) for r in results if not nothing_done(r)]
+    return "\n".join(blocks)
+
+
+def error_lines(results: Sequence[ConferenceResult]) -> list[str]:
+    """Each distinct conference-wide error once; named by conference when they differ."""
+    failing = [r for r in results if r.error]
+    texts = list(dict.fromkeys(r.error for r in failing if r.error))
+    if len(texts) == 1 and len(failing) == len(results):
+        return [f"error: {texts[0]}"]
+    return [
+        f"error: {r.error}"
+        if r.path in (r.error or "")
+        else f"error: {r.name} ({r.path}): {r.error}"
+        for r in failing
+    ]
+
+
+SUMMARY_REPORTERS = {"text": render_text, "json": render_json}

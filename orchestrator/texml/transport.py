@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlencode
 
 import aiohttp
@@ -45,6 +46,10 @@ from orchestrator.texml.ratelimit import RateReport, rate_report
 from orchestrator.texml.throttle import ReadThrottle
 
 RequestValue = contract.FieldValue | Secret
+
+# One DEBUG line per request (``-v``): method, path, status, time, attempt, rate-limit headers.
+# The key and bodies are never logged.
+REQUEST_LOG: Final = logging.getLogger("orchestrator.requests")
 
 # Kinds of request that may place a call: never retried, paced by the dial pacer, not by reads.
 DIAL_KINDS = ("dial", "calls")
@@ -145,7 +150,9 @@ class Transport:
         attempt = 0
         while True:
             try:
-                answer = await self.request_once(method, path, body=body, params=params)
+                answer = await self.request_once(
+                    method, path, body=body, params=params, attempt=attempt + 1
+                )
                 if method != "DELETE" and not isinstance(answer.body, dict):
                     raise MalformedAnswer(
                         f"{method} {path}: the API answered with something that is not a JSON object"
@@ -183,18 +190,19 @@ class Transport:
         params: Mapping[str, str] | None = None,
         kind: str | None = None,
         gate: Gate | None = None,
+        attempt: int = 1,
     ) -> Answer:
         """One request (resent once in the other encoding after a 415, which did nothing)."""
         kind = kind or method
         for _ in range(2):
             try:
-                return await self._send(method, path, body, params, kind, gate)
+                return await self._send(method, path, body, params, kind, gate, attempt)
             except RequestRejected as error:
                 if error.status != 415 or body is None:
                     raise
                 encoding = self._encoding.get(kind, JSON)
                 self._encoding[kind] = FORM if encoding == JSON else JSON
-        return await self._send(method, path, body, params, kind, gate)
+        return await self._send(method, path, body, params, kind, gate, attempt)
 
     async def _send(
         self,
@@ -204,6 +212,7 @@ class Transport:
         params: Mapping[str, str] | None,
         kind: str,
         gate: Gate | None,
+        attempt: int,
     ) -> Answer:
         if self._session is None:
             raise RuntimeError("Transport used outside 'async with'")
@@ -218,6 +227,8 @@ class Transport:
                 gate.check()
             if is_dial:
                 sent_at = time.monotonic()
+            started = time.monotonic()
+            outcome = "no answer"
             try:
                 async with self._session.request(
                     method, url, data=data, params=params, headers=headers
@@ -225,6 +236,9 @@ class Transport:
                     text = await response.text()
                     self.unreachable_since = None
                     rate = rate_report(response.headers)
+                    outcome = str(response.status)
+                    if rate is not None:
+                        outcome += f" {_shown_rate(rate)}"
                     if response.status < 300:
                         if not is_dial:
                             self.reads.answered()
@@ -241,9 +255,21 @@ class Transport:
                     self.connection.base_url, method, path, error, sent=True
                 ) from error
             except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                outcome += " (not JSON)"
                 raise MalformedAnswer(
                     f"{method} {path}: the API answered with something that is not JSON"
                 ) from error
+            finally:
+                if REQUEST_LOG.isEnabledFor(logging.DEBUG):
+                    elapsed_ms = (time.monotonic() - started) * 1000
+                    REQUEST_LOG.debug(
+                        "%s %s -> %s, %.0f ms, attempt %d",
+                        method,
+                        path + (f"?{urlencode(params)}" if params else ""),
+                        outcome,
+                        elapsed_ms,
+                        attempt,
+                    )
         if isinstance(failure, RateLimitedError) and (
             not is_dial or failure.code == contract.CODE_TOO_MANY_REQUESTS
         ):
@@ -360,3 +386,17 @@ def _first_error(text: str) -> tuple[str | None, str | None, str | None, str | N
         first.get("detail"),
         pointer,
     )
+
+
+def _shown_rate(rate: RateReport) -> str:
+    parts = [
+        f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+        for name, value in (
+            ("limit", rate.limit),
+            ("remaining", rate.remaining),
+            ("reset", rate.reset_s),
+            ("retry-after", rate.retry_after_s),
+        )
+        if value is not None
+    ]
+    return "[" + " ".join(parts) + "]"
