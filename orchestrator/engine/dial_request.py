@@ -89,6 +89,16 @@ def dial_fields(
         if detection.status_callback is not None:
             fields["AmdStatusCallback"] = detection.status_callback.url
             _put(fields, "AmdStatusCallbackMethod", detection.status_callback.method)
+        beep = detection.beep
+        if beep is not None:
+            _put(fields, "MachineDetectionBeepMinFrequency", beep.min_frequency_hz)
+            _put(fields, "MachineDetectionBeepMaxFrequency", beep.max_frequency_hz)
+            _put(fields, "MachineDetectionBeepMinToneDuration", beep.min_tone_duration_ms)
+            _put(fields, "MachineDetectionBeepProfile", beep.profile)
+            _put(fields, "MachineDetectionBeepSpectralConfirmation", beep.spectral_confirmation)
+            _put(fields, "MachineDetectionBeepSpectralMinPurity", beep.spectral_min_purity)
+            _put(fields, "MachineDetectionBeepSpectralRejectFaxCng", beep.spectral_reject_fax_cng)
+            _put(fields, "MachineDetectionBeepSpectralWindow", beep.spectral_window_ms)
 
     _put(fields, "Record", settings.record)
     recording = settings.recording
@@ -143,6 +153,21 @@ _CALL_FIELDS: tuple[str, ...] = (
     "StatusCallbackEvent",
     "MachineDetection",
     "MachineDetectionTimeout",
+    "MachineDetectionSpeechThreshold",
+    "MachineDetectionSpeechEndThreshold",
+    "MachineDetectionSilenceTimeout",
+    "MachineDetectionBeepMinFrequency",
+    "MachineDetectionBeepMaxFrequency",
+    "MachineDetectionBeepMinToneDuration",
+    "MachineDetectionBeepProfile",
+    "MachineDetectionBeepSpectralConfirmation",
+    "MachineDetectionBeepSpectralMinPurity",
+    "MachineDetectionBeepSpectralRejectFaxCng",
+    "MachineDetectionBeepSpectralWindow",
+    "CancelPlaybackOnMachineDetection",
+    "CancelPlaybackOnDetectMessageEnd",
+    "AmdStatusCallback",
+    "AmdStatusCallbackMethod",
     "Record",
     "RecordingChannels",
     "RecordingTrack",

@@ -108,6 +108,12 @@ def fingerprint(participant: Participant) -> Fingerprint:
             "cancel_playback_on_detect_message_end": (
                 detection.cancel_playback_on_detect_message_end
             ),
+            # Only when set, so records written before these settings existed still match.
+            **(
+                {"beep": {k: v for k, v in vars(detection.beep).items() if v is not None}}
+                if detection.beep is not None
+                else {}
+            ),
         },
         "sip_auth": settings.sip_auth.username if settings.sip_auth is not None else None,
         "caller_id": settings.caller_id,

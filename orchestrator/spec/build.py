@@ -12,14 +12,17 @@ from typing import Any
 from orchestrator.secret import Secret
 from orchestrator.spec.context import FileCheck
 from orchestrator.spec.model import (
+    BeepDetection,
     Callback,
     Conference,
     ConferenceRecording,
     ConferenceSpec,
     LegRecording,
+    MachineAction,
     MachineDetection,
     Participant,
     ParticipantSettings,
+    Reconnect,
     Retry,
     SipAuth,
 )
@@ -112,6 +115,40 @@ def _machine_detection(value: Any) -> MachineDetection | None:
             value.get("cancel_playback_on_detect_message_end")
         ),
         status_callback=_callback(value.get("status_callback")),
+        on_machine=_action(value.get("on_machine")),
+        on_not_sure=_action(value.get("on_not_sure")),
+        beep=_beep_detection(value),
+    )
+
+
+def _action(value: Any) -> MachineAction:
+    return value if value in ("hangup", "next") else "accept"
+
+
+def _beep_detection(value: dict[str, Any]) -> BeepDetection | None:
+    beep = BeepDetection(
+        min_frequency_hz=_int(value.get("beep_min_frequency_hz")),
+        max_frequency_hz=_int(value.get("beep_max_frequency_hz")),
+        min_tone_duration_ms=_int(value.get("beep_min_tone_duration_ms")),
+        profile=value.get("beep_profile") if isinstance(value.get("beep_profile"), str) else None,
+        spectral_confirmation=_bool(value.get("beep_spectral_confirmation")),
+        spectral_min_purity=_float(value.get("beep_spectral_min_purity")),
+        spectral_reject_fax_cng=_bool(value.get("beep_spectral_reject_fax_cng")),
+        spectral_window_ms=_int(value.get("beep_spectral_window_ms")),
+    )
+    return None if beep == BeepDetection() else beep
+
+
+def _reconnect(value: Any) -> Reconnect | None:
+    if not isinstance(value, dict):
+        return None
+    attempts = _int(value.get("attempts"))
+    backoff = _float(value.get("backoff_s"))
+    window = _float(value.get("window_s"))
+    return Reconnect(
+        attempts=attempts if attempts is not None else 0,
+        backoff_s=backoff if backoff is not None else Reconnect.backoff_s,
+        window_s=window if window is not None else Reconnect.window_s,
     )
 
 
@@ -159,6 +196,7 @@ def _settings(values: dict[str, Any]) -> ParticipantSettings:
         ),
         custom_headers=tuple((k, v) for k, v in headers.items() if isinstance(v, str)),
         retry=_retry(values.get("retry")),
+        reconnect=_reconnect(values.get("reconnect")),
     )
 
 

@@ -58,6 +58,10 @@ class LegRecording:
     status_callback: Callback | None = None
 
 
+# accept: take it as connected; hangup: end the leg (ended: machine); next: end it, dial the next number.
+MachineAction = Literal["accept", "hangup", "next"]
+
+
 @dataclass(frozen=True)
 class MachineDetection:
     mode: str  # Enable | DetectMessageEnd
@@ -68,6 +72,24 @@ class MachineDetection:
     cancel_playback_on_machine_detection: bool | None = None
     cancel_playback_on_detect_message_end: bool | None = None
     status_callback: Callback | None = None
+    # What apply does with a machine's answer, and with one detection could not classify.
+    on_machine: MachineAction = "accept"
+    on_not_sure: MachineAction = "accept"
+    beep: BeepDetection | None = None
+
+
+@dataclass(frozen=True)
+class BeepDetection:
+    """How the greeting's beep is recognised (the API's MachineDetectionBeep* fields)."""
+
+    min_frequency_hz: int | None = None
+    max_frequency_hz: int | None = None
+    min_tone_duration_ms: int | None = None
+    profile: str | None = None  # both | freq_only
+    spectral_confirmation: bool | None = None
+    spectral_min_purity: float | None = None
+    spectral_reject_fax_cng: bool | None = None
+    spectral_window_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +104,15 @@ class Retry:
 
     attempts: int = 0  # 0..5 extra dials of the same number
     interval_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Reconnect:
+    """With apply --watch: dial again when a connected leg ends (a dropped call)."""
+
+    attempts: int = 0  # redials within window_s; 0: never (a hang-up on purpose is respected)
+    backoff_s: float = 10.0  # before the first redial, doubling for each next one
+    window_s: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +138,7 @@ class ParticipantSettings:
     preferred_codecs: tuple[str, ...] = ()
     custom_headers: tuple[tuple[str, str], ...] = ()
     retry: Retry | None = None
+    reconnect: Reconnect | None = None
 
 
 @dataclass(frozen=True)
