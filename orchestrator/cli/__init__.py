@@ -49,6 +49,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "sandbox",
         "Run a local simulation of the TeXML Conferences API.",
     ),
+    "webhooks": (
+        "orchestrator.cli.webhooks",
+        "webhooks",
+        "Receive, verify and forward status callbacks (webhooks listen).",
+    ),
     "schema": ("orchestrator.cli.validate", "schema", "Print the conference file JSON Schema."),
 }
 
