@@ -55,8 +55,8 @@ async def run_ours(
     The last response is the last "dialed" event of the engine's progress hook,
     which fires as each dial's answer arrives.
     """
+    from orchestrator.engine.apply import apply_with_connection
     from orchestrator.engine.events import EventKind, ProgressEvent
-    from orchestrator.engine.executor import apply_with_connection
     from orchestrator.engine.options import ApplyOptions
     from orchestrator.secret import Secret
     from orchestrator.texml.connection import Connection

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import click
@@ -29,16 +29,25 @@ from orchestrator.cli.target import (
     target_options,
 )
 from orchestrator.engine import options as defaults
-from orchestrator.engine.executor import apply_with_connection
+from orchestrator.engine.apply import apply_with_connection
 from orchestrator.engine.options import ApplyOptions
-from orchestrator.engine.results import ConferenceResult
+from orchestrator.engine.results import ConferenceResult, worst_exit_code
 from orchestrator.engine.state import StateStore
+from orchestrator.engine.watch import (
+    Serve,
+    Watch,
+    WatchOptions,
+    file_reloader,
+    watch_with_connection,
+)
 from orchestrator.errors import ConfigError, UsageError
 from orchestrator.files import write_atomically
 from orchestrator.report.plan import hang_up_lines
 from orchestrator.report.progress import ProgressDisplay, progress_for
 from orchestrator.report.style import style_for
 from orchestrator.report.summary import SUMMARY_REPORTERS, error_lines, render_json
+from orchestrator.texml.client import TexmlClient
+from orchestrator.texml.connection import is_loopback
 
 
 async def run_apply(
@@ -47,16 +56,34 @@ async def run_apply(
     options: ApplyOptions,
     stop: asyncio.Event,
     progress: ProgressDisplay | None,
+    watching: WatchOptions | None = None,
+    serve: Serve | None = None,
 ) -> list[ConferenceResult]:
     async with open_target(paths, target) as loaded:
         if progress is not None:
             progress.expect(sum(len(s.participants) for s in loaded.specs))
-        batches = await asyncio.gather(
-            *(
+        if watching is None:
+            runs = [
                 apply_with_connection(group, connection, options, stop, progress)
                 for connection, group in loaded.by_connection.items()
-            )
-        )
+            ]
+        else:
+            reload = file_reloader(loaded.env)
+            runs = [
+                watch_with_connection(
+                    group,
+                    connection,
+                    options,
+                    watching,
+                    stop,
+                    reload=reload,
+                    progress=progress,
+                    notice=options.notice,
+                    serve=serve,
+                )
+                for connection, group in loaded.by_connection.items()
+            ]
+        batches = await asyncio.gather(*runs)
     by_path = {result.path: result for batch in batches for result in batch}
     return [by_path[spec.path] for spec in loaded.specs]
 
@@ -123,6 +150,26 @@ async def run_apply(
     is_flag=True,
     help="Hang up and dial again participants whose number or dial-time settings changed.",
 )
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep the conferences as the files say until Ctrl-C/SIGTERM or they end: redial "
+    "dropped participants as their reconnect setting allows, apply the files when they change.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(0.1),
+    default=2.0,
+    show_default=True,
+    help="With --watch: time between looks at each conference, in seconds (longer while "
+    "nothing changes).",
+)
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="With --watch: receive the conferences' status callbacks here (they wake the watch at "
+    "once; TELNYX_PUBLIC_KEY verifies them), and serve /healthz and /metrics.",
+)
 @yes_option
 @full_option
 @color_option
@@ -141,6 +188,9 @@ def apply(
     report_path: str | None,
     prune: bool,
     redial_changed: bool,
+    watch: bool,
+    interval: float,
+    listen: str | None,
     yes: bool,
     full: bool,
     no_color: bool,
@@ -172,6 +222,9 @@ def apply(
     if dry_run:
         _dry_run(paths, target.env, output)
         return
+    if listen is not None and not watch:
+        raise UsageError("--listen is for apply --watch: add --watch, or drop --listen")
+    serve = _listener(listen, target.env) if listen is not None else None
     if report_path is not None:
         _check_report_path(report_path)
     if (prune or redial_changed) and not yes and not target.sandbox:
@@ -194,13 +247,16 @@ def apply(
     )
     with Signals(live=live and not quiet) as signals:
         results: list[ConferenceResult] = []
+        watching = WatchOptions(interval_s=interval) if watch else None
         try:
             results = run_with_signals(
-                signals, lambda stop: run_apply(paths, target, options, stop, progress)
+                signals,
+                lambda stop: run_apply(paths, target, options, stop, progress, watching, serve),
             )
         finally:
             progress.finish(results)  # also when the run failed: the terminal gets its cursor back
-        code = stopped_exit_code(results, signals.received)
+        # A watch ends when it is stopped: its verdict is the last state's, not the signal's.
+        code = watch_exit_code(results) if watch else stopped_exit_code(results, signals.received)
         # The report first: if stdout is gone (a closed terminal), the file still has it.
         report_failure = None if report_path is None else _write_report(report_path, results, code)
         for line in error_lines(results):
@@ -255,6 +311,63 @@ def _print(summary: str) -> None:
     except OSError as error:
         with contextlib.suppress(OSError):
             click.echo(f"warning: cannot print the summary ({error.strerror or error})", err=True)
+
+
+def watch_exit_code(results: list[ConferenceResult]) -> int:
+    """0 when the last state was converged, 3 when not, 1 when an error stopped the watch."""
+    codes = []
+    for result in results:
+        if result.error is not None and not any(p.attempts for p in result.participants):
+            codes.append(exit_codes.FAILED)
+        elif result.error is not None or not all(p.converged for p in result.participants):
+            codes.append(exit_codes.PARTIAL)
+        else:
+            codes.append(exit_codes.OK)
+        result.exit_code = codes[-1]
+        result.interrupted = False  # stopping is how a watch ends
+    return worst_exit_code(codes)
+
+
+def _listener(listen: str, env: Mapping[str, str]) -> Serve:
+    """The --listen server, started with the watch; the address is checked now."""
+    host, _, port_text = listen.rpartition(":")
+    host = host.strip("[]") or "127.0.0.1"
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise UsageError(f"--listen {listen!r}: expected HOST:PORT, such as 127.0.0.1:9100")
+    if not is_loopback(host):
+        raise UsageError(
+            f"--listen {listen}: {host} is not loopback; put a reverse proxy or tunnel in front "
+            "of a loopback address instead"
+        )
+    from orchestrator.webhooks.signing import PUBLIC_KEY_ENV, public_key_from
+
+    key_text = env.get(PUBLIC_KEY_ENV, "").strip()
+    public_key = public_key_from(key_text) if key_text else None
+    port = int(port_text)
+
+    @contextlib.asynccontextmanager
+    async def serve(watch: Watch, client: TexmlClient) -> AsyncIterator[object]:
+        from aiohttp import web
+
+        from orchestrator.webhooks.watch_server import WatchServer
+
+        runner = web.AppRunner(
+            WatchServer(watch, client, public_key=public_key).app(), access_log=None
+        )
+        await runner.setup()
+        try:
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError as error:
+                raise ConfigError(f"--listen {listen}: {error.strerror or error}") from None
+            click.echo(
+                f"listening on http://{host}:{port}/ (callbacks, /healthz, /metrics)", err=True
+            )
+            yield runner
+        finally:
+            await runner.cleanup()
+
+    return serve
 
 
 def _confirm_hang_ups(

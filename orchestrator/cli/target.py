@@ -87,6 +87,7 @@ class Loaded:
 
     specs: list[ConferenceSpec]
     by_connection: dict[Connection, list[ConferenceSpec]]
+    env: Mapping[str, str]  # what the files were expanded with (with --sandbox, its settings)
 
 
 def load_for_run(
@@ -129,7 +130,7 @@ async def open_target(paths: tuple[str, ...], target: Target) -> AsyncIterator[L
                 account_sid=spec.account_sid,
             )
             groups.setdefault(connection, []).append(spec)
-        yield Loaded(specs, groups)
+        yield Loaded(specs, groups, env)
 
 
 @contextlib.asynccontextmanager

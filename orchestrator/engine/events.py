@@ -19,6 +19,7 @@ class EventKind(StrEnum):
     WAITING = "waiting"  # ``reason``: the participant it waits for
     UPDATED = "updated"  # muted, hold or coaching changed on the live call
     HUNG_UP = "hung up"  # by --prune, or for a redial
+    DROPPED = "dropped"  # a connected leg left (apply --watch); ``reason``: what happens next
 
 
 @dataclass(frozen=True, kw_only=True)

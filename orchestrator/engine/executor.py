@@ -15,37 +15,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Collection, Mapping
 
 from orchestrator.engine.account import Account
 from orchestrator.engine.creation import Creation
 from orchestrator.engine.dialing import CreatorEnded, Dialer
 from orchestrator.engine.events import EventKind, ProgressEvent, ProgressHook
-from orchestrator.engine.options import ApplyOptions
-from orchestrator.engine.pacer import DialPacer
-from orchestrator.engine.persistence import record_after_run, record_lock
-from orchestrator.engine.planner import CONFERENCE, Action, Plan, Stray, make_plan, read_live_state
+from orchestrator.engine.planner import CONFERENCE, Action, Plan, Stray
 from orchestrator.engine.results import (
-    ConferenceResult,
     LegState,
     ParticipantOutcome,
     State,
     ended,
-    exit_code,
     stray_outcome,
 )
 from orchestrator.engine.waiting import Stopped, result_unless, sleep_unless, within
-from orchestrator.engine.watcher import UNANSWERED, LegWatcher, ListBudget, is_connected
+from orchestrator.engine.watcher import UNANSWERED, LegWatcher, is_connected
 from orchestrator.errors import AuthenticationError, NotFoundError, OrchestratorError
-from orchestrator.spec.model import ConferenceSpec, Participant
-from orchestrator.texml.client import RequestValue, TexmlClient
-from orchestrator.texml.connection import Connection
+from orchestrator.spec.model import Participant
+from orchestrator.texml.client import RequestValue
 
 
 class ConferenceRun:
     """Applies one plan; holds the state shared by that conference's participant tasks."""
 
-    def __init__(self, plan: Plan, account: Account, progress: ProgressHook | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        account: Account,
+        progress: ProgressHook | None = None,
+        *,
+        dial_only: Collection[str] | None = None,
+        carried: Mapping[str, ParticipantOutcome] | None = None,
+    ) -> None:
+        """``dial_only``: the participants a dial action may dial (None: all of them); the
+        others keep their row from ``carried`` (apply --watch, where a participant that left
+        is dialed again only as its reconnect setting allows)."""
         self.plan = plan
+        self._dial_only = dial_only
+        self._carried = carried or {}
         self.spec = plan.spec
         self.account = account
         self.client = account.client
@@ -110,6 +118,8 @@ class ConferenceRun:
                 await self._run_update(action)
             elif action.kind == "redial":
                 await self._run_redial(action)
+            elif self._dial_only is not None and participant.name not in self._dial_only:
+                self._carry(outcome)
             else:
                 await self._run_dial(action)
             if action.redial_pending:
@@ -137,6 +147,22 @@ class ConferenceRun:
                 outcome.observed = State.UNKNOWN
         finally:
             self._publish_call_sid(participant.name, None)  # no-op if it was published
+
+    def _carry(self, outcome: ParticipantOutcome) -> None:
+        """A participant missing from the conference and not dialed this time: its last row,
+        ended if it was connected."""
+        previous = self._carried.get(outcome.name)
+        if previous is None:
+            outcome.notes.append("not dialed")
+            return
+        outcome.to = previous.to
+        outcome.call_sid = previous.call_sid
+        outcome.error = previous.error
+        if previous.observed.live:
+            outcome.observed = State.HUNG_UP
+            outcome.notes.append("left the conference")
+        else:
+            outcome.observed = previous.observed
 
     def _hold_live(self, outcome: ParticipantOutcome, action: Action) -> None:
         """The row of a participant already in the conference."""
@@ -358,144 +384,3 @@ class ConferenceRun:
                 task.cancel()
             if self._watcher is not None:
                 await self._watcher.close()
-
-
-async def apply_conference(
-    spec: ConferenceSpec, account: Account, progress: ProgressHook | None = None
-) -> ConferenceResult:
-    started = time.monotonic()
-    result = ConferenceResult(
-        path=spec.path,
-        name=spec.conference.name,
-        sid=spec.conference.sid,
-        status=None,
-        participants=[],
-    )
-    account_sid = spec.account_sid or account.client.connection.account_sid
-    try:
-        async with record_lock(account.options.state, spec, account_sid, account.options):
-            await _apply_locked(spec, account, progress, result)
-    except OrchestratorError as error:  # the lock could not be had: nothing was sent
-        _fail_before_dialing(result, spec, error)
-    result.exit_code = exit_code(result)
-    result.duration_s = time.monotonic() - started
-    return result
-
-
-def _fail_before_dialing(
-    result: ConferenceResult, spec: ConferenceSpec, error: OrchestratorError
-) -> None:
-    result.error = str(error)
-    result.participants = [
-        ParticipantOutcome(
-            name=p.name, role=p.role, to=p.to[0], error="not dialed (see the conference error)"
-        )
-        for p in spec.participants
-    ]
-
-
-async def _apply_locked(
-    spec: ConferenceSpec,
-    account: Account,
-    progress: ProgressHook | None,
-    result: ConferenceResult,
-) -> None:
-    client, options = account.client, account.options
-    account_sid = spec.account_sid or client.connection.account_sid
-    store = options.state
-    recorded = (
-        store.load(spec.path, account_sid, spec.conference.name) if store is not None else None
-    )
-    try:
-        state = await read_live_state(client, spec, recorded)
-        plan = make_plan(spec, state, prune=options.prune, redial_changed=options.redial_changed)
-        if plan.conference_sid is None and not spec.conference.application_sid:
-            raise _NeedsApplication(spec)
-    except OrchestratorError as error:
-        _fail_before_dialing(result, spec, error)
-        return
-
-    run = ConferenceRun(plan, account, progress)
-    try:
-        await run.execute()
-        result.status = await run.reconcile()
-    finally:
-        # Whatever happened, the calls placed are told and recorded.
-        result.sid = run.sid
-        result.participants = [run.outcomes[p.name] for p in spec.participants]
-        result.participants += list(run.strays.values())
-        for action in plan.actions:
-            if action.kind in ("noop", "update"):
-                outcome = run.outcomes[action.participant.name]
-                outcome.to = plan.destinations.get(action.participant.name, outcome.to)
-        if store is not None and recorded is not None and run.sid is not None:
-            store.save(
-                spec.path,
-                record_after_run(recorded, plan, state, run.sid, run.outcomes, run.strays),
-            )
-        result.dials = run.dialer.counts.sent
-        result.rate_limited = run.dialer.counts.rate_limited
-        result.interrupted = account.stop.is_set()
-        result.in_flight_at_stop = run.in_flight_at_stop
-        if run.fatal is not None:
-            result.error = str(run.fatal)
-        elif account.gone is not None:
-            result.error = account.gone
-
-
-class _NeedsApplication(OrchestratorError):
-    def __init__(self, spec: ConferenceSpec) -> None:
-        super().__init__(
-            f"{spec.path}: conference {spec.conference.name!r} does not exist yet and "
-            "conference.application_sid is not set; set it to your TeXML application's SID so the "
-            "first dial can create the conference"
-        )
-
-
-async def apply_all(
-    specs: list[ConferenceSpec],
-    client: TexmlClient,
-    options: ApplyOptions,
-    stop: asyncio.Event,
-    progress: ProgressHook | None = None,
-    pacer: DialPacer | None = None,
-) -> list[ConferenceResult]:
-    """Apply several conferences concurrently; the dial limit is the account's, so one pacer serves all."""
-    pacer = pacer or DialPacer(
-        options.dials_per_second, options.dial_window_s, on_pause=options.on_pause
-    )
-    halt = asyncio.Event()
-    account = Account(
-        client, pacer, options, stop, halt, ListBudget(options.list_rounds_per_second)
-    )
-
-    async def watch() -> None:
-        """Halt on stop, or once the API has not answered for give_up_s."""
-        while not stop.is_set():
-            account.give_up_if_gone()
-            if halt.is_set():
-                return
-            await sleep_unless(1.0, stop)
-        halt.set()
-
-    watcher = asyncio.create_task(watch(), name="halt watch")
-    try:
-        return list(
-            await asyncio.gather(*(apply_conference(spec, account, progress) for spec in specs))
-        )
-    finally:
-        watcher.cancel()
-        account.budget.close()
-        pacer.close()
-
-
-async def apply_with_connection(
-    specs: list[ConferenceSpec],
-    connection: Connection,
-    options: ApplyOptions,
-    stop: asyncio.Event,
-    progress: ProgressHook | None = None,
-) -> list[ConferenceResult]:
-    """Open one client for the account and apply every spec through it."""
-    async with TexmlClient(connection, concurrency=options.concurrency) as client:
-        return await apply_all(specs, client, options, stop, progress)

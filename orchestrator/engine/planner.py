@@ -11,7 +11,7 @@ The plan is pure data; executing it is the executor's job.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Literal
@@ -116,6 +116,10 @@ def _newest(conferences: list[ConferenceResource]) -> ConferenceResource | None:
     return max(conferences, key=created, default=None)
 
 
+class ConferenceEnded(ConfigError):
+    """The conference named by SID has ended."""
+
+
 async def find_conference(client: TexmlClient, spec: ConferenceSpec) -> ConferenceResource | None:
     """The live conference the file describes, or None if it has to be created."""
     wanted = spec.conference
@@ -128,7 +132,7 @@ async def find_conference(client: TexmlClient, spec: ConferenceSpec) -> Conferen
                 "remove conference.sid to create the conference by name"
             ) from error
         if conference.get("status") == "completed":
-            raise ConfigError(
+            raise ConferenceEnded(
                 f"{spec.path}: conference {wanted.sid} has already ended; "
                 "remove conference.sid to start a new one by name"
             )
@@ -157,13 +161,18 @@ def _unknown_account(client: TexmlClient, spec: ConferenceSpec) -> str:
 
 
 async def read_live_state(
-    client: TexmlClient, spec: ConferenceSpec, recorded: ConferenceState | None = None
+    client: TexmlClient,
+    spec: ConferenceSpec,
+    recorded: ConferenceState | None = None,
+    *,
+    look_up: Collection[str] | None = None,
 ) -> LiveState:
     """The live conference and who of the file (and of the record) is in it.
 
     One list round finds the legs the record knows by call SID (the API returns no
     Labels, and a conference-creating call has none); the others are looked up by
     Label, one GET each, and a recorded leg the list did not show yet by its SID.
+    ``look_up`` limits those GETs to these names (apply --watch, which knows the rest).
     """
     conference = await find_conference(client, spec)
     if conference is None:
@@ -179,6 +188,8 @@ async def read_live_state(
         entry = entries.get(label)
         if entry is not None and entry.conference_sid == sid and entry.call_sid in by_sid:
             return by_sid[entry.call_sid]
+        if look_up is not None and label not in look_up:
+            return None
         found = await client.find_participant(sid, label)
         if found is None and entry is not None and entry.conference_sid == sid:
             found = await client.find_participant(sid, entry.call_sid)

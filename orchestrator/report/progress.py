@@ -25,6 +25,8 @@ def describe(event: ProgressEvent) -> str:
         return f"waiting for {event.reason}"
     if event.kind == EventKind.CREATING:
         return "creating the conference"
+    if event.kind == EventKind.DROPPED:
+        return event.reason or "dropped"
     return str(event.kind)
 
 

@@ -79,6 +79,11 @@ class TexmlClient:
         """The throttle every read waits in (the API's general limit)."""
         return self._transport.reads
 
+    @property
+    def reads_sent(self) -> int:
+        """Reads, updates and deletes sent so far."""
+        return self._transport.reads_sent
+
     def unreachable_for(self) -> float:
         """Seconds during which every request has failed to connect (0 while answers arrive)."""
         return self._transport.unreachable_for()

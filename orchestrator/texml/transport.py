@@ -108,6 +108,7 @@ class Transport:
         self.connection = connection
         self.retry = retry or RetryPolicy()
         self.reads = ReadThrottle()
+        self.reads_sent = 0  # reads, updates and deletes that left (for apply --watch's metrics)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 10.0))
         self._in_flight = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
@@ -227,6 +228,8 @@ class Transport:
                 gate.check()
             if is_dial:
                 sent_at = time.monotonic()
+            else:
+                self.reads_sent += 1
             started = time.monotonic()
             outcome = "no answer"
             try:

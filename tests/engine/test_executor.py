@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.engine.executor import apply_with_connection
+from orchestrator.engine.apply import apply_with_connection
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.watcher import PollSchedule
 from orchestrator.sandbox import SandboxInfo

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.engine.executor import apply_all, apply_with_connection
+from orchestrator.engine.apply import apply_all, apply_with_connection
 from orchestrator.engine.pacer import DialPacer
 from orchestrator.engine.results import ConferenceResult
 from orchestrator.engine.state import StateStore

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.engine.apply import apply_with_connection
 from orchestrator.engine.events import EventKind, ProgressEvent
-from orchestrator.engine.executor import apply_with_connection
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.watcher import PollSchedule
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread

@@ -1,0 +1,131 @@
+"""apply --watch --listen: callbacks that wake the watch at once, /healthz, and /metrics.
+
+The conference's status callbacks (point ``conference.status_callback`` of the
+file at this server) say at once that someone left (``participant-leave``
+carries ``ParticipantLabel``); the watch's next round then starts without
+waiting for its interval. Polling stays on as the safety net, since callbacks
+may be late, lost or duplicated. With ``TELNYX_PUBLIC_KEY`` set, a callback
+whose signature is missing, stale or wrong is refused with 401 and wakes
+nothing. ``/metrics`` is Prometheus' text format, built at each scrape from the
+watch itself (no global registry).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from orchestrator.engine.watch import Watch
+from orchestrator.texml.client import TexmlClient
+from orchestrator.webhooks.receiver import callback_fields
+from orchestrator.webhooks.signing import SignatureRejected, signed_payload, verify
+
+
+class WatchMetrics(Collector):
+    def __init__(self, watch: Watch, client: TexmlClient) -> None:
+        self._watch = watch
+        self._client = client
+
+    def collect(self) -> Iterator[Metric]:
+        by_state = GaugeMetricFamily(
+            "orchestrator_participants",
+            "Participants of the watched conferences by observed state.",
+            labels=["conference", "state"],
+        )
+        dials = CounterMetricFamily(
+            "orchestrator_dials", "Dial requests sent.", labels=["conference"]
+        )
+        limited = CounterMetricFamily(
+            "orchestrator_rate_limited", "Dials the API answered 429.", labels=["conference"]
+        )
+        for watched in self._watch.watched:
+            result = watched.result
+            if result is None:
+                continue
+            name = result.name
+            for state, count in Counter(str(p.observed) for p in result.participants).items():
+                by_state.add_metric([name, state], count)
+            dials.add_metric([name], watched.dials)
+            limited.add_metric([name], watched.rate_limited)
+        yield by_state
+        yield dials
+        yield limited
+        yield CounterMetricFamily(
+            "orchestrator_redials", "Redials of dropped participants.", value=self._watch.redials
+        )
+        yield CounterMetricFamily(
+            "orchestrator_reads", "Reads, updates and deletes sent.", value=self._client.reads_sent
+        )
+        yield CounterMetricFamily(
+            "orchestrator_rounds", "Reconcile rounds run.", value=self._watch.rounds
+        )
+        last = self._watch.last_round_at
+        yield GaugeMetricFamily(
+            "orchestrator_last_reconcile_timestamp_seconds",
+            "When the last reconcile round ended (Unix time).",
+            value=last if last is not None else 0.0,
+        )
+
+
+class WatchServer:
+    def __init__(
+        self, watch: Watch, client: TexmlClient, *, public_key: Ed25519PublicKey | None
+    ) -> None:
+        self._watch = watch
+        self._public_key = public_key
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(WatchMetrics(watch, client))
+        self.received = 0
+        self.rejected = 0
+        self.started = time.monotonic()
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/healthz", self._health)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_route("*", "/{path:.*}", self._callback)
+        return app
+
+    async def _health(self, request: web.Request) -> web.Response:
+        watching = [w.spec.conference.name for w in self._watch.watched if not w.ended]
+        return web.json_response(
+            {
+                "status": "ok",
+                "watching": watching,
+                "rounds": self._watch.rounds,
+                "callbacks": self.received,
+                "rejected": self.rejected,
+            }
+        )
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self._registry),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        query = request.query_string
+        self.received += 1
+        if self._public_key is not None:
+            try:
+                verify(
+                    signed_payload(request.method, body, query), request.headers, self._public_key
+                )
+            except SignatureRejected as error:
+                self.rejected += 1
+                return web.json_response({"error": f"signature rejected: {error}"}, status=401)
+        fields = callback_fields(request.method, body, query, request.content_type)
+        key = str(fields.get("ConferenceSid") or fields.get("FriendlyName") or "")
+        watched = self._watch.by_conference(key) if key else None
+        if watched is not None:
+            watched.wake.set()  # look now; polling would have taken up to an interval
+        return web.Response(text="ok")
