@@ -98,7 +98,7 @@ def load_for_run(
     ``strict_env=False`` (offline commands): an unset ``${VAR}`` is a warning, and stays
     in the text as ``${VAR}``.
     """
-    from orchestrator.report.diagnostics import plural
+    from orchestrator.report.words import plural
     from orchestrator.spec import load_specs
 
     result = load_specs(list(paths), env=env, strict_env=strict_env)

@@ -12,12 +12,9 @@ from typing import Any
 
 from orchestrator import exit_codes
 from orchestrator.report.github import annotation
+from orchestrator.report.words import plural
 from orchestrator.spec import ValidationResult
 from orchestrator.spec.model import Diagnostic
-
-
-def plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
 def exit_code(result: ValidationResult) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from orchestrator.engine.preview import Preview
+from orchestrator.report.words import plural
 
 
 def _value(value: Any) -> str:
@@ -21,7 +22,9 @@ def render_dry_run_text(previews: Sequence[Preview]) -> str:
     lines: list[str] = []
     for planned in previews:
         spec, requests = planned.spec, planned.requests
-        lines.append(f"Conference {spec.conference.name} ({spec.path}): {len(requests)} dials")
+        lines.append(
+            f"Conference {spec.conference.name} ({spec.path}): {plural(len(requests), 'dial')}"
+        )
         for request in requests:
             after = f"  (after {', '.join(request.waits_for)})" if request.waits_for else ""
             lines.append(f"  {request.participant}: {request.method} {request.path}{after}")

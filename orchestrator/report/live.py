@@ -23,6 +23,7 @@ from rich.text import Text
 
 from orchestrator.engine.events import EventKind, ProgressEvent
 from orchestrator.engine.results import ConferenceResult
+from orchestrator.report.words import plural
 
 REFRESH_PER_SECOND = 8
 RATE_WINDOW_S = 5.0  # dials per second are measured over this much of the recent past
@@ -39,8 +40,10 @@ def _seconds(value: float) -> str:
 
 
 class LiveProgress:
-    def __init__(self, total: int, *, no_color: bool = False) -> None:
-        self._console = Console(stderr=True, no_color=no_color or None, highlight=False)
+    def __init__(
+        self, total: int, *, no_color: bool = False, console: Console | None = None
+    ) -> None:
+        self._console = console or Console(stderr=True, no_color=no_color or None, highlight=False)
         self._lock = threading.Lock()
         self._total = total
         self._state: dict[tuple[str, str], str] = {}
@@ -134,7 +137,8 @@ class LiveProgress:
             colour = _STATE_STYLE.get(state, "red")
             counts.append(f"{n} {state}", style=colour)
         pace = Text(
-            f"{rate:.1f} dials/s, {self._dials} dials, {_seconds(now - self._started)} elapsed",
+            f"{rate:.1f} dials/s, {plural(self._dials, 'dial')}, "
+            f"{_seconds(now - self._started)} elapsed",
             no_wrap=True,
             overflow="ellipsis",
         )

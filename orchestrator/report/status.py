@@ -13,7 +13,7 @@ from orchestrator.engine.watcher import is_connected
 from orchestrator.report.envelope import render_envelope
 from orchestrator.report.plan import describe_change, redial_line
 from orchestrator.report.style import PLAIN, Style
-from orchestrator.report.summary import render_result_text, result_json, why
+from orchestrator.report.summary import render_result_text, result_json
 
 
 def _drift(action: Action) -> str | None:
@@ -90,10 +90,6 @@ def render_status_text(
         )
         lines += _recording_lines(inspection)
         lines += [f"  ? {sid} (no Label known; never touched)" for sid in plan.unlabeled]
-        differing = [p for p in result.participants if not p.converged]
-        if differing:
-            lines.append(style("Not as the file wants:", "bad"))
-            lines.extend(f"  {why(p)}" for p in differing)
         lines.append(
             style("in sync", "good")
             if not plan.drift

@@ -17,6 +17,7 @@ from orchestrator.engine.results import ConferenceResult, ParticipantOutcome
 from orchestrator.masking import mask_destination
 from orchestrator.report.envelope import render_envelope
 from orchestrator.report.style import PLAIN, Style, state_meaning
+from orchestrator.report.words import plural
 
 LONG_TABLE = 50  # rows beyond which only the participants that did not converge are listed
 
@@ -146,15 +147,15 @@ def render_result_text(
     if activity:
         verdict = "all converged" if not failed else f"{len(failed)} did not converge"
         lines.append(
-            f"{len(result.participants)} participants: {states}; {verdict}. "
-            f"{result.dials} dials, {result.rate_limited} rate-limited, "
+            f"{plural(len(result.participants), 'participant')}: {states}; {verdict}. "
+            f"{plural(result.dials, 'dial')}, {result.rate_limited} rate-limited, "
             f"{result.duration_s:.1f}s."
         )
         if failed:
             lines.append(style("Did not converge:", "bad"))
             lines.extend(f"  {why(p)}" for p in failed)
     else:
-        lines.append(f"{len(result.participants)} participants: {states}.")
+        lines.append(f"{plural(len(result.participants), 'participant')}: {states}.")
     if result.interrupted:
         lines.append(_interruption(result))
     return "\n".join(lines) + "\n"

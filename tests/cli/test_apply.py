@@ -63,9 +63,11 @@ def test_apply_json_report_shape(tmp_path: Path) -> None:
         "-q",
     )
     assert result.returncode == 0, result.stderr
-    printed = json.loads(result.stdout)
-    assert json.loads(report.read_text()) | {"duration_s": 0} == printed | {"duration_s": 0}
-    assert printed["version"] == 1
+    envelope = json.loads(result.stdout)
+    assert (envelope["version"], envelope["command"], envelope["exit_code"]) == (1, "apply", 0)
+    [printed] = envelope["conferences"]
+    [written] = json.loads(report.read_text())["conferences"]
+    assert written | {"duration_s": 0} == printed | {"duration_s": 0}
     assert printed["conference"]["name"] == "test-bridge"
     assert printed["conference"]["status"] == "in-progress"
     assert [p["name"] for p in printed["participants"]] == ["p000", "p001", "p002"]
@@ -136,8 +138,8 @@ def test_sigint_stops_dialing_and_writes_a_complete_report(tmp_path: Path) -> No
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
-    document = json.loads(report.read_text())
-    assert json.loads(stdout)["participants"] == document["participants"]
+    [document] = json.loads(report.read_text())["conferences"]
+    assert json.loads(stdout)["conferences"][0]["participants"] == document["participants"]
     assert document["interrupted"] is True and document["exit_code"] == 130
     participants = document["participants"]
     assert [p["name"] for p in participants] == [f"p{i:03d}" for i in range(60)]
@@ -242,8 +244,9 @@ def test_a_conference_that_cannot_be_found_still_lists_every_participant(tmp_pat
         "apply", str(path), "--sandbox", "--scenario", str(fast_scenario(tmp_path)), "-o", "json"
     )
     assert result.returncode == 1, result.stderr
-    report = json.loads(result.stdout)
+    [report] = json.loads(result.stdout)["conferences"]
     assert missing in report["error"]
+    assert f"error: {report['error']}" in result.stderr.splitlines()  # said on stderr too
     rows = report["participants"]
     assert [p["name"] for p in rows] == ["p000", "p001", "p002"]
     assert {p["observed"] for p in rows} == {"not-dialed"}

@@ -78,7 +78,16 @@ def test_participant_removed_from_the_file_is_unmanaged_until_prune(cli: CliSess
     assert "- hang up carol (not in file; --prune)" in lines_of(pruning.stdout)
     assert "Plan: 0 to dial, 0 to update, 1 to hang up. 2 unchanged." in pruning.stdout
 
-    pruned = cli.apply(path, "--prune")
+    # Without a terminal to ask on, --prune needs --yes: nobody is hung up unasked.
+    unasked = cli.run("apply", str(path), "--prune", "-q")
+    assert unasked.returncode == exit_codes.USAGE, unasked.stdout + unasked.stderr
+    assert unasked.stderr.splitlines() == [
+        "error: apply --prune may hang up live calls and there is no terminal to confirm on; "
+        "pass --yes (nothing was dialed or hung up)"
+    ]
+    assert cli.live_labels("carol") == {"carol": True}
+
+    pruned = cli.apply(path, "--prune", "--yes")
     assert "hung up (--prune)" in pruned.stdout
     assert cli.live_labels("alice", "bob", "carol") == {
         "alice": True,
@@ -114,7 +123,7 @@ def test_a_call_without_label_is_listed_and_never_touched(cli: CliSession) -> No
 
     result = cli.run("plan", str(path), "--prune")
     assert f"? {stranger} (no Label known; never touched)" in lines_of(result.stdout)
-    cli.apply(path, "--prune")
+    cli.apply(path, "--prune", "--yes")
     assert cli.api(lambda c: c.find_participant(sid, stranger)) is not None
 
 
@@ -136,7 +145,7 @@ def test_new_number_needs_a_redial_and_redial_changed_does_it(cli: CliSession) -
     planned = cli.run("plan", str(path), "--redial-changed", "--detailed-exitcode")
     assert planned.returncode == exit_codes.CHANGES
     assert "-/+ redial carol (to)" in lines_of(planned.stdout)
-    cli.apply(path, "--redial-changed")
+    cli.apply(path, "--redial-changed", "--yes")
     dialed = cli.api(lambda c: c.sandbox_dials())
     assert [d["to"] for d in dialed[dials:]] == ["+12065550199"]
     assert cli.run("plan", str(path), "--detailed-exitcode").returncode == exit_codes.OK

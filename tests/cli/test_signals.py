@@ -92,14 +92,21 @@ def test_a_signal_stops_new_dials_and_the_run_ends_as_usual(
     ]
 
     # The summary names every participant; those never dialed say so.
-    rows = {line.split()[0]: line for line in stdout.splitlines()[2:] if line.startswith("  ")}
+    lines = stdout.splitlines()
+    totals = next(i for i, line in enumerate(lines) if line.startswith(f"{PEOPLE} participants:"))
+    rows = {line.split()[0]: line for line in lines[2:totals]}
     assert sorted(rows) == [f"p{i:03d}" for i in range(PEOPLE)]
     assert any("not-dialed" in row for row in rows.values())
+    # ... and the last lines name each of them, and why.
+    digest = [line.split(":")[0].strip() for line in lines[totals + 2 :] if line.startswith("  ")]
+    assert digest == [name for name, row in rows.items() if row.split()[4] != "connected"]
     by = "Ctrl-C (SIGINT)" if signum == signal.SIGINT else signum.name
     [said] = [line for line in stdout.splitlines() if line.startswith("interrupted by")]
     assert said.startswith(f"interrupted by {by}: no dial was sent after it")
 
-    document = json.loads(report.read_text())
+    envelope = json.loads(report.read_text())
+    assert envelope["exit_code"] == code
+    [document] = envelope["conferences"]
     assert document["interrupted"] is True and document["exit_code"] == code
     assert document["stopped_by"] == signum.name
     in_flight = document["in_flight_at_stop"]

@@ -47,7 +47,9 @@ def test_status_exit_codes_in_sync_drift_and_error(cli: CliSession) -> None:
     assert "differs: muted false -> true" in bob
     assert lines_of(drift.stdout)[-1] == "drift: the live conference differs from the file"
 
-    document = json.loads(cli.run("status", str(path), "-o", "json").stdout)
+    envelope = json.loads(cli.run("status", str(path), "-o", "json").stdout)
+    assert (envelope["command"], envelope["exit_code"]) == ("status", exit_codes.DRIFT)
+    [document] = envelope["conferences"]
     assert document["in_sync"] is False
     assert document["conference"]["status"] == "in-progress"
     assert [p["name"] for p in document["participants"]] == ["alice", "bob", "carol"]

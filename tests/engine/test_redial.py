@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from orchestrator.engine.executor import apply_with_connection
+from orchestrator.engine.apply import apply_with_connection
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.results import ConferenceResult, State
 from orchestrator.sandbox import SandboxInfo

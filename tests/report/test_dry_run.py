@@ -89,7 +89,7 @@ def test_several_files_are_an_array_and_blocks(tmp_path: Path) -> None:
         "retro",
     ]
     text = render_dry_run_text(planned)
-    assert text.count(": 1 dials\n") == 2 and text.endswith("\nDry run: nothing was sent.\n")
+    assert text.count(": 1 dial\n") == 2 and text.endswith("\nDry run: nothing was sent.\n")
 
 
 def test_a_file_naming_its_conference_sid_dials_that_sid_without_the_application(

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import io
+import re
 
 import pytest
 
 from orchestrator.engine.events import EventKind, ProgressEvent
-from orchestrator.report import progress as progress_module
 from orchestrator.report.progress import Progress, describe
-
-CLEAR = "\r\x1b[2K"  # back to the start of the line, and clear it
 
 
 def event(kind: EventKind, participant: str = "alice", **details: str) -> ProgressEvent:
@@ -39,9 +37,10 @@ def test_each_event_in_words(happened: ProgressEvent, words: str) -> None:
 
 
 def test_without_a_terminal_each_event_is_a_line(capsys: pytest.CaptureFixture[str]) -> None:
-    progress = Progress(2, live=False, quiet=False)
+    progress = Progress()
     progress(event(EventKind.DIALED, destination="+12065550100"))
     progress(event(EventKind.ENDED, "bob", reason="no-answer"))
+    progress(event(EventKind.DROPPED, "carol", reason="dropped; redial 1 of 3 in 10s"))
     progress.notice("dialing paused 1s: the API answered 429")
     progress.finish()
     captured = capsys.readouterr()
@@ -49,41 +48,55 @@ def test_without_a_terminal_each_event_is_a_line(capsys: pytest.CaptureFixture[s
     assert captured.err.splitlines() == [
         "standup/alice: dialed +1206\u2022\u2022\u20220100",
         "standup/bob: no-answer",
+        "standup/carol: dropped; redial 1 of 3 in 10s",
         "dialing paused 1s: the API answered 429",
     ]
     assert "+12065550100" not in captured.err
 
 
 def test_quiet_says_nothing_but_why_dialing_paused(capsys: pytest.CaptureFixture[str]) -> None:
-    progress = Progress(2, live=False, quiet=True)
+    progress = Progress(quiet=True)
     progress(event(EventKind.DIALED, destination="+12065550100"))
     progress.paused(2.0, "dialing paused 2s: the API answered 429")
     progress.finish()
     assert capsys.readouterr().err == "dialing paused 2s: the API answered 429\n"
 
 
-def test_on_a_terminal_one_line_of_counts_is_redrawn(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # click keeps escape codes only for a terminal; capsys is none, so it is told otherwise.
-    monkeypatch.setattr("click.utils.should_strip_ansi", lambda stream=None, color=None: False)
-    now = [100.0]
-    monkeypatch.setattr(progress_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
-    progress = Progress(0, live=True, quiet=False)
-    progress.expect(3)
+def visible_lines(text: str) -> list[str]:
+    """What a terminal shows of rich's output, line by line, without escape codes."""
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+    return [line for line in plain.replace("\r", "\n").split("\n") if line.strip()]
+
+
+def test_on_a_terminal_the_live_display_fits_40_columns_and_ends_with_the_summarys_counts() -> None:
+    from rich.console import Console
+
+    from orchestrator.engine.results import ConferenceResult, ParticipantOutcome, State
+    from orchestrator.report.live import LiveProgress
+
+    screen = io.StringIO()
+    console = Console(file=screen, width=40, force_terminal=True, color_system=None)
+    progress = LiveProgress(3, console=console)
+    progress(event(EventKind.CREATING))
     progress(event(EventKind.DIALED, destination="+12065550100"))
-    now[0] += 0.05
-    progress(event(EventKind.CONNECTED))  # within a tenth of a second: not drawn yet
-    progress.notice("a notice")
-    now[0] += 0.04
-    progress(event(EventKind.ENDED, "bob", reason="busy"))  # still within it
-    now[0] += 0.2
-    progress(event(EventKind.DIALED, "carol"))  # drawn: a tenth of a second has passed
-    progress.finish()
-    assert capsys.readouterr().err == (
-        f"{CLEAR}3 participants: 2 waiting, 1 dialed"
-        f"{CLEAR}a notice\n"  # clears the count, says its line, and draws the count again
-        f"{CLEAR}3 participants: 2 waiting, 1 connected"
-        f"{CLEAR}3 participants: 1 busy, 1 connected, 1 dialed"
-        f"{CLEAR}3 participants: 1 busy, 1 connected, 1 dialed\n"  # finish: the last word
-    )
+    progress(event(EventKind.WAITING, "coach", reason="alice"))
+    progress.paused(5.0, "the API refused a dial as over the account's dial limit (429)")
+    progress(event(EventKind.CONNECTED))
+    progress(event(EventKind.ENDED, "bob", reason="busy"))
+    final = [
+        ParticipantOutcome(name=n, role="participant", to="+12065550100", observed=o)
+        for n, o in (("alice", State.CONNECTED), ("bob", State.BUSY), ("coach", State.CONNECTED))
+    ]
+    results = [
+        ConferenceResult(
+            path="s.yaml", name="standup", sid="c", status="in-progress", participants=final
+        )
+    ]
+    progress.finish(results)
+    lines = visible_lines(screen.getvalue())
+    assert max(len(line) for line in lines) <= 40
+    # The last frame: everyone settled, counted as the summary counts them.
+    assert lines[-3].endswith("3/3 settled")
+    assert lines[-2] == "2 connected, 1 ended: busy"
+    assert "3 dials" not in lines[-1] and "elapsed" in lines[-1]
+    assert "+12065550100" not in screen.getvalue()

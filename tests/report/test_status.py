@@ -124,9 +124,13 @@ def test_a_conference_not_running_has_everyone_absent_and_no_recordings_line(
 
 def test_the_json_status_for_scripts(tmp_path: Path) -> None:
     spec = spec_of(tmp_path)
-    document = json.loads(render_status_json([drifted(spec)]))
+    envelope = json.loads(render_status_json([drifted(spec)], exit_code=exit_codes.DRIFT))
+    assert (envelope["command"], envelope["exit_code"]) == ("status", exit_codes.DRIFT)
+    [document] = envelope["conferences"]
     # apply's report, less what only a run has, plus what status adds.
-    assert "duration_s" not in document and "interrupted" not in document
+    for key in ("duration_s", "interrupted", "stopped_by", "in_flight_at_stop", "error"):
+        assert key not in document
+    assert "dials" not in document["totals"] and "rate_limited" not in document["totals"]
     assert document["in_sync"] is False
     assert document["exit_code"] == exit_codes.DRIFT
     assert document["conference"] == {
@@ -161,11 +165,12 @@ def test_the_json_status_for_scripts(tmp_path: Path) -> None:
     assert document["unlabeled"] == ["v3:stranger"]
 
 
-def test_json_for_several_files_is_an_array(tmp_path: Path) -> None:
+def test_json_for_several_files_is_one_envelope(tmp_path: Path) -> None:
     spec = spec_of(tmp_path)
     in_sync = Inspection(
         make_plan(spec, LiveState(conference=live_conference(), participants=everyone_live(spec)))
     )
-    documents = json.loads(render_status_json([drifted(spec), in_sync]))
+    envelope = json.loads(render_status_json([drifted(spec), in_sync], exit_code=exit_codes.DRIFT))
+    documents = envelope["conferences"]
     assert [d["in_sync"] for d in documents] == [False, True]
     assert [d["exit_code"] for d in documents] == [exit_codes.DRIFT, exit_codes.OK]

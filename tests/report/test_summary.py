@@ -7,9 +7,11 @@ import json
 import pytest
 
 from orchestrator.engine.results import ConferenceResult, ParticipantOutcome, State
+from orchestrator.report.envelope import VERSION
 from orchestrator.report.summary import (
-    REPORT_VERSION,
+    LONG_TABLE,
     SUMMARY_REPORTERS,
+    error_lines,
     mask_destination,
     render_json,
     render_result_text,
@@ -85,15 +87,56 @@ def test_the_text_summary_is_a_table_then_the_totals() -> None:
         "not-dialed        -                     0",
         "3 participants: 1 connected, 1 ended: no-answer, 1 not-dialed; 2 did not converge. "
         "3 dials, 1 rate-limited, 1.2s.",
+        # Whatever the size of the table, the last lines name who did not converge, and why.
+        "Did not converge:",
+        "  bob: ended: no-answer \u2014 no answer on any number (last: no-answer)",
+        "  carol: not-dialed",
     ]
 
 
-def test_an_error_and_a_conference_not_running_are_said() -> None:
+def test_a_conference_not_running_is_said_and_its_error_goes_to_stderr_not_the_table() -> None:
     result = standup()
     result.sid, result.status, result.error = None, None, "cannot reach the API"
     lines = render_result_text(result).splitlines()
     assert lines[0] == "Conference standup (conf/standup.yaml): not running"
-    assert lines[-1] == "error: cannot reach the API"
+    assert not any(line.startswith("error:") for line in lines)
+    assert error_lines([result]) == ["error: cannot reach the API"]
+
+
+def test_when_nothing_could_be_done_there_is_no_table_at_all() -> None:
+    result = standup()
+    result.error = "the API refused the API key (HTTP 401)"
+    for outcome in result.participants:
+        outcome.attempts, outcome.call_sid = 0, None
+    assert render_text([result]) == ""
+    assert error_lines([result, result]) == ["error: the API refused the API key (HTTP 401)"]
+
+
+def test_errors_of_several_conferences_are_named_by_conference() -> None:
+    first, second = standup(), standup()
+    second.name, second.path = "retro", "conf/retro.yaml"
+    first.error, second.error = "lock held", "conf/retro.yaml: no application_sid"
+    assert error_lines([first, second]) == [
+        "error: standup (conf/standup.yaml): lock held",
+        "error: conf/retro.yaml: no application_sid",
+    ]
+
+
+def test_a_long_table_lists_only_who_did_not_converge_unless_full() -> None:
+    result = standup()
+    result.participants += [
+        ParticipantOutcome(
+            name=f"p{i:03d}", role="participant", to="+12065551000", observed=State.CONNECTED
+        )
+        for i in range(LONG_TABLE)
+    ]
+    short = render_result_text(result).splitlines()
+    rows = [line for line in short if line.startswith("  p0") or line.startswith("  alice")]
+    assert rows == []  # converged rows are left out
+    assert f"  ... and {LONG_TABLE + 1} more, all converged (--full lists every row)" in short
+    assert any(line.startswith("  bob ") for line in short)
+    full = render_result_text(result, full=True).splitlines()
+    assert sum(line.startswith("  p0") for line in full) == LONG_TABLE
 
 
 def test_all_converged_is_said_so() -> None:
@@ -150,9 +193,11 @@ def test_without_activity_there_are_no_attempts_and_no_dial_counts() -> None:
 
 
 def test_the_json_report_has_every_field_scripts_read() -> None:
-    document = json.loads(render_json([standup()]))
+    envelope = json.loads(render_json([standup()], exit_code=3))
+    assert envelope["version"] == VERSION and envelope["command"] == "apply"
+    assert envelope["exit_code"] == 3
+    [document] = envelope["conferences"]
     assert document == {
-        "version": REPORT_VERSION,
         "file": "conf/standup.yaml",
         "conference": {"name": "standup", "sid": "c0ffee-sid", "status": "in-progress"},
         "participants": [
@@ -197,9 +242,7 @@ def test_the_json_report_has_every_field_scripts_read() -> None:
             "participants": 3,
             "converged": 1,
             "not_converged": 2,
-            "connected": 1,
-            "ended: no-answer": 1,
-            "not-dialed": 1,
+            "by_state": {"connected": 1, "ended: no-answer": 1, "not-dialed": 1},
             "dials": 3,
             "rate_limited": 1,
         },
@@ -212,17 +255,21 @@ def test_the_json_report_has_every_field_scripts_read() -> None:
     }
 
 
-def test_several_files_are_blocks_of_text_and_an_array_of_json() -> None:
+def test_several_files_are_blocks_of_text_and_one_envelope_of_json() -> None:
     other = standup()
     other.name, other.path = "retro", "conf/retro.yaml"
     text = render_text([standup(), other])
     assert text.count("\nConference retro (conf/retro.yaml)") == 1
-    assert "1.2s.\n\nConference retro" in text  # one blank line between the blocks
-    documents = json.loads(render_json([standup(), other]))
-    assert [d["conference"]["name"] for d in documents] == ["standup", "retro"]
-    assert render_json([standup()]).endswith("}\n")
+    assert "carol: not-dialed\n\nConference retro" in text  # one blank line between the blocks
+    for results in ([standup()], [standup(), other]):
+        envelope = json.loads(render_json(results, exit_code=3))
+        assert [d["conference"]["name"] for d in envelope["conferences"]] == [
+            r.name for r in results
+        ]
+    rendered = render_json([standup()], exit_code=3)
+    assert rendered.endswith("}\n") and "\u2022" in rendered  # UTF-8 as is, not \u escapes
 
 
 def test_every_output_choice_has_a_reporter() -> None:
-    assert sorted(SUMMARY_REPORTERS) == ["json", "text"]
-    assert SUMMARY_REPORTERS["text"]([standup()]) == render_text([standup()])
+    assert list(SUMMARY_REPORTERS) == ["text", "json"]
+    assert SUMMARY_REPORTERS["text"]([standup()], exit_code=3) == render_text([standup()])
