@@ -11,6 +11,7 @@ The plan is pure data; executing it is the executor's job.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -328,6 +329,32 @@ def _redial_fields(participant: Participant, state: LiveState) -> tuple[str, ...
     return tuple(fields)
 
 
+def _recoach(actions: list[Action]) -> list[Action]:
+    """A live coach whose coachee gets a new call (dialed, or redialed) must coach that call:
+    its action waits for the coachee and updates CallSidToCoach once it is connected."""
+    new_call = {a.participant.name for a in actions if a.kind in ("dial", "redial")}
+    planned: list[Action] = []
+    for action in actions:
+        coachee = action.participant.coach
+        if (
+            coachee in new_call
+            and action.kind in ("noop", "update")
+            and not any(c.field == "coach" for c in action.changes)
+        ):
+            live = action.live
+            current = (
+                live.get("coaching_call_sid") if live is not None and live.get("coaching") else None
+            )
+            action = dataclasses.replace(
+                action,
+                kind="update",
+                changes=(*action.changes, Change(field="coach", live=current, desired=coachee)),
+                waits_for=(coachee,) if coachee else (),
+            )
+        planned.append(action)
+    return planned
+
+
 def make_plan(
     spec: ConferenceSpec,
     state: LiveState,
@@ -369,6 +396,7 @@ def make_plan(
                 needs_redial=redial,
             )
         )
+    actions = _recoach(actions)
     strays = tuple(
         Stray(label=label, call_sid=found["call_sid"], hang_up=prune)
         for label, found in state.strays.items()

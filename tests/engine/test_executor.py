@@ -114,6 +114,35 @@ async def test_coach_coaches_the_call_of_its_target(tmp_path: Path) -> None:
         assert live["call_sid"] == coach.call_sid
 
 
+async def test_a_coach_follows_its_coachee_to_the_new_call_when_the_coachee_is_dialed_again(
+    tmp_path: Path,
+) -> None:
+    people = [
+        {"name": "customer", "to": "+12065550102", "role": "host"},
+        {"name": "agent", "to": "+12065550101"},
+        {"name": "coach", "to": "+12065550103", "role": "coach", "coach": "agent"},
+    ]
+    path = conference_file(tmp_path, people)
+    async with fast_sandbox() as info:
+        [first] = await apply_with_connection(
+            [load(path)], connection_for(info), TEST_OPTIONS, asyncio.Event()
+        )
+        assert first.exit_code == 0 and first.sid is not None
+        async with TexmlClient(connection_for(info)) as client:
+            await client.delete_participant(first.sid, "agent")  # the agent's call drops
+        [second] = await apply_with_connection(
+            [load(path)], connection_for(info), TEST_OPTIONS, asyncio.Event()
+        )
+        rows = {p.name: p for p in second.participants}
+        async with TexmlClient(connection_for(info)) as client:
+            coach = await client.get_participant(second.sid or "", "coach")
+    assert second.exit_code == 0, [(p.name, p.observed, p.error) for p in second.participants]
+    assert rows["agent"].call_sid != first.participants[1].call_sid  # dialed again
+    assert coach["coaching"] is True
+    assert coach["coaching_call_sid"] == rows["agent"].call_sid  # not the call that dropped
+    assert "updated coach" in rows["coach"].notes
+
+
 async def test_paced_run_meets_no_rate_limit(tmp_path: Path) -> None:
     path = conference_file(tmp_path, numbered(60))
     options = ApplyOptions(
