@@ -30,10 +30,14 @@ from orchestrator.engine.results import (
     stray_outcome,
 )
 from orchestrator.engine.waiting import Stopped, result_unless, sleep_unless, within
-from orchestrator.engine.watcher import UNANSWERED, LegWatcher, is_connected
+from orchestrator.engine.watcher import UNANSWERED, LegWatcher, ended_state, is_connected
 from orchestrator.errors import AuthenticationError, NotFoundError, OrchestratorError
 from orchestrator.spec.model import Participant
+from orchestrator.texml import contract
 from orchestrator.texml.client import RequestValue
+
+# How long past the detection's own timeout a result may take to reach Calls/{sid}.
+DETECTION_MARGIN_S = 5.0
 
 
 class ConferenceRun:
@@ -213,9 +217,18 @@ class ConferenceRun:
                         return
                     continue
                 last = await self._follow(participant, outcome, placed)
+                if last == "machine":
+                    break  # machine_detection.on_machine (or on_not_sure) says: the next number
                 if last not in UNANSWERED:  # connected, hung up, or no news: nothing to retry
                     return
         count = len(participant.to)
+        if last == "machine":
+            outcome.error = (
+                f"a machine answered on the last of {count} numbers"
+                if count > 1
+                else "a machine answered, and there is no other number"
+            )
+            return
         outcome.error = (
             f"no answer on any of {count} numbers (last: {last})"
             if count > 1
@@ -247,6 +260,9 @@ class ConferenceRun:
                     )
             return None
         if last == "connected":
+            last = await self._screen(participant, outcome, call_sid)
+            if last != "connected":
+                return last
             self._say(participant.name, EventKind.CONNECTED)
             outcome.observed = State.CONNECTED
             if participant.settings.hold:
@@ -257,6 +273,75 @@ class ConferenceRun:
             self._say(participant.name, EventKind.ENDED, last)
             outcome.observed = ended(last)
         return last
+
+    async def _screen(
+        self, participant: Participant, outcome: ParticipantOutcome, call_sid: str
+    ) -> LegState:
+        """A connected leg whose machine detection decides its fate: "connected" to keep it,
+        "machine" once it was hung up to try the next number, "hung-up" once it was hung up
+        for good (or left by itself first).
+
+        The result is read from ``Calls/{sid}``'s ``answered_by``, so no webhook receiver is
+        needed. Without a verdict in time the answer counts as not_sure.
+        """
+        detection = participant.settings.machine_detection
+        if detection is None or (detection.on_machine, detection.on_not_sure) == (
+            "accept",
+            "accept",
+        ):
+            return "connected"
+        waiting_s = (detection.timeout_ms or contract.DEFAULT_MACHINE_DETECTION_TIMEOUT_MS) / 1000
+        answered_by, ended_as = await self._answered_by(
+            call_sid, min(waiting_s + DETECTION_MARGIN_S, self.options.settle_timeout_s)
+        )
+        if ended_as is not None:
+            return ended_as
+        if answered_by == "human":
+            return "connected"
+        machine = answered_by == "machine"
+        action = detection.on_machine if machine else detection.on_not_sure
+        setting = "on_machine" if machine else "on_not_sure"
+        heard = "a machine" if machine else "an answer detection could not classify"
+        if answered_by is None:
+            heard += " (no result in time)"
+        if action == "accept":
+            outcome.notes.append(f"answered by {heard}; accepted")
+            return "connected"
+        assert self.sid is not None
+        with contextlib.suppress(NotFoundError):  # it may have left by itself meanwhile
+            await self.client.delete_participant(self.sid, call_sid)
+        self._say(participant.name, EventKind.ENDED, "machine")
+        outcome.observed = State.MACHINE
+        outcome.notes.append(
+            f"answered by {heard}; hung up (machine_detection.{setting}: {action})"
+        )
+        if action == "hangup":
+            outcome.error = f"answered by {heard} (machine_detection.{setting}: hangup)"
+            return "hung-up"  # final: nothing more is tried
+        return "machine"
+
+    async def _answered_by(
+        self, call_sid: str, timeout_s: float
+    ) -> tuple[str | None, LegState | None]:
+        """The call's answered_by once detection has run (None after ``timeout_s``), or how the
+        call ended before it had."""
+        deadline = time.monotonic() + timeout_s
+        poll = self.options.poll
+        delay = poll.first_s
+        while not self.stop.is_set():
+            with contextlib.suppress(NotFoundError):  # not known to Calls yet: keep asking
+                call = await self.client.get_call(call_sid)
+                answered_by = call.get("answered_by")
+                if isinstance(answered_by, str) and answered_by:
+                    return answered_by, None
+                gone = ended_state(call.get("status"))
+                if gone is not None:
+                    return None, gone
+            if time.monotonic() >= deadline:
+                break
+            await sleep_unless(delay, self.stop)
+            delay = min(delay * poll.factor, poll.max_s)
+        return None, None
 
     async def _settle(self, call_sid: str) -> LegState | None:
         """How the leg settled; None if it had not when waiting stopped or timed out."""

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from orchestrator.engine.planner import Stray
 
 # How a leg settled, as the poller learns it (engine.watcher); "unknown": it could not tell.
-LegState = Literal["connected", "no-answer", "busy", "failed", "hung-up", "unknown"]
+LegState = Literal["connected", "no-answer", "busy", "failed", "hung-up", "machine", "unknown"]
 
 
 class State(StrEnum):
@@ -34,6 +34,7 @@ class State(StrEnum):
     BUSY = "ended: busy"
     FAILED = "ended: failed"
     HUNG_UP = "ended: hung-up"
+    MACHINE = "ended: machine"  # answered by a machine, hung up as machine_detection asks
 
     @property
     def live(self) -> bool:
@@ -46,6 +47,7 @@ _ENDED: dict[str, State] = {
     "busy": State.BUSY,
     "failed": State.FAILED,
     "hung-up": State.HUNG_UP,
+    "machine": State.MACHINE,
 }
 
 

@@ -54,6 +54,7 @@ CONFERENCE_RECORD_VALUES: Final = ("true", "false", "record-from-start", "do-not
 # Limits.
 TIMEOUT_RANGE: Final = (5, 120)
 DEFAULT_TIMEOUT_S: Final = 30
+DEFAULT_MACHINE_DETECTION_TIMEOUT_MS: Final = 30_000  # MachineDetectionTimeout's default
 MAX_PARTICIPANTS_RANGE: Final = (2, 800)
 DEFAULT_MAX_PARTICIPANTS: Final = 250
 CALLER_ID_MAX_LENGTH: Final = 128
