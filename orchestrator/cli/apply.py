@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -35,7 +35,6 @@ from orchestrator.engine.results import ConferenceResult, worst_exit_code
 from orchestrator.engine.state import StateStore
 from orchestrator.engine.watch import (
     Serve,
-    Watch,
     WatchOptions,
     file_reloader,
     watch_with_connection,
@@ -46,7 +45,6 @@ from orchestrator.report.plan import hang_up_lines
 from orchestrator.report.progress import ProgressDisplay, progress_for
 from orchestrator.report.style import style_for
 from orchestrator.report.summary import SUMMARY_REPORTERS, error_lines, render_json
-from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import is_loopback
 
 
@@ -343,31 +341,14 @@ def _listener(listen: str, env: Mapping[str, str]) -> Serve:
 
     key_text = env.get(PUBLIC_KEY_ENV, "").strip()
     public_key = public_key_from(key_text) if key_text else None
-    port = int(port_text)
+    from orchestrator.webhooks.watch_server import listening
 
-    @contextlib.asynccontextmanager
-    async def serve(watch: Watch, client: TexmlClient) -> AsyncIterator[object]:
-        from aiohttp import web
-
-        from orchestrator.webhooks.watch_server import WatchServer
-
-        runner = web.AppRunner(
-            WatchServer(watch, client, public_key=public_key).app(), access_log=None
-        )
-        await runner.setup()
-        try:
-            try:
-                await web.TCPSite(runner, host, port).start()
-            except OSError as error:
-                raise ConfigError(f"--listen {listen}: {error.strerror or error}") from None
-            click.echo(
-                f"listening on http://{host}:{port}/ (callbacks, /healthz, /metrics)", err=True
-            )
-            yield runner
-        finally:
-            await runner.cleanup()
-
-    return serve
+    return listening(
+        host,
+        int(port_text),
+        public_key=public_key,
+        announce=lambda line: click.echo(line, err=True),
+    )
 
 
 def _confirm_hang_ups(

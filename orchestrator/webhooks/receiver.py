@@ -20,12 +20,14 @@ from urllib.parse import parse_qsl
 import aiohttp
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from yarl import URL
 
 from orchestrator.masking import shown_url
 from orchestrator.webhooks.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     SignatureRejected,
+    raw_query,
     signed_payload,
     verify,
 )
@@ -114,7 +116,7 @@ class Receiver:
 
     async def _callback(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        query = request.query_string
+        query = raw_query(request)
         fields = callback_fields(request.method, body, query, request.content_type)
         self.received += 1
         verdict = "unsigned"
@@ -147,7 +149,9 @@ class Receiver:
             timeout = aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S)
             self._session = aiohttp.ClientSession(timeout=timeout)
         headers = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED_HEADERS}
-        url = self._forward + (f"?{request.query_string}" if request.query_string else "")
+        query = raw_query(request)
+        # Byte for byte: the app may check the signature over the query string itself.
+        url = URL(self._forward + (f"?{query}" if query else ""), encoded=True)
         try:
             async with self._session.request(
                 request.method, url, data=body or None, headers=headers

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+from aiohttp import web
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -34,6 +35,11 @@ PUBLIC_KEY_ENV: Final = "TELNYX_PUBLIC_KEY"  # the variable the official SDK rea
 
 class SignatureRejected(OrchestratorError):
     """A callback whose signature is missing, malformed, stale or wrong."""
+
+
+def raw_query(request: web.Request) -> str:
+    """The query string exactly as it came (percent-encoded): aiohttp's decodes it."""
+    return request.raw_path.partition("?")[2]
 
 
 def signed_payload(method: str, body: bytes, query_string: str) -> bytes:

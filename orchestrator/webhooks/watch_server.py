@@ -12,9 +12,10 @@ watch itself (no global registry).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -22,10 +23,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from orchestrator.engine.watch import Watch
+from orchestrator.engine.watch import Serve, Watch
+from orchestrator.errors import ConfigError
 from orchestrator.texml.client import TexmlClient
 from orchestrator.webhooks.receiver import callback_fields
-from orchestrator.webhooks.signing import SignatureRejected, signed_payload, verify
+from orchestrator.webhooks.signing import SignatureRejected, raw_query, signed_payload, verify
 
 
 class WatchMetrics(Collector):
@@ -85,6 +87,7 @@ class WatchServer:
         self.received = 0
         self.rejected = 0
         self.started = time.monotonic()
+        self.url: str | None = None  # where it listens, once it does
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -113,7 +116,7 @@ class WatchServer:
 
     async def _callback(self, request: web.Request) -> web.Response:
         body = await request.read()
-        query = request.query_string
+        query = raw_query(request)
         self.received += 1
         if self._public_key is not None:
             try:
@@ -129,3 +132,34 @@ class WatchServer:
         if watched is not None:
             watched.wake.set()  # look now; polling would have taken up to an interval
         return web.Response(text="ok")
+
+
+def listening(
+    host: str,
+    port: int,
+    *,
+    public_key: Ed25519PublicKey | None,
+    announce: Callable[[str], None] | None = None,
+) -> Serve:
+    """What serves a watch on ``host:port`` for the watch's length (``port`` 0: any free one;
+    the address bound is announced)."""
+
+    @contextlib.asynccontextmanager
+    async def serve(watch: Watch, client: TexmlClient) -> AsyncIterator[object]:
+        server = WatchServer(watch, client, public_key=public_key)
+        runner = web.AppRunner(server.app(), access_log=None)
+        await runner.setup()
+        try:
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError as error:
+                raise ConfigError(f"--listen {host}:{port}: {error.strerror or error}") from None
+            bound = runner.addresses[0][1] if runner.addresses else port
+            server.url = f"http://{host}:{bound}"
+            if announce is not None:
+                announce(f"listening on {server.url}/ (callbacks, /healthz, /metrics)")
+            yield server
+        finally:
+            await runner.cleanup()
+
+    return serve

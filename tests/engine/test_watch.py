@@ -1,0 +1,300 @@
+"""apply --watch over real HTTP: drops redialed as reconnect allows, the file followed as it
+changes, two watchers that dial nobody twice, callbacks that wake the watch at once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from orchestrator.engine.events import EventKind, ProgressEvent
+from orchestrator.engine.options import ApplyOptions
+from orchestrator.engine.results import ConferenceResult, State
+from orchestrator.engine.watch import WatchOptions, file_reloader, watch_with_connection
+from orchestrator.sandbox import SandboxInfo
+from orchestrator.texml.client import TexmlClient
+from orchestrator.webhooks.signing import SigningKey
+from orchestrator.webhooks.watch_server import WatchServer, listening
+from tests.engine.support import TEST_OPTIONS, conference_file, connection_for, fast_sandbox, load
+
+# Real time: a hung-up leg is seen within a fifth of a second.
+QUICK = WatchOptions(interval_s=0.2, idle_max_factor=1.0)
+DROPPING = "+12065550190"  # every call to it hangs up a second after it answers
+LEAD = {"name": "lead", "to": "+12065550100", "role": "host"}
+
+
+def people(*extra: dict[str, Any]) -> list[dict[str, Any]]:
+    return [LEAD, *extra]
+
+
+class Running:
+    """A watch in the background: its events, its notices, and a way to stop it."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, ProgressEvent]] = []
+        self.notices: list[str] = []
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[list[ConferenceResult]] | None = None
+
+    def progress(self, event: ProgressEvent) -> None:
+        self.events.append((time.monotonic(), event))
+
+    def said(self, participant: str, kind: EventKind) -> list[ProgressEvent]:
+        return [e for _, e in self.events if e.participant == participant and e.kind == kind]
+
+    async def until(self, check: Callable[[], bool], timeout_s: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not check():
+            assert time.monotonic() < deadline, (self.notices, [str(e) for _, e in self.events])
+            await asyncio.sleep(0.02)
+
+    async def finish(self) -> list[ConferenceResult]:
+        assert self.task is not None
+        self.stop.set()
+        return await asyncio.wait_for(self.task, 30)
+
+
+@asynccontextmanager
+async def watching(
+    info: SandboxInfo,
+    path: Path,
+    *,
+    options: ApplyOptions = TEST_OPTIONS,
+    watch_options: WatchOptions = QUICK,
+    serve: Any = None,
+) -> AsyncIterator[Running]:
+    running = Running()
+    running.task = asyncio.create_task(
+        watch_with_connection(
+            [load(path)],
+            connection_for(info),
+            options,
+            watch_options,
+            running.stop,
+            reload=file_reloader({}),
+            progress=running.progress,
+            notice=running.notices.append,
+            serve=serve,
+        )
+    )
+    try:
+        yield running
+    finally:
+        if not running.task.done():
+            running.stop.set()
+            await asyncio.wait_for(running.task, 30)
+
+
+async def dials_by_label(info: SandboxInfo) -> Counter[str | None]:
+    async with TexmlClient(connection_for(info)) as client:
+        return Counter(d["label"] for d in await client.sandbox_dials())
+
+
+def dropping_sandbox() -> Any:
+    return fast_sandbox(numbers={DROPPING: {"hangup_after": 100}})  # 1 s of real time
+
+
+async def test_a_drop_is_redialed_as_often_as_reconnect_allows_and_no_more(
+    tmp_path: Path,
+) -> None:
+    path = conference_file(
+        tmp_path,
+        people(
+            {"name": "sre", "to": DROPPING, "reconnect": {"attempts": 2, "backoff_s": 1}},
+            {"name": "quitter", "to": "+12065550191"},
+        ),
+    )
+    async with dropping_sandbox() as info, watching(info, path) as run:
+        await run.until(lambda: len(run.said("sre", EventKind.DROPPED)) == 3, timeout_s=20)
+        reasons = [e.reason for e in run.said("sre", EventKind.DROPPED)]
+        assert reasons == [
+            "dropped; redial 1 of 2 in 1s",
+            "dropped; redial 2 of 2 in 2s",
+            "dropped; not dialed again (2 redials within 3600s used)",
+        ]
+        await asyncio.sleep(0.5)  # a while longer: nothing more is dialed
+        dials = await dials_by_label(info)
+        [result] = await run.finish()
+    assert dials["sre"] == 3  # the first dial and two redials
+    assert dials["lead"] == 1
+    rows = {p.name: p for p in result.participants}
+    assert rows["sre"].observed == State.HUNG_UP and rows["sre"].attempts == 3
+    assert "redialed 2 times after dropping" in rows["sre"].notes
+    assert rows["lead"].observed == State.CONNECTED
+
+
+async def test_someone_without_reconnect_who_hangs_up_is_not_called_back(tmp_path: Path) -> None:
+    path = conference_file(tmp_path, people({"name": "quitter", "to": DROPPING}))
+    async with dropping_sandbox() as info, watching(info, path) as run:
+        await run.until(lambda: bool(run.said("quitter", EventKind.DROPPED)))
+        assert run.said("quitter", EventKind.DROPPED)[0].reason == (
+            "dropped; not dialed again (reconnect.attempts is 0)"
+        )
+        await asyncio.sleep(0.6)
+        assert (await dials_by_label(info))["quitter"] == 1
+        [result] = await run.finish()
+    assert {p.name: p.observed for p in result.participants}["quitter"] == State.HUNG_UP
+
+
+def write(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+
+
+async def test_the_file_is_followed_valid_edits_applied_invalid_ones_ignored(
+    tmp_path: Path,
+) -> None:
+    path = conference_file(tmp_path, people({"name": "bob", "to": "+12065550101"}))
+    document = yaml.safe_load(path.read_text())
+    async with fast_sandbox() as info, watching(info, path) as run:
+        await run.until(lambda: bool(run.said("bob", EventKind.CONNECTED)))
+
+        # An appended participant is dialed within two intervals of the change.
+        document["participants"].append({"name": "carol", "to": "+12065550102"})
+        changed = time.monotonic()
+        write(path, document)
+        await run.until(lambda: bool(run.said("carol", EventKind.DIALED)))
+        dialed_at = next(t for t, e in run.events if e.participant == "carol")
+        assert dialed_at - changed <= 2 * QUICK.interval_s + 0.3
+
+        # muted is updated on the live call, without a new dial.
+        document["participants"][1]["muted"] = True
+        write(path, document)
+        await run.until(lambda: bool(run.said("bob", EventKind.UPDATED)))
+        async with TexmlClient(connection_for(info)) as client:
+            sid = (await client.list_conferences(friendly_name="test-bridge"))[0]["sid"]
+            assert (await client.get_participant(sid, "bob"))["muted"] is True
+
+        # A typo is reported and ignored: the last good version stays in force.
+        path.write_text(path.read_text().replace("to: '+12065550102'", "to: 12065550102"))
+        await run.until(lambda: any("not applied (invalid)" in n for n in run.notices))
+        assert any(":" in n and "error:" in n and "participants[2].to" in n for n in run.notices)
+        await asyncio.sleep(0.5)
+        dials = await dials_by_label(info)
+        [result] = await run.finish()
+    assert dials == Counter({"lead": 1, "bob": 1, "carol": 1})  # bob's mute dialed nobody
+    assert {p.observed for p in result.participants} == {State.CONNECTED}
+
+
+async def test_a_removed_participant_is_hung_up_only_with_prune(tmp_path: Path) -> None:
+    for prune in (False, True):
+        folder = tmp_path / f"prune-{prune}"
+        folder.mkdir()
+        path = conference_file(folder, people({"name": "bob", "to": "+12065550101"}))
+        document = yaml.safe_load(path.read_text())
+        options = dataclasses.replace(TEST_OPTIONS, prune=prune)
+        async with fast_sandbox() as info, watching(info, path, options=options) as run:
+            await run.until(lambda: bool(run.said("bob", EventKind.CONNECTED)))
+            del document["participants"][1]
+            write(path, document)
+            await run.until(lambda: any("changed; applying" in n for n in run.notices))
+            await asyncio.sleep(0.5)
+            async with TexmlClient(connection_for(info)) as client:
+                sid = (await client.list_conferences(friendly_name="test-bridge"))[0]["sid"]
+                still_there = await client.find_participant(sid, "bob") is not None
+            [result] = await run.finish()
+        assert still_there is not prune
+        rows = {p.name: p.observed for p in result.participants}
+        if prune:
+            assert run.said("bob", EventKind.HUNG_UP)  # and, no longer in the call, not listed
+            assert rows.get("bob", State.ABSENT) == State.ABSENT
+        else:
+            assert not run.said("bob", EventKind.HUNG_UP)
+            assert rows["bob"] == State.UNMANAGED
+
+
+async def test_two_watchers_of_one_file_dial_nobody_twice(tmp_path: Path) -> None:
+    path = conference_file(
+        tmp_path,
+        people(
+            {"name": "sre", "to": DROPPING, "reconnect": {"attempts": 1, "backoff_s": 1}},
+            {"name": "bob", "to": "+12065550101"},
+        ),
+    )
+    async with (
+        dropping_sandbox() as info,
+        watching(info, path) as first,
+        watching(info, path) as second,
+    ):
+        await first.until(lambda: bool(first.said("sre", EventKind.DROPPED)), timeout_s=20)
+        await second.until(lambda: bool(second.said("sre", EventKind.DROPPED)), timeout_s=20)
+        # Both see the drop, both redial: the second one to ask is told the Label is live.
+        await first.until(lambda: len(first.said("sre", EventKind.DROPPED)) == 2, timeout_s=20)
+        dials = await dials_by_label(info)
+    assert dials == Counter({"lead": 1, "bob": 1, "sre": 2})
+
+
+async def test_a_signed_callback_wakes_the_watch_at_once_and_a_forged_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    key = SigningKey.generate()
+    path = conference_file(
+        tmp_path,
+        people({"name": "sre", "to": "+12065550101", "reconnect": {"attempts": 1, "backoff_s": 1}}),
+    )
+    servers: list[WatchServer] = []
+
+    def serve(watch: Any, client: Any) -> Any:
+        inner = listening("127.0.0.1", 0, public_key=public_key)(watch, client)
+
+        @asynccontextmanager
+        async def keep() -> AsyncIterator[object]:
+            async with inner as server:
+                servers.append(server)
+                yield server
+
+        return keep()
+
+    from orchestrator.webhooks.signing import public_key_from
+
+    public_key = public_key_from(key.public_key)
+    slow = WatchOptions(interval_s=30)  # without a callback the drop would wait half a minute
+    async with fast_sandbox() as info, watching(info, path, watch_options=slow, serve=serve) as run:
+        await run.until(lambda: bool(run.said("sre", EventKind.CONNECTED)) and bool(servers))
+        url = servers[0].url
+        async with TexmlClient(connection_for(info)) as client:
+            conference = (await client.list_conferences(friendly_name="test-bridge"))[0]["sid"]
+            await client.delete_participant(conference, "sre")
+        leave = (
+            f"StatusCallbackEvent=participant-leave&ConferenceSid={conference}&ParticipantLabel=sre"
+        )
+        body = leave.encode()
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        async with aiohttp.ClientSession() as http:
+            forged = SigningKey.generate().headers(body)
+            async with http.post(f"{url}/events", data=body, headers={**form, **forged}) as answer:
+                assert answer.status == 401
+            await asyncio.sleep(0.8)
+            assert not run.said("sre", EventKind.DROPPED)  # a forged callback woke nothing
+
+            sent = time.monotonic()
+            async with http.post(
+                f"{url}/events", data=body, headers={**form, **key.headers(body)}
+            ) as answer:
+                assert answer.status == 200
+            await run.until(lambda: bool(run.said("sre", EventKind.DROPPED)), timeout_s=5)
+            seen = next(t for t, e in run.events if e.kind == EventKind.DROPPED)
+            assert seen - sent < 1.0
+            await run.until(lambda: len(run.said("sre", EventKind.CONNECTED)) == 2, timeout_s=5)
+            redialed = [
+                t for t, e in run.events if e.participant == "sre" and e.kind == EventKind.DIALED
+            ][-1]
+            assert redialed - sent < 1.0 + 1.0 + 0.5  # at once, then its one second of backoff
+
+            async with http.get(f"{url}/healthz") as answer:
+                health = await answer.json()
+            async with http.get(f"{url}/metrics") as answer:
+                metrics = await answer.text()
+        [result] = await run.finish()
+    assert health["watching"] == ["test-bridge"] and health["rejected"] == 1
+    assert 'orchestrator_participants{conference="test-bridge",state="connected"}' in metrics
+    assert "orchestrator_redials_total 1.0" in metrics
+    assert "orchestrator_last_reconcile_timestamp_seconds" in metrics
+    assert {p.name: p.observed for p in result.participants}["sre"] == State.CONNECTED
