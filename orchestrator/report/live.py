@@ -17,8 +17,6 @@ from collections.abc import Sequence
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.table import Table
 from rich.text import Text
 
 from orchestrator.engine.events import EventKind, ProgressEvent
@@ -75,7 +73,9 @@ class LiveProgress:
                 self._dials += 1
                 self._dialed_at.append(time.monotonic())
                 self._state[key] = "dialed"
-                self._creating.pop(event.conference, None)
+                # The others dial once the conference exists: a creating call may take a ring.
+                if self._creating.get(event.conference) not in (None, event.participant):
+                    del self._creating[event.conference]
                 self._waiting_for.pop(key, None)
             elif event.kind == EventKind.CREATING:
                 self._creating[event.conference] = event.participant
@@ -124,11 +124,14 @@ class LiveProgress:
             rate = len(self._dialed_at) / window
             notes = self._notes(now, waiting, rate)
         width = self._console.width
-        grid = Table.grid(padding=(0, 1), expand=True)
-        grid.add_column(ratio=1)
-        grid.add_column(no_wrap=True)
-        label = f"{settled}/{total} settled"
-        grid.add_row(ProgressBar(total=total or 1, completed=settled), label)
+        label = f" {settled}/{total} settled"
+        room = max(width - len(label), 0)
+        done = room if not total else min(room, round(room * settled / total))
+        # Two glyphs, not one in two colours: the bar must read without colour too.
+        bar = Text("\u2588" * done, style="green") + Text(
+            "\u2591" * (room - done), style="bright_black"
+        )
+        bar.append(label)
         counts = Text(no_wrap=True, overflow="ellipsis")
         parts = ([("waiting", waiting)] if waiting else []) + sorted(states.items())
         for index, (state, n) in enumerate(parts):
@@ -142,7 +145,7 @@ class LiveProgress:
             no_wrap=True,
             overflow="ellipsis",
         )
-        lines: list[RenderableType] = [grid, counts, pace]
+        lines: list[RenderableType] = [bar, counts, pace]
         lines += [Text(n, style="yellow", no_wrap=True, overflow="ellipsis") for n in notes]
         for line in lines:
             if isinstance(line, Text):
