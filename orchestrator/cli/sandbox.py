@@ -113,7 +113,7 @@ async def serve(
 @click.option(
     "--access-log",
     is_flag=True,
-    help="Log a line for every API request, not only for refused ones (4xx, 5xx, dropped).",
+    help="Log a line for every API request, answered or refused (4xx, 5xx, dropped).",
 )
 def sandbox(
     host: str,
@@ -132,8 +132,8 @@ def sandbox(
     callbacks to the URLs you give. No real calls are placed.
 
     Its log (stderr) shows what happens to calls, conferences, recordings and
-    webhooks, and every refused request; --access-log adds a line for each
-    request answered.
+    webhooks; --access-log adds a line for each API request, answered or
+    refused.
     """
     if not is_loopback(host) and not allow_remote:
         raise UsageError(

@@ -40,7 +40,7 @@ def create_app(
     access_log: bool = False,
 ) -> web.Application:
     """The sandbox serving ``/v2/...``; ``access_log``: a line at INFO for every API request
-    (otherwise answered ones are DEBUG)."""
+    (otherwise at DEBUG)."""
     webhooks = WebhookSender(allow_remote=allow_remote_callbacks)
     simulation = Simulation(scenario, account_sid=account_sid, notify=webhooks.send)
     counters = Counters()

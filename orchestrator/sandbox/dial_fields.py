@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
-from orchestrator.sandbox.fields import E164_OR_SIP, ApiFailure, events_of, invalid, text_of
+from orchestrator.sandbox.fields import ApiFailure, events_of, invalid, text_of
 from orchestrator.sandbox.model import Subscription
 from orchestrator.texml import contract
 from orchestrator.texml.contract import FieldValue
@@ -47,7 +47,7 @@ def destination(values: Mapping[str, FieldValue]) -> str:
             code=contract.CODE_MISSING_PARAMETER,
         )
     raw_to, to = to, to.strip()
-    if not E164_OR_SIP.match(to):
+    if not contract.DESTINATION_PATTERN.match(to):
         # In a form body an unescaped + arrives as a space.
         hint = (
             " (in a form body send + as %2B)" if to[:1].isdigit() and raw_to.startswith(" ") else ""

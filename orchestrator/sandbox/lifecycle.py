@@ -216,6 +216,7 @@ class Lifecycle:
         now = datetime.now(UTC)
         leg.call_status = call_status
         leg.ended = now
+        leg.ended_at = time.monotonic()
         leg.updated = now
         conference = leg.conference
         if conference is not None:

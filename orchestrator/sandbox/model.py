@@ -95,6 +95,7 @@ class Leg:
     answered: datetime | None = None
     answered_at: float | None = None  # monotonic, for durations
     ended: datetime | None = None
+    ended_at: float | None = None  # monotonic: a duration ends here, not at the next read
     recording: Recording | None = None
     callback_sequence: int = 0
     timers: list[asyncio.TimerHandle] = field(default_factory=list)

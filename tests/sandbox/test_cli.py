@@ -104,7 +104,7 @@ def test_serves_prints_settings_logs_and_stops_on_ctrl_c(tmp_path: Path) -> None
     assert TOKEN not in stderr
 
 
-def test_without_access_log_it_logs_what_happens_and_what_was_refused() -> None:
+def test_without_access_log_it_logs_what_happens_and_no_request() -> None:
     account = "5d0c2a1e-8f3b-4e6a-9c7d-1b2a3c4d5e6f"
     process = _start("--port", "0", "--token", TOKEN, "--account-sid", account)
     try:
@@ -121,9 +121,7 @@ def test_without_access_log_it_logs_what_happens_and_what_was_refused() -> None:
     assert process.returncode == 0, stderr
     assert "created as 'quiet'" in stderr
     assert "dialed to +12065550100 (label me) into conference" in stderr
-    assert "-> 200" not in stderr
-    assert f"POST /v2/texml/Accounts/{account}/Conferences/quiet/Participants -> 422" in stderr
-    assert "-> 401" in stderr
+    assert " -> " not in stderr  # neither the answered request nor the refused ones
 
 
 def test_sigterm_stops_it_too() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from orchestrator.sandbox import SandboxInfo
@@ -96,6 +97,17 @@ async def test_last_participant_hanging_up_completes_the_conference() -> None:
         assert conference["call_sid_ending_conference"] == leg["call_sid"]
         call = await api.call(leg["call_sid"])
         assert call["end_time"] is not None and call["duration"] is not None
+
+
+async def test_an_ended_call_keeps_the_duration_from_answer_to_end() -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        leg = await api.dial_ok("room", To="+15550000005", ApplicationSid=APP)
+        await _status_becomes(api, leg["call_sid"], "completed")
+        ended = await api.call(leg["call_sid"])
+        await asyncio.sleep(0.1)  # ten simulated seconds later
+        again = await api.call(leg["call_sid"])
+    assert 9 <= int(ended["duration"]) <= 11  # hung up ten simulated seconds after answering
+    assert again["duration"] == ended["duration"]
 
 
 async def test_end_conference_on_exit_ends_it_for_everyone() -> None:
