@@ -23,6 +23,7 @@ from orchestrator.sandbox.scenario import (
     Faults,
     NumberBehaviour,
     Scenario,
+    WebhookBehaviour,
     load_scenario,
     parse_scenario,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "NumberBehaviour",
     "SandboxInfo",
     "Scenario",
+    "WebhookBehaviour",
     "create_app",
     "load_scenario",
     "parse_scenario",

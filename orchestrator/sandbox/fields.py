@@ -29,6 +29,7 @@ URL_FIELDS: Final = frozenset(
         "StatusCallback",
         "ConferenceStatusCallback",
         "AmdStatusCallback",
+        "AsyncAmdStatusCallback",
         "RecordingStatusCallback",
         "ConferenceRecordingStatusCallback",
         "WaitUrl",

@@ -61,6 +61,7 @@ def test_defaults_are_the_lab_side() -> None:
     assert (api.participant_list_lag_s, api.calls_lag_s, api.reads_per_second) == (0, 0, 0)
     assert (api.connected_status, api.duplicate_labels) == ("connected", "reject")
     assert api.retry_after and api.create_by_name and api.json_bodies and api.initiate_call_sid
+    assert (api.hangup_lag_s, api.max_page_size) == (0, 1000)
 
 
 def test_field_profile_turns_everything_hard_and_explicit_keys_win() -> None:
@@ -70,6 +71,8 @@ def test_field_profile_turns_everything_hard_and_explicit_keys_win() -> None:
     assert (field.connected_status, field.reads_per_second) == ("in-progress", 20)
     assert not (field.retry_after or field.create_by_name or field.json_bodies)
     assert (field.initiate_call_sid, field.duplicate_labels) == (False, "reject")
+    # A hung-up leg lingers as long as a new one takes to show; PageSize stays Twilio's 1000.
+    assert (field.hangup_lag_s, field.max_page_size) == (3.0, 1000)
 
     mixed = parse_scenario(
         {"profile": "field", "api": {"json_bodies": True, "calls_lag_s": 0, "reads_per_second": 0}}
@@ -94,12 +97,16 @@ def test_a_scenario_file_with_every_api_key(tmp_path: Path) -> None:
         "  create_by_name: true\n"
         "  json_bodies: true\n"
         "  duplicate_labels: allow\n"
-        "  initiate_call_sid: true\n",
+        "  initiate_call_sid: true\n"
+        "  hangup_lag_s: 4\n"
+        "  max_page_size: 50\n",
         encoding="utf-8",
     )
     scenario = load_scenario(path)
     assert scenario.profile == "field"
-    assert scenario.api == ApiBehaviour(1.5, 2.0, "connected", True, 7, True, True, "allow", True)
+    assert scenario.api == ApiBehaviour(
+        1.5, 2.0, "connected", True, 7, True, True, "allow", True, 4.0, 50
+    )
 
 
 @pytest.mark.parametrize(
@@ -125,6 +132,9 @@ def test_a_scenario_file_with_every_api_key(tmp_path: Path) -> None:
             "api:\n  duplicate_labels: yes\n",
             "api.duplicate_labels: must be one of reject, allow, got True",
         ),
+        ("api:\n  hangup_lag_s: -2\n", "api.hangup_lag_s: must be at least 0, got -2"),
+        ("api:\n  max_page_size: 0\n", "api.max_page_size: must be at least 1, got 0"),
+        ("api:\n  max_page_size: 20.5\n", "api.max_page_size: must be a whole number"),
     ],
 )
 def test_api_mistakes_are_one_line_naming_file_and_key(

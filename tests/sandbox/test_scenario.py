@@ -99,7 +99,10 @@ def test_empty_file_is_the_default(tmp_path: Path) -> None:
             'numbers:\n  "+1555": {answer: no-answer, seconds: 3}\n',
             "numbers.+1555.seconds: not used with answer: no-answer",
         ),
-        ('numbers:\n  "+1555": {}\n', "numbers.+1555: give answer: and/or hangup_after:"),
+        (
+            'numbers:\n  "+1555": {}\n',
+            "numbers.+1555: give answer: and/or hangup_after:, answered_by:, then:",
+        ),
         ('numbers:\n  "+1555": {ring: 3}\n', "numbers.+1555.ring: unknown key"),
         ('numbers:\n  "+1555": busy\n', "numbers.+1555: must be a mapping, got the text 'busy'"),
         ("- 1\n- 2\n", "a scenario is a mapping of keys"),
