@@ -144,7 +144,7 @@ class Resources:
             "to_formatted": leg.to,
             "caller_name": None,
             "direction": "outbound",
-            "answered_by": None,
+            "answered_by": leg.answered_by,  # null until machine detection, if any, is done
             "start_time": rfc2822(leg.answered) if leg.answered else None,
             "end_time": rfc2822(leg.ended) if leg.ended else None,
             "duration": str(call_duration(self._clock, leg)) if leg.ended else None,
