@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Final
@@ -61,6 +62,8 @@ log = logging.getLogger("orchestrator.sandbox")
 
 DEFAULT_TIMEOUT_S: Final = 5.0
 MAX_PENDING_PER_URL: Final = 10_000
+# The characters of a URL that needs no more percent-encoding.
+_ENCODED_URL: Final = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?%#\[\]]*")
 FIRST_RETRY_DELAY_S: Final = 1.0
 MAX_RETRY_DELAY_S: Final = 60.0
 
@@ -110,18 +113,26 @@ def is_local_url(url: str) -> bool:
     return host is not None and is_loopback(host)
 
 
+def as_given(url: str) -> URL:
+    """``url`` sent as it was given when it is percent-encoded already (a receiver may check
+    its own query byte for byte), else as yarl encodes it."""
+    if _ENCODED_URL.fullmatch(url):
+        return URL(url, encoded=True)
+    return URL(url)
+
+
 def request_of(hook: Webhook) -> tuple[URL, bytes | None, bytes]:
     """Where ``hook`` goes, its body (None for a GET) and the payload its signature covers."""
     encoded = urlencode(list(hook.fields.items()))
     if hook.method == "GET":
-        base = URL(hook.url)
+        base = as_given(hook.url)
         own = base.raw_query_string
         query = f"{own}&{encoded}" if own and encoded else own or encoded
         bare = str(base.with_query(None).with_fragment(None))
         target = URL(f"{bare}?{query}" if query else bare, encoded=True)
         return target, None, signed_payload("GET", b"", query)
     body = encoded.encode("ascii")
-    return URL(hook.url).with_fragment(None), body, signed_payload("POST", body, "")
+    return as_given(hook.url).with_fragment(None), body, signed_payload("POST", body, "")
 
 
 class WebhookSender:
