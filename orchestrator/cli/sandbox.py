@@ -95,7 +95,8 @@ async def serve(
 @click.option(
     "--scenario",
     metavar="FILE",
-    help="Scenario YAML: seed, time_scale, latency, dial limits, faults, per-number behaviour.",
+    help="Scenario YAML: seed, time_scale, latency, dial limits, faults, per-number behaviour, "
+    "the API's rough edges, webhook delivery.",
 )
 @click.option(
     "--token",

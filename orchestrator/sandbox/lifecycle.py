@@ -76,7 +76,6 @@ log = logging.getLogger("orchestrator.sandbox")
 HUMAN_DETECTION_S: Final = 2.5
 MACHINE_DETECTION_S: Final = 4.0
 GREETING_S: Final = 6.0
-DEFAULT_DETECTION_TIMEOUT_MS: Final = 30_000
 
 # HangupCause and HangupSource of the completed callback, by the call's final status, when
 # the called side or the network ended it (our own hang-ups say so themselves).
