@@ -2,9 +2,11 @@
 
 Client and server must not share one event loop (or, on two cores, one core),
 so the sandbox runs as ``python -m orchestrator sandbox --port 0``; its base URL
-is read from the export line it prints. Its request log (stderr) goes to a
-file: the benchmarks count dial answers by status there, the same way for
-every client.
+is read from the export line it prints. What the benchmarks count of the
+requests (by method, participant lists, 429s by code) comes from the
+sandbox's own counters at ``/_sandbox/health``, the same way for every
+client and whatever its log level; its log (stderr) goes to a file, for when
+a run fails.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import re
 import secrets
 import shlex
 import signal
@@ -36,7 +37,8 @@ STOP_TIMEOUT_S = 10.0
 
 # A proxy from the environment must never see loopback traffic (or any of it).
 _OPENER = build_opener(ProxyHandler({}))
-_DIAL_LOG = re.compile(r"POST \S+/Participants(?:\.json)? -> (\d{3}|connection dropped)")
+# The code of the 429s the dial limit answers (dials and placed calls share that budget).
+DIAL_LIMIT_CODE = "90103"
 
 
 class BenchError(Exception):
@@ -116,9 +118,10 @@ class Sandbox:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def dial_answers(self) -> Counter[str]:
-        """How many dial requests the sandbox answered with each status so far, from its log."""
-        text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        return Counter(match.group(1) for match in _DIAL_LOG.finditer(text))
+        """Dial requests the sandbox refused so far, by status: its 429s are the dial limit's
+        (code 90103) as /_sandbox/health counts them; nothing is read from its log."""
+        limited = self.counters().limited(DIAL_LIMIT_CODE)
+        return Counter({"429": limited}) if limited else Counter()
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from orchestrator.errors import UsageError
 from orchestrator.sandbox.scenario import Scenario, load_scenario
 from orchestrator.sandbox.server import SandboxInfo, running_sandbox
 from orchestrator.texml.connection import is_loopback
+from orchestrator.webhooks.signing import PUBLIC_KEY_ENV, SigningKey
 
 BANNER = "Telnyx TeXML sandbox \u2014 no real calls are placed"
 DEFAULT_PORT = 8765
@@ -25,6 +26,7 @@ def export_line(info: SandboxInfo) -> str:
         f"export TELNYX_BASE_URL={shlex.quote(info.base_url)}"
         f" TELNYX_API_KEY={shlex.quote(info.api_key)}"
         f" TELNYX_ACCOUNT_SID={shlex.quote(info.account_sid)}"
+        f" {PUBLIC_KEY_ENV}={shlex.quote(info.public_key)}"
     )
 
 
@@ -48,6 +50,7 @@ async def serve(
     scenario_name: str,
     allow_remote_callbacks: bool = False,
     access_log: bool = False,
+    signing_key: SigningKey | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM, printing the connection settings first."""
     stop = asyncio.Event()
@@ -63,6 +66,7 @@ async def serve(
         account_sid=account_sid,
         allow_remote_callbacks=allow_remote_callbacks,
         access_log=access_log,
+        signing_key=signing_key,
     ) as info:
         click.echo(BANNER)
         click.echo(f"Listening on {info.base_url} (scenario: {scenario_name})")
@@ -91,7 +95,8 @@ async def serve(
 @click.option(
     "--scenario",
     metavar="FILE",
-    help="Scenario YAML: seed, time_scale, latency, dial limits, faults, per-number behaviour.",
+    help="Scenario YAML: seed, time_scale, latency, dial limits, faults, per-number behaviour, "
+    "the API's rough edges, webhook delivery.",
 )
 @click.option(
     "--token",
@@ -111,9 +116,15 @@ async def serve(
     help="Deliver status callbacks to any host, not only to loopback URLs.",
 )
 @click.option(
+    "--signing-key",
+    metavar="FILE",
+    help="Ed25519 key (PEM) to sign callbacks with, kept across runs; created if missing "
+    "(default: a new key each run). Its public key is printed as TELNYX_PUBLIC_KEY.",
+)
+@click.option(
     "--access-log",
     is_flag=True,
-    help="Log a line for every API request, not only for refused ones (4xx, 5xx, dropped).",
+    help="Log a line for every API request, answered or refused (4xx, 5xx, dropped).",
 )
 def sandbox(
     host: str,
@@ -123,17 +134,20 @@ def sandbox(
     account_sid: str | None,
     allow_remote: bool,
     allow_remote_callbacks: bool,
+    signing_key: str | None,
     access_log: bool,
 ) -> None:
     """Run a local simulation of Telnyx's TeXML Conferences API.
 
     It answers the API paths orchestrator and the official SDK use, simulates
-    ringing, answering, hang-ups, rate limits and faults, and delivers status
-    callbacks to the URLs you give. No real calls are placed.
+    ringing, answering, machine detection, hang-ups, rate limits and faults,
+    and delivers status callbacks to the URLs you give, signed as Telnyx signs
+    them (verify with the TELNYX_PUBLIC_KEY it prints). No real calls are
+    placed.
 
     Its log (stderr) shows what happens to calls, conferences, recordings and
-    webhooks, and every refused request; --access-log adds a line for each
-    request answered.
+    webhooks; --access-log adds a line for each API request, answered or
+    refused.
     """
     if not is_loopback(host) and not allow_remote:
         raise UsageError(
@@ -143,6 +157,7 @@ def sandbox(
     if token is not None and not token.strip():
         raise UsageError("--token is empty; give a key or leave it out for a random one")
     loaded = load_scenario(scenario) if scenario else Scenario()
+    key = SigningKey.load_or_create(signing_key) if signing_key else None
     handler = _log_to_stderr()
     try:
         asyncio.run(
@@ -155,6 +170,7 @@ def sandbox(
                 scenario_name=scenario or "default",
                 allow_remote_callbacks=allow_remote_callbacks,
                 access_log=access_log,
+                signing_key=key,
             )
         )
     finally:

@@ -8,8 +8,8 @@ application), whose ``middleware`` wraps the ``routes``; handlers read bodies
 with ``fields`` and ``dial_fields``, page lists with ``paging``, and ask the
 ``simulation``, which changes the ``model``'s records through the
 ``lifecycle`` on a ``clock``, with SIDs from ``ids``. Answers are built by
-``resources`` (and ``responses``, ``media``); webhooks by ``events``, sent by
-``callbacks``. ``limits`` holds the rate limiters and request counters,
+``resources`` (and ``responses``, ``media``); webhooks by ``events``, signed
+and sent, at least once, by ``callbacks``. ``limits`` holds the rate limiters and request counters,
 ``scenario`` the behaviour a run is configured with, and ``documents`` the
 TeXML of placed calls.
 """
@@ -23,6 +23,7 @@ from orchestrator.sandbox.scenario import (
     Faults,
     NumberBehaviour,
     Scenario,
+    WebhookBehaviour,
     load_scenario,
     parse_scenario,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "NumberBehaviour",
     "SandboxInfo",
     "Scenario",
+    "WebhookBehaviour",
     "create_app",
     "load_scenario",
     "parse_scenario",

@@ -24,6 +24,7 @@ from orchestrator.sandbox.routes import SANDBOX_PREFIX, ApiRoutes, Introspection
 from orchestrator.sandbox.scenario import Scenario
 from orchestrator.sandbox.simulation import Simulation
 from orchestrator.texml import contract
+from orchestrator.webhooks.signing import SigningKey
 
 SIMULATION: Final = web.AppKey("simulation", Simulation)
 WEBHOOKS: Final = web.AppKey("webhooks", WebhookSender)
@@ -36,12 +37,18 @@ def create_app(
     *,
     api_key: str,
     account_sid: str,
+    signing_key: SigningKey,
     allow_remote_callbacks: bool = False,
     access_log: bool = False,
 ) -> web.Application:
-    """The sandbox serving ``/v2/...``; ``access_log``: a line at INFO for every API request
-    (otherwise answered ones are DEBUG)."""
-    webhooks = WebhookSender(allow_remote=allow_remote_callbacks)
+    """The sandbox serving ``/v2/...``, signing its callbacks with ``signing_key``;
+    ``access_log``: a line at INFO for every API request (otherwise at DEBUG)."""
+    webhooks = WebhookSender(
+        signing_key=signing_key,
+        behaviour=scenario.webhooks,
+        seed=scenario.seed,
+        allow_remote=allow_remote_callbacks,
+    )
     simulation = Simulation(scenario, account_sid=account_sid, notify=webhooks.send)
     counters = Counters()
 
@@ -56,7 +63,7 @@ def create_app(
     )
     ApiRoutes(simulation, dial_limiter(scenario)).add_to(api)
     introspection = web.Application(middlewares=introspection_middlewares(api_key=api_key))
-    IntrospectionRoutes(simulation, counters).add_to(introspection)
+    IntrospectionRoutes(simulation, counters, webhooks.stats).add_to(introspection)
 
     # The root application makes every request, so its size limit is the one that holds.
     app = web.Application(middlewares=[_json_errors], client_max_size=MAX_BODY_BYTES)

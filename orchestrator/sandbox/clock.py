@@ -33,11 +33,13 @@ class SimulatedClock:
     def real_seconds(self, simulated: float) -> float:
         return max(0.0, simulated * self.time_scale)
 
-    def elapsed(self, since: float) -> int:
-        """Whole simulated seconds since the monotonic moment ``since``; 0 when time is frozen."""
+    def elapsed(self, since: float, until: float | None = None) -> int:
+        """Whole simulated seconds from the monotonic moment ``since`` to ``until`` (default:
+        now); 0 when time is frozen."""
         if self.time_scale <= 0:
             return 0
-        return max(0, round((time.monotonic() - since) / max(self.time_scale, 1e-9)))
+        end = time.monotonic() if until is None else until
+        return max(0, round((end - since) / max(self.time_scale, 1e-9)))
 
     def later(
         self,

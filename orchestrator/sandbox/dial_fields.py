@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
-from orchestrator.sandbox.fields import E164_OR_SIP, ApiFailure, events_of, invalid, text_of
-from orchestrator.sandbox.model import Subscription
+from orchestrator.sandbox.fields import ApiFailure, events_of, flag_of, int_of, invalid, text_of
+from orchestrator.sandbox.model import Detection, Subscription
 from orchestrator.texml import contract
-from orchestrator.texml.contract import FieldValue
+from orchestrator.texml.contract import Field, FieldValue
 
 T = TypeVar("T")
 
@@ -36,6 +36,24 @@ INITIATE_LEG_FIELDS: Final = frozenset(
     }
 )
 
+# InitiateTexmlCall's AMD fields as the subset spec has them (AsyncAmd and its callback, and
+# MachineDetection's Disable), which the contract's field list lacks; read over it, so either
+# callback spelling works.
+ASYNC_AMD_FIELDS: Final = {
+    "MachineDetection": Field(
+        "MachineDetection", "enum", (*contract.MACHINE_DETECTION_MODES, "Disable")
+    ),
+    "AsyncAmd": Field("AsyncAmd", "bool"),
+    "AsyncAmdStatusCallback": Field("AsyncAmdStatusCallback", "str"),
+    "AsyncAmdStatusCallbackMethod": Field(
+        "AsyncAmdStatusCallbackMethod", "enum", contract.HTTP_METHODS
+    ),
+}
+INITIATE_CALL_FIELDS: Final = {**contract.INITIATE_CALL_FIELDS, **ASYNC_AMD_FIELDS}
+
+# MachineDetectionTimeout when a request gives none (InitiateTexmlCall's documented default).
+DEFAULT_DETECTION_TIMEOUT_MS: Final = 30_000
+
 
 def destination(values: Mapping[str, FieldValue]) -> str:
     """The checked ``To``: an E.164 number or a SIP URI."""
@@ -47,7 +65,7 @@ def destination(values: Mapping[str, FieldValue]) -> str:
             code=contract.CODE_MISSING_PARAMETER,
         )
     raw_to, to = to, to.strip()
-    if not E164_OR_SIP.match(to):
+    if not contract.DESTINATION_PATTERN.match(to):
         # In a form body an unescaped + arrives as a space.
         hint = (
             " (in a form body send + as %2B)" if to[:1].isdigit() and raw_to.startswith(" ") else ""
@@ -106,6 +124,28 @@ def subscription(
         url=url,
         method=method if isinstance(method, str) else "POST",
         events=events_of(values, f"{name}Event", default_events),
+    )
+
+
+def detection(values: Mapping[str, FieldValue], *, placed: bool) -> Detection | None:
+    """The machine detection a dial (or, ``placed``, an InitiateTexmlCall) asked for, if any.
+
+    A placed call's detection is synchronous unless AsyncAmd is true; its result goes to
+    AsyncAmdStatusCallback, or AmdStatusCallback when only that is given."""
+    mode = text_of(values, "MachineDetection")
+    if mode is None or mode == "Disable":
+        return None
+    timeout = int_of(values, "MachineDetectionTimeout")
+    callback = None
+    if placed:
+        callback = subscription(values, "AsyncAmdStatusCallback", default_events=())
+    if callback is None:
+        callback = subscription(values, "AmdStatusCallback", default_events=())
+    return Detection(
+        mode=mode,
+        timeout_ms=DEFAULT_DETECTION_TIMEOUT_MS if timeout is None else timeout,
+        subscription=callback,
+        blocking=placed and not flag_of(values, "AsyncAmd", False),
     )
 
 

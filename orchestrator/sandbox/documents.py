@@ -10,7 +10,6 @@ document silently half-run.
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Final
@@ -21,7 +20,6 @@ from orchestrator.texml.contract import Field, FieldValue
 
 # A <Dial><Conference> document is a few hundred characters; the cap keeps parsing cheap.
 MAX_TEXML_CHARS: Final = 16 * 1024
-FRIENDLY_NAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 SUPPORTED: Final = (
     "the sandbox runs one TeXML shape: "
     "<Response><Dial><Conference attributes>NAME</Conference></Dial></Response>"
@@ -98,7 +96,7 @@ def parse_conference_dial(text: str) -> ConferenceDial:
     if len(conference):
         raise invalid("Texml", f"<Conference> holds only the conference name; {SUPPORTED}")
     name = (conference.text or "").strip()
-    if not FRIENDLY_NAME.match(name):
+    if not contract.FRIENDLY_NAME_PATTERN.match(name):
         raise invalid(
             "Texml",
             "the <Conference> name must be 1 to 128 letters, digits, '.', '_' or '-', "

@@ -1,34 +1,90 @@
-"""Webhook payloads: the form fields of call, conference and recording status callbacks.
+"""Webhook payloads: the form fields of call, conference, recording and AMD callbacks.
 
 The lifecycle says what happened; this module says which subscriptions asked
 for it and what each callback carries (Twilio-style names, as Telnyx's TeXML
 sends them), then hands it to the sender in ``callbacks``. A payload is built
 only when some subscription wants the event.
+
+What every callback carries so that a receiver can de-duplicate and order what
+arrives at least once and in any order (``callbacks``):
+
+- ``EventId``: a UUID naming the event, the same in every retry and duplicate
+  of it (and in the copies an event sends to several subscriptions), and
+  different for every other event.
+- ``Timestamp``: when the event happened (RFC 2822, whole seconds).
+- ``SequenceNumber``: the event's place, from 0, among its record's
+  callbacks: per call for call-progress events, per conference for conference
+  events, per recording for recording events; an AMD result is a call's only
+  one (0), as is an ``absent`` recording's.
+
+The ``completed`` call-progress callback also says how the call ended:
+``HangupCause`` (normal_clearing, user_busy, no_answer, call_rejected,
+originator_cancel, time_limit), ``HangupSource`` (caller: this side, through
+the API or its conference; callee: the called party; unknown: the network, as
+for a ring that timed out), ``AnsweredTime`` (RFC 2822; empty when never
+answered) and ``CallQualityStats``: for an answered call a JSON object with
+``inbound`` and ``outbound``, each with ``mos``, ``jitter_max_variance`` (ms),
+``jitter_packet_count``, ``packet_count`` and ``skip_packet_count`` (lost), as
+strings like Telnyx's call quality report, for 50 packets a second (20 ms
+frames) and seeded values of a good line; empty when never answered.
 """
 
 from __future__ import annotations
 
+import json
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from orchestrator.sandbox.callbacks import Webhook
 from orchestrator.sandbox.clock import SimulatedClock
+from orchestrator.sandbox.ids import Identities
 from orchestrator.sandbox.model import Account, Conference, Leg, Recording, Subscription
 from orchestrator.sandbox.resources import API_VERSION, call_duration, media_url, rfc2822
+
+PACKETS_PER_SECOND = 50
 
 
 class Events:
     def __init__(
-        self, account: Account, clock: SimulatedClock, notify: Callable[[Webhook], None]
+        self,
+        account: Account,
+        clock: SimulatedClock,
+        notify: Callable[[Webhook], None],
+        *,
+        ids: Identities,
+        seed: int = 0,
     ) -> None:
         self._account = account
         self._clock = clock
         self._notify = notify
+        self._ids = ids
+        self._quality = random.Random(f"{seed}:quality")
 
     def _send(self, subscription: Subscription, fields: dict[str, str], what: str) -> None:
         if self._clock.closed:
             return
         self._notify(Webhook(subscription.url, subscription.method, fields, what))
+
+    def _stamped(self, fields: dict[str, str]) -> dict[str, str]:
+        """``fields`` with the event's Timestamp and EventId."""
+        fields["Timestamp"] = rfc2822(datetime.now(UTC))
+        fields["EventId"] = self._ids.new_event_id()
+        return fields
+
+    def _call_fields(self, leg: Leg) -> dict[str, str]:
+        fields = {
+            "AccountSid": self._account.sid,
+            "CallSid": leg.sid,
+            "CallSidLegacy": leg.legacy_sid,
+            "To": leg.to,
+            "From": leg.from_ or "",
+            "Direction": "outbound-api",
+            "ApiVersion": API_VERSION,
+        }
+        if leg.conference is not None:  # a placed call joins its conference only when answered
+            fields["ConferenceSid"] = leg.conference.sid
+        return fields
 
     def call(self, leg: Leg, event: str, call_status: str) -> None:
         """A call-progress event (initiated, ringing, answered, completed) of one leg."""
@@ -36,24 +92,43 @@ class Events:
         if subscription is None or event not in subscription.events:
             return
         leg.callback_sequence += 1
-        fields = {
-            "AccountSid": self._account.sid,
-            "CallSid": leg.sid,
-            "CallSidLegacy": leg.legacy_sid,
-            "CallStatus": call_status,
-            "To": leg.to,
-            "From": leg.from_ or "",
-            "Direction": "outbound-api",
-            "ApiVersion": API_VERSION,
-            "CallbackSource": "call-progress-events",
-            "SequenceNumber": str(leg.callback_sequence - 1),
-            "Timestamp": rfc2822(datetime.now(UTC)),
-        }
-        if leg.conference is not None:  # a placed call joins its conference only when answered
-            fields["ConferenceSid"] = leg.conference.sid
+        fields = self._call_fields(leg)
+        fields.update(
+            {
+                "CallStatus": call_status,
+                "CallbackSource": "call-progress-events",
+                "SequenceNumber": str(leg.callback_sequence - 1),
+            }
+        )
+        if leg.amd_result is not None:  # once detection is done, as Telnyx's synchronous AMD
+            fields["AnsweredBy"] = leg.amd_result
         if event == "completed":
-            fields["CallDuration"] = str(call_duration(self._clock, leg))
-        self._send(subscription, fields, f"{event} of call {leg.sid}")
+            fields.update(
+                {
+                    "CallDuration": str(call_duration(self._clock, leg)),
+                    "HangupCause": leg.hangup_cause,
+                    "HangupSource": leg.hangup_source,
+                    "AnsweredTime": rfc2822(leg.answered) if leg.answered else "",
+                    "CallQualityStats": self._quality_stats(leg),
+                }
+            )
+        self._send(subscription, self._stamped(fields), f"{event} of call {leg.sid}")
+
+    def amd(self, leg: Leg, answered_by: str, duration_ms: int) -> None:
+        """The result of answering-machine detection, to the call's AmdStatusCallback."""
+        detection = leg.detection
+        if detection is None or detection.subscription is None:
+            return
+        fields = self._call_fields(leg)
+        fields.update(
+            {
+                "CallStatus": leg.call_status,
+                "AnsweredBy": answered_by,
+                "MachineDetectionDuration": str(duration_ms),
+                "SequenceNumber": "0",
+            }
+        )
+        self._send(detection.subscription, self._stamped(fields), f"AMD result of call {leg.sid}")
 
     def conference(self, conference: Conference, event: str, name: str, leg: Leg | None) -> None:
         """A conference event (``event`` as subscribed, ``name`` as sent), about ``leg`` if any."""
@@ -67,7 +142,6 @@ class Events:
             "FriendlyName": conference.friendly_name,
             "StatusCallbackEvent": name,
             "SequenceNumber": str(conference.callback_sequence - 1),
-            "Timestamp": rfc2822(datetime.now(UTC)),
         }
         if leg is not None:
             fields.update(
@@ -85,6 +159,7 @@ class Events:
         if event == "end":
             fields["ReasonConferenceEnded"] = conference.reason_ended or ""
             fields["CallSidEndingConference"] = conference.call_sid_ending or ""
+        self._stamped(fields)
         for subscription in wanted:
             self._send(subscription, dict(fields), f"{name} of conference {conference.sid}")
 
@@ -92,6 +167,7 @@ class Events:
         subscription = recording.subscription
         if subscription is None or status not in subscription.events:
             return
+        recording.callback_sequence += 1
         fields = {
             "AccountSid": self._account.sid,
             "ConferenceSid": recording.conference.sid,
@@ -100,7 +176,7 @@ class Events:
             "RecordingSource": recording.source,
             "RecordingChannels": str(recording.channels),
             "RecordingStartTime": rfc2822(recording.created),
-            "Timestamp": rfc2822(datetime.now(UTC)),
+            "SequenceNumber": str(recording.callback_sequence - 1),
         }
         if recording.call_sid is not None:
             fields["CallSid"] = recording.call_sid
@@ -108,7 +184,7 @@ class Events:
         if url is not None:
             fields["RecordingUrl"] = url
             fields["RecordingDuration"] = str(recording.duration or 0)
-        self._send(subscription, fields, f"{status} of recording {recording.sid}")
+        self._send(subscription, self._stamped(fields), f"{status} of recording {recording.sid}")
 
     def recording_absent(
         self, subscription: Subscription, conference: Conference | None, call_sid: str | None
@@ -119,14 +195,32 @@ class Events:
         fields = {
             "AccountSid": self._account.sid,
             "RecordingStatus": "absent",
-            "Timestamp": rfc2822(datetime.now(UTC)),
+            "SequenceNumber": "0",
         }
         if conference is not None:
             fields["ConferenceSid"] = conference.sid
         if call_sid is not None:
             fields["CallSid"] = call_sid
         what = call_sid or (conference.sid if conference is not None else "a call")
-        self._send(subscription, fields, f"absent recording of {what}")
+        self._send(subscription, self._stamped(fields), f"absent recording of {what}")
+
+    def _quality_stats(self, leg: Leg) -> str:
+        """The completed callback's CallQualityStats: a JSON string, empty if never answered."""
+        if leg.answered_at is None:
+            return ""
+        packets = max(1, call_duration(self._clock, leg)) * PACKETS_PER_SECOND
+        draw = self._quality
+
+        def direction() -> dict[str, str]:
+            return {
+                "mos": f"{draw.uniform(4.1, 4.5):.2f}",
+                "jitter_max_variance": f"{draw.uniform(0.5, 12.0):.2f}",
+                "jitter_packet_count": str(int(packets * draw.uniform(0.0, 0.01))),
+                "packet_count": str(packets),
+                "skip_packet_count": str(int(packets * draw.uniform(0.0, 0.005))),
+            }
+
+        return json.dumps({"inbound": direction(), "outbound": direction()}, sort_keys=True)
 
 
 def _flag(value: bool) -> str:

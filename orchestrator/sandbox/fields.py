@@ -23,14 +23,13 @@ from yarl import URL
 from orchestrator.texml import contract
 from orchestrator.texml.contract import Field, FieldValue
 
-E164_OR_SIP: Final = re.compile(r"^(\+[1-9][0-9]{1,14}|[Ss][Ii][Pp][Ss]?:[^\s@]+@[^\s@]+)$")
-
 # Fields that name a URL the sandbox will call: they must be absolute http(s) URLs.
 URL_FIELDS: Final = frozenset(
     {
         "StatusCallback",
         "ConferenceStatusCallback",
         "AmdStatusCallback",
+        "AsyncAmdStatusCallback",
         "RecordingStatusCallback",
         "ConferenceRecordingStatusCallback",
         "WaitUrl",

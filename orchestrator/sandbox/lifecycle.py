@@ -1,16 +1,55 @@
 """How the account's records change on their own: conferences start and end, legs ring,
-answer and hang up, recordings start and complete, each firing its webhooks.
+answer and hang up, machines are detected, recordings start and complete, each firing
+its webhooks.
 
 Everything runs synchronously on the event loop's thread, from a request
 handler or from a timer of the simulated clock. A leg's pending timers are
 cancelled when it ends, so nothing fires for a leg that is gone.
+
+What a call to a number does is the scenario's ``numbers:`` entry for it; with
+``then:`` every call after the number's first (counted here, per number, over
+the sandbox's life) does what ``then`` says instead.
+
+Answering-machine detection runs only for a call that asked for it
+(``MachineDetection`` Enable or DetectMessageEnd, on a dial or a placed
+call): from the answer, after a detection time in simulated seconds, the
+result is stored on the call and sent to its ``AmdStatusCallback`` (or, for a
+placed call, ``AsyncAmdStatusCallback``). Until then, and for a call that
+asked for none, ``GET Calls/{sid}`` gives ``answered_by: null``; detection
+never ends a call by itself (the client decides). What is reported, by the
+number's ``answered_by``:
+
+- human: after 2.5 s (a short greeting, then the silence of
+  MachineDetectionSpeechEndThreshold); ``answered_by`` human, AnsweredBy
+  ``human``.
+- machine, Enable: after 4 s (a greeting longer than
+  MachineDetectionSpeechThreshold); ``answered_by`` machine, AnsweredBy
+  ``machine_start``.
+- machine, DetectMessageEnd: after 4 s and a further 6 s of greeting, at the
+  beep; ``answered_by`` machine, AnsweredBy ``machine_end_beep``.
+- not_sure: when MachineDetectionTimeout runs out (default 30000 ms);
+  ``answered_by`` not_sure, AnsweredBy ``unknown``.
+
+A detection that would take longer than MachineDetectionTimeout reports at the
+timeout instead: ``unknown`` / not_sure, except a machine already recognised
+while waiting for its beep, which is ``machine_end_other`` / machine. The
+callback's MachineDetectionDuration is the detection time in milliseconds.
+``answered_by`` keeps the subset spec's enum (human, machine, not_sure); the
+AnsweredBy words are those of Telnyx's TeXML AMD callback reference
+(human, machine_start, machine_end_beep, machine_end_silence,
+machine_end_other, fax, unknown), of which the sandbox sends the four above.
+A placed call whose AMD is synchronous (no ``AsyncAmd=true``, the
+documented default) runs its TeXML, and so joins its conference, only once
+the result is in; its call-progress callbacks from then on carry AnsweredBy.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from datetime import UTC, datetime
+from typing import Final
 
 from orchestrator.sandbox.clock import SimulatedClock
 from orchestrator.sandbox.dial_fields import subscription
@@ -18,7 +57,7 @@ from orchestrator.sandbox.events import Events
 from orchestrator.sandbox.fields import int_of
 from orchestrator.sandbox.ids import Identities
 from orchestrator.sandbox.model import Account, Conference, Leg, Recording, Subscription
-from orchestrator.sandbox.scenario import DEFAULT_REJECT_SECONDS, Scenario
+from orchestrator.sandbox.scenario import DEFAULT_REJECT_SECONDS, NumberBehaviour, Scenario
 from orchestrator.texml import contract
 from orchestrator.texml.contract import FieldValue
 
@@ -32,6 +71,40 @@ log = logging.getLogger("orchestrator.sandbox")
     ENDED_VIA_API,
     _ENDED_BY_TIME_LIMIT,
 ) = contract.CONFERENCE_END_REASONS
+
+# Machine detection's timings (simulated seconds; see the module's docstring).
+HUMAN_DETECTION_S: Final = 2.5
+MACHINE_DETECTION_S: Final = 4.0
+GREETING_S: Final = 6.0
+
+# HangupCause and HangupSource of the completed callback, by the call's final status, when
+# the called side or the network ended it (our own hang-ups say so themselves).
+_ENDINGS: Final = {
+    "completed": ("normal_clearing", "callee"),
+    "busy": ("user_busy", "callee"),
+    "no-answer": ("no_answer", "unknown"),
+    "failed": ("call_rejected", "callee"),
+    "canceled": ("originator_cancel", "caller"),
+}
+
+
+def detection_result(answered_by: str, mode: str, timeout_ms: int) -> tuple[float, str, str]:
+    """Simulated seconds after the answer, the resource's answered_by and the callback's
+    AnsweredBy of detecting ``answered_by`` with ``mode`` and MachineDetectionTimeout."""
+    timeout_s = timeout_ms / 1000
+    if answered_by == "human":
+        seconds, result = HUMAN_DETECTION_S, ("human", "human")
+    elif answered_by == "machine" and mode == "DetectMessageEnd":
+        seconds, result = MACHINE_DETECTION_S + GREETING_S, ("machine", "machine_end_beep")
+    elif answered_by == "machine":
+        seconds, result = MACHINE_DETECTION_S, ("machine", "machine_start")
+    else:
+        seconds, result = timeout_s, ("not_sure", "unknown")
+    if seconds > timeout_s:
+        if answered_by == "machine" and timeout_s >= MACHINE_DETECTION_S:
+            return timeout_s, "machine", "machine_end_other"
+        return timeout_s, "not_sure", "unknown"
+    return seconds, *result
 
 
 class Lifecycle:
@@ -49,6 +122,7 @@ class Lifecycle:
         self._clock = clock
         self._ids = ids
         self._events = events
+        self._calls_to: Counter[str] = Counter()  # calls started, by number (for then:)
 
     # Conferences ------------------------------------------------------------
 
@@ -125,9 +199,17 @@ class Lifecycle:
 
     # Legs -------------------------------------------------------------------
 
+    def _behaviour_of(self, leg: Leg) -> NumberBehaviour:
+        """What this call to its number does: the number's first call, or a later one."""
+        key = self._scenario.number_key(leg.to) or leg.to
+        earlier = self._calls_to[key]
+        self._calls_to[key] += 1
+        behaviour = self._scenario.behaviour(leg.to)
+        return behaviour if earlier == 0 else behaviour.later()
+
     def start(self, leg: Leg) -> None:
         """Ring a new leg, and schedule what the scenario says its number does."""
-        behaviour = self._scenario.behaviour(leg.to)
+        behaviour = leg.behaviour = self._behaviour_of(leg)
         if leg.conference is not None:
             log.info(
                 "call %s dialed to %s%s into conference %s",
@@ -160,8 +242,13 @@ class Lifecycle:
             return
         self._clock.later(answer_after, lambda: self._answer(leg), leg.timers)
 
-    def _end_later(self, leg: Leg, seconds: float, call_status: str) -> None:
-        self._clock.later(seconds, lambda: self.end_leg(leg, call_status), leg.timers)
+    def _end_later(
+        self, leg: Leg, seconds: float, call_status: str, cause: str | None = None
+    ) -> None:
+        source = None if cause is None else "unknown"
+        self._clock.later(
+            seconds, lambda: self.end_leg(leg, call_status, cause=cause, source=source), leg.timers
+        )
 
     def _answer(self, leg: Leg) -> None:
         if not leg.live:
@@ -171,13 +258,32 @@ class Lifecycle:
         leg.answered = now
         leg.answered_at = time.monotonic()
         leg.updated = now
-        conference = leg.conference if leg.conference is not None else self._join_answered(leg)
-        if conference is None:
+        detection = leg.detection
+        if detection is not None:
+            self._detect(leg, detection.mode, detection.timeout_ms)
+        if leg.conference is None and detection is not None and detection.blocking:
+            log.info("call %s answered; its TeXML waits for machine detection", leg.sid)
+            self._events.call(leg, "answered", "in-progress")
+            self._schedule_hangups(leg)
             return
+        if self._connect(leg, announced=False):
+            self._schedule_hangups(leg)
+
+    def _connect(self, leg: Leg, *, announced: bool) -> bool:
+        """An answered leg in its conference (a placed call joins it now), with the events
+        that go with it; False when the call ended instead. ``announced``: its answered
+        callback was already sent."""
+        now = datetime.now(UTC)
+        conference = (
+            leg.conference if leg.conference is not None else self._join_answered(leg, announced)
+        )
+        if conference is None:
+            return False
         conference.updated = now
         conference.ever_joined = True
         log.info("call %s answered; participant connected", leg.sid)
-        self._events.call(leg, "answered", "in-progress")
+        if not announced:
+            self._events.call(leg, "answered", "in-progress")
         self._events.conference(conference, "join", "participant-join", leg)
         if leg.record:
             self._start_leg_recording(leg)
@@ -187,35 +293,74 @@ class Lifecycle:
             self._events.conference(conference, "start", "conference-start", leg)
             if conference.record:
                 self._start_conference_recording(conference)
-        behaviour = self._scenario.behaviour(leg.to)
-        hangups = [s for s in (behaviour.hangup_after, leg.time_limit_s) if s is not None]
-        if hangups:
-            self._end_later(leg, min(hangups), "completed")
+        return True
 
-    def _join_answered(self, leg: Leg) -> Conference | None:
+    def _schedule_hangups(self, leg: Leg) -> None:
+        """The callee's hang-up (hangup_after) or the dial's TimeLimit, whichever comes first."""
+        hangup_after, time_limit = leg.behaviour.hangup_after, leg.time_limit_s
+        if time_limit is not None and (hangup_after is None or time_limit < hangup_after):
+            self._end_later(leg, time_limit, "completed", "time_limit")
+        elif hangup_after is not None:
+            self._end_later(leg, hangup_after, "completed")
+
+    def _detect(self, leg: Leg, mode: str, timeout_ms: int) -> None:
+        seconds, answered_by, amd_result = detection_result(
+            leg.behaviour.answered_by, mode, timeout_ms
+        )
+
+        def detected() -> None:
+            if not leg.live:
+                return
+            leg.answered_by = answered_by
+            leg.amd_result = amd_result
+            leg.updated = datetime.now(UTC)
+            log.info("call %s: machine detection says %s", leg.sid, amd_result)
+            self._events.amd(leg, amd_result, round(seconds * 1000))
+            detection = leg.detection
+            if leg.conference is None and detection is not None and detection.blocking:
+                self._connect(leg, announced=True)
+
+        self._clock.later(seconds, detected, leg.timers)
+
+    def _join_answered(self, leg: Leg, announced: bool) -> Conference | None:
         """Run an answered call's <Dial><Conference>: join the running conference of its name,
         or create it. A full conference ends the call, as its TeXML has nothing else to do."""
         name = leg.join_name or ""
         conference = self._account.running_conference(name)
         if conference is not None and conference.full:
             log.info("call %s answered; conference %s is full, call ends", leg.sid, conference.sid)
-            self._events.call(leg, "answered", "in-progress")
-            self.end_leg(leg, "completed")
+            if not announced:
+                self._events.call(leg, "answered", "in-progress")
+            self.end_leg(leg, "completed", cause="normal_clearing", source="caller")
             return None
         if conference is None:
             conference = self.create_conference(name, leg.join_values)
         self.enter(conference, leg, leg.join_values)
         return conference
 
-    def end_leg(self, leg: Leg, call_status: str) -> None:
-        """End a live leg with its final call status, and let the conference react."""
+    def end_leg(
+        self,
+        leg: Leg,
+        call_status: str,
+        *,
+        cause: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        """End a live leg with its final call status, and let the conference react.
+
+        ``cause`` and ``source``: the HangupCause and HangupSource; by default those of the
+        called side or the network ending it with this status."""
         if not leg.live:
             return
         was_connected = leg.call_status == "in-progress"
         self._clock.cancel(leg.timers)
         now = datetime.now(UTC)
+        default_cause, default_source = _ENDINGS.get(call_status, ("normal_clearing", "unknown"))
+        leg.hangup_cause = cause or default_cause
+        leg.hangup_source = source or default_source
         leg.call_status = call_status
         leg.ended = now
+        leg.ended_at = time.monotonic()
         leg.updated = now
         conference = leg.conference
         if conference is not None:
@@ -240,7 +385,10 @@ class Lifecycle:
 
     def hang_up(self, leg: Leg) -> None:
         """End a leg from our side: completed once answered, canceled while still ringing."""
-        self.end_leg(leg, "completed" if leg.call_status == "in-progress" else "canceled")
+        if leg.call_status == "in-progress":
+            self.end_leg(leg, "completed", cause="normal_clearing", source="caller")
+        else:
+            self.end_leg(leg, "canceled", cause="originator_cancel", source="caller")
 
     # Recordings -------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final
 
-from orchestrator.texml.contract import FieldValue
+from orchestrator.sandbox.scenario import NumberBehaviour
+from orchestrator.texml.contract import FieldValue, ParticipantResource
 
 LIVE_CALL_STATUSES: Final = ("queued", "ringing", "in-progress")
 
@@ -37,6 +38,33 @@ class Subscription:
     events: frozenset[str]
 
 
+@dataclass(frozen=True)
+class Detection:
+    """Answering-machine detection a call asked for (MachineDetection and its settings).
+
+    ``blocking``: a placed call's TeXML waits for the result (InitiateTexmlCall
+    without AsyncAmd=true, as documented); a dialed leg is in its conference
+    from the dial on, so nothing of it waits.
+    """
+
+    mode: str  # Enable or DetectMessageEnd
+    timeout_ms: int
+    subscription: Subscription | None  # AmdStatusCallback (or AsyncAmdStatusCallback)
+    blocking: bool = False
+
+
+@dataclass(frozen=True)
+class Departed:
+    """A participant hung up through the API that the participant endpoints still return
+    (``api.hangup_lag_s``): the resource as it was just before, until ``until``."""
+
+    seq: int
+    call_sid: str
+    label: str | None
+    until: float  # monotonic
+    view: ParticipantResource
+
+
 @dataclass(eq=False)
 class Recording:
     sid: str
@@ -51,6 +79,7 @@ class Recording:
     status: str = "processing"
     duration: int | None = None
     updated: datetime | None = None
+    callback_sequence: int = 0
 
 
 @dataclass(eq=False)
@@ -95,9 +124,20 @@ class Leg:
     answered: datetime | None = None
     answered_at: float | None = None  # monotonic, for durations
     ended: datetime | None = None
+    ended_at: float | None = None  # monotonic: a duration ends here, not at the next read
+    # Why the leg ended, as the completed callback's HangupCause and HangupSource say it.
+    hangup_cause: str = ""
+    hangup_source: str = ""
     recording: Recording | None = None
     callback_sequence: int = 0
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    # What the scenario says this call to its number does (its first or a later call).
+    behaviour: NumberBehaviour = field(default_factory=NumberBehaviour)
+    detection: Detection | None = None
+    # The detection's result once it is in: the Calls resource's answered_by (human,
+    # machine, not_sure) and the AMD callback's AnsweredBy (see lifecycle).
+    answered_by: str | None = None
+    amd_result: str | None = None
 
     @property
     def live(self) -> bool:
@@ -148,6 +188,8 @@ class Conference:
     recording: Recording | None = None
     recordings: list[Recording] = field(default_factory=list)
     callback_sequence: int = 0
+    # Participants hung up through the API that reads still return (api.hangup_lag_s).
+    departed: dict[str, Departed] = field(default_factory=dict)
 
     @property
     def full(self) -> bool:
@@ -163,6 +205,21 @@ class Conference:
             return leg
         labelled = self.live_by_label.get(call_sid_or_label)
         return labelled[-1] if labelled else None
+
+    def still_shown(self, now: float) -> list[Departed]:
+        """The departed participants that reads still return at ``now`` (forgets the rest)."""
+        for sid in [sid for sid, gone in self.departed.items() if gone.until <= now]:
+            del self.departed[sid]
+        return list(self.departed.values())
+
+    def departed_one(self, call_sid_or_label: str, now: float) -> Departed | None:
+        """The departed participant with this call SID, or the newest with this Label."""
+        shown = self.still_shown(now)
+        for gone in shown:
+            if gone.call_sid == call_sid_or_label:
+                return gone
+        labelled = [gone for gone in shown if gone.label == call_sid_or_label]
+        return max(labelled, key=lambda gone: gone.seq) if labelled else None
 
     def join(self, leg: Leg) -> None:
         self.live[leg.sid] = leg

@@ -19,14 +19,16 @@ from urllib.parse import urlencode
 
 from orchestrator.sandbox.fields import invalid
 from orchestrator.sandbox.model import Conference
+from orchestrator.sandbox.scenario import DEFAULT_MAX_PAGE_SIZE
 
-# Telnyx's TeXML lists default to 20 items a page; we cap a page at 1000 like Twilio.
+# Telnyx's TeXML lists default to 20 items a page; a page holds at most 1000 like Twilio's,
+# unless the scenario's api.max_page_size says fewer.
 DEFAULT_PAGE_SIZE: Final = 20
-MAX_PAGE_SIZE: Final = 1000
 
 
 class Sequenced(Protocol):
-    seq: int
+    @property
+    def seq(self) -> int: ...
 
 
 S = TypeVar("S", bound=Sequenced)
@@ -44,14 +46,18 @@ def page(
     items: Sequence[S],
     base: str,
     filters: Mapping[str, str],
+    *,
+    max_size: int = DEFAULT_MAX_PAGE_SIZE,
 ) -> Page:
     """One page of ``items`` (in creation order) with the list envelope the API sends.
 
     ``query`` and ``path_qs`` are the request's; ``base`` is the list's path and
-    ``filters`` the query keys its other pages keep.
+    ``filters`` the query keys its other pages keep. A PageSize above ``max_size``
+    is a 422 pointing at /PageSize.
     """
     number = _query_int(query, "Page", 0, minimum=0)
-    size = _query_int(query, "PageSize", DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
+    default = min(DEFAULT_PAGE_SIZE, max_size)
+    size = _query_int(query, "PageSize", default, minimum=1, maximum=max_size)
     token = query.get("PageToken")
     if token:
         after = _decode_token(token)

@@ -42,8 +42,8 @@ def media_url(account: Account, recording: Recording) -> str | None:
 
 
 def call_duration(clock: SimulatedClock, leg: Leg) -> int:
-    """Simulated seconds since the leg was answered; 0 for one never answered."""
-    return 0 if leg.answered_at is None else clock.elapsed(leg.answered_at)
+    """Simulated seconds from answer to end (to now while the leg is up); 0 if never answered."""
+    return 0 if leg.answered_at is None else clock.elapsed(leg.answered_at, leg.ended_at)
 
 
 class Resources:
@@ -144,7 +144,7 @@ class Resources:
             "to_formatted": leg.to,
             "caller_name": None,
             "direction": "outbound",
-            "answered_by": None,
+            "answered_by": leg.answered_by,  # null until machine detection, if any, is done
             "start_time": rfc2822(leg.answered) if leg.answered else None,
             "end_time": rfc2822(leg.ended) if leg.ended else None,
             "duration": str(call_duration(self._clock, leg)) if leg.ended else None,

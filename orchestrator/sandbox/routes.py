@@ -17,11 +17,12 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from orchestrator.sandbox.dial_fields import named_as_documented
+from orchestrator.sandbox.callbacks import DeliveryStats
+from orchestrator.sandbox.dial_fields import INITIATE_CALL_FIELDS, named_as_documented
 from orchestrator.sandbox.fields import check_fields, invalid, not_found, read_body
 from orchestrator.sandbox.limits import Counters, RateLimiter
 from orchestrator.sandbox.media import silence
-from orchestrator.sandbox.model import Conference, Leg, is_uuid
+from orchestrator.sandbox.model import Conference, Departed, Leg, is_uuid
 from orchestrator.sandbox.paging import date_filter, page
 from orchestrator.sandbox.responses import drop_connection
 from orchestrator.sandbox.simulation import Simulation
@@ -45,6 +46,7 @@ class ApiRoutes:
         self.sim = simulation
         self.views = simulation.resources
         self.dial_limiter = dial_limiter
+        self._max_page = simulation.scenario.api.max_page_size
 
     def add_to(self, app: web.Application) -> None:
         """Register every API path, relative to where ``app`` is mounted."""
@@ -77,16 +79,27 @@ class ApiRoutes:
         return conference
 
     def _participant(self, request: web.Request) -> Leg:
+        found = self._participant_or_departed(request, departed=False)
+        assert isinstance(found, Leg)
+        return found
+
+    def _participant_or_departed(self, request: web.Request, *, departed: bool) -> Leg | Departed:
+        """The live participant named in the path; with ``departed``, also one hung up through
+        the API that reads still return (api.hangup_lag_s)."""
         conference = self._conference(request)
         ref = request.match_info["call_sid_or_label"]
-        leg = conference.live_leg(ref)
-        if leg is None and ref.endswith(".json"):
-            leg = conference.live_leg(ref[: -len(".json")])
-        if leg is None:
-            raise not_found(
-                f"no participant {ref} in conference {conference.sid} (it may have left)"
-            )
-        return leg
+        refs = [ref, ref[: -len(".json")]] if ref.endswith(".json") else [ref]
+        for name in refs:
+            leg = conference.live_leg(name)
+            if leg is not None:
+                return leg
+        if departed:
+            now = time.monotonic()
+            for name in refs:
+                gone = conference.departed_one(name, now)
+                if gone is not None:
+                    return gone
+        raise not_found(f"no participant {ref} in conference {conference.sid} (it may have left)")
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         return await read_body(request, json_bodies=self.sim.scenario.api.json_bodies)
@@ -110,7 +123,7 @@ class ApiRoutes:
         for field in ("DateCreated", "DateUpdated"):
             items = date_filter(query, field, items, filters)
         base = self.views.account_path(contract.CONFERENCES_PATH)
-        listed = page(query, request.path_qs, items, base, filters)
+        listed = page(query, request.path_qs, items, base, filters, max_size=self._max_page)
         return web.json_response(
             {**listed.envelope, "conferences": [self.views.conference(c) for c in listed.items]}
         )
@@ -128,7 +141,14 @@ class ApiRoutes:
     async def list_recordings(self, request: web.Request) -> web.StreamResponse:
         conference = self._conference(request)
         base = self.views.account_path(contract.RECORDINGS_PATH, conference_sid=conference.sid)
-        listed = page(request.query, request.path_qs, list(conference.recordings), base, {})
+        listed = page(
+            request.query,
+            request.path_qs,
+            list(conference.recordings),
+            base,
+            {},
+            max_size=self._max_page,
+        )
         return web.json_response(
             {**listed.envelope, "recordings": [self.views.recording(r) for r in listed.items]}
         )
@@ -153,19 +173,29 @@ class ApiRoutes:
     async def list_participants(self, request: web.Request) -> web.StreamResponse:
         conference = self._conference(request)
         base = self.views.account_path(contract.PARTICIPANTS_PATH, conference_sid=conference.sid)
-        # A new leg is listed only once the scenario's list lag has passed since it joined.
+        # A new leg is listed only once the scenario's list lag has passed since it joined;
+        # one hung up through the API, until its hang-up lag has passed.
         now = time.monotonic()
-        listed_legs = [leg for leg in conference.live_legs() if leg.listed_at <= now]
-        listed = page(request.query, request.path_qs, listed_legs, base, {})
+        shown: list[Leg | Departed] = [
+            leg for leg in conference.live_legs() if leg.listed_at <= now
+        ]
+        departed = conference.still_shown(now)
+        if departed:
+            shown = sorted([*shown, *departed], key=lambda item: item.seq)
+        listed = page(request.query, request.path_qs, shown, base, {}, max_size=self._max_page)
         return web.json_response(
             {
                 **listed.envelope,
-                "participants": [self.views.participant(p) for p in listed.items],
+                "participants": [self._participant_view(p) for p in listed.items],
             }
         )
 
+    def _participant_view(self, item: Leg | Departed) -> contract.ParticipantResource:
+        return item.view if isinstance(item, Departed) else self.views.participant(item)
+
     async def get_participant(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(self.views.participant(self._participant(request)))
+        found = self._participant_or_departed(request, departed=True)
+        return web.json_response(self._participant_view(found))
 
     async def update_participant(self, request: web.Request) -> web.StreamResponse:
         raw = await self._body(request)
@@ -186,7 +216,7 @@ class ApiRoutes:
         # As for a dial, nothing awaits from the checks to the answer.
         now = time.monotonic()
         self.dial_limiter.check(now)
-        values = check_fields(raw, contract.INITIATE_CALL_FIELDS)
+        values = check_fields(raw, INITIATE_CALL_FIELDS)
         leg = named_as_documented(raw, lambda: self.sim.initiate_call(values))
         headers = self.dial_limiter.accept(now)
         if self._answer_withheld():
@@ -222,11 +252,16 @@ class ApiRoutes:
 
 
 class IntrospectionRoutes:
-    """What the sandbox shows of itself: accepted dials, health and counters, recordings' audio."""
+    """What the sandbox shows of itself: accepted dials, health and counters, recordings' audio.
 
-    def __init__(self, simulation: Simulation, counters: Counters) -> None:
+    Health's ``webhooks`` counts what became of the callbacks (``callbacks.DeliveryStats``)."""
+
+    def __init__(
+        self, simulation: Simulation, counters: Counters, deliveries: DeliveryStats
+    ) -> None:
         self.sim = simulation
         self.counters = counters
+        self.deliveries = deliveries
 
     def add_to(self, app: web.Application) -> None:
         """Register the routes, relative to ``app`` mounted at SANDBOX_PREFIX."""
@@ -260,6 +295,7 @@ class IntrospectionRoutes:
                 "participant_lists": self.counters.participant_lists,
                 "rate_limited": dict(self.counters.rate_limited),
                 "unsupported_media": self.counters.unsupported_media,
+                "webhooks": self.deliveries.as_dict(),
             }
         )
 

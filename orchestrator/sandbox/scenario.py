@@ -7,8 +7,26 @@ key, because a typo in a scenario would otherwise silently test something else.
 
 The ``api:`` section and ``profile: field`` turn on the real API's rough edges
 (lags, the other status word, a general read limit, form-only bodies, no
-conference creation by name): each is undocumented or only implied by Telnyx,
-so a client that works against the field profile does not rely on any of them.
+conference creation by name, hung-up legs still listed): each is undocumented
+or only implied by Telnyx, so a client that works against the field profile
+does not rely on any of them.
+
+The ``webhooks:`` section makes delivery as loose as Telnyx promises (at
+least once, unordered): duplicates, reordering, and how often a failing
+receiver is retried (``callbacks`` says how). The keys, all optional:
+
+- ``seed``, ``time_scale``, ``latency_ms``, ``ring_seconds``,
+  ``dials_per_second``, ``dial_window_seconds``: see ``Scenario``.
+- ``faults``: ``error_rate``, ``reset_after_commit_rate``, ``malformed_rate``.
+- ``numbers: {N: {...}}``: ``answer``, ``seconds``, ``hangup_after``,
+  ``answered_by``, ``then`` (see ``NumberBehaviour``).
+- ``profile``: lab (default) or field.
+- ``api``: ``participant_list_lag_s``, ``calls_lag_s``, ``hangup_lag_s``,
+  ``connected_status``, ``retry_after``, ``reads_per_second``,
+  ``create_by_name``, ``json_bodies``, ``duplicate_labels``,
+  ``initiate_call_sid``, ``max_page_size`` (see ``ApiBehaviour``).
+- ``webhooks``: ``duplicate_rate``, ``reorder_window_ms``, ``retry_attempts``
+  (see ``WebhookBehaviour``).
 """
 
 from __future__ import annotations
@@ -31,6 +49,16 @@ ANSWER_MODES: Final = ("answer", "after", "no-answer", "busy", "fail")
 # How long a busy or failed leg takes to end when the scenario does not say.
 DEFAULT_REJECT_SECONDS: Final = 1.0
 
+AnsweredBy = Literal["human", "machine", "not_sure"]
+ANSWERED_BY: Final = ("human", "machine", "not_sure")
+ThenMode = Literal["answer", "no-answer", "busy"]
+THEN_MODES: Final = ("answer", "no-answer", "busy")
+
+# Twilio's largest PageSize, which the sandbox takes unless api.max_page_size says less.
+DEFAULT_MAX_PAGE_SIZE: Final = 1000
+# A failing webhook receiver is tried this many more times (callbacks says when).
+DEFAULT_RETRY_ATTEMPTS: Final = 3
+
 Profile = Literal["lab", "field"]
 PROFILES: Final = ("lab", "field")
 DuplicateLabels = Literal["reject", "allow"]
@@ -45,11 +73,32 @@ class NumberBehaviour:
     ``seconds``), "no-answer" (rings until the dial's Timeout), "busy" or "fail"
     (ends after ``seconds``, default 1). ``hangup_after``: the callee hangs up
     that many seconds after answering.
+
+    ``answered_by``: who picks up when the number answers: "human" (the
+    default), "machine" (an answering machine) or "not_sure" (nothing a
+    detector can decide on). It matters only to a call that asked for
+    MachineDetection (``lifecycle`` says what detection reports, and when).
+
+    ``then``: what every call to the number after its first does, counted per
+    number over the sandbox's whole life (dials and placed calls alike): the
+    first call behaves as ``answer``/``seconds``/``hangup_after`` say, every
+    later one as ``then`` says: "answer" (after ring_seconds, and stays up:
+    no hangup_after), "no-answer" (rings until the dial's Timeout) or "busy"
+    (ends after one second). Without ``then`` every call behaves like the
+    first. ``answered_by`` holds for every call.
     """
 
     answer: AnswerMode = "answer"
     seconds: float | None = None
     hangup_after: float | None = None
+    answered_by: AnsweredBy = "human"
+    then: ThenMode | None = None
+
+    def later(self) -> NumberBehaviour:
+        """How a call after the number's first behaves (itself without ``then``)."""
+        if self.then is None:
+            return self
+        return NumberBehaviour(answer=self.then, answered_by=self.answered_by)
 
 
 @dataclass(frozen=True)
@@ -66,6 +115,16 @@ class ApiBehaviour:
 
     The defaults are the forgiving "lab" side; ``FIELD_API`` is the hard side.
     Lags are simulated seconds (scaled by time_scale); the read limit is real time.
+
+    ``participant_list_lag_s``: a new leg shows in its conference's participant
+    list only this long after its dial. ``calls_lag_s``: ``GET Calls/{sid}``
+    knows a new call only this long after it was placed. ``hangup_lag_s``: a
+    participant hung up through the API (DELETE) is still returned by the
+    participant endpoints, the list and the get by call SID or Label, for this
+    long, as it was just before (its status included); updating or deleting it
+    again is a 404 at once, as is everything else about a leg that has gone.
+    ``max_page_size``: the largest PageSize a list takes; a larger one is a 422
+    pointing at /PageSize.
     """
 
     participant_list_lag_s: float = 0.0
@@ -77,9 +136,12 @@ class ApiBehaviour:
     json_bodies: bool = True
     duplicate_labels: DuplicateLabels = "reject"
     initiate_call_sid: bool = True
+    hangup_lag_s: float = 0.0
+    max_page_size: int = DEFAULT_MAX_PAGE_SIZE
 
 
-# ``profile: field``: every knob on its hard side (duplicate Labels stay refused, as documented).
+# ``profile: field``: every knob on its hard side (duplicate Labels stay refused, as documented;
+# the largest PageSize stays Twilio's, as nothing says Telnyx takes fewer).
 FIELD_API: Final = ApiBehaviour(
     participant_list_lag_s=3.0,
     calls_lag_s=3.0,
@@ -90,7 +152,25 @@ FIELD_API: Final = ApiBehaviour(
     json_bodies=False,
     duplicate_labels="reject",
     initiate_call_sid=False,
+    hangup_lag_s=3.0,
 )
+
+
+@dataclass(frozen=True)
+class WebhookBehaviour:
+    """How callbacks are delivered, beyond the at-least-once retries every receiver gets.
+
+    ``duplicate_rate``: the fraction of callbacks delivered twice (the same
+    event, the same EventId). ``reorder_window_ms``: each callback is held a
+    random 0..N milliseconds of real time before it is queued for its URL, so
+    callbacks to one receiver can arrive out of order. ``retry_attempts``: how
+    many more times a failed delivery is tried (default 3). Draws come from
+    the scenario's seed.
+    """
+
+    duplicate_rate: float = 0.0
+    reorder_window_ms: float = 0.0
+    retry_attempts: int = DEFAULT_RETRY_ATTEMPTS
 
 
 def _no_numbers() -> Mapping[str, NumberBehaviour]:
@@ -111,6 +191,7 @@ class Scenario:
     numbers: Mapping[str, NumberBehaviour] = field(default_factory=_no_numbers)
     profile: Profile = "lab"
     api: ApiBehaviour = field(default_factory=ApiBehaviour)
+    webhooks: WebhookBehaviour = field(default_factory=WebhookBehaviour)
 
     @property
     def dial_limit(self) -> int:
@@ -119,8 +200,16 @@ class Scenario:
             return 0
         return max(1, math.floor(self.dials_per_second * self.dial_window_seconds + 1e-9))
 
+    def number_key(self, to: str) -> str | None:
+        """The ``numbers:`` key that ``to`` is configured under, if any."""
+        for key in (to, to.lower()):
+            if key in self.numbers:
+                return key
+        return None
+
     def behaviour(self, to: str) -> NumberBehaviour:
-        return self.numbers.get(to) or self.numbers.get(to.lower()) or NumberBehaviour()
+        key = self.number_key(to)
+        return self.numbers[key] if key is not None else NumberBehaviour()
 
 
 TOP_LEVEL_KEYS: Final = (
@@ -134,11 +223,13 @@ TOP_LEVEL_KEYS: Final = (
     "numbers",
     "profile",
     "api",
+    "webhooks",
 )
 FAULT_KEYS: Final = ("error_rate", "reset_after_commit_rate", "malformed_rate")
 API_KEYS: Final = (
     "participant_list_lag_s",
     "calls_lag_s",
+    "hangup_lag_s",
     "connected_status",
     "retry_after",
     "reads_per_second",
@@ -146,8 +237,10 @@ API_KEYS: Final = (
     "json_bodies",
     "duplicate_labels",
     "initiate_call_sid",
+    "max_page_size",
 )
-NUMBER_KEYS: Final = ("answer", "seconds", "hangup_after")
+NUMBER_KEYS: Final = ("answer", "seconds", "hangup_after", "answered_by", "then")
+WEBHOOK_KEYS: Final = ("duplicate_rate", "reorder_window_ms", "retry_attempts")
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -202,7 +295,29 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>") -> Sc
     values["api"] = _api(
         checker, data.get("api"), FIELD_API if profile == "field" else ApiBehaviour()
     )
+    values["webhooks"] = _webhooks(checker, data.get("webhooks"))
     return Scenario(**values)
+
+
+def _webhooks(checker: _Checker, data: Any) -> WebhookBehaviour:
+    if data is None:
+        return WebhookBehaviour()
+    mapping = checker.mapping(data, "webhooks")
+    checker.keys(mapping, WEBHOOK_KEYS, "webhooks.")
+    given: dict[str, Any] = {}
+    if "duplicate_rate" in mapping:
+        given["duplicate_rate"] = checker.number(
+            mapping["duplicate_rate"], "webhooks.duplicate_rate", minimum=0.0, maximum=1.0
+        )
+    if "reorder_window_ms" in mapping:
+        given["reorder_window_ms"] = checker.number(
+            mapping["reorder_window_ms"], "webhooks.reorder_window_ms", minimum=0.0
+        )
+    if "retry_attempts" in mapping:
+        given["retry_attempts"] = checker.integer(
+            mapping["retry_attempts"], "webhooks.retry_attempts", minimum=0
+        )
+    return WebhookBehaviour(**given)
 
 
 def _api(checker: _Checker, data: Any, base: ApiBehaviour) -> ApiBehaviour:
@@ -212,12 +327,16 @@ def _api(checker: _Checker, data: Any, base: ApiBehaviour) -> ApiBehaviour:
     mapping = checker.mapping(data, "api")
     checker.keys(mapping, API_KEYS, "api.")
     given: dict[str, Any] = {}
-    for key in ("participant_list_lag_s", "calls_lag_s"):
+    for key in ("participant_list_lag_s", "calls_lag_s", "hangup_lag_s"):
         if key in mapping:
             given[key] = checker.number(mapping[key], f"api.{key}", minimum=0.0)
     if "reads_per_second" in mapping:
         given["reads_per_second"] = checker.integer(
             mapping["reads_per_second"], "api.reads_per_second", minimum=0
+        )
+    if "max_page_size" in mapping:
+        given["max_page_size"] = checker.integer(
+            mapping["max_page_size"], "api.max_page_size", minimum=1
         )
     for key in ("retry_after", "create_by_name", "json_bodies", "initiate_call_sid"):
         if key in mapping:
@@ -275,7 +394,7 @@ def _behaviour(checker: _Checker, data: Any, where: str) -> NumberBehaviour:
     mapping = checker.mapping(data, where)
     checker.keys(mapping, NUMBER_KEYS, where + ".")
     if not mapping:
-        checker.fail(where, "give answer: and/or hangup_after:")
+        checker.fail(where, "give answer: and/or hangup_after:, answered_by:, then:")
     answer = mapping.get("answer", "answer")
     if answer not in ANSWER_MODES:
         checker.fail(f"{where}.answer", f"must be one of {', '.join(ANSWER_MODES)}, got {answer!r}")
@@ -292,7 +411,21 @@ def _behaviour(checker: _Checker, data: Any, where: str) -> NumberBehaviour:
         if answer in ("no-answer", "busy", "fail"):
             checker.fail(f"{where}.hangup_after", f"a number that is {answer} never answers")
         hangup_after = checker.number(mapping["hangup_after"], f"{where}.hangup_after", minimum=0.0)
-    return NumberBehaviour(answer=answer, seconds=seconds, hangup_after=hangup_after)
+    answered_by = (
+        checker.choice(mapping["answered_by"], f"{where}.answered_by", ANSWERED_BY)
+        if "answered_by" in mapping
+        else "human"
+    )
+    then = (
+        checker.choice(mapping["then"], f"{where}.then", THEN_MODES) if "then" in mapping else None
+    )
+    return NumberBehaviour(
+        answer=answer,
+        seconds=seconds,
+        hangup_after=hangup_after,
+        answered_by=answered_by,  # type: ignore[arg-type]
+        then=then,  # type: ignore[arg-type]
+    )
 
 
 class _Checker:

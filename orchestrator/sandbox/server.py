@@ -1,4 +1,10 @@
-"""Running the sandbox: in the current event loop, or in a thread for synchronous callers."""
+"""Running the sandbox: in the current event loop, or in a thread for synchronous callers.
+
+Each run signs its callbacks with an Ed25519 key: one made for the run, or the
+one given (``SigningKey.load_or_create`` keeps one in a file across runs).
+``SandboxInfo.public_key`` is what verifies them, as TELNYX_PUBLIC_KEY holds
+a real account's.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from orchestrator.errors import ConfigError
 from orchestrator.sandbox.app import SIMULATION, create_app
 from orchestrator.sandbox.resources import API_PREFIX
 from orchestrator.sandbox.scenario import Scenario
+from orchestrator.webhooks.signing import SigningKey
 
 # How long shutting down waits for requests still being answered.
 SHUTDOWN_TIMEOUT_S = 2.0
@@ -29,6 +36,7 @@ class SandboxInfo:
     base_url: str  # e.g. "http://127.0.0.1:43211/v2": what TELNYX_BASE_URL should be
     api_key: str = field(repr=False)  # kept out of logs and test failure output
     account_sid: str
+    public_key: str  # base64 Ed25519: verifies the callbacks' signatures (TELNYX_PUBLIC_KEY)
 
 
 def generate_api_key() -> str:
@@ -59,10 +67,12 @@ async def running_sandbox(
     account_sid: str | None = None,
     allow_remote_callbacks: bool = False,
     access_log: bool = False,
+    signing_key: SigningKey | None = None,
 ) -> AsyncIterator[SandboxInfo]:
     """Serve the sandbox from the running event loop until the block exits.
 
-    ``port=0`` picks a free port; ``access_log`` logs every API request at INFO.
+    ``port=0`` picks a free port; ``access_log`` logs every API request at INFO;
+    ``signing_key`` signs the callbacks (default: a new key for this run).
     On exit every simulated timer is cancelled and webhook deliveries stop.
     Raises ConfigError when the address cannot be used.
     """
@@ -71,10 +81,12 @@ async def running_sandbox(
         host = "127.0.0.1"
     key = api_key or generate_api_key()
     account = account_sid or generate_account_sid()
+    signer = signing_key or SigningKey.generate()
     app = create_app(
         scenario or Scenario(),
         api_key=key,
         account_sid=account,
+        signing_key=signer,
         allow_remote_callbacks=allow_remote_callbacks,
         access_log=access_log,
     )
@@ -93,6 +105,7 @@ async def running_sandbox(
             base_url=f"http://{_url_host(host)}:{bound_port}{API_PREFIX}",
             api_key=key,
             account_sid=account,
+            public_key=signer.public_key,
         )
         app[SIMULATION].account.public_base = info.base_url
         yield info

@@ -26,6 +26,7 @@ from orchestrator.sandbox.dial_fields import (
     check_caller_id,
     custom_headers,
     destination,
+    detection,
     initiate_call_texml,
     subscription,
 )
@@ -34,7 +35,7 @@ from orchestrator.sandbox.events import Events
 from orchestrator.sandbox.fields import ApiFailure, flag_of, int_of, invalid, not_found, text_of
 from orchestrator.sandbox.ids import Identities
 from orchestrator.sandbox.lifecycle import ENDED_VIA_API, Lifecycle
-from orchestrator.sandbox.model import Account, Conference, Leg, is_uuid
+from orchestrator.sandbox.model import Account, Conference, Departed, Leg, is_uuid
 from orchestrator.sandbox.resources import API_PREFIX, Resources
 from orchestrator.sandbox.scenario import Scenario
 from orchestrator.texml import contract
@@ -65,7 +66,7 @@ class Simulation:
             self.account,
             clock=self.clock,
             ids=self._ids,
-            events=Events(self.account, self.clock, notify),
+            events=Events(self.account, self.clock, notify, ids=self._ids, seed=scenario.seed),
         )
 
     def draw_fault(self) -> float:
@@ -112,6 +113,7 @@ class Simulation:
             label=None,  # TeXML's <Conference> noun has no label attribute
             join_name=document.name,
         )
+        leg.detection = detection(values, placed=True)
         self.lifecycle.start(leg)
         return leg
 
@@ -225,6 +227,7 @@ class Simulation:
             custom_headers=custom_headers(values),
             known_at=time.monotonic() + self.clock.real_seconds(self.scenario.api.calls_lag_s),
             call_status="queued" if join_name is not None else "ringing",
+            detection=detection(values, placed=False),
         )
         self.account.calls[sid] = leg
         self.account.dials.append(leg)
@@ -233,7 +236,20 @@ class Simulation:
     # Updates ----------------------------------------------------------------
 
     def hang_up(self, leg: Leg) -> None:
+        """Hang up a participant through the API (DELETE). With api.hangup_lag_s, the
+        participant endpoints go on returning it, as it was, for that long."""
+        lag = self.scenario.api.hangup_lag_s
+        conference = leg.conference
+        view = self.resources.participant(leg) if lag > 0 and conference is not None else None
         self.lifecycle.hang_up(leg)
+        if view is not None and conference is not None:
+            conference.departed[leg.sid] = Departed(
+                seq=leg.seq,
+                call_sid=leg.sid,
+                label=leg.label,
+                until=time.monotonic() + self.clock.real_seconds(lag),
+                view=view,
+            )
 
     def update_participant(self, leg: Leg, values: dict[str, FieldValue]) -> None:
         conference = leg.room

@@ -61,6 +61,7 @@ def test_defaults_are_the_lab_side() -> None:
     assert (api.participant_list_lag_s, api.calls_lag_s, api.reads_per_second) == (0, 0, 0)
     assert (api.connected_status, api.duplicate_labels) == ("connected", "reject")
     assert api.retry_after and api.create_by_name and api.json_bodies and api.initiate_call_sid
+    assert (api.hangup_lag_s, api.max_page_size) == (0, 1000)
 
 
 def test_field_profile_turns_everything_hard_and_explicit_keys_win() -> None:
@@ -70,6 +71,8 @@ def test_field_profile_turns_everything_hard_and_explicit_keys_win() -> None:
     assert (field.connected_status, field.reads_per_second) == ("in-progress", 20)
     assert not (field.retry_after or field.create_by_name or field.json_bodies)
     assert (field.initiate_call_sid, field.duplicate_labels) == (False, "reject")
+    # A hung-up leg lingers as long as a new one takes to show; PageSize stays Twilio's 1000.
+    assert (field.hangup_lag_s, field.max_page_size) == (3.0, 1000)
 
     mixed = parse_scenario(
         {"profile": "field", "api": {"json_bodies": True, "calls_lag_s": 0, "reads_per_second": 0}}
@@ -94,12 +97,16 @@ def test_a_scenario_file_with_every_api_key(tmp_path: Path) -> None:
         "  create_by_name: true\n"
         "  json_bodies: true\n"
         "  duplicate_labels: allow\n"
-        "  initiate_call_sid: true\n",
+        "  initiate_call_sid: true\n"
+        "  hangup_lag_s: 4\n"
+        "  max_page_size: 50\n",
         encoding="utf-8",
     )
     scenario = load_scenario(path)
     assert scenario.profile == "field"
-    assert scenario.api == ApiBehaviour(1.5, 2.0, "connected", True, 7, True, True, "allow", True)
+    assert scenario.api == ApiBehaviour(
+        1.5, 2.0, "connected", True, 7, True, True, "allow", True, 4.0, 50
+    )
 
 
 @pytest.mark.parametrize(
@@ -125,6 +132,9 @@ def test_a_scenario_file_with_every_api_key(tmp_path: Path) -> None:
             "api:\n  duplicate_labels: yes\n",
             "api.duplicate_labels: must be one of reject, allow, got True",
         ),
+        ("api:\n  hangup_lag_s: -2\n", "api.hangup_lag_s: must be at least 0, got -2"),
+        ("api:\n  max_page_size: 0\n", "api.max_page_size: must be at least 1, got 0"),
+        ("api:\n  max_page_size: 20.5\n", "api.max_page_size: must be a whole number"),
     ],
 )
 def test_api_mistakes_are_one_line_naming_file_and_key(
@@ -177,6 +187,90 @@ async def test_calls_lag_answers_404_then_the_call() -> None:
         assert time.monotonic() - started >= 0.2
         # The participant endpoints knew it all along.
         assert (await api.participant(dialed["conference_sid"], dialed["call_sid"])).status == 200
+
+
+async def test_hangup_lag_goes_on_returning_a_participant_hung_up_through_the_api() -> None:
+    async with sandbox_api(api={"hangup_lag_s": 30}) as api:  # 300 ms
+        host = await api.dial_ok("linger", To="+12065550100", ApplicationSid=APP, Label="host")
+        sid = host["conference_sid"]
+        guest = await api.dial_ok(sid, To="+12065550101", Label="guest")
+
+        async def both_connected() -> list[dict[str, Any]] | None:
+            items = (await api.participants(sid)).body["participants"]
+            return items if [p["status"] for p in items] == ["connected"] * 2 else None
+
+        before = await eventually(both_connected)
+        hung_up_at = time.monotonic()
+        assert (await api.delete_participant(sid, "guest")).status == 204
+        # The list and the get, by call SID or Label, still give it as it was.
+        listed = (await api.participants(sid)).body["participants"]
+        assert listed == before
+        by_sid = await api.participant(sid, guest["call_sid"])
+        by_label = await api.participant(sid, "guest")
+        assert (by_sid.status, by_label.status) == (200, 200)
+        assert by_sid.body == by_label.body == before[1]
+        assert by_sid.body["status"] == "connected"
+        # What is about the leg itself knows it has gone: the call, an update, a second delete.
+        assert await api.call_status(guest["call_sid"]) == "completed"
+        assert (await api.update_participant(sid, "guest", Muted=True)).status == 404
+        assert (await api.delete_participant(sid, guest["call_sid"])).status == 404
+
+        async def gone() -> bool:
+            items = (await api.participants(sid)).body["participants"]
+            return [p["call_sid"] for p in items] == [host["call_sid"]]
+
+        await eventually(gone)
+        assert time.monotonic() - hung_up_at >= 0.3
+        assert (await api.participant(sid, "guest")).status == 404
+        assert (await api.participant(sid, guest["call_sid"])).status == 404
+
+
+async def test_without_hangup_lag_a_hung_up_participant_is_gone_at_once() -> None:
+    async with sandbox_api() as api:
+        host = await api.dial_ok("gone", To="+12065550100", ApplicationSid=APP, Label="host")
+        sid = host["conference_sid"]
+        assert (await api.delete_participant(sid, "host")).status == 204
+        assert (await api.participant(sid, host["call_sid"])).status == 404
+        assert (await api.participants(sid)).body["participants"] == []
+
+
+async def test_hangup_lag_does_not_keep_a_leg_that_the_callee_hung_up() -> None:
+    numbers = {"+15550000005": {"hangup_after": 1}}
+    async with sandbox_api(numbers=numbers, api={"hangup_lag_s": 1000}) as api:
+        host = await api.dial_ok("callee", To="+12065550100", ApplicationSid=APP)
+        sid = host["conference_sid"]
+        leaving = await api.dial_ok(sid, To="+15550000005", Label="leaving")
+
+        async def left() -> bool:
+            return (await api.call_status(leaving["call_sid"])) == "completed"
+
+        await eventually(left)
+        assert (await api.participant(sid, "leaving")).status == 404
+
+
+async def test_max_page_size_refuses_a_larger_page_size_by_its_pointer() -> None:
+    async with sandbox_api(api={"max_page_size": 100}) as api:
+        host = await api.dial_ok("pages", To="+12065550100", ApplicationSid=APP)
+        sid = host["conference_sid"]
+        assert (await api.participants(sid, PageSize="100")).status == 200
+        refused = await api.participants(sid, PageSize="101")
+        listed = await api.conferences(PageSize="1000")
+    assert refused.status == 422
+    assert refused.error["source"] == {"pointer": "/PageSize"}
+    assert refused.error["code"] == contract.CODE_BAD_REQUEST
+    assert "between 1 and 100" in refused.error["detail"]
+    assert (listed.status, listed.error["source"]["pointer"]) == (422, "/PageSize")
+
+
+async def test_the_default_page_size_stays_within_a_smaller_maximum() -> None:
+    async with sandbox_api(api={"max_page_size": 5}) as api:
+        host = await api.dial_ok("small", To="+12065550100", ApplicationSid=APP)
+        sid = host["conference_sid"]
+        for i in range(1, 7):
+            await api.dial_ok(sid, To=f"+1206555010{i}")
+        page = (await api.participants(sid)).body
+    assert (page["page_size"], len(page["participants"])) == (5, 5)
+    assert page["next_page_uri"] is not None
 
 
 async def test_connected_status_in_progress_in_list_get_and_update() -> None:

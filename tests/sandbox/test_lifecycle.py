@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from orchestrator.sandbox import SandboxInfo
@@ -96,6 +97,17 @@ async def test_last_participant_hanging_up_completes_the_conference() -> None:
         assert conference["call_sid_ending_conference"] == leg["call_sid"]
         call = await api.call(leg["call_sid"])
         assert call["end_time"] is not None and call["duration"] is not None
+
+
+async def test_an_ended_call_keeps_the_duration_from_answer_to_end() -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        leg = await api.dial_ok("room", To="+15550000005", ApplicationSid=APP)
+        await _status_becomes(api, leg["call_sid"], "completed")
+        ended = await api.call(leg["call_sid"])
+        await asyncio.sleep(0.1)  # ten simulated seconds later
+        again = await api.call(leg["call_sid"])
+    assert 9 <= int(ended["duration"]) <= 11  # hung up ten simulated seconds after answering
+    assert again["duration"] == ended["duration"]
 
 
 async def test_end_conference_on_exit_ends_it_for_everyone() -> None:
@@ -261,3 +273,58 @@ async def test_conference_references_that_do_not_resolve(sandbox: SandboxInfo) -
             await api.request("GET", api.path("/texml/Accounts/{account_sid}/Calls/v3:nope"))
         ).status == 404
         assert await api.dials() == []
+
+
+# A number called again (then:) ---------------------------------------------------------
+
+REDIALED = {
+    "+15550000020": {"hangup_after": 5, "then": "answer"},
+    "+15550000021": {"hangup_after": 5, "then": "no-answer"},
+    "+15550000022": {"hangup_after": 5, "then": "busy"},
+    "+15550000023": {"answer": "busy", "then": "answer", "answered_by": "machine"},
+}
+
+
+async def test_then_answer_the_first_call_hangs_up_every_later_one_stays() -> None:
+    async with sandbox_api(numbers=REDIALED) as api:
+        first = await api.dial_ok("again", To="+15550000020", ApplicationSid=APP)
+        await _status_becomes(api, first["call_sid"], "completed")
+        second = await api.dial_ok("again", To="+15550000020", ApplicationSid=APP)
+        await _status_becomes(api, second["call_sid"], "in-progress")
+        await asyncio.sleep(0.15)  # ten simulated seconds: past the first call's hang-up
+        assert await api.call_status(second["call_sid"]) == "in-progress"
+        # Counted over the sandbox's life, not per conference: a third call elsewhere stays too.
+        third = await api.dial_ok("elsewhere", To="+15550000020", ApplicationSid=APP)
+        await _status_becomes(api, third["call_sid"], "in-progress")
+        await asyncio.sleep(0.1)
+        assert await api.call_status(third["call_sid"]) == "in-progress"
+        ended = await api.call(first["call_sid"])
+    assert 4 <= int(ended["duration"]) <= 6  # the first hung up five simulated seconds in
+
+
+async def test_then_no_answer_and_busy_after_a_first_call_that_answered() -> None:
+    async with sandbox_api(numbers=REDIALED) as api:
+        for number, later in (("+15550000021", "no-answer"), ("+15550000022", "busy")):
+            first = await api.dial_ok("again", To=number, ApplicationSid=APP, Timeout=5)
+            await _status_becomes(api, first["call_sid"], "in-progress")
+            await _status_becomes(api, first["call_sid"], "completed")
+            second = await api.dial_ok("again", To=number, ApplicationSid=APP, Timeout=5)
+            await _status_becomes(api, second["call_sid"], later)
+            call = await api.call(second["call_sid"])
+            assert call["start_time"] is None  # never answered
+
+
+async def test_then_answer_after_a_busy_first_call_and_who_answers_stays() -> None:
+    async with sandbox_api(numbers=REDIALED) as api:
+        first = await api.dial_ok("busy-first", To="+15550000023", ApplicationSid=APP)
+        await _status_becomes(api, first["call_sid"], "busy")
+        second = await api.dial_ok(
+            "busy-first", To="+15550000023", ApplicationSid=APP, MachineDetection="Enable"
+        )
+        await _status_becomes(api, second["call_sid"], "in-progress")
+
+        async def detected() -> str | None:
+            answered_by = (await api.call(second["call_sid"]))["answered_by"]
+            return str(answered_by) if answered_by else None
+
+        assert await eventually(detected) == "machine"

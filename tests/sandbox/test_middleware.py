@@ -69,7 +69,7 @@ async def test_introspection_needs_the_token_but_is_never_counted() -> None:
     assert health["requests"] == {"GET": 0, "POST": 0, "DELETE": 0}
 
 
-async def test_answered_requests_log_at_debug_refused_ones_at_info(
+async def test_without_the_access_log_every_access_line_is_debug(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="orchestrator.sandbox")
@@ -81,7 +81,7 @@ async def test_answered_requests_log_at_debug_refused_ones_at_info(
     levels = {r.getMessage().split(" (")[0]: r.levelno for r in _access_lines(caplog)}
     assert levels == {
         f"POST /v2{dial_path} -> 200": logging.DEBUG,
-        f"POST /v2{dial_path} -> 422": logging.INFO,
+        f"POST /v2{dial_path} -> 422": logging.DEBUG,
     }
     lifecycle = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert any("created as 'quiet'" in line for line in lifecycle)
@@ -96,7 +96,9 @@ async def test_the_access_log_puts_every_api_request_at_info(
     async with running_sandbox(scenario, access_log=True) as info, open_api(info) as api:
         dialed = await api.dial_ok("loud", To="+12065550100", ApplicationSid=APP)
         await api.conference(dialed["conference_sid"])
+        assert (await api.dial("loud", ApplicationSid=APP)).status == 422
         await api.dials()
     statuses = [r.getMessage().split(" (")[0].rsplit(" ", 1)[-1] for r in _access_lines(caplog)]
-    assert statuses == ["200", "200"]  # the dial and the lookup; introspection is not logged
+    # The dial, the lookup and the refused dial; introspection is not logged.
+    assert statuses == ["200", "200", "422"]
     assert {r.levelno for r in _access_lines(caplog)} == {logging.INFO}

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import ScenarioError
-from orchestrator.sandbox import Faults, NumberBehaviour, Scenario, load_scenario, parse_scenario
+from orchestrator.sandbox import (
+    Faults,
+    NumberBehaviour,
+    Scenario,
+    WebhookBehaviour,
+    load_scenario,
+    parse_scenario,
+)
 
 FULL = """\
 seed: 42
@@ -26,6 +33,12 @@ numbers:
   "+15550000004": {answer: after, seconds: 5}
   "+15550000005": {hangup_after: 10}
   "sip:desk@example.com": {answer: after, seconds: 1, hangup_after: 2}
+  "+15550000006": {hangup_after: 3, then: answer, answered_by: machine}
+  "+15550000007": {answer: busy, then: no-answer, answered_by: not_sure}
+webhooks:
+  duplicate_rate: 0.25
+  reorder_window_ms: 150
+  retry_attempts: 5
 """
 
 
@@ -54,12 +67,25 @@ def test_every_key_is_read(tmp_path: Path) -> None:
     assert scenario.behaviour("+15550000005") == NumberBehaviour(hangup_after=10)
     assert scenario.behaviour("sip:desk@example.com").hangup_after == 2
     assert scenario.behaviour("+19999999999") == NumberBehaviour()
+    redialed = scenario.behaviour("+15550000006")
+    assert (redialed.hangup_after, redialed.then, redialed.answered_by) == (3, "answer", "machine")
+    # A later call answers and stays; who answers is the number's for every call.
+    assert redialed.later() == NumberBehaviour(answer="answer", answered_by="machine")
+    assert scenario.behaviour("+15550000007").later() == NumberBehaviour(
+        answer="no-answer", answered_by="not_sure"
+    )
+    assert scenario.behaviour("+15550000005").later() == NumberBehaviour(hangup_after=10)
+    assert scenario.webhooks == WebhookBehaviour(
+        duplicate_rate=0.25, reorder_window_ms=150, retry_attempts=5
+    )
 
 
 def test_defaults() -> None:
     scenario = Scenario()
     assert scenario == parse_scenario({})
     assert (scenario.time_scale, scenario.ring_seconds, scenario.dial_limit) == (1.0, 2.0, 150)
+    assert scenario.webhooks == WebhookBehaviour(0.0, 0.0, 3)  # no duplicates, in order, 3 retries
+    assert NumberBehaviour() == NumberBehaviour("answer", None, None, "human", None)
     assert parse_scenario({"dials_per_second": 0}).dial_limit == 0
 
 
@@ -99,8 +125,33 @@ def test_empty_file_is_the_default(tmp_path: Path) -> None:
             'numbers:\n  "+1555": {answer: no-answer, seconds: 3}\n',
             "numbers.+1555.seconds: not used with answer: no-answer",
         ),
-        ('numbers:\n  "+1555": {}\n', "numbers.+1555: give answer: and/or hangup_after:"),
+        (
+            'numbers:\n  "+1555": {}\n',
+            "numbers.+1555: give answer: and/or hangup_after:, answered_by:, then:",
+        ),
         ('numbers:\n  "+1555": {ring: 3}\n', "numbers.+1555.ring: unknown key"),
+        (
+            'numbers:\n  "+1555": {then: hangup}\n',
+            "numbers.+1555.then: must be one of answer, no-answer, busy, got 'hangup'",
+        ),
+        (
+            'numbers:\n  "+1555": {answered_by: fax}\n',
+            "numbers.+1555.answered_by: must be one of human, machine, not_sure, got 'fax'",
+        ),
+        ("webhooks: 1\n", "webhooks: must be a mapping, got int"),
+        ("webhooks:\n  retries: 1\n", "webhooks.retries: unknown key; the keys here are dup"),
+        (
+            "webhooks:\n  duplicate_rate: 1.5\n",
+            "webhooks.duplicate_rate: must be between 0 and 1, got 1.5",
+        ),
+        (
+            "webhooks:\n  reorder_window_ms: -5\n",
+            "webhooks.reorder_window_ms: must be at least 0, got -5",
+        ),
+        (
+            "webhooks:\n  retry_attempts: 2.5\n",
+            "webhooks.retry_attempts: must be a whole number, got 2.5",
+        ),
         ('numbers:\n  "+1555": busy\n', "numbers.+1555: must be a mapping, got the text 'busy'"),
         ("- 1\n- 2\n", "a scenario is a mapping of keys"),
         ("seed: [\n", "line 2: not valid YAML"),

@@ -4,14 +4,16 @@ kind of failure is raised, and the body encoding an endpoint takes."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 import pytest
-from aiohttp import web
 
 from orchestrator.errors import (
     ApiUnreachable,
@@ -23,14 +25,19 @@ from orchestrator.errors import (
     RequestRejected,
     ServerError,
 )
-from orchestrator.sandbox import SandboxInfo
+from orchestrator.sandbox import SandboxInfo, parse_scenario, sandbox_in_thread
 from orchestrator.secret import Secret
 from orchestrator.texml import contract
 from orchestrator.texml.client import PAGE_SIZE, TexmlClient
 from orchestrator.texml.connection import Connection
-from orchestrator.texml.transport import RetryPolicy
-from tests.engine.support import connection_for, fast_sandbox, sandbox_dials, sandbox_health
-from tests.proxy import Forwarded, Intercept, proxied
+from orchestrator.texml.transport import REQUEST_LOG, RetryPolicy
+from tests.engine.support import (
+    FAST,
+    connection_for,
+    fast_sandbox,
+    sandbox_dials,
+    sandbox_health,
+)
 
 APP = "1846572522338780702"
 FROM = "+12065550200"
@@ -64,60 +71,76 @@ async def conference_of(client: TexmlClient, count: int) -> tuple[str, list[str]
 
 # Paging ------------------------------------------------------------------------
 
-
-def _refuse_our_page_size(limit: int) -> Intercept:
-    """An API whose largest PageSize is ``limit``: a larger one is refused as the sandbox
-    refuses any bad query value (422, pointing at the parameter)."""
-
-    async def intercept(request: Forwarded) -> web.StreamResponse | None:
-        size = request.query.get("PageSize")
-        if size is None or int(size) <= limit:
-            return None
-        error = {
-            "code": contract.CODE_BAD_REQUEST,
-            "title": "Invalid value",
-            "detail": f"PageSize must be between 1 and {limit}, got {size}",
-            "source": {"pointer": "/PageSize"},
-        }
-        return web.json_response({"errors": [error]}, status=422)
-
-    return intercept
+# An API whose largest PageSize is below ours: a larger one is refused (422, /PageSize).
+SMALL_PAGES = {"api": {"max_page_size": 100}}
 
 
-async def test_a_list_longer_than_a_page_is_followed_to_its_end_once_each() -> None:
-    async with fast_sandbox() as info, client_of(info) as direct:
-        sid, calls = await conference_of(direct, 45)
-        async with proxied(info, _refuse_our_page_size(100)) as proxy, client_of(proxy.info) as c:
-            listed = await c.list_participants(sid)
+def _list_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The client's request log lines for participant lists, in order."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == REQUEST_LOG.name and r.getMessage().startswith("GET ")
+        if "/Participants" in r.getMessage().split(" -> ")[0]
+    ]
+
+
+async def test_a_list_longer_than_a_page_is_followed_to_its_end_once_each(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger=REQUEST_LOG.name)
+    async with fast_sandbox(**SMALL_PAGES) as info, client_of(info) as c:
+        sid, calls = await conference_of(c, 45)
+        before = (await sandbox_health(info))["participant_lists"]
+        caplog.clear()
+        listed = await c.list_participants(sid)
+        after = (await sandbox_health(info))["participant_lists"]
     assert [p["call_sid"] for p in listed] == calls  # in order, none skipped, none twice
-    lists = [r for r in proxy.seen if r.path.endswith(("/Participants", "/Participants.json"))]
+    lines = _list_lines(caplog)
     # Ours refused, then the server's own page size (20): three pages.
-    assert [r.query.get("PageSize") for r in lists][:2] == [PAGE_SIZE, None]
-    assert sum(not r.answered_by_proxy for r in lists) == 3
+    assert f"PageSize={PAGE_SIZE} -> 422" in lines[0]
+    assert "PageSize" not in lines[1].split(" -> ")[0]
+    assert [line.split(" -> ")[1][:3] for line in lines] == ["422", "200", "200", "200"]
+    assert after - before == 4  # the refused one and the three pages, nothing more
 
 
 async def test_paging_follows_next_page_uri_so_a_leg_leaving_meanwhile_costs_nobody() -> None:
-    async with fast_sandbox() as info, client_of(info) as direct:
-        sid, calls = await conference_of(direct, 45)
-        hung_up = False
+    # The sandbox in a thread of its own, so that the hang-up below can be made, over HTTP,
+    # while the client waits between pages: when the client has logged its first page.
+    with sandbox_in_thread(parse_scenario({**FAST, **SMALL_PAGES})) as info:
+        async with client_of(info) as direct:
+            sid, calls = await conference_of(direct, 45)
+        hung_up: list[int] = []
 
-        refuse = _refuse_our_page_size(100)
+        class HangUpAfterPageOne(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                line = record.getMessage()
+                if hung_up or "/Participants" not in line or " -> 200" not in line:
+                    return
+                path = contract.PARTICIPANT_PATH.format(
+                    account_sid=info.account_sid,
+                    conference_sid=sid,
+                    call_sid_or_label=quote(calls[0], safe=""),
+                )
+                request = urllib.request.Request(
+                    info.base_url + path,
+                    method="DELETE",
+                    headers={"Authorization": f"Bearer {info.api_key}"},
+                )
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    hung_up.append(answer.status)
 
-        async def hang_up_the_first_before_page_two(
-            request: Forwarded,
-        ) -> web.StreamResponse | None:
-            nonlocal hung_up
-            if "PageToken" in request.query and not hung_up:
-                hung_up = True
-                await direct.delete_participant(sid, calls[0])
-            return await refuse(request)
-
-        async with (
-            proxied(info, hang_up_the_first_before_page_two) as proxy,
-            client_of(proxy.info) as c,
-        ):
-            listed = await c.list_participants(sid)
-    assert hung_up
+        handler = HangUpAfterPageOne(logging.DEBUG)
+        REQUEST_LOG.addHandler(handler)
+        level = REQUEST_LOG.level
+        REQUEST_LOG.setLevel(logging.DEBUG)
+        try:
+            async with client_of(info) as c:
+                listed = await c.list_participants(sid)
+        finally:
+            REQUEST_LOG.removeHandler(handler)
+            REQUEST_LOG.setLevel(level)
+    assert hung_up == [204]
     # Page one had the leg that then left; counting pages by offset would now skip one.
     assert [p["call_sid"] for p in listed] == calls
 

@@ -1,0 +1,356 @@
+"""Callbacks delivered as Telnyx promises, not more kindly: retried when a receiver fails,
+duplicated and reordered when the scenario says so, each with what a receiver needs to
+de-duplicate and order them; and the completed callback's account of how the call ended."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
+from itertools import pairwise
+from typing import Any
+
+import pytest
+from telnyx.lib.webhook_verification import verify_webhook_signature
+
+from orchestrator.sandbox.callbacks import retry_delay
+from orchestrator.texml import contract
+from tests.sandbox.hooks import Arrival, Receiver, receiving
+from tests.sandbox.support import APP, Api, eventually, sandbox_api
+
+HANGS_UP = "+15550000005"  # hangs up ten simulated seconds after answering
+NUMBERS = {
+    HANGS_UP: {"hangup_after": 10},
+    "+15550000001": {"answer": "no-answer"},
+    "+15550000002": {"answer": "busy"},
+    "+15550000003": {"answer": "fail"},
+    "+15550000004": {"answer": "after", "seconds": 60},
+}
+ALL_EVENTS = "initiated ringing answered completed"
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with receiving() as target:
+        yield target
+
+
+async def _health(api: Api) -> dict[str, Any]:
+    answer = await api.request("GET", contract.SANDBOX_HEALTH_PATH)
+    assert answer.status == 200, answer.body
+    return dict(answer.body)
+
+
+async def _settled(api: Api, *, within: float = 5.0) -> dict[str, int]:
+    """The webhook counters once nothing is pending any more."""
+
+    async def probe() -> dict[str, int] | None:
+        counts = dict((await _health(api))["webhooks"])
+        return counts if counts["pending"] == 0 else None
+
+    return await eventually(probe, within=within)
+
+
+# Retries ---------------------------------------------------------------------------
+
+
+def test_retries_wait_one_two_four_seconds_then_double_up_to_a_minute() -> None:
+    assert [retry_delay(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
+
+
+async def test_a_receiver_that_fails_twice_still_gets_the_event_with_one_event_id(
+    receiver: Receiver,
+) -> None:
+    receiver.failing["/flaky"] = 2
+    async with sandbox_api(numbers=NUMBERS) as api:
+        await api.dial_ok(
+            "retried",
+            To="+12065550100",
+            ApplicationSid=APP,
+            StatusCallback=receiver.url("/flaky"),
+            StatusCallbackEvent="initiated",
+        )
+        attempts = await receiver.received("/flaky", 3, within=8)
+        counts = await _settled(api)
+    assert len({a.event_id for a in attempts}) == 1  # the same event, three times
+    assert [a.fields for a in attempts] == [attempts[0].fields] * 3  # fields and all
+    for attempt in attempts:  # each attempt signed afresh, each verifies
+        verify_webhook_signature(attempt.payload, attempt.headers, api.info.public_key)
+    gaps = [later.at - earlier.at for earlier, later in pairwise(attempts)]
+    assert 0.9 <= gaps[0] < 1.9 and 1.9 <= gaps[1] < 3.5  # 1 s, then 2 s, of real time
+    assert (counts["failed"], counts["retried"], counts["sent"], counts["abandoned"]) == (
+        2,
+        2,
+        1,
+        0,
+    )
+
+
+async def test_retry_attempts_sets_how_often_a_failing_receiver_is_tried(
+    receiver: Receiver,
+) -> None:
+    receiver.failing["/down"] = 100
+    async with sandbox_api(numbers=NUMBERS, webhooks={"retry_attempts": 1}) as api:
+        await api.dial_ok(
+            "given-up",
+            To="+12065550100",
+            ApplicationSid=APP,
+            StatusCallback=receiver.url("/down"),
+            StatusCallbackEvent="initiated",
+        )
+        counts = await _settled(api, within=4)
+    assert len(receiver.on("/down")) == 2  # the first try and one retry
+    assert (counts["failed"], counts["retried"], counts["abandoned"]) == (2, 1, 1)
+
+
+async def test_without_retries_a_failure_is_dropped_at_once(receiver: Receiver) -> None:
+    receiver.failing["/down"] = 100
+    async with sandbox_api(numbers=NUMBERS, webhooks={"retry_attempts": 0}) as api:
+        await api.dial_ok(
+            "dropped",
+            To="+12065550100",
+            ApplicationSid=APP,
+            StatusCallback=receiver.url("/down"),
+            StatusCallbackEvent="initiated",
+        )
+        counts = await _settled(api, within=2)
+    assert len(receiver.on("/down")) == 1
+    assert (counts["failed"], counts["retried"], counts["abandoned"]) == (1, 0, 1)
+
+
+# Duplicates and order ---------------------------------------------------------------
+
+
+async def test_duplicate_rate_one_delivers_every_event_twice_with_its_event_id(
+    receiver: Receiver,
+) -> None:
+    async with sandbox_api(numbers=NUMBERS, webhooks={"duplicate_rate": 1}) as api:
+        await api.dial_ok(
+            "twice",
+            To=HANGS_UP,
+            ApplicationSid=APP,
+            StatusCallback=receiver.url("/calls"),
+            StatusCallbackEvent=ALL_EVENTS,
+        )
+        arrivals = await receiver.received("/calls", 8)
+        counts = await _settled(api)
+    by_event = Counter(a.event_id for a in arrivals)
+    assert len(by_event) == 4 and set(by_event.values()) == {2}
+    for event_id in by_event:
+        copies = [a.fields for a in arrivals if a.event_id == event_id]
+        assert copies[0] == copies[1]  # the same event: same SequenceNumber, Timestamp, ...
+    assert counts["duplicated"] == 4 and counts["sent"] == 8
+
+
+async def _sequence_arrivals(receiver: Receiver, **scenario: Any) -> list[tuple[str, int]]:
+    """Five calls' four events each to one URL: (CallSid, SequenceNumber) in arrival order."""
+    async with sandbox_api(numbers=NUMBERS, **scenario) as api:
+        for i in range(5):
+            await api.dial_ok(
+                "ordered",
+                To=HANGS_UP,
+                ApplicationSid=APP,
+                Label=f"p{i}",
+                StatusCallback=receiver.url("/calls"),
+                StatusCallbackEvent=ALL_EVENTS,
+            )
+        arrivals = await receiver.received("/calls", 20)
+        await _settled(api)
+    return [(a.fields["CallSid"], int(a.fields["SequenceNumber"])) for a in arrivals]
+
+
+def _out_of_order(arrived: list[tuple[str, int]]) -> int:
+    """How many callbacks arrived after a later one of the same call."""
+    latest: dict[str, int] = {}
+    late = 0
+    for call, number in arrived:
+        if number < latest.get(call, -1):
+            late += 1
+        latest[call] = max(number, latest.get(call, -1))
+    return late
+
+
+async def test_callbacks_to_one_url_arrive_in_order_by_default(receiver: Receiver) -> None:
+    arrived = await _sequence_arrivals(receiver)
+    assert _out_of_order(arrived) == 0
+    for call in {c for c, _ in arrived}:
+        assert [n for c, n in arrived if c == call] == [0, 1, 2, 3]
+
+
+async def test_a_reorder_window_makes_callbacks_arrive_out_of_order(receiver: Receiver) -> None:
+    arrived = await _sequence_arrivals(receiver, webhooks={"reorder_window_ms": 400})
+    assert _out_of_order(arrived) >= 1
+    # Every event still arrives exactly once, and SequenceNumber puts each call back in order.
+    for call in {c for c, _ in arrived}:
+        assert sorted(n for c, n in arrived if c == call) == [0, 1, 2, 3]
+
+
+async def test_every_callback_has_its_own_event_id_and_a_timestamp(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        await api.dial_ok(
+            "ids",
+            To=HANGS_UP,
+            ApplicationSid=APP,
+            StatusCallback=receiver.url("/calls"),
+            StatusCallbackEvent=ALL_EVENTS,
+            ConferenceStatusCallback=receiver.url("/conference"),
+            ConferenceStatusCallbackEvent="start end join leave",
+        )
+        arrivals = [
+            *await receiver.received("/calls", 4),
+            *await receiver.received("/conference", 4),
+        ]
+    ids = [a.event_id for a in arrivals]
+    assert len(set(ids)) == 8
+    assert all(len(event_id) == 36 and event_id.count("-") == 4 for event_id in ids)
+    for arrival in arrivals:
+        assert parsedate_to_datetime(arrival.fields["Timestamp"]).tzinfo is not None
+        assert arrival.fields["SequenceNumber"].isdigit()
+
+
+async def test_the_same_seed_gives_the_same_event_ids(receiver: Receiver) -> None:
+    seen = []
+    for _ in range(2):
+        async with sandbox_api(numbers=NUMBERS) as api:
+            await api.dial_ok(
+                "seeded",
+                To="+12065550100",
+                ApplicationSid=APP,
+                StatusCallback=receiver.url("/seeded"),
+                StatusCallbackEvent="initiated ringing",
+            )
+            await receiver.received("/seeded", 2 * (len(seen) + 1))
+        seen.append([a.event_id for a in receiver.on("/seeded")[-2:]])
+    assert seen[0] == seen[1]
+
+
+# How a call ended --------------------------------------------------------------------
+
+
+async def _completed(api: Api, receiver: Receiver, path: str, to: str, **fields: Any) -> Arrival:
+    await api.dial_ok(
+        "ended",
+        To=to,
+        ApplicationSid=APP,
+        StatusCallback=receiver.url(path),
+        StatusCallbackEvent="completed",
+        **fields,
+    )
+    [completed] = await receiver.received(path, 1)
+    return completed
+
+
+async def test_a_completed_callback_says_how_an_answered_call_ended(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        completed = (await _completed(api, receiver, "/callee", HANGS_UP)).fields
+    assert (completed["CallStatus"], completed["HangupCause"], completed["HangupSource"]) == (
+        "completed",
+        "normal_clearing",
+        "callee",
+    )
+    answered = parsedate_to_datetime(completed["AnsweredTime"])
+    assert answered <= parsedate_to_datetime(completed["Timestamp"])
+    duration = int(completed["CallDuration"])
+    assert 9 <= duration <= 11
+    stats = json.loads(completed["CallQualityStats"])
+    assert set(stats) == {"inbound", "outbound"}
+    for direction in stats.values():
+        assert set(direction) == {
+            "mos",
+            "jitter_max_variance",
+            "jitter_packet_count",
+            "packet_count",
+            "skip_packet_count",
+        }
+        assert all(isinstance(value, str) for value in direction.values())
+        assert 4.0 <= float(direction["mos"]) <= 4.5
+        assert 0 <= float(direction["jitter_max_variance"]) < 50
+        packets = int(direction["packet_count"])
+        assert packets == duration * 50  # 20 ms frames
+        assert 0 <= int(direction["skip_packet_count"]) < packets * 0.01  # under 1% lost
+
+
+@pytest.mark.parametrize(
+    ("to", "status", "cause", "source"),
+    [
+        ("+15550000002", "busy", "user_busy", "callee"),
+        ("+15550000001", "no-answer", "no_answer", "unknown"),
+        ("+15550000003", "failed", "call_rejected", "callee"),
+    ],
+)
+async def test_a_call_never_answered_says_why_and_has_no_answer_time_or_quality(
+    receiver: Receiver, to: str, status: str, cause: str, source: str
+) -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        completed = (await _completed(api, receiver, "/never", to, Timeout=5)).fields
+    assert (completed["CallStatus"], completed["HangupCause"], completed["HangupSource"]) == (
+        status,
+        cause,
+        source,
+    )
+    assert (completed["AnsweredTime"], completed["CallQualityStats"]) == ("", "")
+    assert completed["CallDuration"] == "0"
+
+
+async def test_hanging_up_through_the_api_is_the_caller_s_doing(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        ringing = await api.dial_ok(
+            "ours",
+            To="+15550000004",  # still ringing when hung up
+            ApplicationSid=APP,
+            StatusCallback=receiver.url("/ringing"),
+            StatusCallbackEvent="completed",
+        )
+        sid = ringing["conference_sid"]
+        answered = await api.dial_ok(
+            sid,
+            To="+12065550100",
+            StatusCallback=receiver.url("/answered"),
+            StatusCallbackEvent="completed",
+        )
+
+        async def connected() -> bool:
+            return (await api.call_status(answered["call_sid"])) == "in-progress"
+
+        await eventually(connected)
+        assert (await api.delete_participant(sid, ringing["call_sid"])).status == 204
+        assert (await api.delete_participant(sid, answered["call_sid"])).status == 204
+        [canceled] = await receiver.received("/ringing", 1)
+        [hung_up] = await receiver.received("/answered", 1)
+    assert [canceled.fields[k] for k in ("CallStatus", "HangupCause", "HangupSource")] == [
+        "canceled",
+        "originator_cancel",
+        "caller",
+    ]
+    assert canceled.fields["AnsweredTime"] == ""
+    assert [hung_up.fields[k] for k in ("CallStatus", "HangupCause", "HangupSource")] == [
+        "completed",
+        "normal_clearing",
+        "caller",
+    ]
+    assert hung_up.fields["AnsweredTime"] and hung_up.fields["CallQualityStats"].startswith("{")
+
+
+async def test_a_time_limit_ends_the_call_as_such(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        completed = (await _completed(api, receiver, "/limit", HANGS_UP, TimeLimit=3)).fields
+    assert (completed["HangupCause"], completed["HangupSource"]) == ("time_limit", "unknown")
+    assert 2 <= int(completed["CallDuration"]) <= 4
+
+
+async def test_a_slow_receiver_holds_up_only_its_own_url(receiver: Receiver) -> None:
+    receiver.failing["/flaky"] = 1
+    async with sandbox_api(numbers=NUMBERS) as api:
+        started = time.monotonic()
+        for path in ("/flaky", "/fine"):
+            await api.dial_ok(
+                "apart",
+                To="+12065550100",
+                ApplicationSid=APP,
+                StatusCallback=receiver.url(path),
+                StatusCallbackEvent="initiated",
+            )
+        await receiver.received("/fine", 1)
+        assert time.monotonic() - started < 0.5  # not behind the other URL's retry

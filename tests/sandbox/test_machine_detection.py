@@ -1,0 +1,265 @@
+"""Answering-machine detection, simulated: who picks up is the scenario's, what is reported
+and when is the detection's, and nothing is detected for a call that did not ask."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from orchestrator.sandbox.lifecycle import detection_result
+from orchestrator.texml import contract
+from tests.sandbox.hooks import Receiver, receiving
+from tests.sandbox.support import APP, Api, eventually, sandbox_api
+
+HUMAN = "+15550000010"
+MACHINE = "+15550000011"
+NOT_SURE = "+15550000012"
+NUMBERS = {
+    HUMAN: {"answered_by": "human"},
+    MACHINE: {"answered_by": "machine"},
+    NOT_SURE: {"answered_by": "not_sure"},
+}
+# One simulated second is 50 ms: a ring of 2 s answers after 100 ms, a machine is known
+# 200 ms after that.
+SCALE = 0.05
+ROOM_TEXML = "<Response><Dial><Conference>{name}</Conference></Dial></Response>"
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    async with receiving() as target:
+        yield target
+
+
+def _amd(receiver: Receiver, mode: str | None = "Enable", **more: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "AmdStatusCallback": receiver.url("/amd"),
+        "StatusCallback": receiver.url("/calls"),
+        "StatusCallbackEvent": "answered",
+        **more,
+    }
+    if mode is not None:
+        fields["MachineDetection"] = mode
+    return fields
+
+
+async def _answered(api: Api, call_sid: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        call = await api.call(call_sid)
+        return call if call["status"] == "in-progress" else None
+
+    return await eventually(probe)
+
+
+async def _detected(api: Api, call_sid: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        call = await api.call(call_sid)
+        return call if call["answered_by"] is not None else None
+
+    return await eventually(probe)
+
+
+async def test_a_machine_is_detected_after_the_detection_time(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS, time_scale=SCALE) as api:
+        leg = await api.dial_ok("amd", To=MACHINE, ApplicationSid=APP, **_amd(receiver))
+        answered = await _answered(api, leg["call_sid"])
+        answered_at = time.monotonic()
+        assert "answered_by" in answered and answered["answered_by"] is None  # not yet known
+        [amd] = await receiver.received("/amd", 1)
+        call = await api.call(leg["call_sid"])
+    assert call["answered_by"] == "machine"
+    assert call["answered_by"] in ("human", "machine", "not_sure")  # the spec's enum
+    assert call["status"] == "in-progress"  # detection alone ends nothing
+    assert amd.at - answered_at >= 4 * SCALE * 0.8  # four simulated seconds after the answer
+    fields = amd.fields
+    assert (fields["AnsweredBy"], fields["MachineDetectionDuration"]) == ("machine_start", "4000")
+    assert (fields["CallSid"], fields["ConferenceSid"]) == (leg["call_sid"], leg["conference_sid"])
+    assert (fields["AccountSid"], fields["To"]) == (api.info.account_sid, MACHINE)
+    assert fields["CallStatus"] == "in-progress" and fields["EventId"]
+
+
+@pytest.mark.parametrize(
+    ("number", "resource", "callback", "duration"),
+    [
+        (HUMAN, "human", "human", "2500"),
+        (MACHINE, "machine", "machine_start", "4000"),
+        (NOT_SURE, "not_sure", "unknown", "5000"),  # at the MachineDetectionTimeout
+        ("+12065550100", "human", "human", "2500"),  # a number the scenario does not name
+    ],
+)
+async def test_each_kind_of_answer_is_reported_as_such(
+    receiver: Receiver, number: str, resource: str, callback: str, duration: str
+) -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        leg = await api.dial_ok(
+            "kinds", To=number, ApplicationSid=APP, **_amd(receiver, MachineDetectionTimeout=5000)
+        )
+        [amd] = await receiver.received("/amd", 1)
+        call = await _detected(api, leg["call_sid"])
+    assert call["answered_by"] == resource
+    assert (amd.fields["AnsweredBy"], amd.fields["MachineDetectionDuration"]) == (
+        callback,
+        duration,
+    )
+
+
+async def test_without_machine_detection_nothing_is_detected(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        leg = await api.dial_ok("none", To=MACHINE, ApplicationSid=APP, **_amd(receiver, None))
+        await _answered(api, leg["call_sid"])
+        await asyncio.sleep(0.15)  # well past a machine's four simulated seconds
+        call = await api.call(leg["call_sid"])
+        [answered] = await receiver.received("/calls", 1)
+    assert call["answered_by"] is None
+    assert receiver.on("/amd") == []
+    assert "AnsweredBy" not in answered.fields
+
+
+async def test_detect_message_end_waits_for_the_greeting_to_end(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS, time_scale=SCALE) as api:
+        quick = await api.dial_ok("beep", To=MACHINE, ApplicationSid=APP, **_amd(receiver))
+        slow = await api.dial_ok(
+            quick["conference_sid"], To=MACHINE, **_amd(receiver, "DetectMessageEnd")
+        )
+        [first] = await receiver.received("/amd", 1)
+        early = await api.call(slow["call_sid"])
+        _, beep = await receiver.received("/amd", 2, within=8)
+        done = await api.call(slow["call_sid"])
+    assert (first.fields["CallSid"], first.fields["AnsweredBy"]) == (
+        quick["call_sid"],
+        "machine_start",
+    )
+    assert early["answered_by"] is None  # a machine by now, but not reported until the beep
+    assert done["answered_by"] == "machine"
+    assert beep.fields["CallSid"] == slow["call_sid"]
+    assert (beep.fields["AnsweredBy"], beep.fields["MachineDetectionDuration"]) == (
+        "machine_end_beep",
+        "10000",
+    )
+    assert beep.at - first.at >= 6 * SCALE * 0.8  # six simulated seconds of greeting more
+
+
+def test_a_timeout_shorter_than_the_detection_reports_what_is_known_by_then() -> None:
+    assert detection_result("human", "Enable", 30_000) == (2.5, "human", "human")
+    assert detection_result("human", "Enable", 2_000) == (2.0, "not_sure", "unknown")
+    assert detection_result("machine", "Enable", 3_000) == (3.0, "not_sure", "unknown")
+    assert detection_result("machine", "DetectMessageEnd", 30_000) == (
+        10.0,
+        "machine",
+        "machine_end_beep",
+    )
+    # Known to be a machine, but its greeting outlasts the timeout: no beep heard.
+    assert detection_result("machine", "DetectMessageEnd", 6_000) == (
+        6.0,
+        "machine",
+        "machine_end_other",
+    )
+    assert detection_result("not_sure", "DetectMessageEnd", 30_000) == (30.0, "not_sure", "unknown")
+
+
+async def test_a_call_that_ends_before_the_result_has_none(receiver: Receiver) -> None:
+    numbers = {MACHINE: {"answered_by": "machine", "hangup_after": 1}}
+    async with sandbox_api(numbers=numbers) as api:
+        leg = await api.dial_ok("short", To=MACHINE, ApplicationSid=APP, **_amd(receiver))
+
+        async def ended() -> bool:
+            return (await api.call_status(leg["call_sid"])) == "completed"
+
+        await eventually(ended)
+        await asyncio.sleep(0.1)
+        call = await api.call(leg["call_sid"])
+    assert call["answered_by"] is None
+    assert receiver.on("/amd") == []
+
+
+async def test_call_progress_after_the_result_carries_answered_by(receiver: Receiver) -> None:
+    numbers = {MACHINE: {"answered_by": "machine", "hangup_after": 10}}
+    async with sandbox_api(numbers=numbers) as api:
+        await api.dial_ok(
+            "after",
+            To=MACHINE,
+            ApplicationSid=APP,
+            **_amd(receiver, StatusCallbackEvent="answered completed"),
+        )
+        answered, completed = await receiver.received("/calls", 2)
+    assert "AnsweredBy" not in answered.fields  # sent before detection was done
+    assert completed.fields["AnsweredBy"] == "machine_start"
+
+
+# Placed calls (InitiateTexmlCall) ------------------------------------------------------
+
+
+async def _place(api: Api, name: str, **fields: Any) -> dict[str, Any]:
+    body = {
+        "To": MACHINE,
+        "From": "+12065550199",
+        "ApplicationSid": APP,
+        "Texml": ROOM_TEXML.format(name=name),
+        **fields,
+    }
+    answer = await api.request("POST", api.path(contract.CALLS_PATH), json=body)
+    assert answer.status == 200, answer.body
+    return dict(answer.body)
+
+
+async def _conferences_named(api: Api, name: str) -> list[dict[str, Any]]:
+    answer = await api.conferences(FriendlyName=name)
+    return list(answer.body["conferences"])
+
+
+async def test_a_placed_call_runs_its_texml_only_once_detection_is_done(
+    receiver: Receiver,
+) -> None:
+    async with sandbox_api(numbers=NUMBERS, time_scale=SCALE) as api:
+        placed = await _place(
+            api,
+            "waits",
+            MachineDetection="Enable",
+            AsyncAmdStatusCallback=receiver.url("/amd"),
+        )
+        await _answered(api, placed["call_sid"])
+        assert await _conferences_named(api, "waits") == []  # answered, TeXML not run yet
+        [amd] = await receiver.received("/amd", 1)
+
+        async def joined() -> list[dict[str, Any]] | None:
+            return await _conferences_named(api, "waits") or None
+
+        [conference] = await eventually(joined)
+        call = await api.call(placed["call_sid"])
+    assert amd.fields["AnsweredBy"] == "machine_start" and "ConferenceSid" not in amd.fields
+    assert call["answered_by"] == "machine"
+    assert conference["status"] == "in-progress"
+
+
+async def test_a_placed_call_with_async_amd_joins_at_once(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS, time_scale=SCALE) as api:
+        placed = await _place(
+            api,
+            "parallel",
+            MachineDetection="DetectMessageEnd",
+            AsyncAmd=True,
+            AsyncAmdStatusCallback=receiver.url("/amd"),
+        )
+        await _answered(api, placed["call_sid"])
+
+        async def joined() -> list[dict[str, Any]] | None:
+            return await _conferences_named(api, "parallel") or None
+
+        [conference] = await eventually(joined)
+        assert receiver.on("/amd") == []  # joined while the greeting still plays
+        [amd] = await receiver.received("/amd", 1)
+    assert amd.fields["AnsweredBy"] == "machine_end_beep"
+    assert amd.fields["ConferenceSid"] == conference["sid"]
+
+
+async def test_a_placed_call_may_say_disable(receiver: Receiver) -> None:
+    async with sandbox_api(numbers=NUMBERS) as api:
+        placed = await _place(api, "off", MachineDetection="Disable", AmdStatusCallback="")
+        await _answered(api, placed["call_sid"])
+        await asyncio.sleep(0.1)
+        call = await api.call(placed["call_sid"])
+    assert call["answered_by"] is None
