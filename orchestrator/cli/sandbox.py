@@ -12,7 +12,8 @@ from contextlib import suppress
 import click
 
 from orchestrator.errors import UsageError
-from orchestrator.sandbox.scenario import Scenario, load_scenario
+from orchestrator.sandbox.scenario import Scenario
+from orchestrator.sandbox.scenario_file import load_scenario
 from orchestrator.sandbox.server import SandboxInfo, running_sandbox
 from orchestrator.texml.connection import is_loopback
 from orchestrator.webhooks.signing import PUBLIC_KEY_ENV, SigningKey

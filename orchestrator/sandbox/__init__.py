@@ -10,7 +10,7 @@ with ``fields`` and ``dial_fields``, page lists with ``paging``, and ask the
 ``lifecycle`` on a ``clock``, with SIDs from ``ids``. Answers are built by
 ``resources`` (and ``responses``, ``media``); webhooks by ``events``, signed
 and sent, at least once, by ``callbacks``. ``limits`` holds the rate limiters and request counters,
-``scenario`` the behaviour a run is configured with, and ``documents`` the
+``scenario`` the behaviour a run is configured with (read by ``scenario_file``), and ``documents`` the
 TeXML of placed calls.
 """
 
@@ -24,9 +24,8 @@ from orchestrator.sandbox.scenario import (
     NumberBehaviour,
     Scenario,
     WebhookBehaviour,
-    load_scenario,
-    parse_scenario,
 )
+from orchestrator.sandbox.scenario_file import load_scenario, parse_scenario
 from orchestrator.sandbox.server import SandboxInfo, running_sandbox, sandbox_in_thread
 
 __all__ = [

@@ -14,7 +14,7 @@ from typing import Any, Final, TypeVar
 from orchestrator.sandbox.fields import ApiFailure, events_of, flag_of, int_of, invalid, text_of
 from orchestrator.sandbox.model import Detection, Subscription
 from orchestrator.texml import contract
-from orchestrator.texml.contract import Field, FieldValue
+from orchestrator.texml.contract import FieldValue
 
 T = TypeVar("T")
 
@@ -35,21 +35,6 @@ INITIATE_LEG_FIELDS: Final = frozenset(
         "RecordingStatusCallbackEvent",
     }
 )
-
-# InitiateTexmlCall's AMD fields as the subset spec has them (AsyncAmd and its callback, and
-# MachineDetection's Disable), which the contract's field list lacks; read over it, so either
-# callback spelling works.
-ASYNC_AMD_FIELDS: Final = {
-    "MachineDetection": Field(
-        "MachineDetection", "enum", (*contract.MACHINE_DETECTION_MODES, "Disable")
-    ),
-    "AsyncAmd": Field("AsyncAmd", "bool"),
-    "AsyncAmdStatusCallback": Field("AsyncAmdStatusCallback", "str"),
-    "AsyncAmdStatusCallbackMethod": Field(
-        "AsyncAmdStatusCallbackMethod", "enum", contract.HTTP_METHODS
-    ),
-}
-INITIATE_CALL_FIELDS: Final = {**contract.INITIATE_CALL_FIELDS, **ASYNC_AMD_FIELDS}
 
 # MachineDetectionTimeout when a request gives none (InitiateTexmlCall's documented default).
 DEFAULT_DETECTION_TIMEOUT_MS: Final = 30_000
@@ -131,16 +116,14 @@ def detection(values: Mapping[str, FieldValue], *, placed: bool) -> Detection | 
     """The machine detection a dial (or, ``placed``, an InitiateTexmlCall) asked for, if any.
 
     A placed call's detection is synchronous unless AsyncAmd is true; its result goes to
-    AsyncAmdStatusCallback, or AmdStatusCallback when only that is given."""
+    AsyncAmdStatusCallback (a dial's to AmdStatusCallback)."""
     mode = text_of(values, "MachineDetection")
     if mode is None or mode == "Disable":
         return None
     timeout = int_of(values, "MachineDetectionTimeout")
-    callback = None
-    if placed:
-        callback = subscription(values, "AsyncAmdStatusCallback", default_events=())
-    if callback is None:
-        callback = subscription(values, "AmdStatusCallback", default_events=())
+    callback = subscription(
+        values, "AsyncAmdStatusCallback" if placed else "AmdStatusCallback", default_events=()
+    )
     return Detection(
         mode=mode,
         timeout_ms=DEFAULT_DETECTION_TIMEOUT_MS if timeout is None else timeout,

@@ -34,7 +34,8 @@ A detection that would take longer than MachineDetectionTimeout reports at the
 timeout instead: ``unknown`` / not_sure, except a machine already recognised
 while waiting for its beep, which is ``machine_end_other`` / machine. The
 callback's MachineDetectionDuration is the detection time in milliseconds.
-``answered_by`` keeps the subset spec's enum (human, machine, not_sure); the
+``answered_by`` keeps the subset spec's enum (human, machine, not_sure), or
+with ``api.answered_by_words: callback`` takes the AnsweredBy word; the
 AnsweredBy words are those of Telnyx's TeXML AMD callback reference
 (human, machine_start, machine_end_beep, machine_end_silence,
 machine_end_other, fax, unknown), of which the sandbox sends the four above.

@@ -144,7 +144,10 @@ class Resources:
             "to_formatted": leg.to,
             "caller_name": None,
             "direction": "outbound",
-            "answered_by": leg.answered_by,  # null until machine detection, if any, is done
+            # null until machine detection, if any, is done
+            "answered_by": (
+                leg.amd_result if self._api.answered_by_words == "callback" else leg.answered_by
+            ),
             "start_time": rfc2822(leg.answered) if leg.answered else None,
             "end_time": rfc2822(leg.ended) if leg.ended else None,
             "duration": str(call_duration(self._clock, leg)) if leg.ended else None,

@@ -18,7 +18,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from orchestrator.sandbox.callbacks import DeliveryStats
-from orchestrator.sandbox.dial_fields import INITIATE_CALL_FIELDS, named_as_documented
+from orchestrator.sandbox.dial_fields import named_as_documented
 from orchestrator.sandbox.fields import check_fields, invalid, not_found, read_body
 from orchestrator.sandbox.limits import Counters, RateLimiter
 from orchestrator.sandbox.media import silence
@@ -216,7 +216,7 @@ class ApiRoutes:
         # As for a dial, nothing awaits from the checks to the answer.
         now = time.monotonic()
         self.dial_limiter.check(now)
-        values = check_fields(raw, INITIATE_CALL_FIELDS)
+        values = check_fields(raw, contract.INITIATE_CALL_FIELDS)
         leg = named_as_documented(raw, lambda: self.sim.initiate_call(values))
         headers = self.dial_limiter.accept(now)
         if self._answer_withheld():

@@ -2,8 +2,7 @@
 
 Every key is optional; ``Scenario()`` is the default behaviour (every number
 answers after two simulated seconds, no faults, Telnyx's default dial limit).
-Unknown keys and bad values are refused with one line naming the file and the
-key, because a typo in a scenario would otherwise silently test something else.
+``scenario_file`` reads and checks the YAML.
 
 The ``api:`` section and ``profile: field`` turn on the real API's rough edges
 (lags, the other status word, a general read limit, form-only bodies, no
@@ -24,7 +23,8 @@ receiver is retried (``callbacks`` says how). The keys, all optional:
 - ``api``: ``participant_list_lag_s``, ``calls_lag_s``, ``hangup_lag_s``,
   ``connected_status``, ``retry_after``, ``reads_per_second``,
   ``create_by_name``, ``json_bodies``, ``duplicate_labels``,
-  ``initiate_call_sid``, ``max_page_size`` (see ``ApiBehaviour``).
+  ``initiate_call_sid``, ``max_page_size``, ``answered_by_words`` (see
+  ``ApiBehaviour``).
 - ``webhooks``: ``duplicate_rate``, ``reorder_window_ms``, ``retry_attempts``
   (see ``WebhookBehaviour``).
 """
@@ -33,14 +33,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
-import yaml
-
-from orchestrator.errors import ScenarioError
 from orchestrator.texml import contract
 
 AnswerMode = Literal["answer", "after", "no-answer", "busy", "fail"]
@@ -49,8 +45,6 @@ ANSWER_MODES: Final = ("answer", "after", "no-answer", "busy", "fail")
 # How long a busy or failed leg takes to end when the scenario does not say.
 DEFAULT_REJECT_SECONDS: Final = 1.0
 
-AnsweredBy = Literal["human", "machine", "not_sure"]
-ANSWERED_BY: Final = ("human", "machine", "not_sure")
 ThenMode = Literal["answer", "no-answer", "busy"]
 THEN_MODES: Final = ("answer", "no-answer", "busy")
 
@@ -63,6 +57,8 @@ Profile = Literal["lab", "field"]
 PROFILES: Final = ("lab", "field")
 DuplicateLabels = Literal["reject", "allow"]
 DUPLICATE_LABEL_MODES: Final = ("reject", "allow")
+AnsweredByWords = Literal["enum", "callback"]
+ANSWERED_BY_WORDS: Final = ("enum", "callback")
 
 
 @dataclass(frozen=True)
@@ -91,7 +87,7 @@ class NumberBehaviour:
     answer: AnswerMode = "answer"
     seconds: float | None = None
     hangup_after: float | None = None
-    answered_by: AnsweredBy = "human"
+    answered_by: contract.AnsweredBy = "human"
     then: ThenMode | None = None
 
     def later(self) -> NumberBehaviour:
@@ -124,7 +120,10 @@ class ApiBehaviour:
     long, as it was just before (its status included); updating or deleting it
     again is a 404 at once, as is everything else about a leg that has gone.
     ``max_page_size``: the largest PageSize a list takes; a larger one is a 422
-    pointing at /PageSize.
+    pointing at /PageSize. ``answered_by_words``: what ``Calls/{sid}``'s
+    ``answered_by`` says once detection is done: ``enum`` the spec's human,
+    machine, not_sure; ``callback`` the AMD callback's human, machine_start,
+    machine_end_beep, machine_end_other, unknown.
     """
 
     participant_list_lag_s: float = 0.0
@@ -138,6 +137,7 @@ class ApiBehaviour:
     initiate_call_sid: bool = True
     hangup_lag_s: float = 0.0
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE
+    answered_by_words: AnsweredByWords = "enum"
 
 
 # ``profile: field``: every knob on its hard side (duplicate Labels stay refused, as documented;
@@ -153,6 +153,7 @@ FIELD_API: Final = ApiBehaviour(
     duplicate_labels="reject",
     initiate_call_sid=False,
     hangup_lag_s=3.0,
+    answered_by_words="callback",
 )
 
 
@@ -210,295 +211,3 @@ class Scenario:
     def behaviour(self, to: str) -> NumberBehaviour:
         key = self.number_key(to)
         return self.numbers[key] if key is not None else NumberBehaviour()
-
-
-TOP_LEVEL_KEYS: Final = (
-    "seed",
-    "time_scale",
-    "latency_ms",
-    "ring_seconds",
-    "dials_per_second",
-    "dial_window_seconds",
-    "faults",
-    "numbers",
-    "profile",
-    "api",
-    "webhooks",
-)
-FAULT_KEYS: Final = ("error_rate", "reset_after_commit_rate", "malformed_rate")
-API_KEYS: Final = (
-    "participant_list_lag_s",
-    "calls_lag_s",
-    "hangup_lag_s",
-    "connected_status",
-    "retry_after",
-    "reads_per_second",
-    "create_by_name",
-    "json_bodies",
-    "duplicate_labels",
-    "initiate_call_sid",
-    "max_page_size",
-)
-NUMBER_KEYS: Final = ("answer", "seconds", "hangup_after", "answered_by", "then")
-WEBHOOK_KEYS: Final = ("duplicate_rate", "reorder_window_ms", "retry_attempts")
-
-
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and check a scenario file; raises ScenarioError with one line naming file and key."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{source}: no such scenario file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise ScenarioError(f"{source}: cannot read the scenario file ({reason})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = error.problem or "invalid YAML"
-        raise ScenarioError(f"{source}: {where}not valid YAML ({problem})") from None
-    except yaml.YAMLError as error:
-        raise ScenarioError(f"{source}: not valid YAML ({error})") from None
-    if data is None:
-        return Scenario()
-    if not isinstance(data, Mapping):
-        raise ScenarioError(
-            f"{source}: a scenario is a mapping of keys ({', '.join(TOP_LEVEL_KEYS)}), "
-            f"got {_kind(data)}"
-        )
-    return parse_scenario(data, source=source)
-
-
-def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>") -> Scenario:
-    """Check an already-parsed scenario mapping and build the Scenario."""
-    checker = _Checker(source)
-    checker.keys(data, TOP_LEVEL_KEYS, "")
-    values: dict[str, Any] = {}
-    if "seed" in data:
-        values["seed"] = checker.integer(data["seed"], "seed")
-    for key in ("time_scale", "latency_ms", "ring_seconds", "dials_per_second"):
-        if key in data:
-            values[key] = checker.number(data[key], key, minimum=0.0)
-    if "dial_window_seconds" in data:
-        values["dial_window_seconds"] = checker.number(
-            data["dial_window_seconds"], "dial_window_seconds", minimum=0.0, exclusive=True
-        )
-    if "faults" in data:
-        values["faults"] = _faults(checker, data["faults"])
-    if "numbers" in data:
-        values["numbers"] = MappingProxyType(_numbers(checker, data["numbers"]))
-    profile = checker.choice(data["profile"], "profile", PROFILES) if "profile" in data else "lab"
-    values["profile"] = profile
-    values["api"] = _api(
-        checker, data.get("api"), FIELD_API if profile == "field" else ApiBehaviour()
-    )
-    values["webhooks"] = _webhooks(checker, data.get("webhooks"))
-    return Scenario(**values)
-
-
-def _webhooks(checker: _Checker, data: Any) -> WebhookBehaviour:
-    if data is None:
-        return WebhookBehaviour()
-    mapping = checker.mapping(data, "webhooks")
-    checker.keys(mapping, WEBHOOK_KEYS, "webhooks.")
-    given: dict[str, Any] = {}
-    if "duplicate_rate" in mapping:
-        given["duplicate_rate"] = checker.number(
-            mapping["duplicate_rate"], "webhooks.duplicate_rate", minimum=0.0, maximum=1.0
-        )
-    if "reorder_window_ms" in mapping:
-        given["reorder_window_ms"] = checker.number(
-            mapping["reorder_window_ms"], "webhooks.reorder_window_ms", minimum=0.0
-        )
-    if "retry_attempts" in mapping:
-        given["retry_attempts"] = checker.integer(
-            mapping["retry_attempts"], "webhooks.retry_attempts", minimum=0
-        )
-    return WebhookBehaviour(**given)
-
-
-def _api(checker: _Checker, data: Any, base: ApiBehaviour) -> ApiBehaviour:
-    """The profile's API behaviour with the keys given under ``api:`` put over it."""
-    if data is None:
-        return base
-    mapping = checker.mapping(data, "api")
-    checker.keys(mapping, API_KEYS, "api.")
-    given: dict[str, Any] = {}
-    for key in ("participant_list_lag_s", "calls_lag_s", "hangup_lag_s"):
-        if key in mapping:
-            given[key] = checker.number(mapping[key], f"api.{key}", minimum=0.0)
-    if "reads_per_second" in mapping:
-        given["reads_per_second"] = checker.integer(
-            mapping["reads_per_second"], "api.reads_per_second", minimum=0
-        )
-    if "max_page_size" in mapping:
-        given["max_page_size"] = checker.integer(
-            mapping["max_page_size"], "api.max_page_size", minimum=1
-        )
-    for key in ("retry_after", "create_by_name", "json_bodies", "initiate_call_sid"):
-        if key in mapping:
-            given[key] = checker.boolean(mapping[key], f"api.{key}")
-    if "connected_status" in mapping:
-        given["connected_status"] = checker.choice(
-            mapping["connected_status"],
-            "api.connected_status",
-            contract.PARTICIPANT_CONNECTED_STATUSES,
-        )
-    if "duplicate_labels" in mapping:
-        given["duplicate_labels"] = checker.choice(
-            mapping["duplicate_labels"], "api.duplicate_labels", DUPLICATE_LABEL_MODES
-        )
-    return replace(base, **given)
-
-
-def _faults(checker: _Checker, data: Any) -> Faults:
-    if data is None:
-        return Faults()
-    mapping = checker.mapping(data, "faults")
-    checker.keys(mapping, FAULT_KEYS, "faults.")
-    rates = {
-        key: checker.number(mapping[key], f"faults.{key}", minimum=0.0, maximum=1.0)
-        for key in FAULT_KEYS
-        if key in mapping
-    }
-    return Faults(**rates)
-
-
-def _numbers(checker: _Checker, data: Any) -> dict[str, NumberBehaviour]:
-    if data is None:
-        return {}
-    mapping = checker.mapping(data, "numbers")
-    numbers: dict[str, NumberBehaviour] = {}
-    for raw_number, raw_behaviour in mapping.items():
-        if isinstance(raw_number, bool) or not isinstance(raw_number, str | int):
-            checker.fail(
-                "numbers", f'keys are destinations such as "+15550000001", got {raw_number!r}'
-            )
-        if isinstance(raw_number, int):
-            checker.fail(
-                f"numbers.{raw_number}",
-                f'quote the number ("+{raw_number}") so YAML keeps it a string with its +',
-            )
-        number = raw_number.strip()
-        if not number:
-            checker.fail("numbers", "a destination key is empty")
-        where = f"numbers.{number}"
-        numbers[number] = _behaviour(checker, raw_behaviour, where)
-    return numbers
-
-
-def _behaviour(checker: _Checker, data: Any, where: str) -> NumberBehaviour:
-    mapping = checker.mapping(data, where)
-    checker.keys(mapping, NUMBER_KEYS, where + ".")
-    if not mapping:
-        checker.fail(where, "give answer: and/or hangup_after:, answered_by:, then:")
-    answer = mapping.get("answer", "answer")
-    if answer not in ANSWER_MODES:
-        checker.fail(f"{where}.answer", f"must be one of {', '.join(ANSWER_MODES)}, got {answer!r}")
-    seconds = None
-    if "seconds" in mapping:
-        if answer in ("answer", "no-answer"):
-            reason = "uses ring_seconds" if answer == "answer" else "rings until the dial's Timeout"
-            checker.fail(f"{where}.seconds", f"not used with answer: {answer} (it {reason})")
-        seconds = checker.number(mapping["seconds"], f"{where}.seconds", minimum=0.0)
-    elif answer == "after":
-        checker.fail(f"{where}.seconds", "answer: after needs seconds: (when it answers)")
-    hangup_after = None
-    if "hangup_after" in mapping:
-        if answer in ("no-answer", "busy", "fail"):
-            checker.fail(f"{where}.hangup_after", f"a number that is {answer} never answers")
-        hangup_after = checker.number(mapping["hangup_after"], f"{where}.hangup_after", minimum=0.0)
-    answered_by = (
-        checker.choice(mapping["answered_by"], f"{where}.answered_by", ANSWERED_BY)
-        if "answered_by" in mapping
-        else "human"
-    )
-    then = (
-        checker.choice(mapping["then"], f"{where}.then", THEN_MODES) if "then" in mapping else None
-    )
-    return NumberBehaviour(
-        answer=answer,
-        seconds=seconds,
-        hangup_after=hangup_after,
-        answered_by=answered_by,  # type: ignore[arg-type]
-        then=then,  # type: ignore[arg-type]
-    )
-
-
-class _Checker:
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, key: str, message: str) -> Any:
-        raise ScenarioError(f"{self.source}: {key}: {message}")
-
-    def keys(self, mapping: Mapping[Any, Any], allowed: tuple[str, ...], prefix: str) -> None:
-        for key in mapping:
-            if key not in allowed:
-                self.fail(f"{prefix}{key}", f"unknown key; the keys here are {', '.join(allowed)}")
-
-    def mapping(self, value: Any, key: str) -> Mapping[Any, Any]:
-        if not isinstance(value, Mapping):
-            self.fail(key, f"must be a mapping, got {_kind(value)}")
-        return value  # type: ignore[no-any-return]
-
-    def integer(self, value: Any, key: str, *, minimum: int | None = None) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"must be a whole number, got {value!r}")
-        if minimum is not None and value < minimum:
-            self.fail(key, f"must be at least {minimum}, got {value}")
-        return int(value)
-
-    def boolean(self, value: Any, key: str) -> bool:
-        if not isinstance(value, bool):
-            self.fail(key, f"must be true or false, got {value!r}")
-        return bool(value)
-
-    def choice(self, value: Any, key: str, choices: tuple[str, ...]) -> str:
-        if not isinstance(value, str) or value not in choices:
-            self.fail(key, f"must be one of {', '.join(choices)}, got {value!r}")
-        return str(value)
-
-    def number(
-        self,
-        value: Any,
-        key: str,
-        *,
-        minimum: float | None = None,
-        maximum: float | None = None,
-        exclusive: bool = False,
-    ) -> float:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            self.fail(key, f"must be a number, got {value!r}")
-        number = float(value)
-        low_bad = minimum is not None and (number <= minimum if exclusive else number < minimum)
-        high_bad = maximum is not None and number > maximum
-        if minimum is not None and maximum is not None and (low_bad or high_bad):
-            self.fail(
-                key, f"must be between {_num(minimum)} and {_num(maximum)}, got {_num(number)}"
-            )
-        if low_bad:
-            relation = "greater than" if exclusive else "at least"
-            self.fail(key, f"must be {relation} {_num(minimum or 0.0)}, got {_num(number)}")
-        return number
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, str):
-        return f"the text {value!r}"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__

@@ -99,13 +99,14 @@ def test_a_scenario_file_with_every_api_key(tmp_path: Path) -> None:
         "  duplicate_labels: allow\n"
         "  initiate_call_sid: true\n"
         "  hangup_lag_s: 4\n"
-        "  max_page_size: 50\n",
+        "  max_page_size: 50\n"
+        "  answered_by_words: enum\n",
         encoding="utf-8",
     )
     scenario = load_scenario(path)
     assert scenario.profile == "field"
     assert scenario.api == ApiBehaviour(
-        1.5, 2.0, "connected", True, 7, True, True, "allow", True, 4.0, 50
+        1.5, 2.0, "connected", True, 7, True, True, "allow", True, 4.0, 50, "enum"
     )
 
 
@@ -135,6 +136,10 @@ def test_a_scenario_file_with_every_api_key(tmp_path: Path) -> None:
         ("api:\n  hangup_lag_s: -2\n", "api.hangup_lag_s: must be at least 0, got -2"),
         ("api:\n  max_page_size: 0\n", "api.max_page_size: must be at least 1, got 0"),
         ("api:\n  max_page_size: 20.5\n", "api.max_page_size: must be a whole number"),
+        (
+            "api:\n  answered_by_words: twilio\n",
+            "api.answered_by_words: must be one of enum, callback, got 'twilio'",
+        ),
     ],
 )
 def test_api_mistakes_are_one_line_naming_file_and_key(

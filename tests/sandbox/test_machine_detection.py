@@ -107,6 +107,18 @@ async def test_each_kind_of_answer_is_reported_as_such(
     )
 
 
+async def test_answered_by_words_callback_gives_the_callbacks_word_on_the_call(
+    receiver: Receiver,
+) -> None:
+    async with sandbox_api(
+        numbers=NUMBERS, time_scale=SCALE, api={"answered_by_words": "callback"}
+    ) as api:
+        leg = await api.dial_ok("words", To=MACHINE, ApplicationSid=APP, **_amd(receiver))
+        [amd] = await receiver.received("/amd", 1)
+        call = await _detected(api, leg["call_sid"])
+    assert call["answered_by"] == amd.fields["AnsweredBy"] == "machine_start"
+
+
 async def test_without_machine_detection_nothing_is_detected(receiver: Receiver) -> None:
     async with sandbox_api(numbers=NUMBERS) as api:
         leg = await api.dial_ok("none", To=MACHINE, ApplicationSid=APP, **_amd(receiver, None))
