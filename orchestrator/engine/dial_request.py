@@ -166,8 +166,6 @@ _CALL_FIELDS: tuple[str, ...] = (
     "MachineDetectionBeepSpectralWindow",
     "CancelPlaybackOnMachineDetection",
     "CancelPlaybackOnDetectMessageEnd",
-    "AmdStatusCallback",
-    "AmdStatusCallbackMethod",
     "Record",
     "RecordingChannels",
     "RecordingTrack",
@@ -206,6 +204,12 @@ def initiate_call_fields(
     """
     dial = dial_fields(spec, participant, destination, creates_conference=True)
     fields: dict[str, RequestValue] = {name: dial[name] for name in _CALL_FIELDS if name in dial}
+    if "MachineDetection" in dial:
+        # A dialed leg joins while detection runs; a placed call does so only with AsyncAmd,
+        # and it names the detection's callback AsyncAmdStatusCallback.
+        fields["AsyncAmd"] = True
+        for name in ("AmdStatusCallback", "AmdStatusCallbackMethod"):
+            _put(fields, f"Async{name}", dial.get(name))
     _put(fields, "ApplicationSid", spec.conference.application_sid)
     fields["Texml"] = conference_texml(spec.conference.name, dial)
     return fields

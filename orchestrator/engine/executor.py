@@ -296,9 +296,10 @@ class ConferenceRun:
         )
         if ended_as is not None:
             return ended_as
-        if answered_by == "human":
+        verdict = contract.answered_by(answered_by) if answered_by else None
+        if verdict == "human":
             return "connected"
-        machine = answered_by == "machine"
+        machine = verdict == "machine"
         action = detection.on_machine if machine else detection.on_not_sure
         setting = "on_machine" if machine else "on_not_sure"
         heard = "a machine" if machine else "an answer detection could not classify"

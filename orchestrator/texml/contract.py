@@ -89,6 +89,23 @@ CALL_STATUSES: Final = (
     "no-answer",
 )
 CALL_ENDED_STATUSES: Final = ("canceled", "completed", "failed", "busy", "no-answer")
+# A call's answered_by once detection is done: the spec's enum says human, machine or not_sure;
+# the AMD callback's AnsweredBy says human, machine_start, machine_end_beep, machine_end_silence,
+# machine_end_other, fax or unknown, and the resource may well use those words too. A client
+# takes either.
+AnsweredBy = Literal["human", "machine", "not_sure"]
+ANSWERED_BY_VALUES: Final = ("human", "machine", "not_sure")
+
+
+def answered_by(word: str) -> AnsweredBy:
+    """What an answered_by (in either vocabulary) means; anything unknown is not_sure."""
+    if word == "human":
+        return "human"
+    if word == "machine" or word.startswith("machine_") or word == "fax":
+        return "machine"
+    return "not_sure"
+
+
 # Media types of request bodies: the spec declares form encoding for the conference POSTs and
 # JSON for InitiateTexmlCall; the official Python SDK sends JSON everywhere.
 FORM_MEDIA_TYPE: Final = "application/x-www-form-urlencoded"
@@ -249,7 +266,14 @@ INITIATE_CALL_FIELDS: Final = _fields(
     Field("StatusCallback", "str"),
     Field("StatusCallbackMethod", "enum", HTTP_METHODS),
     Field("StatusCallbackEvent", "events", CALL_STATUS_EVENTS),
-    *MACHINE_DETECTION_FIELDS,
+    # A placed call also takes Disable, and names its AMD callback AsyncAmdStatusCallback: the
+    # SDK and the spec have no AmdStatusCallback here. AsyncAmd lets the TeXML run while
+    # detection goes on (by default it waits for the result).
+    *(f for f in MACHINE_DETECTION_FIELDS if not f.name.startswith("AmdStatusCallback")),
+    Field("MachineDetection", "enum", (*MACHINE_DETECTION_MODES, "Disable")),
+    Field("AsyncAmd", "bool"),
+    Field("AsyncAmdStatusCallback", "str"),
+    Field("AsyncAmdStatusCallbackMethod", "enum", HTTP_METHODS),
     Field("Record", "bool"),
     Field("RecordingChannels", "enum", RECORDING_CHANNELS),
     Field("RecordingTrack", "enum", RECORDING_TRACKS),
