@@ -131,6 +131,28 @@ async def test_a_drop_is_redialed_as_often_as_reconnect_allows_and_no_more(
     assert rows["lead"].observed == State.CONNECTED
 
 
+async def test_a_redialed_leg_that_stays_up_ends_the_watch_connected(tmp_path: Path) -> None:
+    # The first call drops after a second; every later call to the number stays up.
+    path = conference_file(
+        tmp_path,
+        people({"name": "sre", "to": DROPPING, "reconnect": {"attempts": 3, "backoff_s": 1}}),
+    )
+    numbers = {DROPPING: {"hangup_after": 100, "then": "answer"}}
+    async with fast_sandbox(numbers=numbers) as info, watching(info, path) as run:
+        await run.until(lambda: len(run.said("sre", EventKind.CONNECTED)) == 2)
+        await asyncio.sleep(1.5)  # longer than the first call lasted: this one stays
+        dials = await dials_by_label(info)
+        [result] = await run.finish()
+    assert [e.reason for e in run.said("sre", EventKind.DROPPED)] == [
+        "dropped; redial 1 of 3 in 1s"
+    ]
+    assert dials["sre"] == 2
+    sre = {p.name: p for p in result.participants}["sre"]
+    assert (sre.observed, sre.attempts, sre.error) == (State.CONNECTED, 2, None)
+    assert "redialed 1 time after dropping" in sre.notes
+    assert result.exit_code == 0
+
+
 async def test_someone_without_reconnect_who_hangs_up_is_not_called_back(tmp_path: Path) -> None:
     path = conference_file(tmp_path, people({"name": "quitter", "to": DROPPING}))
     async with dropping_sandbox() as info, watching(info, path) as run:
