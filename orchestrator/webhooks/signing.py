@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -64,8 +65,13 @@ class SigningKey:
         if not file.exists():
             key = cls.generate()
             try:
-                file.write_bytes(key.pem())
-                file.chmod(0o600)
+                # Created owner-only and exclusively: never readable by others, even briefly,
+                # and never over a key another process wrote a moment ago.
+                descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(descriptor, "wb") as out:
+                    out.write(key.pem())
+            except FileExistsError:
+                return cls.load_or_create(file)
             except OSError as error:
                 raise ConfigError(
                     f"cannot write the signing key {file}: {error.strerror}"

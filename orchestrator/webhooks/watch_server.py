@@ -157,7 +157,12 @@ def listening(
             bound = runner.addresses[0][1] if runner.addresses else port
             server.url = f"http://{host}:{bound}"
             if announce is not None:
-                announce(f"listening on {server.url}/ (callbacks, /healthz, /metrics)")
+                checking = (
+                    "verifying signatures"
+                    if public_key is not None
+                    else "not verifying signatures: set TELNYX_PUBLIC_KEY"
+                )
+                announce(f"listening on {server.url}/ (callbacks, /healthz, /metrics); {checking}")
             yield server
         finally:
             await runner.cleanup()
