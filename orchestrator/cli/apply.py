@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import click
@@ -55,9 +55,11 @@ async def run_apply(
     stop: asyncio.Event,
     progress: ProgressDisplay | None,
     watching: WatchOptions | None = None,
-    serve: Serve | None = None,
+    listener: Callable[[Mapping[str, str]], Serve] | None = None,
 ) -> list[ConferenceResult]:
     async with open_target(paths, target) as loaded:
+        # The key comes from the environment the files expand with: with --sandbox, its own.
+        serve = listener(loaded.env) if listener is not None else None
         if progress is not None:
             progress.expect(sum(len(s.participants) for s in loaded.specs))
         if watching is None:
@@ -222,7 +224,7 @@ def apply(
         return
     if listen is not None and not watch:
         raise UsageError("--listen is for apply --watch: add --watch, or drop --listen")
-    serve = _listener(listen, target.env) if listen is not None else None
+    listener = _listener(listen) if listen is not None else None
     if report_path is not None:
         _check_report_path(report_path)
     if (prune or redial_changed) and not yes and not target.sandbox:
@@ -249,7 +251,7 @@ def apply(
         try:
             results = run_with_signals(
                 signals,
-                lambda stop: run_apply(paths, target, options, stop, progress, watching, serve),
+                lambda stop: run_apply(paths, target, options, stop, progress, watching, listener),
             )
         finally:
             progress.finish(results)  # also when the run failed: the terminal gets its cursor back
@@ -326,8 +328,9 @@ def watch_exit_code(results: list[ConferenceResult]) -> int:
     return worst_exit_code(codes)
 
 
-def _listener(listen: str, env: Mapping[str, str]) -> Serve:
-    """The --listen server, started with the watch; the address is checked now."""
+def _listener(listen: str) -> Callable[[Mapping[str, str]], Serve]:
+    """The --listen server for an environment (whose TELNYX_PUBLIC_KEY verifies callbacks),
+    started with the watch; the address is checked now, before anything else."""
     host, _, port_text = listen.rpartition(":")
     host = host.strip("[]") or "127.0.0.1"
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
@@ -337,18 +340,20 @@ def _listener(listen: str, env: Mapping[str, str]) -> Serve:
             f"--listen {listen}: {host} is not loopback; put a reverse proxy or tunnel in front "
             "of a loopback address instead"
         )
-    from orchestrator.webhooks.signing import PUBLIC_KEY_ENV, public_key_from
 
-    key_text = env.get(PUBLIC_KEY_ENV, "").strip()
-    public_key = public_key_from(key_text) if key_text else None
-    from orchestrator.webhooks.watch_server import listening
+    def serve(env: Mapping[str, str]) -> Serve:
+        from orchestrator.webhooks.signing import PUBLIC_KEY_ENV, public_key_from
+        from orchestrator.webhooks.watch_server import listening
 
-    return listening(
-        host,
-        int(port_text),
-        public_key=public_key,
-        announce=lambda line: click.echo(line, err=True),
-    )
+        key_text = env.get(PUBLIC_KEY_ENV, "").strip()
+        return listening(
+            host,
+            int(port_text),
+            public_key=public_key_from(key_text) if key_text else None,
+            announce=lambda line: click.echo(line, err=True),
+        )
+
+    return serve
 
 
 def _confirm_hang_ups(

@@ -143,6 +143,7 @@ async def _environment(
         return
     from orchestrator.sandbox import load_scenario, running_sandbox
     from orchestrator.secret import Secret
+    from orchestrator.webhooks.signing import PUBLIC_KEY_ENV
 
     loaded = load_scenario(target.scenario) if target.scenario else None
     # The command's output is the point here; the request log belongs to `orchestrator sandbox`.
@@ -156,6 +157,7 @@ async def _environment(
             "TELNYX_BASE_URL": info.base_url,
             "TELNYX_API_KEY": info.api_key,
             "TELNYX_ACCOUNT_SID": info.account_sid,
+            PUBLIC_KEY_ENV: info.public_key,
         }
         yield overlay, Connection(info.base_url, Secret(info.api_key), info.account_sid)
 

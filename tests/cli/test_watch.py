@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -67,6 +68,47 @@ def test_sigterm_ends_the_watch_with_the_summary_and_the_last_states_verdict(
     assert process.returncode == exit_codes.OK, stderr  # stopping is how a watch ends
     assert "2 participants: 2 connected; all converged." in stdout
     assert "Traceback" not in stderr
+
+
+def test_with_sandbox_the_listener_verifies_the_sandboxs_signed_callbacks(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a free port, named in the file before the listener binds it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    hooks = {"url": f"http://127.0.0.1:{port}/calls", "events": ["answered", "completed"]}
+    people = [{**person, "status_callback": hooks} for person in PEOPLE]
+    path = conference_file(tmp_path, people)
+    scenario = tmp_path / "fast.yaml"
+    scenario.write_text(yaml.safe_dump({"time_scale": 0.01}))
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "orchestrator", "apply", str(path), "--sandbox"),
+            *("--scenario", str(scenario), "--watch", "--listen", f"127.0.0.1:{port}"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    banner = "".join(read_until(process, r"listening on "))
+    read_until(process, r"bob: connected")
+
+    async def health() -> dict[str, int]:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as answer:
+                    seen: dict[str, int] = await answer.json()
+                if seen["callbacks"] >= 2:
+                    return seen
+                await asyncio.sleep(0.05)
+            return seen
+
+    seen = asyncio.run(health())
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert "; verifying signatures" in banner
+    assert seen["callbacks"] >= 2 and seen["rejected"] == 0, seen
+    assert process.returncode == exit_codes.OK, stderr
 
 
 def test_listen_is_for_watch_and_checks_its_address(tmp_path: Path) -> None:
