@@ -75,7 +75,7 @@ class Together:
     applies: list[Apply]
     deliveries: list[Delivery]  # one per apply
     counters: Counters  # the sandbox's counts over the run
-    dial_429s: int  # dial answers 429, from the sandbox's request log
+    dial_429s: int  # dial answers 429 (code 90103), from the sandbox's counters
 
 
 @dataclass
@@ -322,7 +322,7 @@ def _together_rows(report: Report, together: Together, bound: float) -> None:
         verdict(not (lost or doubled or unconnected)),
     )
     report.row(
-        "429s answered: dials (request log) / by code 90103, 10011 (sandbox counters)",
+        "429s answered: dials / by code 90103, 10011 (sandbox counters)",
         f"{together.dial_429s} / {_by_code(together.counters)}",
     )
     passed = within and not (lost or doubled or unconnected)
@@ -360,7 +360,7 @@ def _reapply_rows(report: Report, again: Reapply) -> None:
     )
     report.row("re-apply: bound / measured", ratio(again.bound_s / wall if wall else None))
     report.row(
-        "re-apply: second apply's exit code / 429s seen (report) / 429s answered (request log)",
+        "re-apply: second apply's exit code / 429s seen (report) / 429s answered (sandbox counters)",
         f"{second.returncode} / {count_or_na(second.rate_limited)} / {again.dial_429s}",
     )
     delivered = again.delivery

@@ -138,7 +138,8 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
         f"failures: {_failures(sdk)}",
     )
     report.notes.append(
-        "429s are counted from the sandbox's request log (every answer, retries included); "
+        "429s are the sandbox's own counts (/_sandbox/health: every 429 answered, retries "
+        "included); "
         "lost and doubled participants from its record of accepted dials."
     )
     report.raw = {

@@ -126,9 +126,8 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
         "GETs per participant (all)", "n/a" if gets is None else f"{gets / max(total, 1):.2f}"
     )
     report.row(
-        "429s: seen by apply (report) / dials answered 429 (request log) / "
-        "by code 90103, 10011 (sandbox counters)",
-        f"{count_or_na(apply.rate_limited)} / {answers['429']} / "
+        "429s: seen by apply (report) / answered by code 90103, 10011 (sandbox counters)",
+        f"{count_or_na(apply.rate_limited)} / "
         f"{count_or_na(counters.limited('90103'))}, {count_or_na(counters.limited('10011'))}",
     )
     report.row(
