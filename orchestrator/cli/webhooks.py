@@ -56,7 +56,7 @@ def listen(host: str, port: int, forward: str | None, output: str, allow_remote:
     """Print each callback as one line; with TELNYX_PUBLIC_KEY set, reject (401) any whose
     signature is missing, stale or wrong; with --forward, pass the good ones on.
 
-    \\b
+    \b
     Exit codes:
       0  stopped by Ctrl-C or SIGTERM
       1  the address cannot be used, or TELNYX_PUBLIC_KEY is not a key
