@@ -7,6 +7,7 @@ be checked by the official SDK over exactly what was signed.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -45,6 +46,8 @@ class Receiver:
     arrivals: list[Arrival] = field(default_factory=list)
     # Path -> how many times each event (by EventId) is refused with a 500 before it is taken.
     failing: dict[str, int] = field(default_factory=dict)
+    # Paths that answer only after 30 s: a receiver that hangs.
+    hanging: set[str] = field(default_factory=set)
     _refused: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def url(self, path: str) -> str:
@@ -83,6 +86,8 @@ class Receiver:
         if self._refused[key] < self.failing.get(request.path, 0):
             self._refused[key] += 1
             return web.Response(status=500)
+        if request.path in self.hanging:
+            await asyncio.sleep(30)
         return web.Response(text="ok")
 
 

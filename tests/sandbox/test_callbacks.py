@@ -9,58 +9,22 @@ import socket
 import time
 import wave
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 import pytest
-from aiohttp import web
 
+from tests.sandbox.hooks import Receiver, receiving
 from tests.sandbox.support import APP, eventually, sandbox_api
 
 NUMBERS = {"+15550000005": {"hangup_after": 10}, "+15550000001": {"answer": "no-answer"}}
 
 
-@dataclass
-class Delivery:
-    method: str
-    path: str
-    fields: dict[str, str]
-
-
-class Receiver:
-    """A webhook receiver on loopback that remembers what it was sent."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[Delivery] = []
-        self.base_url = ""
-
-    def on(self, path: str) -> list[Delivery]:
-        return [d for d in self.deliveries if d.path == path]
-
-    async def handle(self, request: web.Request) -> web.Response:
-        fields = dict(await request.post()) if request.method == "POST" else dict(request.query)
-        self.deliveries.append(
-            Delivery(request.method, request.path, {k: str(v) for k, v in fields.items()})
-        )
-        if request.path == "/fail":
-            return web.Response(status=500)
-        if request.path == "/slow":
-            await asyncio.sleep(30)
-        return web.Response(text="ok")
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    target = Receiver()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", target.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    target.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield target
-    await runner.cleanup()
+    async with receiving() as target:
+        target.failing["/fail"] = 1_000  # refused every time
+        target.hanging.add("/slow")
+        yield target
 
 
 def _closed_port() -> int:
@@ -68,14 +32,6 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-async def _received(receiver: Receiver, path: str, count: int) -> list[Delivery]:
-    async def probe() -> list[Delivery] | None:
-        found = receiver.on(path)
-        return found if len(found) >= count else None
-
-    return await eventually(probe)
 
 
 async def test_call_progress_events_in_order_as_forms(receiver: Receiver) -> None:
@@ -88,7 +44,7 @@ async def test_call_progress_events_in_order_as_forms(receiver: Receiver) -> Non
             StatusCallback=f"{receiver.base_url}/calls?token=s3cret",
             StatusCallbackEvent="initiated ringing answered completed",
         )
-        events = await _received(receiver, "/calls", 4)
+        events = await receiver.received("/calls", 4)
         assert [d.method for d in events] == ["POST"] * 4
         assert [d.fields["CallStatus"] for d in events] == [
             "initiated",
@@ -116,7 +72,7 @@ async def test_default_events_and_get_method(receiver: Receiver) -> None:
             StatusCallback=f"{receiver.base_url}/by-get",
             StatusCallbackMethod="GET",
         )
-        [only] = await _received(receiver, "/by-get", 1)
+        [only] = await receiver.received("/by-get", 1)
         assert only.method == "GET"
         assert (only.fields["CallStatus"], only.fields["CallSid"]) == ("no-answer", leg["call_sid"])
         await asyncio.sleep(0.05)
@@ -134,7 +90,7 @@ async def test_conference_events(receiver: Receiver) -> None:
             ConferenceStatusCallback=url,
             ConferenceStatusCallbackEvent="start end join leave",
         )
-        events = await _received(receiver, "/conference", 4)
+        events = await receiver.received("/conference", 4)
         assert [d.fields["StatusCallbackEvent"] for d in events] == [
             "participant-join",
             "conference-start",
@@ -167,17 +123,17 @@ async def test_recordings_of_a_leg_and_of_the_conference(receiver: Receiver) -> 
             ConferenceRecordingStatusCallback=f"{receiver.base_url}/conference-recording",
         )
         sid = leg["conference_sid"]
-        await _received(receiver, "/recording", 1)
+        await receiver.received("/recording", 1)
         recordings = await api.recordings(sid)
         assert {r["source"] for r in recordings} == {"DialVerb", "Conference"}
         assert {r["status"] for r in recordings} == {"processing"}
 
         await api.update_conference(sid, Status="completed")
-        leg_events = await _received(receiver, "/recording", 2)
+        leg_events = await receiver.received("/recording", 2)
         assert [d.fields["RecordingStatus"] for d in leg_events] == ["in-progress", "completed"]
         done = leg_events[1].fields
         assert done["CallSid"] == leg["call_sid"] and done["RecordingChannels"] == "2"
-        [conference_done] = await _received(receiver, "/conference-recording", 1)
+        [conference_done] = await receiver.received("/conference-recording", 1)
         assert conference_done.fields["RecordingStatus"] == "completed"  # the default event only
 
         recordings = await api.recordings(sid)
@@ -203,7 +159,7 @@ async def test_unanswered_leg_reports_its_recording_absent(receiver: Receiver) -
             RecordingStatusCallback=f"{receiver.base_url}/recording",
             RecordingStatusCallbackEvent="completed absent",
         )
-        [absent] = await _received(receiver, "/recording", 1)
+        [absent] = await receiver.received("/recording", 1)
         assert absent.fields["RecordingStatus"] == "absent"
 
 
@@ -236,8 +192,8 @@ async def test_failing_receivers_never_hold_up_the_api(
             StatusCallback=f"{receiver.base_url}/fine",
             StatusCallbackEvent="initiated",
         )
-        await _received(receiver, "/fine", 1)
-        await _received(receiver, "/fail", 1)
+        await receiver.received("/fine", 1)
+        await receiver.received("/fail", 1)
         assert (await api.conferences()).status == 200
         assert time.monotonic() - started < 2
 
@@ -264,7 +220,7 @@ async def test_callbacks_to_other_hosts_are_never_sent(
                 ConferenceStatusCallback=f"{receiver.base_url}/conference",
                 ConferenceStatusCallbackEvent="join",
             )
-        await _received(receiver, "/conference", 2)  # local receivers still get theirs
+        await receiver.received("/conference", 2)  # local receivers still get theirs
     refusals = [r for r in caplog.records if "only loopback URLs" in r.getMessage()]
     assert len(refusals) == 1  # said once per URL, not once per event
     assert "hooks.example.invalid/calls" in refusals[0].getMessage()

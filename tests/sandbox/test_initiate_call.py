@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
 import aiohttp
 import pytest
 import telnyx
-from aiohttp import web
 
 from orchestrator.sandbox import SandboxInfo
 from orchestrator.sandbox.documents import parse_conference_dial
 from orchestrator.sandbox.fields import ApiFailure
 from orchestrator.texml import contract
+from tests.sandbox.hooks import receiving
 from tests.sandbox.support import APP, Answer, Api, eventually, sandbox_api
-from tests.sandbox.test_callbacks import Delivery, Receiver
 
 SLOW = "+15550000004"  # answers after 10 simulated seconds (100 ms at time_scale 0.01)
 NO_ANSWER = "+15550000001"
@@ -53,30 +50,6 @@ def call_fields(name: str = "standup", **overrides: Any) -> dict[str, Any]:
         "Texml": texml(name),
         **overrides,
     }
-
-
-@asynccontextmanager
-async def receiving() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", receiver.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    receiver.base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        yield receiver
-    finally:
-        await runner.cleanup()
-
-
-async def received(receiver: Receiver, path: str, count: int) -> list[Delivery]:
-    async def probe() -> list[Delivery] | None:
-        found = receiver.on(path)
-        return found if len(found) >= count else None
-
-    return await eventually(probe)
 
 
 async def conference_named(api: Api, name: str) -> dict[str, Any]:
@@ -141,7 +114,7 @@ async def test_the_call_creates_its_conference_once_answered_with_the_nouns_sett
         assert participant["status"] == "connected"
         assert (await api.dials())[0]["conference_sid"] == sid
 
-        joined = await received(hooks, "/conference", 2)
+        joined = await hooks.received("/conference", 2)
         assert [d.fields["StatusCallbackEvent"] for d in joined[:2]] == [
             "participant-join",
             "conference-start",
@@ -149,7 +122,7 @@ async def test_the_call_creates_its_conference_once_answered_with_the_nouns_sett
         assert joined[0].fields["CallSid"] == call_sid
         assert joined[0].fields["FriendlyName"] == "standup"
         assert "ParticipantLabel" not in joined[0].fields  # <Conference> has no label
-        progress = await received(hooks, "/calls", 3)
+        progress = await hooks.received("/calls", 3)
         assert [d.fields["CallStatus"] for d in progress] == ["initiated", "ringing", "in-progress"]
         assert "ConferenceSid" not in progress[0].fields  # not in a conference before answering
         assert progress[2].fields["ConferenceSid"] == sid
@@ -162,12 +135,12 @@ async def test_the_call_creates_its_conference_once_answered_with_the_nouns_sett
         assert ended["reason_conference_ended"] == "participant-with-end-conference-on-exit-left"
         assert ended["call_sid_ending_conference"] == call_sid
         assert await api.call_status(other["call_sid"]) in ("canceled", "completed")
-        events = await received(hooks, "/conference", 4)
+        events = await hooks.received("/conference", 4)
         assert [d.fields["StatusCallbackEvent"] for d in events[2:4]] == [
             "participant-leave",
             "conference-end",
         ]
-        completed = await received(hooks, "/calls", 4)
+        completed = await hooks.received("/calls", 4)
         assert completed[3].fields["CallStatus"] == "completed"
 
 
