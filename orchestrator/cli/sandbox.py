@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import shlex
-import signal
 import sys
-from contextlib import suppress
 
 import click
 
+from orchestrator.cli.signals import stop_on_signals
 from orchestrator.errors import UsageError
 from orchestrator.sandbox.scenario import Scenario
 from orchestrator.sandbox.scenario_file import load_scenario
@@ -54,11 +53,7 @@ async def serve(
     signing_key: SigningKey | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM, printing the connection settings first."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
     async with running_sandbox(
         scenario,
         host=host,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
-from contextlib import suppress
 from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.errors import ConfigError, UsageError
+from orchestrator.cli.signals import stop_on_signals
+from orchestrator.errors import UsageError
 from orchestrator.texml.connection import is_loopback
 
 if TYPE_CHECKING:
@@ -76,16 +75,11 @@ def listen(host: str, port: int, forward: str | None, output: str, allow_remote:
 async def _serve(
     host: str, port: int, public_key: Ed25519PublicKey | None, forward: str | None, output: str
 ) -> None:
-    from aiohttp import web
-
     from orchestrator.masking import shown_url
+    from orchestrator.serving import serving
     from orchestrator.webhooks.receiver import Receiver
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals()
 
     def emit(line: str) -> None:
         click.echo(line)
@@ -97,17 +91,7 @@ async def _serve(
         output="json" if output == "json" else "text",
         emit=emit,
     )
-    runner = web.AppRunner(receiver.app(), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except OSError as error:
-            raise ConfigError(
-                f"cannot listen on {host}:{port}: {error.strerror or error}"
-            ) from None
-        bound = runner.addresses[0][1] if runner.addresses else port
+    async with serving(receiver.app(), host, port) as bound:
         checks = (
             "verifying signatures"
             if public_key is not None
@@ -117,8 +101,6 @@ async def _serve(
         if forward:
             click.echo(f"forwarding accepted callbacks to {shown_url(forward)}", err=True)
         await stop.wait()
-    finally:
-        await runner.cleanup()
     click.echo(
         f"stopped after {receiver.received} callbacks ({receiver.rejected} rejected)", err=True
     )

@@ -18,12 +18,11 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
-
 from orchestrator.errors import ConfigError
 from orchestrator.sandbox.app import SIMULATION, create_app
 from orchestrator.sandbox.resources import API_PREFIX
 from orchestrator.sandbox.scenario import Scenario
+from orchestrator.serving import serving
 from orchestrator.webhooks.signing import SigningKey
 
 # How long shutting down waits for requests still being answered.
@@ -90,17 +89,10 @@ async def running_sandbox(
         allow_remote_callbacks=allow_remote_callbacks,
         access_log=access_log,
     )
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port)
-        try:
-            await site.start()
-        except OSError as error:
-            reason = error.strerror or str(error)
-            hint = " (pick another --port, or 0 for any free port)" if port else ""
-            raise ConfigError(f"cannot listen on {host}:{port}: {reason}{hint}") from None
-        bound_port = runner.addresses[0][1]
+    hint = " (pick another --port, or 0 for any free port)" if port else ""
+    async with serving(
+        app, host, port, hint=hint, shutdown_timeout_s=SHUTDOWN_TIMEOUT_S
+    ) as bound_port:
         info = SandboxInfo(
             base_url=f"http://{_url_host(host)}:{bound_port}{API_PREFIX}",
             api_key=key,
@@ -109,8 +101,6 @@ async def running_sandbox(
         )
         app[SIMULATION].account.public_base = info.base_url
         yield info
-    finally:
-        await runner.cleanup()
 
 
 @contextlib.contextmanager

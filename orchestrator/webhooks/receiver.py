@@ -26,10 +26,9 @@ from orchestrator.masking import shown_url
 from orchestrator.webhooks.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    SignatureRejected,
     raw_query,
-    signed_payload,
-    verify,
+    refusal,
+    rejection,
 )
 
 Output = Literal["text", "json"]
@@ -119,18 +118,12 @@ class Receiver:
         query = raw_query(request)
         fields = callback_fields(request.method, body, query, request.content_type)
         self.received += 1
-        verdict = "unsigned"
-        if self._public_key is not None:
-            try:
-                verify(
-                    signed_payload(request.method, body, query), request.headers, self._public_key
-                )
-            except SignatureRejected as error:
-                self.rejected += 1
-                self._show(fields, f"rejected: {error}")
-                return web.json_response({"error": f"signature rejected: {error}"}, status=401)
-            verdict = "verified"
-        self._show(fields, verdict)
+        rejected = rejection(request, body, self._public_key)
+        if rejected is not None:
+            self.rejected += 1
+            self._show(fields, f"rejected: {rejected}")
+            return refusal(rejected)
+        self._show(fields, "unsigned" if self._public_key is None else "verified")
         if self._forward is not None:
             status = await self._forward_to(request, body)
             if status is None or status >= 300:

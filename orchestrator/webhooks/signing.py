@@ -157,3 +157,24 @@ def verify(
         public_key.verify(raw, timestamp.encode("ascii") + b"|" + payload)
     except InvalidSignature:
         raise SignatureRejected("the signature does not match the payload and the key") from None
+
+
+def rejection(
+    request: web.Request, body: bytes, public_key: Ed25519PublicKey | None
+) -> SignatureRejected | None:
+    """Why a received callback's signature does not hold; None when it does, or when there is
+    no key to check it with."""
+    if public_key is None:
+        return None
+    try:
+        verify(
+            signed_payload(request.method, body, raw_query(request)), request.headers, public_key
+        )
+    except SignatureRejected as error:
+        return error
+    return None
+
+
+def refusal(rejected: SignatureRejected) -> web.Response:
+    """The 401 a callback with a bad signature gets, saying why."""
+    return web.json_response({"error": f"signature rejected: {rejected}"}, status=401)

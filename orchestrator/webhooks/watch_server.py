@@ -24,10 +24,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from orchestrator.engine.watch import Serve, Watch
-from orchestrator.errors import ConfigError
+from orchestrator.serving import serving
 from orchestrator.texml.client import TexmlClient
 from orchestrator.webhooks.receiver import callback_fields
-from orchestrator.webhooks.signing import SignatureRejected, raw_query, signed_payload, verify
+from orchestrator.webhooks.signing import raw_query, refusal, rejection
 
 
 class WatchMetrics(Collector):
@@ -118,14 +118,10 @@ class WatchServer:
         body = await request.read()
         query = raw_query(request)
         self.received += 1
-        if self._public_key is not None:
-            try:
-                verify(
-                    signed_payload(request.method, body, query), request.headers, self._public_key
-                )
-            except SignatureRejected as error:
-                self.rejected += 1
-                return web.json_response({"error": f"signature rejected: {error}"}, status=401)
+        rejected = rejection(request, body, self._public_key)
+        if rejected is not None:
+            self.rejected += 1
+            return refusal(rejected)
         fields = callback_fields(request.method, body, query, request.content_type)
         key = str(fields.get("ConferenceSid") or fields.get("FriendlyName") or "")
         watched = self._watch.by_conference(key) if key else None
@@ -147,14 +143,7 @@ def listening(
     @contextlib.asynccontextmanager
     async def serve(watch: Watch, client: TexmlClient) -> AsyncIterator[object]:
         server = WatchServer(watch, client, public_key=public_key)
-        runner = web.AppRunner(server.app(), access_log=None)
-        await runner.setup()
-        try:
-            try:
-                await web.TCPSite(runner, host, port).start()
-            except OSError as error:
-                raise ConfigError(f"--listen {host}:{port}: {error.strerror or error}") from None
-            bound = runner.addresses[0][1] if runner.addresses else port
+        async with serving(server.app(), host, port, label="--listen") as bound:
             server.url = f"http://{host}:{bound}"
             if announce is not None:
                 checking = (
@@ -164,7 +153,5 @@ def listening(
                 )
                 announce(f"listening on {server.url}/ (callbacks, /healthz, /metrics); {checking}")
             yield server
-        finally:
-            await runner.cleanup()
 
     return serve
