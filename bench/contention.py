@@ -38,7 +38,7 @@ from bench.applies import (
 )
 from bench.dialing import wait_for_quiet_window
 from bench.paced import SETTLE_ALLOWANCE_S, TIME_SCALE, bound_after_s, settled_bound_s
-from bench.runner import Report, ratio, seconds, verdict
+from bench.runner import Report, add_limit_arguments, ratio, seconds, verdict
 from bench.sandbox import Counters, Sandbox, count_or_na, sandbox_process
 from bench.specs import write_conference
 
@@ -50,11 +50,7 @@ POLL_S = 0.02
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--participants", type=int, default=300, help="per file (300)")
-    parser.add_argument(
-        "--dials-per-second", type=float, default=30.0, help="the account's limit (30)"
-    )
-    parser.add_argument("--dial-window", type=float, default=5.0, help="its window, s (5)")
-    parser.add_argument("--latency-ms", type=float, default=50.0, help="sandbox latency (50)")
+    add_limit_arguments(parser)
     parser.add_argument(
         "--interrupt-after",
         type=float,

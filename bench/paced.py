@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.dialing import SideRun, run_ours, run_sdk, wait_for_quiet_window
-from bench.runner import Report, ratio, seconds, verdict
+from bench.runner import Report, add_limit_arguments, ratio, seconds, verdict
 from bench.sandbox import sandbox_process
 from bench.specs import write_conference
 
@@ -30,10 +30,8 @@ SETTLE_ALLOWANCE_S = RING_SECONDS * TIME_SCALE
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--participants", type=int, default=800, help="participants (800)")
-    parser.add_argument("--dials-per-second", type=float, default=30.0, help="sandbox limit (30)")
-    parser.add_argument("--dial-window", type=float, default=5.0, help="its window, s (5)")
+    add_limit_arguments(parser)
     parser.add_argument("--concurrency", type=int, default=50, help="requests in flight (50)")
-    parser.add_argument("--latency-ms", type=float, default=50.0, help="sandbox latency (50)")
     parser.add_argument("--seed", type=int, default=2, help="sandbox seed (2)")
 
 

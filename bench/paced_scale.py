@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.applies import Apply, delivery, killed_on_failure, pacing_flags, start_apply
 from bench.paced import SETTLE_ALLOWANCE_S, TIME_SCALE, settled_bound_s
-from bench.runner import Report, ratio, seconds, verdict
+from bench.runner import Report, add_limit_arguments, ratio, seconds, verdict
 from bench.sandbox import count_or_na, sandbox_process
 from bench.specs import write_conference
 
@@ -32,11 +32,7 @@ DEADLINE_FACTOR = 2.0
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conferences", type=int, default=10, help="conference files (10)")
     parser.add_argument("--participants", type=int, default=800, help="per conference (800)")
-    parser.add_argument(
-        "--dials-per-second", type=float, default=30.0, help="the account's limit (30)"
-    )
-    parser.add_argument("--dial-window", type=float, default=5.0, help="its window, s (5)")
-    parser.add_argument("--latency-ms", type=float, default=50.0, help="sandbox latency (50)")
+    add_limit_arguments(parser)
     parser.add_argument(
         "--slack",
         type=float,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime
 import json
@@ -265,3 +266,12 @@ def median_wall(
             report.invalid.append(f"{' '.join(command[1:])} exited with {result.returncode}")
         walls.append(result.wall_s)
     return median(walls)
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The sandbox's dial limit and latency, as every paced benchmark takes them."""
+    parser.add_argument(
+        "--dials-per-second", type=float, default=30.0, help="the account's limit (30)"
+    )
+    parser.add_argument("--dial-window", type=float, default=5.0, help="its window, s (5)")
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="sandbox latency (50)")
