@@ -27,6 +27,7 @@ from orchestrator.cli.target import (
     load_for_run,
     open_target,
     target_options,
+    to_stderr,
 )
 from orchestrator.engine import options as defaults
 from orchestrator.engine.apply import apply_with_connection
@@ -55,11 +56,13 @@ async def run_apply(
     stop: asyncio.Event,
     progress: ProgressDisplay | None,
     watching: WatchOptions | None = None,
-    listener: Callable[[Mapping[str, str]], Serve] | None = None,
+    listener: Callable[[Mapping[str, str], Callable[[str], None]], Serve] | None = None,
 ) -> list[ConferenceResult]:
-    async with open_target(paths, target) as loaded:
+    # While the live display is drawn, whatever else is said goes above it.
+    say = progress.notice if progress is not None else to_stderr
+    async with open_target(paths, target, say=say) as loaded:
         # The key comes from the environment the files expand with: with --sandbox, its own.
-        serve = listener(loaded.env) if listener is not None else None
+        serve = listener(loaded.env, say) if listener is not None else None
         if progress is not None:
             progress.expect(sum(len(s.participants) for s in loaded.specs))
         if watching is None:
@@ -328,7 +331,7 @@ def watch_exit_code(results: list[ConferenceResult]) -> int:
     return worst_exit_code(codes)
 
 
-def _listener(listen: str) -> Callable[[Mapping[str, str]], Serve]:
+def _listener(listen: str) -> Callable[[Mapping[str, str], Callable[[str], None]], Serve]:
     """The --listen server for an environment (whose TELNYX_PUBLIC_KEY verifies callbacks),
     started with the watch; the address is checked now, before anything else."""
     host, _, port_text = listen.rpartition(":")
@@ -341,7 +344,7 @@ def _listener(listen: str) -> Callable[[Mapping[str, str]], Serve]:
             "of a loopback address instead"
         )
 
-    def serve(env: Mapping[str, str]) -> Serve:
+    def serve(env: Mapping[str, str], say: Callable[[str], None]) -> Serve:
         from orchestrator.webhooks.signing import PUBLIC_KEY_ENV, public_key_from
         from orchestrator.webhooks.watch_server import listening
 
@@ -350,7 +353,7 @@ def _listener(listen: str) -> Callable[[Mapping[str, str]], Serve]:
             host,
             int(port_text),
             public_key=public_key_from(key_text) if key_text else None,
-            announce=lambda line: click.echo(line, err=True),
+            announce=say,
         )
 
     return serve

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,13 +90,22 @@ class Loaded:
     env: Mapping[str, str]  # what the files were expanded with (with --sandbox, its settings)
 
 
+def to_stderr(line: str) -> None:
+    click.echo(line, err=True)
+
+
 def load_for_run(
-    paths: tuple[str, ...], env: Mapping[str, str], *, strict_env: bool = True
+    paths: tuple[str, ...],
+    env: Mapping[str, str],
+    *,
+    strict_env: bool = True,
+    say: Callable[[str], None] = to_stderr,
 ) -> list[ConferenceSpec]:
     """Load and fully validate the files; any error stops the run before a request is sent.
 
     ``strict_env=False`` (offline commands): an unset ``${VAR}`` is a warning, and stays
-    in the text as ``${VAR}``.
+    in the text as ``${VAR}``. Warnings and errors go to ``say`` (a live display's notices
+    while it is drawn).
     """
     from orchestrator.report.words import plural
     from orchestrator.spec import load_specs
@@ -104,7 +113,7 @@ def load_for_run(
     result = load_specs(list(paths), env=env, strict_env=strict_env)
     errors = [d for d in result.diagnostics if d.severity == "error"]
     for diagnostic in result.diagnostics:
-        click.echo(str(diagnostic), err=True)
+        say(str(diagnostic))
     if errors:
         files = len({d.location.file for d in errors})
         raise SpecError(
@@ -116,10 +125,13 @@ def load_for_run(
 
 
 @contextlib.asynccontextmanager
-async def open_target(paths: tuple[str, ...], target: Target) -> AsyncIterator[Loaded]:
-    """The files loaded against the target; with --sandbox, one runs in-process meanwhile."""
-    async with _environment(target) as (env, sandbox_connection):
-        specs = load_for_run(paths, env)
+async def open_target(
+    paths: tuple[str, ...], target: Target, *, say: Callable[[str], None] = to_stderr
+) -> AsyncIterator[Loaded]:
+    """The files loaded against the target; with --sandbox, one runs in-process meanwhile.
+    What it has to say on the way (warnings, the sandbox's address) goes to ``say``."""
+    async with _environment(target, say) as (env, sandbox_connection):
+        specs = load_for_run(paths, env, say=say)
         groups: dict[Connection, list[ConferenceSpec]] = {}
         for spec in specs:
             # One connection per account; files naming none use the environment's.
@@ -135,7 +147,7 @@ async def open_target(paths: tuple[str, ...], target: Target) -> AsyncIterator[L
 
 @contextlib.asynccontextmanager
 async def _environment(
-    target: Target,
+    target: Target, say: Callable[[str], None]
 ) -> AsyncIterator[tuple[Mapping[str, str], Connection | None]]:
     """The environment to expand files with and, with --sandbox, the in-process sandbox's connection."""
     if not target.sandbox:
@@ -149,9 +161,7 @@ async def _environment(
     # The command's output is the point here; the request log belongs to `orchestrator sandbox`.
     logging.getLogger("orchestrator.sandbox").setLevel(logging.ERROR)
     async with running_sandbox(loaded) as info:
-        click.echo(
-            f"sandbox: simulated TeXML API at {info.base_url}; no real calls are placed", err=True
-        )
+        say(f"sandbox: simulated TeXML API at {info.base_url}; no real calls are placed")
         overlay = {
             **target.env,
             "TELNYX_BASE_URL": info.base_url,

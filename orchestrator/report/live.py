@@ -13,10 +13,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.live_render import VerticalOverflowMethod
 from rich.text import Text
 
 from orchestrator.engine.events import EventKind, ProgressEvent
@@ -24,6 +25,28 @@ from orchestrator.engine.results import ConferenceResult
 from orchestrator.report.words import plural
 
 REFRESH_PER_SECOND = 8
+
+
+def _started(
+    console: Console,
+    frame: Callable[[], RenderableType],
+    *,
+    vertical_overflow: VerticalOverflowMethod = "ellipsis",
+) -> Live:
+    """A display redrawn from ``frame`` on a timer, whether or not anything happened; nothing
+    else written to the terminal is captured."""
+    live = Live(
+        console=console,
+        get_renderable=frame,
+        refresh_per_second=REFRESH_PER_SECOND,
+        redirect_stdout=False,
+        redirect_stderr=False,
+        vertical_overflow=vertical_overflow,
+    )
+    live.start()
+    return live
+
+
 RATE_WINDOW_S = 5.0  # dials per second are measured over this much of the recent past
 
 _STATE_STYLE = {"connected": "green", "dialed": "yellow", "waiting": "bright_black"}
@@ -52,15 +75,7 @@ class LiveProgress:
         self._pause_why = ""
         self._creating: dict[str, str] = {}  # conference -> the participant whose dial makes it
         self._waiting_for: dict[tuple[str, str], str] = {}
-        self._live = Live(
-            console=self._console,
-            get_renderable=self._frame,
-            refresh_per_second=REFRESH_PER_SECOND,
-            redirect_stdout=False,
-            redirect_stderr=False,
-            transient=False,
-        )
-        self._live.start()
+        self._live = _started(self._console, self._frame)
 
     def expect(self, total: int) -> None:
         with self._lock:
@@ -175,15 +190,7 @@ class WatchDisplay:
         self._body = Text("")
         self._refreshed = time.monotonic()
         self._error: str | None = None
-        self._live = Live(
-            console=self._console,
-            get_renderable=self._frame,
-            refresh_per_second=REFRESH_PER_SECOND,
-            redirect_stdout=False,
-            redirect_stderr=False,
-            vertical_overflow="visible",
-        )
-        self._live.start()
+        self._live = _started(self._console, self._frame, vertical_overflow="visible")
 
     def show(self, text: str) -> None:
         """A fresh status (the renderers' text, colour codes and all)."""
