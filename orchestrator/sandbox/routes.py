@@ -22,7 +22,7 @@ from orchestrator.sandbox.dial_fields import named_as_documented
 from orchestrator.sandbox.fields import check_fields, invalid, not_found, read_body
 from orchestrator.sandbox.limits import Counters, RateLimiter
 from orchestrator.sandbox.media import silence
-from orchestrator.sandbox.model import Conference, Departed, Leg, is_uuid
+from orchestrator.sandbox.model import Conference, Departed, Leg
 from orchestrator.sandbox.paging import date_filter, page
 from orchestrator.sandbox.responses import drop_connection
 from orchestrator.sandbox.simulation import Simulation
@@ -73,7 +73,7 @@ class ApiRoutes:
 
     def _conference(self, request: web.Request) -> Conference:
         ref = _strip_json(request.match_info["conference_sid"])
-        conference = self.sim.account.conferences.get(ref.lower()) if is_uuid(ref) else None
+        conference = self.sim.account.conference(ref)
         if conference is None:
             raise not_found(f"no conference {ref} in this account")
         return conference
