@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -219,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         from orchestrator.spec import load_spec
 
         specs = [load_spec(path, env=os.environ, strict_env=True) for path in args.files]
+        gc.freeze()  # as `orchestrator apply` does once its files are read
         result = asyncio.run(
             run_ours(
                 specs,

@@ -22,6 +22,10 @@ class Creation:
         self._open = creator is None  # anyone may create it
         self._held = False
         self._changed = asyncio.Event()
+        # One wait for the next change, shared by everyone waiting for their turn (all but
+        # the creator, at the start of a big run): one task, not two per participant.
+        self._next_change: asyncio.Future[None] | None = None
+        self._waiting = 0
 
     async def claim(self, participant: str, stop: asyncio.Event) -> Claim | None:
         """None once the SID is known; else the claim to create it (waiting for one's turn).
@@ -36,7 +40,20 @@ class Creation:
             if (self._open or participant == self._creator) and not self._held:
                 self._held = True
                 return Claim(self)
-            await either(self._changed, stop)
+            await self._next_change_or(stop)
+
+    async def _next_change_or(self, stop: asyncio.Event) -> None:
+        """Until the claim changes hands or ``stop`` is set."""
+        change = self._next_change
+        if change is None or change.done():
+            change = self._next_change = asyncio.ensure_future(either(self._changed, stop))
+        self._waiting += 1
+        try:
+            await asyncio.shield(change)  # one waiter cancelled leaves the others waiting
+        finally:
+            self._waiting -= 1
+            if self._waiting == 0:
+                change.cancel()  # nobody is left to wake (a no-op once it is done)
 
     def _release(self, *, sid: str | None, open_to_all: bool) -> None:
         self._held = False

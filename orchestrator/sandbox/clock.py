@@ -51,21 +51,10 @@ class SimulatedClock:
         its owner (a leg) can cancel what is pending for it."""
         if self.closed:
             return
-        loop = asyncio.get_running_loop()
-        holder: list[asyncio.TimerHandle] = []
-
-        def fire() -> None:
-            handle = holder[0]
-            self._timers.discard(handle)
-            if owned is not None and handle in owned:
-                owned.remove(handle)
-            try:
-                action()
-            except Exception:  # a bug in one transition must not stop the others
-                log.exception("sandbox: simulated event failed")
-
-        handle = loop.call_later(self.real_seconds(seconds), fire)
-        holder.append(handle)
+        timer = _Timer(self._timers, action, owned)
+        handle = timer.handle = asyncio.get_running_loop().call_later(
+            self.real_seconds(seconds), timer.fire
+        )
         self._timers.add(handle)
         if owned is not None:
             owned.append(handle)
@@ -83,3 +72,34 @@ class SimulatedClock:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
+
+
+class _Timer:
+    """One pending transition: forgets its handle when it fires, then acts.
+
+    An object with slots rather than a closure: every leg sets at least one of these."""
+
+    __slots__ = ("action", "handle", "owned", "pending")
+
+    def __init__(
+        self,
+        pending: set[asyncio.TimerHandle],
+        action: Callable[[], None],
+        owned: list[asyncio.TimerHandle] | None,
+    ) -> None:
+        self.pending = pending
+        self.action = action
+        self.owned = owned
+        self.handle: asyncio.TimerHandle | None = None
+
+    def fire(self) -> None:
+        handle = self.handle
+        assert handle is not None  # set as soon as the loop took the timer
+        self.pending.discard(handle)
+        owned = self.owned
+        if owned is not None and handle in owned:
+            owned.remove(handle)
+        try:
+            self.action()
+        except Exception:  # a bug in one transition must not stop the others
+            log.exception("sandbox: simulated event failed")

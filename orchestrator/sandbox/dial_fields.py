@@ -132,11 +132,11 @@ def detection(values: Mapping[str, FieldValue], *, placed: bool) -> Detection | 
     )
 
 
-def custom_headers(values: Mapping[str, FieldValue]) -> list[dict[str, str]]:
+def custom_headers(values: Mapping[str, FieldValue]) -> tuple[dict[str, str], ...]:
     headers = values.get("CustomHeaders")
     if not isinstance(headers, list):
-        return []
-    return [dict(pair) for pair in headers if isinstance(pair, dict)]
+        return ()
+    return tuple(dict(pair) for pair in headers if isinstance(pair, dict))
 
 
 def named_as_documented(raw: Mapping[str, Any], act: Callable[[], T]) -> T:

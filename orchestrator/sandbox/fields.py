@@ -144,13 +144,26 @@ def decode_json(raw: bytes) -> dict[str, Any]:
 
 
 def check_fields(raw: Mapping[str, Any], fields: Mapping[str, Field]) -> dict[str, FieldValue]:
-    """Typed values of the known fields in ``raw``; the first bad one raises ApiFailure (422)."""
-    values: dict[str, FieldValue] = {}
-    for name, spec in fields.items():
-        if name not in raw or raw[name] is None:
-            continue
-        values[name] = convert(spec, raw[name])
-    return values
+    """Typed values of the known fields in ``raw``, in the contract's order; the first bad one
+    in that order raises ApiFailure (422)."""
+    # A request carries a few of the many fields: look those up, then put them in order.
+    order = _order_of(fields)
+    given = [name for name in raw if name in order and raw[name] is not None]
+    if len(given) > 1:
+        given.sort(key=order.__getitem__)
+    return {name: convert(fields[name], raw[name]) for name in given}
+
+
+# Each contract mapping's names by their place in it (kept with the mapping, so an id is never
+# taken for another's).
+_ORDERS: dict[int, tuple[Mapping[str, Field], dict[str, int]]] = {}
+
+
+def _order_of(fields: Mapping[str, Field]) -> dict[str, int]:
+    known = _ORDERS.get(id(fields))
+    if known is None or known[0] is not fields:
+        known = _ORDERS[id(fields)] = (fields, {name: i for i, name in enumerate(fields)})
+    return known[1]
 
 
 def convert(spec: Field, value: Any, *, url: bool | None = None) -> FieldValue:

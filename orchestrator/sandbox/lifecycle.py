@@ -49,6 +49,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Final
 
@@ -58,7 +59,12 @@ from orchestrator.sandbox.events import Events
 from orchestrator.sandbox.fields import int_of
 from orchestrator.sandbox.ids import Identities
 from orchestrator.sandbox.model import Account, Conference, Leg, Recording, Subscription
-from orchestrator.sandbox.scenario import DEFAULT_REJECT_SECONDS, NumberBehaviour, Scenario
+from orchestrator.sandbox.scenario import (
+    DEFAULT_BEHAVIOUR,
+    DEFAULT_REJECT_SECONDS,
+    NumberBehaviour,
+    Scenario,
+)
 from orchestrator.texml import contract
 from orchestrator.texml.contract import FieldValue
 
@@ -127,7 +133,7 @@ class Lifecycle:
 
     # Conferences ------------------------------------------------------------
 
-    def create_conference(self, name: str, values: dict[str, FieldValue]) -> Conference:
+    def create_conference(self, name: str, values: Mapping[str, FieldValue]) -> Conference:
         now = datetime.now(UTC)
         conference = Conference(
             sid=self._ids.new_uuid(),
@@ -141,7 +147,7 @@ class Lifecycle:
         log.info("conference %s created as %r (status init)", conference.sid, name)
         return conference
 
-    def enter(self, conference: Conference, leg: Leg, values: dict[str, FieldValue]) -> None:
+    def enter(self, conference: Conference, leg: Leg, values: Mapping[str, FieldValue]) -> None:
         """Put ``leg`` into ``conference`` with the conference settings its request carried."""
         leg.conference = conference
         leg.listed_at = time.monotonic() + self._clock.real_seconds(
@@ -162,7 +168,7 @@ class Lifecycle:
         self._register_conference_callbacks(conference, values)
 
     def _register_conference_callbacks(
-        self, conference: Conference, values: dict[str, FieldValue]
+        self, conference: Conference, values: Mapping[str, FieldValue]
     ) -> None:
         wanted = subscription(values, "ConferenceStatusCallback", default_events=())
         if wanted is None or not wanted.events:
@@ -202,10 +208,12 @@ class Lifecycle:
 
     def _behaviour_of(self, leg: Leg) -> NumberBehaviour:
         """What this call to its number does: the number's first call, or a later one."""
-        key = self._scenario.number_key(leg.to) or leg.to
-        earlier = self._calls_to[key]
-        self._calls_to[key] += 1
-        behaviour = self._scenario.behaviour(leg.to)
+        numbers = self._scenario.numbers
+        key = self._scenario.number_key(leg.to) if numbers else None
+        behaviour = DEFAULT_BEHAVIOUR if key is None else numbers[key]
+        counted = key or leg.to
+        earlier = self._calls_to[counted]
+        self._calls_to[counted] = earlier + 1
         return behaviour if earlier == 0 else behaviour.later()
 
     def start(self, leg: Leg) -> None:

@@ -1,16 +1,16 @@
-"""What every request goes through around its handler, as aiohttp middleware.
+"""What every request goes through around its handler: one aiohttp middleware.
 
-API routes, outermost first: the access line and the error body (``ApiFailure``
+API routes, in this order: the access line and the error body (``ApiFailure``
 and anything unexpected), the request counters, the scenario's latency, the
 Bearer token and the account in the path, the general read limit (GETs), and
 injected faults (an error instead of the handler, or its answer garbled).
 Introspection routes check the token only: they are never counted, delayed,
-limited or faulted.
+limited or faulted. Paths and methods no route knows are answered with the
+Telnyx error body, and are not counted, delayed or asked for a token.
 
-Paths and methods no route knows pass straight through to the root
-application, which answers with the Telnyx error body: aiohttp runs a
-sub-application's middleware for its unmatched paths too, and those must not
-count, wait or ask for a token.
+The steps are written out in one coroutine rather than stacked as a middleware
+each: every API request passes through all of them, and each layer of
+middleware is a coroutine frame entered and resumed per request.
 
 Every access line, of an answered request or a refused one (4xx, 5xx, a
 dropped connection), is INFO when the access log is on and DEBUG otherwise:
@@ -25,7 +25,7 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -39,30 +39,65 @@ from orchestrator.texml import contract
 
 log = logging.getLogger("orchestrator.sandbox")
 
+_READS = frozenset({"GET", "HEAD"})
 
-def api_middlewares(
+
+def sandbox_middleware(
     simulation: Simulation,
     counters: Counters,
     read_limiter: RateLimiter,
     *,
     api_key: str,
     access_log: bool,
-) -> list[Middleware]:
+    introspection: Collection[web.AbstractResource],
+) -> Middleware:
+    """The one middleware of the sandbox's application; ``introspection``: the resources
+    of the sandbox's own routes (every other route is the API's)."""
     scenario = simulation.scenario
     faults = scenario.faults
+    latency_s = scenario.latency_ms / 1000
+    account_sid = simulation.account.sid
     key = api_key.encode("utf-8")
     level = logging.INFO if access_log else logging.DEBUG
 
-    async def answers(request: web.Request, handler: Handler) -> web.StreamResponse:
-        """The error body for a failure, and the access line for whatever is answered."""
+    async def api(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.monotonic()
+        method = request.method
         try:
+            counters.asked(method, participant_list=is_participant_list(request))
+            if latency_s > 0:
+                await asyncio.sleep(latency_s)
+            if not authorized(request, key):
+                raise unauthorized()
+            in_path = request.match_info.get("account_sid")
+            if in_path != account_sid:
+                raise not_found(f"no account {in_path}")
+            read = method in _READS
+            if read:
+                now = time.monotonic()
+                read_limiter.check(now)
+                limit_headers = read_limiter.accept(now)
+            # Fault draws come in this order (error, then the handler's own, then garbling),
+            # so a seed gives the same faults for the same requests.
+            if faults.error_rate > 0 and simulation.draw_fault() < faults.error_rate:
+                raise injected_error(simulation.draw_fault())
             response = await handler(request)
+            if (
+                faults.malformed_rate > 0
+                and isinstance(response, web.Response)
+                and not isinstance(response, Dropped)
+                and response.status < 300
+                and response.body
+                and simulation.draw_fault() < faults.malformed_rate
+            ):
+                response = garbled(response, simulation.draw_fault())
+            if read:
+                response.headers.update(limit_headers)
         except ApiFailure as failure:
             counters.answered(failure)
             response = error_response(failure)
         except Exception:
-            log.exception("%s %s failed inside the sandbox", request.method, request.path)
+            log.exception("%s %s failed inside the sandbox", method, request.path)
             response = error_response(
                 ApiFailure(
                     500,
@@ -71,79 +106,18 @@ def api_middlewares(
                     "the sandbox failed; see its log",
                 )
             )
-        dropped = isinstance(response, Dropped)
         if log.isEnabledFor(level):
             log.log(
                 level,
                 "%s %s -> %s (%.0f ms)",
-                request.method,
+                method,
                 request.path,
-                "connection dropped" if dropped else response.status,
+                "connection dropped" if isinstance(response, Dropped) else response.status,
                 (time.monotonic() - started) * 1000,
             )
         return response
 
-    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
-        counters.asked(request.method, participant_list=is_participant_list(request))
-        return await handler(request)
-
-    async def latency(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if scenario.latency_ms > 0:
-            await asyncio.sleep(scenario.latency_ms / 1000)
-        return await handler(request)
-
-    async def credentials(request: web.Request, handler: Handler) -> web.StreamResponse:
-        """The Bearer token, then the account in the path."""
-        if not authorized(request, key):
-            raise unauthorized()
-        account_sid = request.match_info.get("account_sid")
-        if account_sid != simulation.account.sid:
-            raise not_found(f"no account {account_sid}")
-        return await handler(request)
-
-    async def read_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method not in ("GET", "HEAD"):
-            return await handler(request)
-        now = time.monotonic()
-        read_limiter.check(now)
-        headers = read_limiter.accept(now)
-        response = await handler(request)
-        response.headers.update(headers)
-        return response
-
-    async def inject_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
-        """An error instead of the handler (error_rate), or its answer garbled (malformed_rate).
-
-        The draws come in this order (error, then the handler's own, then garbling), so a
-        seed gives the same faults for the same requests."""
-        if faults.error_rate > 0 and simulation.draw_fault() < faults.error_rate:
-            status = 500 if simulation.draw_fault() < 0.5 else 503
-            raise ApiFailure(
-                status,
-                contract.CODE_UNEXPECTED_ERROR,
-                "Internal server error" if status == 500 else "Service unavailable",
-                "injected fault (faults.error_rate); nothing was done",
-            )
-        response = await handler(request)
-        if (
-            faults.malformed_rate > 0
-            and isinstance(response, web.Response)
-            and not isinstance(response, Dropped)
-            and response.status < 300
-            and response.body
-            and simulation.draw_fault() < faults.malformed_rate
-        ):
-            return garbled(response, simulation.draw_fault())
-        return response
-
-    steps = (answers, count, latency, credentials, read_limit, inject_faults)
-    return [_on_routes_only(step) for step in steps]
-
-
-def introspection_middlewares(*, api_key: str) -> list[Middleware]:
-    key = api_key.encode("utf-8")
-
-    async def bearer_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def own(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not authorized(request, key):
             return error_response(unauthorized())
         try:
@@ -151,7 +125,44 @@ def introspection_middlewares(*, api_key: str) -> list[Middleware]:
         except ApiFailure as failure:
             return error_response(failure)
 
-    return [_on_routes_only(bearer_token)]
+    # Not a coroutine itself: it hands on the awaitable, so choosing costs no extra frame.
+    @web.middleware
+    def middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
+        match_info = request.match_info
+        if match_info.http_exception is not None:
+            return unmatched(request, handler)
+        if match_info.route.resource in introspection:
+            return own(request, handler)
+        return api(request, handler)
+
+    return middleware
+
+
+async def unmatched(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Unknown paths and methods answer with a Telnyx error body, not aiohttp's text."""
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return error_response(not_found(f"no such resource: {request.method} {request.path}"))
+    except web.HTTPMethodNotAllowed as error:
+        failure = ApiFailure(
+            405,
+            contract.CODE_BAD_REQUEST,
+            "Method not allowed",
+            f"{request.method} is not allowed here; use {', '.join(sorted(error.allowed_methods))}",
+        )
+        return error_response(failure)
+
+
+def injected_error(draw: float) -> ApiFailure:
+    """The answer faults.error_rate gives instead of the handler's: 500 or 503 by ``draw``."""
+    status = 500 if draw < 0.5 else 503
+    return ApiFailure(
+        status,
+        contract.CODE_UNEXPECTED_ERROR,
+        "Internal server error" if status == 500 else "Service unavailable",
+        "injected fault (faults.error_rate); nothing was done",
+    )
 
 
 def authorized(request: web.Request, key: bytes) -> bool:
@@ -169,16 +180,3 @@ def unauthorized() -> ApiFailure:
         "Authentication failed",
         "the Authorization header must be 'Bearer <API key>' with this sandbox's key",
     )
-
-
-def _on_routes_only(step: Middleware) -> Middleware:
-    """``step`` as middleware that leaves unmatched paths and methods to the root app."""
-
-    # Not a coroutine itself: it hands on the awaitable, so the check costs no extra frame.
-    @web.middleware
-    def middleware(request: web.Request, handler: Handler) -> Awaitable[web.StreamResponse]:
-        if request.match_info.http_exception is not None:
-            return handler(request)
-        return step(request, handler)
-
-    return middleware

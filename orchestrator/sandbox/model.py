@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Final
 
-from orchestrator.sandbox.scenario import NumberBehaviour
+from orchestrator.sandbox.scenario import DEFAULT_BEHAVIOUR, NumberBehaviour
 from orchestrator.texml.contract import FieldValue, ParticipantResource
 
 LIVE_CALL_STATUSES: Final = ("queued", "ringing", "in-progress")
+# The join values of a leg that joins nothing by itself (a dialed leg): one shared, empty.
+NO_VALUES: Final[Mapping[str, FieldValue]] = MappingProxyType({})
 
 
 def is_uuid(text: str) -> bool:
@@ -82,7 +85,9 @@ class Recording:
     callback_sequence: int = 0
 
 
-@dataclass(eq=False)
+# Slots, and shared empty values where a leg has none of its own: the sandbox keeps every
+# leg it placed, and each object a leg holds is one more for every garbage collection to visit.
+@dataclass(eq=False, slots=True)
 class Leg:
     """One call leg: the Calls resource, and the participant while it is in a conference.
 
@@ -115,8 +120,8 @@ class Leg:
     recording_channels: int
     recording_subscription: Subscription | None
     join_name: str | None = None
-    join_values: dict[str, FieldValue] = field(default_factory=dict)
-    custom_headers: list[dict[str, str]] = field(default_factory=list)  # as the call would carry
+    join_values: Mapping[str, FieldValue] = field(default_factory=lambda: NO_VALUES)
+    custom_headers: tuple[dict[str, str], ...] = ()  # as the call would carry
     # Monotonic seconds from which the Calls resource, and the participant list, show the leg.
     known_at: float = 0.0
     listed_at: float = 0.0
@@ -132,7 +137,7 @@ class Leg:
     callback_sequence: int = 0
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
     # What the scenario says this call to its number does (its first or a later call).
-    behaviour: NumberBehaviour = field(default_factory=NumberBehaviour)
+    behaviour: NumberBehaviour = DEFAULT_BEHAVIOUR
     detection: Detection | None = None
     # The detection's result once it is in: the Calls resource's answered_by (human,
     # machine, not_sure) and the AMD callback's AnsweredBy (see lifecycle).
@@ -250,6 +255,14 @@ class Account:
     conferences: dict[str, Conference] = field(default_factory=dict)
     calls: dict[str, Leg] = field(default_factory=dict)
     dials: list[Leg] = field(default_factory=list)  # every leg placed, in order
+
+    def conference(self, sid: str) -> Conference | None:
+        """The conference with this SID, in any case; None for an unknown SID or a name."""
+        # SIDs are kept in canonical form: a SID as given is found without parsing it.
+        found = self.conferences.get(sid)
+        if found is None and is_uuid(sid):
+            found = self.conferences.get(sid.lower())
+        return found
 
     def running_conference(self, friendly_name: str) -> Conference | None:
         """The newest conference of this name that has not ended."""

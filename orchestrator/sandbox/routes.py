@@ -22,7 +22,7 @@ from orchestrator.sandbox.dial_fields import named_as_documented
 from orchestrator.sandbox.fields import check_fields, invalid, not_found, read_body
 from orchestrator.sandbox.limits import Counters, RateLimiter
 from orchestrator.sandbox.media import silence
-from orchestrator.sandbox.model import Conference, Departed, Leg, is_uuid
+from orchestrator.sandbox.model import Conference, Departed, Leg
 from orchestrator.sandbox.paging import date_filter, page
 from orchestrator.sandbox.responses import drop_connection
 from orchestrator.sandbox.simulation import Simulation
@@ -33,8 +33,6 @@ log = logging.getLogger("orchestrator.sandbox")
 # Route names of a conference's participant list: its GETs are counted apart (benchmarks
 # read how often clients poll it); the POSTs on the same paths are dials.
 PARTICIPANT_LISTS: Final = frozenset({"participants", "participants.json"})
-# Where the introspection routes are mounted, below the API prefix.
-SANDBOX_PREFIX: Final = "/_sandbox"
 
 
 def is_participant_list(request: web.Request) -> bool:
@@ -48,32 +46,34 @@ class ApiRoutes:
         self.dial_limiter = dial_limiter
         self._max_page = simulation.scenario.api.max_page_size
 
-    def add_to(self, app: web.Application) -> None:
-        """Register every API path, relative to where ``app`` is mounted."""
-        router = app.router
-        for name, path in _both_spellings("conferences", contract.CONFERENCES_PATH):
-            router.add_get(path, self.list_conferences, name=name)
-        conference = contract.CONFERENCE_PATH
-        router.add_get(conference, self.get_conference, name="conference")
-        router.add_post(conference, self.update_conference, name="conference")
-        for name, path in _both_spellings("participants", contract.PARTICIPANTS_PATH):
-            router.add_get(path, self.list_participants, name=name)
+    def add_to(self, router: web.UrlDispatcher, *, prefix: str) -> None:
+        """Register every API path below ``prefix``.
+
+        A path is matched against the routes in the order they were added (no two of
+        these match the same path), so the dial's comes first: most requests are dials."""
+        for name, path in _both_spellings("participants", prefix + contract.PARTICIPANTS_PATH):
             router.add_post(path, self.dial, name=name)
-        participant = contract.PARTICIPANT_PATH
+            router.add_get(path, self.list_participants, name=name)
+        participant = prefix + contract.PARTICIPANT_PATH
         router.add_get(participant, self.get_participant, name="participant")
         router.add_post(participant, self.update_participant, name="participant")
         router.add_delete(participant, self.delete_participant, name="participant")
-        for name, path in _both_spellings("recordings", contract.RECORDINGS_PATH):
+        for name, path in _both_spellings("conferences", prefix + contract.CONFERENCES_PATH):
+            router.add_get(path, self.list_conferences, name=name)
+        conference = prefix + contract.CONFERENCE_PATH
+        router.add_get(conference, self.get_conference, name="conference")
+        router.add_post(conference, self.update_conference, name="conference")
+        for name, path in _both_spellings("recordings", prefix + contract.RECORDINGS_PATH):
             router.add_get(path, self.list_recordings, name=name)
-        for name, path in _both_spellings("calls", contract.CALLS_PATH):
+        for name, path in _both_spellings("calls", prefix + contract.CALLS_PATH):
             router.add_post(path, self.initiate_call, name=name)
-        router.add_get(contract.CALL_PATH, self.get_call, name="call")
+        router.add_get(prefix + contract.CALL_PATH, self.get_call, name="call")
 
     # Lookups ----------------------------------------------------------------
 
     def _conference(self, request: web.Request) -> Conference:
         ref = _strip_json(request.match_info["conference_sid"])
-        conference = self.sim.account.conferences.get(ref.lower()) if is_uuid(ref) else None
+        conference = self.sim.account.conference(ref)
         if conference is None:
             raise not_found(f"no conference {ref} in this account")
         return conference
@@ -263,14 +263,19 @@ class IntrospectionRoutes:
         self.counters = counters
         self.deliveries = deliveries
 
-    def add_to(self, app: web.Application) -> None:
-        """Register the routes, relative to ``app`` mounted at SANDBOX_PREFIX."""
+    def add_to(self, router: web.UrlDispatcher, *, prefix: str) -> frozenset[web.AbstractResource]:
+        """Register the routes below ``prefix`` (their own paths start with /_sandbox); the
+        resources added, by which the middleware tells them from the API's."""
+        resources: set[web.AbstractResource] = set()
         for path, handler in (
             (contract.SANDBOX_DIALS_PATH, self.dials),
             (contract.SANDBOX_HEALTH_PATH, self.health),
             (contract.SANDBOX_RECORDINGS_PATH, self.recording_media),
         ):
-            app.router.add_get(path.removeprefix(SANDBOX_PREFIX), handler)
+            resource = router.add_get(prefix + path, handler).resource
+            if resource is not None:
+                resources.add(resource)
+        return frozenset(resources)
 
     async def dials(self, request: web.Request) -> web.StreamResponse:
         views = self.sim.resources

@@ -97,6 +97,10 @@ class NumberBehaviour:
         return NumberBehaviour(answer=self.then, answered_by=self.answered_by)
 
 
+# What a number the scenario does not name does (one for all: it is frozen).
+DEFAULT_BEHAVIOUR: Final = NumberBehaviour()
+
+
 @dataclass(frozen=True)
 class Faults:
     error_rate: float = 0.0
@@ -210,4 +214,4 @@ class Scenario:
 
     def behaviour(self, to: str) -> NumberBehaviour:
         key = self.number_key(to)
-        return self.numbers[key] if key is not None else NumberBehaviour()
+        return self.numbers[key] if key is not None else DEFAULT_BEHAVIOUR

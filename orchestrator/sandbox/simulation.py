@@ -35,7 +35,7 @@ from orchestrator.sandbox.events import Events
 from orchestrator.sandbox.fields import ApiFailure, flag_of, int_of, invalid, not_found, text_of
 from orchestrator.sandbox.ids import Identities
 from orchestrator.sandbox.lifecycle import ENDED_VIA_API, Lifecycle
-from orchestrator.sandbox.model import Account, Conference, Departed, Leg, is_uuid
+from orchestrator.sandbox.model import NO_VALUES, Account, Conference, Departed, Leg, is_uuid
 from orchestrator.sandbox.resources import API_PREFIX, Resources
 from orchestrator.sandbox.scenario import Scenario
 from orchestrator.texml import contract
@@ -119,10 +119,13 @@ class Simulation:
 
     def _conference_for_dial(self, ref: str, values: dict[str, FieldValue]) -> Conference | None:
         """The conference a dial joins, or None when it is to create one named ``ref``."""
-        if is_uuid(ref):
+        # SIDs are kept in canonical form: a SID as given is found without parsing it.
+        conference = self.account.conferences.get(ref)
+        if conference is None and is_uuid(ref):
             conference = self.account.conferences.get(ref.lower())
             if conference is None:
                 raise not_found(f"no conference {ref} in this account")
+        if conference is not None:
             if conference.status == "completed":
                 raise ApiFailure(
                     422,
@@ -223,7 +226,7 @@ class Simulation:
                 values, "RecordingStatusCallback", default_events=("completed",)
             ),
             join_name=join_name,
-            join_values=dict(values) if join_name is not None else {},
+            join_values=dict(values) if join_name is not None else NO_VALUES,
             custom_headers=custom_headers(values),
             known_at=time.monotonic() + self.clock.real_seconds(self.scenario.api.calls_lag_s),
             call_status="queued" if join_name is not None else "ringing",

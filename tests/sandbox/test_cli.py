@@ -6,6 +6,7 @@ import base64
 import http.server
 import json
 import os
+import queue
 import shlex
 import signal
 import socket
@@ -130,6 +131,35 @@ def test_without_access_log_it_logs_what_happens_and_no_request() -> None:
     assert "created as 'quiet'" in stderr
     assert "dialed to +12065550100 (label me) into conference" in stderr
     assert " -> " not in stderr  # neither the answered request nor the refused ones
+
+
+def test_its_log_lines_come_as_things_happen_each_with_its_time() -> None:
+    account = "7e1d3b2a-4c5f-4a6b-8d9e-0f1a2b3c4d5e"
+    process = _start("--port", "0", "--token", TOKEN, "--account-sid", account)
+    try:
+        _, settings = _settings(process)
+        path = contract.PARTICIPANTS_PATH.format(account_sid=account, conference_sid="live")
+        fields = {"To": "+12065550100", "ApplicationSid": "app", "Label": "me"}
+        assert _post_form(settings["TELNYX_BASE_URL"] + path, TOKEN, fields)[0] == 200
+        # Read while the sandbox still runs: nothing waits for the stop to be written.
+        lines: queue.Queue[str] = queue.Queue()
+        stderr = process.stderr
+        assert stderr is not None
+        threading.Thread(target=lambda: [lines.put(line) for line in stderr], daemon=True).start()
+        seen = [lines.get(timeout=10) for _ in range(2)]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=20)
+    assert process.returncode == 0
+    assert "created as 'live'" in seen[0]
+    assert "dialed to +12065550100 (label me) into conference" in seen[1]
+    for line in seen:
+        stamp, _, message = line.partition(" ")
+        assert time.strptime(stamp, "%H:%M:%S") and message.strip()
+    rest: list[str] = []
+    while (line := lines.get(timeout=10).strip()) != "sandbox stopped":
+        rest.append(line)  # whatever came after (the leg answering), before the stop
+    assert lines.empty() and all("Traceback" not in line for line in rest)
 
 
 def _public_key_of_a_run(*args: str) -> str:

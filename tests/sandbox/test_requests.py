@@ -86,6 +86,26 @@ async def test_invalid_dials_are_422_and_dial_nobody(
         assert (await api.conferences()).body["conferences"] == []
 
 
+async def test_of_several_bad_fields_the_first_in_the_contract_is_named(
+    sandbox: SandboxInfo,
+) -> None:
+    async with open_api(sandbox) as api:
+        # In the body's order StatusCallbackMethod comes first; the contract has Timeout first.
+        answer = await api.dial(
+            "room",
+            StatusCallbackMethod="PUT",
+            To="+12065550100",
+            ApplicationSid=APP,
+            Muted="perhaps",
+            Timeout="soon",
+        )
+        assert answer.status == 422, answer.body
+        names = list(contract.DIAL_FIELDS)
+        first = min(("Timeout", "Muted", "StatusCallbackMethod"), key=names.index)
+        assert answer.error["source"] == {"pointer": f"/{first}"}
+        assert await api.dials() == []
+
+
 async def test_a_secret_of_the_wrong_type_is_not_echoed(sandbox: SandboxInfo) -> None:
     async with open_api(sandbox) as api:
         answer = await api.dial(
