@@ -123,13 +123,13 @@ def killed_on_failure(applies: list[Apply]) -> Iterator[list[Apply]]:
 
 
 def read_report(path: Path) -> list[dict[str, Any]]:
-    """The per-file reports (one object for one file, an array for several); [] if none was written."""
+    """The per-file reports (the envelope's ``conferences``); [] if none was written."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    items = document if isinstance(document, list) else [document]
-    return [item for item in items if isinstance(item, dict)]
+    items = document.get("conferences") if isinstance(document, dict) else None
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,14 @@
 
 The sandbox, ``webhooks listen`` and ``apply --watch --listen`` each bind an
 address the user named (port 0: any free one) and must say in one line, not a
-traceback, when it cannot be had.
+traceback, when it cannot be had; each then runs until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -40,3 +42,14 @@ async def serving(
         yield runner.addresses[0][1] if runner.addresses else port
     finally:
         await runner.cleanup()
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event SIGINT or SIGTERM sets, for a server that runs until it is stopped (call it
+    from the running event loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    return stop

@@ -13,11 +13,11 @@ from typing import TextIO
 
 import click
 
-from orchestrator.cli.signals import stop_on_signals
 from orchestrator.errors import UsageError
 from orchestrator.sandbox.scenario import Scenario
 from orchestrator.sandbox.scenario_file import load_scenario
 from orchestrator.sandbox.server import SandboxInfo, running_sandbox
+from orchestrator.serving import stop_on_signals
 from orchestrator.texml.connection import is_loopback
 from orchestrator.webhooks.signing import PUBLIC_KEY_ENV, SigningKey
 

@@ -29,17 +29,6 @@ STOPPING: dict[int, tuple[int, str]] = {
 }
 
 
-def stop_on_signals() -> asyncio.Event:
-    """An event SIGINT or SIGTERM sets, for a server that runs until it is stopped (call it
-    from the running event loop)."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
-    return stop
-
-
 def stopped_exit_code(results: list[ConferenceResult], received: int | None) -> int:
     """The run's exit code; a stopped run exits with the code of the signal that stopped it."""
     code = worst_exit_code([r.exit_code for r in results])

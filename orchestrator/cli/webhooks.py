@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from orchestrator.cli.signals import stop_on_signals
 from orchestrator.errors import UsageError
+from orchestrator.serving import stop_on_signals
 from orchestrator.texml.connection import is_loopback
 
 if TYPE_CHECKING:

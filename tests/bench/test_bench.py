@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bench.__main__ import main
+from bench.applies import start_apply
 from bench.checks import count_dials
 from bench.dialing import expected_numbers, measure, run_floor
 from bench.runner import run_worker
@@ -138,6 +139,22 @@ def test_a_participant_never_dialed_is_caught_from_the_sandbox_record(tmp_path: 
     # Dialing the same labels again into the live conference is refused (422), not doubled.
     assert again.dials == 3
     assert again.result["failures"] == {"422": 3}
+
+
+def test_an_apply_process_reports_what_it_sent_and_the_429s_it_met(tmp_path: Path) -> None:
+    files = [
+        write_conference(tmp_path, "reported-a", 4),
+        write_conference(tmp_path, "reported-b", 3, block=1),
+    ]
+    with sandbox_process({"seed": 3, "time_scale": 0.01}, tmp_path / "sandbox") as sandbox:
+        apply = start_apply(sandbox, "both", files, tmp_path, state_dir=tmp_path / "state")
+        run = apply.finish(60)
+    assert run.returncode == 0, run.stderr
+    # Read from the apply's own --report: what the contention rows are made of.
+    names = [report["conference"]["name"] for report in apply.reports]
+    assert names == ["reported-a", "reported-b"]
+    assert apply.dials_sent == 7
+    assert apply.rate_limited == 0
 
 
 def test_count_dials_names_every_kind_of_wrong_run() -> None:
