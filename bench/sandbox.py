@@ -231,6 +231,23 @@ def sandbox_process(scenario: Mapping[str, Any], workdir: Path) -> Iterator[Sand
     stop_process(process, check=True)
 
 
+@contextmanager
+def bare_server_process(latency_ms: float, workdir: Path) -> Iterator[str]:
+    """Start ``bench.bare_server`` (a route that only waits the latency); its base URL."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "bench.bare_server", "--latency-ms", f"{latency_ms:g}"]
+    with (workdir / "bare-server.log").open("w", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=log, env=child_environment(), text=True
+        )
+    try:
+        yield wait_for_base_url(process)
+    except BaseException:
+        stop_process(process, check=False)
+        raise
+    stop_process(process, check=True)
+
+
 def wait_for_base_url(process: subprocess.Popen[str]) -> str:
     """Read the sandbox's stdout until its export line; keep draining it afterwards."""
     assert process.stdout is not None

@@ -20,10 +20,11 @@ import argparse
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bench.dialing import SideRun, run_cli, run_floor, run_ours, run_sdk
-from bench.runner import Report, median, ratio, seconds, verdict
-from bench.sandbox import Sandbox, sandbox_process
+from bench.runner import Report, median, ratio, run_worker, seconds, verdict
+from bench.sandbox import Sandbox, bare_server_process, child_environment, sandbox_process
 from bench.specs import write_conference
 
 # No dial limit; legs answer 20 ms after their dial (ring 2 s x 0.01), inside the run that placed them.
@@ -64,12 +65,16 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
             for side in order[index % len(order) :] + order[: index % len(order)]:
                 file = write_conference(workdir, f"throughput-{side}-{index}", n)
                 runs[side].append(clients[side](sandbox, file))
+    bare = _bare_runs(args, workdir)
 
     for side in ("ours", "cli", "floor"):
         for side_run in runs[side]:
             report.invalid += side_run.exactly_once_problems()
             if side_run.rate_limited:
                 report.invalid.append(f"{side}: {side_run.rate_limited} 429s with no dial limit")
+    for result in bare:
+        if result["failures"] or result["dial_responses"] != n:
+            report.invalid.append(f"bare server: {result['failures']}")
     for side_run in runs["sdk"]:
         if side_run.dials == 0:
             report.invalid.append(f"sdk: dialed nobody ({side_run.result.get('failures')})")
@@ -102,6 +107,16 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
     floor = median([_all_dialed(r) for r in runs["floor"]])
     report.row("floor: bare aiohttp POSTs, same concurrency", _spread(runs["floor"]))
     report.row("floor / orchestrator", ratio(floor / ours if ours else None))
+    machine = median([r["all_dialed_s"] for r in bare])
+    report.row(
+        "machine floor: bare aiohttp POSTs to a bare aiohttp route that only waits the latency",
+        f"{seconds(machine)} (runs: {', '.join(seconds(r['all_dialed_s']) for r in bare)})",
+    )
+    rounds_only = math.ceil(n / concurrency) * latency_s
+    report.row(
+        "machine floor: ceil(N/C) x latency / measured (no lookup, no creating dial)",
+        ratio(rounds_only / machine if machine else None),
+    )
     report.row("official SDK: time to all dialed (gather + semaphore)", _spread(runs["sdk"]))
     report.row(
         "SDK / orchestrator",
@@ -143,11 +158,28 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
         "sdk_all_dialed_s": sdk,
         "cli_wall_s": cli,
         "floor_all_dialed_s": floor,
+        "machine_floor_all_dialed_s": machine,
         "ideal_over_measured": ideal_ratio,
         "sdk_over_ours": sdk_ratio,
         "runs": {side: [r.result for r in side_runs] for side, side_runs in runs.items()},
+        "bare_runs": bare,
     }
     return report
+
+
+def _bare_runs(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
+    """The floor client against the bare server, ``repeat`` times: the machine's own floor."""
+    file = write_conference(workdir, "throughput-bare", args.participants)
+    argv = ["floor", str(file), "--concurrency", str(args.concurrency)]
+    with bare_server_process(args.latency_ms, workdir / "bare") as base_url:
+        env = child_environment(
+            {
+                "TELNYX_BASE_URL": base_url,
+                "TELNYX_API_KEY": "unused",
+                "TELNYX_ACCOUNT_SID": "unused",
+            }
+        )
+        return [run_worker(argv, env=env) for _ in range(args.repeat)]
 
 
 def ideal_seconds(participants: int, concurrency: int, latency_s: float) -> float:

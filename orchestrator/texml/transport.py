@@ -236,16 +236,17 @@ class Transport:
                 async with self._session.request(
                     method, url, data=data, params=params, headers=headers
                 ) as response:
-                    text = await response.text()
+                    raw = await response.read()  # JSON is UTF-8 (RFC 8259): no charset to find
                     self.unreachable_since = None
                     rate = rate_report(response.headers)
                     outcome = str(response.status)
-                    if rate is not None:
+                    if rate is not None and REQUEST_LOG.isEnabledFor(logging.DEBUG):
                         outcome += f" {_shown_rate(rate)}"
                     if response.status < 300:
                         if not is_dial:
                             self.reads.answered()
-                        return Answer(json.loads(text) if text.strip() else None, rate)
+                        return Answer(json.loads(raw) if raw.strip() else None, rate)
+                    text = raw.decode("utf-8", errors="replace")
                     failure = self._error_for(response, text, method, path, rate)
             except aiohttp.ClientConnectorError as error:
                 self._connect_failed()
