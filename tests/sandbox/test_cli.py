@@ -44,6 +44,18 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+# A dial that joins the conference it names, as "me".
+ME = {"To": "+12065550100", "ApplicationSid": "app", "Label": "me"}
+
+
+def _participants_url(settings: dict[str, str], conference: str) -> str:
+    """The participant list of ``conference`` on the running sandbox these settings name."""
+    path = contract.PARTICIPANTS_PATH.format(
+        account_sid=settings["TELNYX_ACCOUNT_SID"], conference_sid=conference
+    )
+    return settings["TELNYX_BASE_URL"] + path
+
+
 def _settings(process: subprocess.Popen[str]) -> tuple[list[str], dict[str, str]]:
     """The lines printed up to the export line, and the variables it sets."""
     assert process.stdout is not None
@@ -95,12 +107,10 @@ def test_serves_prints_settings_logs_and_stops_on_ctrl_c(tmp_path: Path) -> None
         base = settings["TELNYX_BASE_URL"]
         assert base.startswith("http://127.0.0.1:") and base.endswith("/v2")
 
-        path = contract.PARTICIPANTS_PATH.format(account_sid=account, conference_sid="demo")
-        status, body = _post_form(
-            base + path, TOKEN, {"To": "+12065550100", "ApplicationSid": "app", "Label": "me"}
-        )
+        url = _participants_url(settings, "demo")
+        status, body = _post_form(url, TOKEN, ME)
         assert status == 200 and body["status"] == "connecting"
-        status, body = _post_form(base + path, "KEYwrong", {"To": "+12065550100"})
+        status, body = _post_form(url, "KEYwrong", {"To": "+12065550100"})
         assert status == 401
     finally:
         process.send_signal(signal.SIGINT)
@@ -118,12 +128,10 @@ def test_without_access_log_it_logs_what_happens_and_no_request() -> None:
     process = _start("--port", "0", "--token", TOKEN, "--account-sid", account)
     try:
         _, settings = _settings(process)
-        path = contract.PARTICIPANTS_PATH.format(account_sid=account, conference_sid="quiet")
-        url = settings["TELNYX_BASE_URL"] + path
-        fields = {"To": "+12065550100", "ApplicationSid": "app", "Label": "me"}
-        assert _post_form(url, TOKEN, fields)[0] == 200
+        url = _participants_url(settings, "quiet")
+        assert _post_form(url, TOKEN, ME)[0] == 200
         assert _post_form(url, TOKEN, {"ApplicationSid": "app"})[0] == 422
-        assert _post_form(url, "KEYwrong", fields)[0] == 401
+        assert _post_form(url, "KEYwrong", ME)[0] == 401
     finally:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=20)
@@ -138,9 +146,7 @@ def test_its_log_lines_come_as_things_happen_each_with_its_time() -> None:
     process = _start("--port", "0", "--token", TOKEN, "--account-sid", account)
     try:
         _, settings = _settings(process)
-        path = contract.PARTICIPANTS_PATH.format(account_sid=account, conference_sid="live")
-        fields = {"To": "+12065550100", "ApplicationSid": "app", "Label": "me"}
-        assert _post_form(settings["TELNYX_BASE_URL"] + path, TOKEN, fields)[0] == 200
+        assert _post_form(_participants_url(settings, "live"), TOKEN, ME)[0] == 200
         # Read while the sandbox still runs: nothing waits for the stop to be written.
         lines: queue.Queue[str] = queue.Queue()
         stderr = process.stderr
@@ -208,11 +214,10 @@ def test_callbacks_verify_with_the_public_key_of_the_export_line(tmp_path: Path)
     )
     try:
         _, settings = _settings(process)
-        path = contract.PARTICIPANTS_PATH.format(account_sid=account, conference_sid="hooked")
         hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
         fields = {"To": "+12065550100", "ApplicationSid": "app", "StatusCallback": hook}
         fields["StatusCallbackEvent"] = "initiated"
-        assert _post_form(settings["TELNYX_BASE_URL"] + path, TOKEN, fields)[0] == 200
+        assert _post_form(_participants_url(settings, "hooked"), TOKEN, fields)[0] == 200
         deadline = time.monotonic() + 10
         while not received and time.monotonic() < deadline:
             time.sleep(0.01)
