@@ -59,12 +59,7 @@ from orchestrator.sandbox.events import Events
 from orchestrator.sandbox.fields import int_of
 from orchestrator.sandbox.ids import Identities
 from orchestrator.sandbox.model import Account, Conference, Leg, Recording, Subscription
-from orchestrator.sandbox.scenario import (
-    DEFAULT_BEHAVIOUR,
-    DEFAULT_REJECT_SECONDS,
-    NumberBehaviour,
-    Scenario,
-)
+from orchestrator.sandbox.scenario import DEFAULT_REJECT_SECONDS, NumberBehaviour, Scenario
 from orchestrator.texml import contract
 from orchestrator.texml.contract import FieldValue
 
@@ -208,12 +203,10 @@ class Lifecycle:
 
     def _behaviour_of(self, leg: Leg) -> NumberBehaviour:
         """What this call to its number does: the number's first call, or a later one."""
-        numbers = self._scenario.numbers
-        key = self._scenario.number_key(leg.to) if numbers else None
-        behaviour = DEFAULT_BEHAVIOUR if key is None else numbers[key]
-        counted = key or leg.to
-        earlier = self._calls_to[counted]
-        self._calls_to[counted] = earlier + 1
+        key = self._scenario.number_key(leg.to) or leg.to
+        earlier = self._calls_to[key]
+        self._calls_to[key] = earlier + 1
+        behaviour = self._scenario.behaviour(leg.to)
         return behaviour if earlier == 0 else behaviour.later()
 
     def start(self, leg: Leg) -> None:
