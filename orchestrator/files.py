@@ -13,8 +13,16 @@ def write_atomically(path: Path, text: str) -> None:
     with tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", dir=directory, prefix=f".{path.name}.", delete=False
     ) as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
         temporary = Path(handle.name)
-    os.replace(temporary, path)
+        try:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        except BaseException:
+            temporary.unlink(missing_ok=True)  # the old file stays; no half-written copy beside it
+            raise
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
