@@ -37,7 +37,7 @@ from bench.applies import (
     start_apply,
 )
 from bench.dialing import wait_for_quiet_window
-from bench.paced import SETTLE_ALLOWANCE_S, TIME_SCALE, bound_after_s, settled_bound_s
+from bench.paced import SETTLE_ALLOWANCE_S, bound_after_s, limited_scenario, settled_bound_s
 from bench.runner import Report, add_limit_arguments, ratio, seconds, verdict
 from bench.sandbox import Counters, Sandbox, count_or_na, sandbox_process
 from bench.specs import write_conference
@@ -131,14 +131,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
         f"limit of {rate:g} dials/s over {window:g} s ({limit} per window), latency "
         f"{args.latency_ms:g} ms",
     )
-    scenario = {
-        "time_scale": TIME_SCALE,
-        "seed": args.seed,
-        "latency_ms": args.latency_ms,
-        "dials_per_second": rate,
-        "dial_window_seconds": window,
-    }
-    with sandbox_process(scenario, workdir / "sandbox") as sandbox:
+    with sandbox_process(limited_scenario(args), workdir / "sandbox") as sandbox:
         setup = Setup(
             sandbox,
             workdir,

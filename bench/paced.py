@@ -15,6 +15,7 @@ import argparse
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.dialing import SideRun, run_ours, run_sdk, wait_for_quiet_window
 from bench.runner import Report, add_limit_arguments, ratio, seconds, verdict
@@ -26,6 +27,17 @@ BOUND_RATIO_GOAL = 0.95
 TIME_SCALE = 0.01
 RING_SECONDS = 2.0
 SETTLE_ALLOWANCE_S = RING_SECONDS * TIME_SCALE
+
+
+def limited_scenario(args: argparse.Namespace) -> dict[str, Any]:
+    """The sandbox of every paced benchmark: fast rings, the latency and dial limit given."""
+    return {
+        "time_scale": TIME_SCALE,
+        "seed": args.seed,
+        "latency_ms": args.latency_ms,
+        "dials_per_second": args.dials_per_second,
+        "dial_window_seconds": args.dial_window,
+    }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,14 +94,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
         f"over {window:g} s ({limit} per window), latency {args.latency_ms:g} ms, "
         f"concurrency {args.concurrency}",
     )
-    scenario = {
-        "time_scale": TIME_SCALE,
-        "seed": args.seed,
-        "latency_ms": args.latency_ms,
-        "dials_per_second": args.dials_per_second,
-        "dial_window_seconds": window,
-    }
-    with sandbox_process(scenario, workdir / "sandbox") as sandbox:
+    with sandbox_process(limited_scenario(args), workdir / "sandbox") as sandbox:
         ours_file = write_conference(workdir, "paced-ours", n)
         sdk_file = write_conference(workdir, "paced-sdk", n)
         ours = run_ours(

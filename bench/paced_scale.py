@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 
 from bench.applies import Apply, delivery, killed_on_failure, pacing_flags, start_apply
-from bench.paced import SETTLE_ALLOWANCE_S, TIME_SCALE, settled_bound_s
+from bench.paced import SETTLE_ALLOWANCE_S, limited_scenario, settled_bound_s
 from bench.runner import Report, add_limit_arguments, ratio, seconds, verdict
 from bench.sandbox import count_or_na, sandbox_process
 from bench.specs import write_conference
@@ -57,14 +57,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
         f"(7) Paced scale: {k} conferences x {n} participants in one apply, account limit "
         f"{rate:g} dials/s over {window:g} s ({limit} per window), latency {args.latency_ms:g} ms",
     )
-    scenario = {
-        "time_scale": TIME_SCALE,
-        "seed": args.seed,
-        "latency_ms": args.latency_ms,
-        "dials_per_second": rate,
-        "dial_window_seconds": window,
-    }
-    with sandbox_process(scenario, workdir / "sandbox") as sandbox:
+    with sandbox_process(limited_scenario(args), workdir / "sandbox") as sandbox:
         files = [
             write_conference(workdir / "files", f"paced-scale-{i}", n, block=i) for i in range(k)
         ]
