@@ -118,7 +118,7 @@ async def run_round(
                 outcome.to = plan.destinations.get(action.participant.name, outcome.to)
         if recorded is not None and run.sid is not None:
             record = record_after_run(recorded, plan, state, run.sid, run.outcomes, run.strays)
-        result.dials = run.dialer.counts.sent
+        result.dials = run.dialer.counts.placed
         result.rate_limited = run.dialer.counts.rate_limited
         result.interrupted = account.stop.is_set()
         result.in_flight_at_stop = run.in_flight_at_stop

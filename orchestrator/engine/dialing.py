@@ -1,11 +1,21 @@
 """One placed call for a participant: paced, idempotent by Label, creating the conference if due.
 
 Idempotency rests on the Label: every participant is dialed with its name as
-Label. A dial that fails ambiguously (5xx, reset, timeout after sending, an
-answer that cannot be read) is never blindly repeated: the participant is first
-looked up by Label and the call found is adopted; only a definite "not there"
+Label. A dial whose answer was lost (5xx, reset, timeout after sending, an
+answer that cannot be read) may have placed a call, so it is never blindly
+repeated: its call is looked for, by Label among the live legs and in
+``GET Calls`` among the calls to its number that no other dial accounts for
+(which also shows a call that has already ended), until ``lost_answer_grace_s``
+after it was sent. Found, it is the participant's call: adopted, and followed
+like any other. Not found by then, the API shows no call, and the participant
 is dialed again. A 422 saying the Label is already live (another apply of the
 same file got there first) is answered the same way: look it up, adopt it.
+
+Each participant has a budget: its numbers times ``1 + retry.attempts`` calls
+that may be placed (``engine.executor``). Whatever the API answers, no more
+than that many lost answers are looked past either: after them the
+participant ends unconfirmed, so a number is never called over and over by a
+run whose answers keep getting lost (``DialLedger``).
 
 What the API may do that a dial survives:
 - 429: the pacer pauses and slows (see ``engine.pacer``); the dial goes again,
@@ -24,8 +34,9 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import NoReturn, TypeVar
 
 from orchestrator.engine.account import Account
 from orchestrator.engine.creation import Claim, Creation
@@ -46,10 +57,13 @@ from orchestrator.errors import (
 )
 from orchestrator.spec.model import ConferenceSpec, Participant
 from orchestrator.texml import contract
-from orchestrator.texml.client import DialAnswer
-from orchestrator.texml.contract import InitiateCallResult
+from orchestrator.texml.client import DialAnswer, parse_http_date
+from orchestrator.texml.contract import CallResource, InitiateCallResult
 
 T = TypeVar("T")
+
+# How far apart the server's clock and a call's date may seem: both are whole seconds.
+_CLOCK_SLACK_S = 2.0
 
 # Waits between attempts while connections are refused (nothing was sent).
 _REFUSED_FIRST_S = 0.5
@@ -60,6 +74,16 @@ class Retry(Exception):
     """Nothing was placed; go round and dial again."""
 
 
+class LostAnswer(Exception):
+    """A dial that may have placed a call: its answer was lost (5xx, reset, timeout, garbled)."""
+
+    def __init__(self, error: DialUnconfirmed, sent_at: float, shown: str) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.sent_at = sent_at  # monotonic, when the request left
+        self.shown = shown  # "HTTP 503", "no answer"
+
+
 @dataclass(frozen=True)
 class CreatorEnded:
     """How a conference-creating call ended before it made the conference."""
@@ -67,13 +91,58 @@ class CreatorEnded:
     state: LegState
 
 
+class Unconfirmed(Exception):
+    """The participant's answers were lost as often as its budget allows: it is dialed no more."""
+
+    def __init__(self, ledger: DialLedger) -> None:
+        super().__init__(ledger.unconfirmed_reason())
+        self.ledger = ledger
+
+
 @dataclass
 class DialCounts:
     """One conference's dials, for its summary."""
 
-    sent: int = 0  # dial requests that left
-    rate_limited: int = 0  # of those, answered 429
+    placed: int = 0  # dial requests that placed, or may have placed, a call
+    rate_limited: int = 0  # answered 429 (nothing placed)
     on_wire: int = 0  # sent, answer not arrived yet
+
+
+@dataclass
+class DialLedger:
+    """One participant's dial requests in a run, judged by their answers.
+
+    ``attempts`` is what the summary shows: calls placed, and calls that may have been placed
+    (an answer lost, its call neither found nor ruled out). A request refused (4xx, 429) or
+    never sent placed nothing, and a lost answer whose call the API does not show placed
+    nothing either.
+    """
+
+    budget: int  # calls that may be placed: numbers x (1 + retry.attempts)
+    placed: int = 0  # answered with a call, or the call found after its answer was lost
+    unconfirmed: int = 0  # answers lost whose call was neither found nor ruled out
+    lost: list[str] = field(default_factory=list)  # every lost answer: "HTTP 503", "no answer"
+
+    @property
+    def attempts(self) -> int:
+        return self.placed + self.unconfirmed
+
+    @property
+    def may_look_past_losses(self) -> bool:
+        """Whether, the API showing no call from its lost answers, the participant may be
+        dialed again: at most as many lost answers as its budget are looked past."""
+        return len(self.lost) <= self.budget
+
+    def unconfirmed_reason(self) -> str:
+        count = len(self.lost)
+        answers = (
+            f"the answer to its dial was lost ({self.lost[0]})"
+            if count == 1
+            else (f"the answers to its {count} dials were lost ({', '.join(self.lost)})")
+        )
+        if self.unconfirmed:
+            return f"unconfirmed: {answers}; the call may have been placed"
+        return f"not dialed: {answers} and the API lists no call from them; apply again to dial it"
 
 
 def is_duplicate_label(error: RequestRejected) -> bool:
@@ -100,6 +169,8 @@ class Dialer:
         self.creation = creation
         self.outcomes = outcomes
         self.counts = DialCounts()
+        self.ledgers: dict[str, DialLedger] = {}
+        self.known_calls: set[str] = set()  # every call this run placed or adopted
         self._progress = progress
 
     def _say(self, participant: Participant, kind: EventKind, destination: str | None) -> None:
@@ -116,14 +187,39 @@ class Dialer:
     def _dialed(self, participant: Participant, destination: str) -> None:
         self._say(participant, EventKind.DIALED, destination)
 
+    def ledger(self, participant: Participant) -> DialLedger:
+        ledger = self.ledgers.get(participant.name)
+        if ledger is None:
+            retry = participant.settings.retry
+            budget = len(participant.to) * (1 + (retry.attempts if retry is not None else 0))
+            ledger = self.ledgers[participant.name] = DialLedger(budget)
+        return ledger
+
+    def _count(self, participant: Participant, *, placed: int = 0, unconfirmed: int = 0) -> None:
+        """The one place a dial's verdict is counted: the participant's and the conference's."""
+        ledger = self.ledger(participant)
+        ledger.placed += placed
+        ledger.unconfirmed += unconfirmed
+        self.counts.placed += placed + unconfirmed
+        self.outcomes[participant.name].attempts = ledger.attempts
+
     async def place(
         self, participant: Participant, destination: str, coach_sid: str | None
     ) -> str | CreatorEnded:
         """One placed call for ``participant`` (a new dial, or one adopted), by its call SID;
         or how a creating call ended when it never made the conference.
 
-        Raises Stopped when the run stops first, or the error that refused the dial.
+        Raises Stopped when the run stops first, Unconfirmed when answers were lost as often as
+        the budget allows, or the error that refused the dial.
         """
+        placed = await self._place(participant, destination, coach_sid)
+        if isinstance(placed, str):
+            self.known_calls.add(placed)
+        return placed
+
+    async def _place(
+        self, participant: Participant, destination: str, coach_sid: str | None
+    ) -> str | CreatorEnded:
         refused_connections = 0
         while True:
             self.account.give_up_if_gone()
@@ -177,8 +273,12 @@ class Dialer:
                 participant,
                 lambda clear: self.client.dial(sid, fields, stop=self.stop, clear_to_send=clear),
             )
-        except (DialUnconfirmed, RequestRejected) as error:
-            return await self._adopt_or_retry(participant, sid, error)
+        except LostAnswer as lost:
+            call_sid = await self._look_for_lost_call(participant, destination, lost, sid)
+            self._dialed(participant, destination)
+            return call_sid
+        except RequestRejected as error:
+            return await self._adopt_live(participant, sid, error)
         self._dialed(participant, destination)
         return str(answer.resource["call_sid"])
 
@@ -201,41 +301,125 @@ class Dialer:
                 "creating it with a TeXML <Dial><Conference> call instead"
             )
             return await self._create_by_call(participant, destination, claim)
-        except (DialUnconfirmed, RequestRejected) as error:
-            if isinstance(error, RequestRejected) and not is_duplicate_label(error):
+        except LostAnswer as lost:
+            return await self._after_lost_creating_dial(participant, destination, claim, lost)
+        except RequestRejected as error:
+            if not is_duplicate_label(error):
                 raise
-            # Placed or not, the conference may exist now (another apply may have made it).
+            # Another apply made the conference and dialed this participant into it.
             found = await find_conference(self.client, self.spec)
             if found is None:
-                if isinstance(error, DialUnconfirmed):
-                    self.outcomes[participant.name].attempts -= 1  # no conference: nothing placed
                 raise Retry from error
             claim.created(found["sid"])
-            return await self._adopt_or_retry(participant, found["sid"], error)
+            return await self._adopt_live(participant, found["sid"], error)
         claim.created(str(answer.resource["conference_sid"]))
         self._dialed(participant, destination)
         return str(answer.resource["call_sid"])
 
-    async def _adopt_or_retry(
-        self, participant: Participant, sid: str, error: DialUnconfirmed | RequestRejected
+    async def _after_lost_creating_dial(
+        self, participant: Participant, destination: str, claim: Claim, lost: LostAnswer
+    ) -> str | CreatorEnded:
+        """A creating dial whose answer was lost: the conference it made (and the call in it),
+        or the call still on its way to make it, or how that call ended; Retry if the API shows
+        neither."""
+        deadline = lost.sent_at + self.options.lost_answer_grace_s
+        delay = self.options.poll.first_s
+        while True:
+            found = await find_conference(self.client, self.spec)
+            if found is not None:
+                claim.created(found["sid"])
+                call_sid = await self._look_for_lost_call(
+                    participant, destination, lost, found["sid"]
+                )
+                self._dialed(participant, destination)
+                return call_sid
+            call = await self._unaccounted_call(participant, destination, lost)
+            if call is not None:
+                self._confirmed(participant, lost)
+                self._dialed(participant, destination)
+                return await self._await_conference(participant, destination, claim, call["sid"])
+            if time.monotonic() >= deadline:
+                return self._ruled_out(participant, lost)
+            await sleep_unless(delay, self.stop)
+            if self.stop.is_set():
+                raise Stopped
+            delay = min(delay * self.options.poll.factor, self.options.poll.max_s)
+
+    async def _look_for_lost_call(
+        self, participant: Participant, destination: str, lost: LostAnswer, sid: str
     ) -> str:
-        """After an unconfirmed dial, or a 422 for a Label already live: the call carrying the
-        Label, adopted; Retry when there is none (nothing was placed, or it left meanwhile)."""
-        if isinstance(error, RequestRejected) and not is_duplicate_label(error):
+        """The call a dial whose answer was lost placed: live under its Label, or listed in Calls
+        (ended already, perhaps) until the grace after it was sent; Retry when the API shows
+        none by then (nothing was placed), Unconfirmed when no more losses may be looked past.
+        """
+        deadline = lost.sent_at + self.options.lost_answer_grace_s
+        delay = self.options.poll.first_s
+        while True:
+            live = await self.client.find_participant(sid, participant.name)
+            call_sid = live.get("call_sid") if live is not None else None
+            if not (isinstance(call_sid, str) and call_sid):
+                call = await self._unaccounted_call(participant, destination, lost)
+                call_sid = call["sid"] if call is not None else None
+            if call_sid:
+                self._confirmed(participant, lost)
+                return call_sid
+            if time.monotonic() >= deadline:
+                self._ruled_out(participant, lost)
+            await sleep_unless(delay, self.stop)
+            if self.stop.is_set():
+                raise Stopped
+            delay = min(delay * self.options.poll.factor, self.options.poll.max_s)
+
+    def _confirmed(self, participant: Participant, lost: LostAnswer) -> None:
+        self._count(participant, placed=1, unconfirmed=-1)
+        self.outcomes[participant.name].notes.append(
+            f"its call found after the dial's answer was lost ({lost.shown})"
+        )
+
+    def _ruled_out(self, participant: Participant, lost: LostAnswer) -> NoReturn:
+        """The API shows no call from a dial whose answer was lost: dial again, if the budget
+        lets another loss be looked past."""
+        self._count(participant, unconfirmed=-1)
+        ledger = self.ledger(participant)
+        if not ledger.may_look_past_losses:
+            raise Unconfirmed(ledger)
+        raise Retry from lost.error
+
+    async def _unaccounted_call(
+        self, participant: Participant, destination: str, lost: LostAnswer
+    ) -> CallResource | None:
+        """A call to ``destination`` that started no earlier than the lost dial was sent and that
+        no participant of the run holds: the call that dial placed."""
+        local_now = datetime.now(UTC)
+        # A day back: the server's date may be ahead of or behind ours.
+        listed = await self.client.list_calls(
+            to=destination, since=(local_now - timedelta(days=1)).date()
+        )
+        elapsed = time.monotonic() - lost.sent_at
+        # Dates are whole seconds, and the server's clock is read from a whole-second Date.
+        earliest = (listed.server_time or local_now) - timedelta(seconds=elapsed + _CLOCK_SLACK_S)
+        held = self.known_calls | {o.call_sid for o in self.outcomes.values() if o.call_sid}
+        candidates = [
+            call
+            for call in listed.calls
+            if call["sid"] not in held
+            and (created := parse_http_date(call.get("date_created"))) is not None
+            and created >= earliest
+        ]
+        return candidates[-1] if candidates else None
+
+    async def _adopt_live(self, participant: Participant, sid: str, error: RequestRejected) -> str:
+        """After a 422 for a Label already live: the call carrying the Label, adopted; Retry when
+        it left meanwhile (this request placed nothing)."""
+        if not is_duplicate_label(error):
             raise error
-        outcome = self.outcomes[participant.name]
         found = await self.client.find_participant(sid, participant.name)
         call_sid = found.get("call_sid") if found is not None else None
         if not isinstance(call_sid, str) or not call_sid:
-            if isinstance(error, DialUnconfirmed):
-                outcome.attempts -= 1  # definitely not placed
             raise Retry from error
-        if isinstance(error, DialUnconfirmed):
-            outcome.notes.append(
-                f"adopted {call_sid} after an unconfirmed dial ({error.status or 'no answer'})"
-            )
-        else:
-            outcome.notes.append("already live (dialed by another apply); adopted")
+        self.outcomes[participant.name].notes.append(
+            "already live (dialed by another apply); adopted"
+        )
         return call_sid
 
     async def _send(
@@ -243,27 +427,27 @@ class Dialer:
         participant: Participant,
         send: Callable[[Callable[[], bool]], Awaitable[DialAnswer[T]]],
     ) -> DialAnswer[T]:
-        """Send one dial through the pacer.
+        """Send one dial through the pacer, and count what its answer says it placed.
 
-        ``send`` gets the check the client makes just before the request leaves; only from
-        then on is it counted as sent and as an attempt (a dial that may have placed a call).
-        A 429, or a dial held back by a pause that began while it waited for its place, is
-        Retry; a stop is Stopped. A definite refusal (4xx) takes its attempt back.
+        ``send`` gets the check the client makes just before the request leaves. A 429, or a
+        dial held back by a pause that began while it waited for its place, is Retry; a stop is
+        Stopped; an answer that leaves it unknown whether a call was placed is LostAnswer
+        (counted as unconfirmed until its call is found or ruled out). Nothing else counts:
+        a refusal (4xx, a 415 sent again in the other encoding) placed nothing.
         """
-        outcome = self.outcomes[participant.name]
         counts = self.counts
+        ledger = self.ledger(participant)
         try:
             async with self.pacer.slot(self.stop) as ticket:
-                sent = False
+                sent_at: float | None = None
 
                 def clear_to_send() -> bool:
-                    nonlocal sent
+                    nonlocal sent_at
                     if not self.pacer.clear_to_send(ticket):
                         return False
-                    sent = True
-                    counts.sent += 1
-                    counts.on_wire += 1
-                    outcome.attempts += 1
+                    if sent_at is None:
+                        counts.on_wire += 1
+                    sent_at = time.monotonic()
                     return True
 
                 try:
@@ -279,21 +463,27 @@ class Dialer:
                 except ApiUnreachable as error:
                     if not error.request_sent:
                         self.pacer.held_back(ticket)  # nothing reached the server
-                        if sent:
-                            counts.sent -= 1
-                            outcome.attempts -= 1
                     raise
+                except DialUnconfirmed as error:
+                    assert sent_at is not None
+                    shown = (
+                        "no answer"
+                        if not error.status
+                        else "an unreadable answer"
+                        if error.status < 300
+                        else f"HTTP {error.status}"
+                    )
+                    ledger.lost.append(shown)
+                    self._count(participant, unconfirmed=1)
+                    raise LostAnswer(error, sent_at, shown) from error
                 finally:
-                    if sent:
+                    if sent_at is not None:
                         counts.on_wire -= 1
                 self.pacer.accepted(ticket, answer.rate)
+                self._count(participant, placed=1)
                 return answer
         except RateLimitedError as error:
-            outcome.attempts -= 1  # nothing was placed; the pacer has slowed down
-            raise Retry from error
-        except (RequestRejected, NotFoundError):
-            outcome.attempts -= 1  # a definite refusal placed nothing
-            raise
+            raise Retry from error  # nothing was placed; the pacer has slowed down
         except NotSent as error:
             if error.held_back:
                 raise Retry from error
@@ -309,7 +499,6 @@ class Dialer:
         Returns the creating call's SID (the conference's SID is published by then), or how the
         call ended without making the conference.
         """
-        outcome = self.outcomes[participant.name]
         fields = initiate_call_fields(self.spec, participant, destination)
         answer: InitiateCallResult
         try:
@@ -321,11 +510,19 @@ class Dialer:
                     ),
                 )
             ).resource
-        except DialUnconfirmed:
+        except LostAnswer:
             answer = {}  # it may have been placed: the conference will tell
         named = answer.get("call_sid") or answer.get("sid")
-        call_sid = named if isinstance(named, str) and named else None
         self._dialed(participant, destination)
+        call_sid = named if isinstance(named, str) and named else None
+        return await self._await_conference(participant, destination, claim, call_sid)
+
+    async def _await_conference(
+        self, participant: Participant, destination: str, claim: Claim, call_sid: str | None
+    ) -> str | CreatorEnded:
+        """Wait for a creating call to make the conference: the call's SID once it has (the
+        conference's SID is published by then), or how the call ended without making it."""
+        outcome = self.outcomes[participant.name]
         ring_s = participant.settings.timeout or contract.DEFAULT_TIMEOUT_S
         deadline = time.monotonic() + ring_s + self.options.settle_timeout_s
         poll = self.options.poll

@@ -19,7 +19,7 @@ from collections.abc import Collection, Mapping
 
 from orchestrator.engine.account import Account
 from orchestrator.engine.creation import Creation
-from orchestrator.engine.dialing import CreatorEnded, Dialer
+from orchestrator.engine.dialing import CreatorEnded, Dialer, Unconfirmed
 from orchestrator.engine.events import EventKind, ProgressEvent, ProgressHook
 from orchestrator.engine.planner import CONFERENCE, Action, Plan, Stray
 from orchestrator.engine.results import (
@@ -129,9 +129,17 @@ class ConferenceRun:
             if action.redial_pending:
                 changed = ", ".join(action.needs_redial)
                 outcome.notes.append(f"needs redial: {changed} changed (apply --redial-changed)")
+        except Unconfirmed as unconfirmed:
+            outcome.error = str(unconfirmed)
+            if unconfirmed.ledger.unconfirmed and outcome.observed == State.NOT_DIALED:
+                outcome.observed = State.UNKNOWN
         except Stopped:
+            ledger = self.dialer.ledgers.get(participant.name)
+            if ledger is not None and ledger.unconfirmed and outcome.observed == State.NOT_DIALED:
+                outcome.observed = State.UNKNOWN  # a call may have been placed
+                outcome.error = ledger.unconfirmed_reason()
             if self.account.gone is not None and not self.account.stop.is_set():
-                outcome.error = f"not dialed: {self.account.gone}"
+                outcome.error = outcome.error or f"not dialed: {self.account.gone}"
             else:
                 outcome.notes.append(
                     "interrupted before dialing" if outcome.attempts == 0 else "interrupted"

@@ -31,6 +31,9 @@ class ApplyOptions:
     list_rounds_per_second: float = 5.0
     # After this long without any answer from the API, no new dial is sent.
     give_up_s: float = 30.0
+    # How long after a dial whose answer was lost its call is looked for (by Label, in GET
+    # Calls) before the API's "no such call" is believed: how late Calls may list a new call.
+    lost_answer_grace_s: float = 5.0
     lock_timeout_s: float = 600.0  # longest wait for another apply of the same conference
     on_pause: PauseHook | None = None  # told when dialing pauses, and why
     notice: Callable[[str], None] | None = None  # one-line notices (lock waits, creation mode)

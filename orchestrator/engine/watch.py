@@ -77,7 +77,7 @@ class Watched:
     digest: bytes
     memory: ConferenceState | None = None
     result: ConferenceResult | None = None
-    seen: set[str] = field(default_factory=set)  # participants handled at least once
+    seen: set[str] = field(default_factory=set)  # participants of the file handled already
     reconnects: dict[str, _Reconnects] = field(default_factory=dict)
     ended: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -212,7 +212,11 @@ class Watch:
         watched.result = done.result
         if done.record is not None:
             watched.memory = done.record
-        watched.seen |= names
+        # Who is handled follows the file: someone removed (and pruned) and later added back
+        # is new again, dialed like any other added participant.
+        watched.seen = names
+        for gone in watched.reconnects.keys() - names:
+            del watched.reconnects[gone]
         if isinstance(done.stopped_by, AuthenticationError) or self.account.gone is not None:
             self.account.halt.set()  # no later round can mend these
             return

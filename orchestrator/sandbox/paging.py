@@ -1,5 +1,5 @@
 """List answers: pages of resources with the API's envelope, PageToken cursors, and the
-date filters of the Conferences list.
+date filters of the Conferences and Calls lists.
 
 A PageToken carries the position of the last item served (its sequence number),
 so following next_page_uri neither skips nor repeats items when earlier ones leave.
@@ -18,7 +18,7 @@ from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import urlencode
 
 from orchestrator.sandbox.fields import invalid
-from orchestrator.sandbox.model import Conference
+from orchestrator.sandbox.model import Conference, Leg
 from orchestrator.sandbox.scenario import DEFAULT_MAX_PAGE_SIZE
 
 # Telnyx's TeXML lists default to 20 items a page; a page holds at most 1000 like Twilio's,
@@ -154,4 +154,44 @@ def date_filter(
         filters[field + suffix] = raw
         attribute = "created" if field == "DateCreated" else "updated"
         items = [c for c in items if compare(getattr(c, attribute).date(), wanted)]
+    return items
+
+
+# The Calls list's date filters (dates only): the spec names them StartTime_gt and so on, the
+# official SDK sends StartTime> (and a value "=2023-05-22" makes it "on or after").
+_CALL_DATE_FIELDS: Final = {"StartTime": "created", "EndTime": "ended"}
+_CALL_DATE_SUFFIXES: Final[dict[str, Callable[[date, date], bool]]] = {
+    "": operator.eq,
+    "_gt": operator.gt,
+    ">": operator.gt,
+    "_lt": operator.lt,
+    "<": operator.lt,
+}
+
+
+def call_date_filter(
+    query: Mapping[str, str], items: list[Leg], filters: dict[str, str]
+) -> list[Leg]:
+    """StartTime=2023-05-22, StartTime_gt=..., StartTime>=..., EndTime_lt=...: a call that has
+    not ended has no end date and passes no EndTime filter."""
+    for field, attribute in _CALL_DATE_FIELDS.items():
+        for suffix, strictly in _CALL_DATE_SUFFIXES.items():
+            key = field + suffix
+            raw = query.get(key)
+            if not raw:
+                continue
+            inclusive = raw.startswith("=") and suffix in (">", "<")
+            try:
+                wanted = date.fromisoformat(raw.removeprefix("=") if inclusive else raw)
+            except ValueError:
+                raise invalid(
+                    key, f"{key} must be a date such as 2023-05-22, got {raw!r}"
+                ) from None
+            filters[key] = raw
+            items = [
+                leg
+                for leg in items
+                if (moment := getattr(leg, attribute)) is not None
+                and (strictly(moment.date(), wanted) or (inclusive and moment.date() == wanted))
+            ]
     return items

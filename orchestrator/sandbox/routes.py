@@ -23,7 +23,7 @@ from orchestrator.sandbox.fields import check_fields, invalid, not_found, read_b
 from orchestrator.sandbox.limits import Counters, RateLimiter
 from orchestrator.sandbox.media import silence
 from orchestrator.sandbox.model import Conference, Departed, Leg
-from orchestrator.sandbox.paging import date_filter, page
+from orchestrator.sandbox.paging import call_date_filter, date_filter, page
 from orchestrator.sandbox.responses import drop_connection
 from orchestrator.sandbox.simulation import Simulation
 from orchestrator.texml import contract
@@ -67,6 +67,7 @@ class ApiRoutes:
             router.add_get(path, self.list_recordings, name=name)
         for name, path in _both_spellings("calls", prefix + contract.CALLS_PATH):
             router.add_post(path, self.initiate_call, name=name)
+            router.add_get(path, self.list_calls, name=name)
         router.add_get(prefix + contract.CALL_PATH, self.get_call, name="call")
 
     # Lookups ----------------------------------------------------------------
@@ -238,6 +239,31 @@ class ApiRoutes:
         """Whether faults.reset_after_commit_rate drops the answer of a call just placed."""
         rate = self.sim.scenario.faults.reset_after_commit_rate
         return rate > 0 and self.sim.draw_fault() < rate
+
+    async def list_calls(self, request: web.Request) -> web.StreamResponse:
+        query = request.query
+        filters: dict[str, str] = {}
+        # Eventually consistent, as GET Calls/{sid}: a new call is listed once the lag passed.
+        now = time.monotonic()
+        items = [leg for leg in self.sim.account.calls.values() if leg.known_at <= now]
+        for field, attribute in (("To", "to"), ("From", "from_")):
+            if wanted := query.get(field):
+                filters[field] = wanted
+                items = [leg for leg in items if getattr(leg, attribute) == wanted]
+        if status := query.get("Status"):
+            if status not in contract.CALL_STATUSES:
+                raise invalid(
+                    "Status", f"Status must be one of {', '.join(contract.CALL_STATUSES)}"
+                )
+            filters["Status"] = status
+            items = [leg for leg in items if leg.call_status == status]
+        items = call_date_filter(query, items, filters)
+        items.sort(key=lambda leg: leg.seq)
+        base = self.views.account_path(contract.CALLS_PATH)
+        listed = page(query, request.path_qs, items, base, filters, max_size=self._max_page)
+        return web.json_response(
+            {**listed.envelope, "calls": [self.views.call(leg) for leg in listed.items]}
+        )
 
     async def get_call(self, request: web.Request) -> web.StreamResponse:
         ref = request.match_info["call_sid"]

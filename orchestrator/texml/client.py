@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar, cast
 from urllib.parse import quote
 
@@ -39,7 +41,7 @@ from orchestrator.texml.ratelimit import RateReport
 from orchestrator.texml.throttle import ReadThrottle
 from orchestrator.texml.transport import Answer, Gate, RequestValue, RetryPolicy, Transport
 
-__all__ = ["DialAnswer", "RequestValue", "TexmlClient"]
+__all__ = ["CallList", "DialAnswer", "RequestValue", "TexmlClient"]
 
 
 # Lists ask for this many items a page: the API does not publish its maximum. A server that
@@ -48,6 +50,25 @@ PAGE_SIZE = "1000"
 
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CallList:
+    """Calls as the API listed them, and its clock when it did (None: it sent no Date)."""
+
+    calls: list[CallResource]
+    server_time: datetime | None
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP or RFC 2822 date (``Fri, 27 Oct 2023 07:41:58 +0000``); None if it is not one."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -265,6 +286,16 @@ class TexmlClient:
             CallResource, await self._transport.request_retrying("GET", path, ident="status")
         )
 
+    async def list_calls(self, *, to: str, since: date | None = None) -> CallList:
+        """The account's calls to ``to`` (started on or after ``since``, a date of the server's),
+        with the server's clock at the answer. Eventually consistent: a new call may be missing."""
+        query: dict[str, str | None] = {"To": to}
+        if since is not None:
+            # StartTime_gt is documented as "after" a date: the day before includes ``since``.
+            query["StartTime_gt"] = (since - timedelta(days=1)).isoformat()
+        items, server_time = await self._list_dated(self._path(contract.CALLS_PATH), "calls", query)
+        return CallList(cast(list[CallResource], items), server_time)
+
     # Sandbox introspection ----------------------------------------------
 
     async def sandbox_dials(self) -> list[DialRecord]:
@@ -282,16 +313,24 @@ class TexmlClient:
 
     async def _list_all(self, path: str, key: str, query: Mapping[str, str | None]) -> list[Any]:
         """Follow next_page_uri until the last page."""
+        items, _ = await self._list_dated(path, key, query)
+        return items
+
+    async def _list_dated(
+        self, path: str, key: str, query: Mapping[str, str | None]
+    ) -> tuple[list[Any], datetime | None]:
+        """Every page's items, and the server's clock when it answered the first page."""
         items: list[Any] = []
         params = {k: v for k, v in query.items() if v is not None}
         params["PageSize"] = PAGE_SIZE
         try:
-            page = await self._transport.request_retrying("GET", path, params=params)
+            first = await self._transport.answer_retrying("GET", path, params=params)
         except RequestRejected as error:
             if "PageSize" not in f"{error.pointer} {error.detail}":
                 raise
             del params["PageSize"]
-            page = await self._transport.request_retrying("GET", path, params=params)
+            first = await self._transport.answer_retrying("GET", path, params=params)
+        page = first.body if isinstance(first.body, dict) else {}
         items.extend(_items(page, key))
         seen_pages = 0
         while next_uri := page.get("next_page_uri"):
@@ -304,7 +343,7 @@ class TexmlClient:
                 "GET", _relative_to_base(str(next_uri), self.connection.base_url)
             )
             items.extend(_items(page, key))
-        return items
+        return items, parse_http_date(first.date)
 
 
 def _is_dial_answer(result: Any) -> bool:
@@ -318,7 +357,7 @@ def _is_dial_answer(result: Any) -> bool:
 
 
 # The field that identifies an item of each kind of list; an item without it cannot be used.
-_ITEM_IDS = {"participants": "call_sid", "conferences": "sid", "recordings": "sid"}
+_ITEM_IDS = {"participants": "call_sid", "conferences": "sid", "recordings": "sid", "calls": "sid"}
 
 
 def _items(page: dict[str, Any], key: str) -> list[Any]:

@@ -75,6 +75,7 @@ class RetryPolicy:
 class Answer:
     body: Any
     rate: RateReport | None
+    date: str | None = None  # the server's Date header: its clock, to the second
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,19 @@ class Transport:
 
         ``ident``: the field that identifies the resource, without which the answer is unusable.
         """
+        answer = await self.answer_retrying(method, path, body=body, params=params, ident=ident)
+        return answer.body
+
+    async def answer_retrying(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Mapping[str, RequestValue] | None = None,
+        params: Mapping[str, str] | None = None,
+        ident: str | None = None,
+    ) -> Answer:
+        """As ``request_retrying``, with the whole answer (rate-limit headers, the server's date)."""
         attempt = 0
         while True:
             try:
@@ -160,7 +174,7 @@ class Transport:
                     )
                 if ident is not None and not isinstance(answer.body.get(ident), str):
                     raise MalformedAnswer(f"{method} {path}: the answer has no {ident}")
-                return answer.body
+                return answer
             except (RateLimitedError, ServerError, ApiUnreachable, MalformedAnswer) as error:
                 attempt += 1
                 refused = isinstance(error, ApiUnreachable) and not error.request_sent
@@ -245,7 +259,11 @@ class Transport:
                     if response.status < 300:
                         if not is_dial:
                             self.reads.answered()
-                        return Answer(json.loads(raw) if raw.strip() else None, rate)
+                        return Answer(
+                            json.loads(raw) if raw.strip() else None,
+                            rate,
+                            response.headers.get("Date"),
+                        )
                     text = raw.decode("utf-8", errors="replace")
                     failure = self._error_for(response, text, method, path, rate)
             except aiohttp.ClientConnectorError as error:

@@ -167,6 +167,7 @@ async def test_faults_never_dial_anyone_twice_and_lose_nobody(tmp_path: Path) ->
         dials_per_second=0,
         poll=PollSchedule(first_s=0.05, factor=1.5, max_s=0.3),
         settle_timeout_s=30,
+        lost_answer_grace_s=0.5,
     )
     async with fast_sandbox(faults=faults, seed=11) as info:
         [result] = await apply_with_connection(
@@ -174,11 +175,19 @@ async def test_faults_never_dial_anyone_twice_and_lose_nobody(tmp_path: Path) ->
         )
         dialed = Counter(d["label"] for d in await _dials(info))
     assert [p.name for p in result.participants] == [f"p{i:03d}" for i in range(200)]
-    assert dialed == Counter({f"p{i:03d}": 1 for i in range(200)})
-    assert all(p.observed == "connected" for p in result.participants), [
-        (p.name, p.observed, p.error) for p in result.participants if p.observed != "connected"
-    ]
-    assert any(note.startswith("adopted") for p in result.participants for note in p.notes)
+    assert set(dialed.values()) == {1}
+    assert {p.name: p.attempts for p in result.participants} == {
+        p.name: dialed[p.name] for p in result.participants
+    }
+    # Whoever is not connected had two answers lost in a row (a one-in-twenty-five chance
+    # here) and says so; the others are connected.
+    for p in result.participants:
+        if p.observed != "connected":
+            assert p.observed == "not-dialed", (p.name, p.observed, p.error)
+            assert p.error and p.error.startswith("not dialed: the answers to its 2 dials"), p.error
+    connected = sum(p.observed == "connected" for p in result.participants)
+    assert connected >= 180
+    assert any("answer was lost" in note for p in result.participants for note in p.notes)
 
 
 async def test_wrong_api_key_stops_before_dialing(tmp_path: Path) -> None:

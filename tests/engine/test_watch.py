@@ -232,6 +232,26 @@ async def test_a_removed_participant_is_hung_up_only_with_prune(tmp_path: Path) 
             assert rows["bob"] == State.UNMANAGED
 
 
+async def test_a_participant_pruned_then_added_back_is_dialed_again(tmp_path: Path) -> None:
+    path = conference_file(tmp_path, people({"name": "bob", "to": "+12065550101"}))
+    document = yaml.safe_load(path.read_text())
+    bob = document["participants"].pop()
+    options = dataclasses.replace(TEST_OPTIONS, prune=True)
+    async with fast_sandbox() as info, watching(info, path, options=options) as run:
+        await run.until(lambda: bool(run.said("bob", EventKind.CONNECTED)))
+        write(path, document)
+        await run.until(lambda: bool(run.said("bob", EventKind.HUNG_UP)))
+        document["participants"].append(bob)
+        write(path, document)
+        await run.until(lambda: len(run.said("bob", EventKind.CONNECTED)) == 2)
+        dials = await dials_by_label(info)
+        [result] = await run.finish()
+    assert dials["bob"] == 2
+    row = {p.name: p for p in result.participants}["bob"]
+    assert (row.desired, row.observed) == (State.CONNECTED, State.CONNECTED)
+    assert result.exit_code == 0
+
+
 async def test_two_watchers_of_one_file_dial_nobody_twice(tmp_path: Path) -> None:
     path = conference_file(
         tmp_path,

@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.sandbox import SandboxInfo
 from orchestrator.texml import contract
-from tests.sandbox.support import APP, eventually, open_api
+from tests.sandbox.support import APP, eventually, open_api, sandbox_api
 
 
 async def test_form_body_dial_with_every_kind_of_field(sandbox: SandboxInfo) -> None:
@@ -284,6 +284,44 @@ async def test_conference_list_filters(sandbox: SandboxInfo) -> None:
             a["conference_sid"],
             b["conference_sid"],
         ]
+
+
+async def test_calls_list_filters_by_number_status_and_date(sandbox: SandboxInfo) -> None:
+    async with open_api(sandbox) as api:
+        first = await api.dial_ok("room", To="+12065550100", ApplicationSid=APP)
+        second = await api.dial_ok(first["conference_sid"], To="+12065550101")
+        await api.delete_participant(first["conference_sid"], second["call_sid"])
+        calls_path = contract.CALLS_PATH.format(account_sid=sandbox.account_sid)
+
+        async def listed(**params: str) -> list[str]:
+            answer = await api.request("GET", calls_path, params=params)
+            assert answer.status == 200, answer.body
+            return [call["sid"] for call in answer.body["calls"]]
+
+        assert await listed() == [first["call_sid"], second["call_sid"]]
+        assert await listed(To="+12065550101") == [second["call_sid"]]
+        assert await listed(Status="in-progress") in ([], [first["call_sid"]])
+        assert await listed(StartTime_gt="2000-01-01", To="+12065550100") == [first["call_sid"]]
+        assert await listed(StartTime_lt="2000-01-01") == []
+        assert await listed(EndTime_gt="2000-01-01") == [second["call_sid"]]  # the only ended one
+        assert (await api.request("GET", calls_path, params={"StartTime": "today"})).status == 422
+        assert (await api.request("GET", calls_path, params={"Status": "gone"})).status == 422
+        page = (await api.request("GET", calls_path, params={"PageSize": "1"})).body
+        assert [c["sid"] for c in page["calls"]] == [first["call_sid"]]
+        assert page["next_page_uri"] and "PageToken=" in page["next_page_uri"]
+
+
+async def test_calls_list_shows_a_new_call_only_after_the_calls_lag() -> None:
+    async with sandbox_api(time_scale=0.01, api={"calls_lag_s": 100}) as api:
+        dialed = await api.dial_ok("room", To="+12065550100", ApplicationSid=APP)
+        calls_path = contract.CALLS_PATH.format(account_sid=api.info.account_sid)
+        assert (await api.request("GET", calls_path)).body["calls"] == []
+
+        async def listed() -> list[str] | None:
+            calls = (await api.request("GET", calls_path)).body["calls"]
+            return [c["sid"] for c in calls] or None
+
+        assert await eventually(listed) == [dialed["call_sid"]]
 
 
 async def test_introspection_lists_every_accepted_dial(sandbox: SandboxInfo) -> None:

@@ -108,6 +108,12 @@ def test_sync_sdk_round_trip(sandbox_thread: SandboxInfo) -> None:
         recordings = client.texml.accounts.conferences.retrieve_recordings(sid, account_sid=account)
         assert recordings.recordings == []
 
+        calls = client.texml.accounts.calls
+        to_host = calls.retrieve_calls(account, to="+12065550100", start_time_gt="2000-01-01")
+        assert [c.sid for c in to_host.calls or []] == [dialed.call_sid]
+        ended_today = calls.retrieve_calls(account, status="completed", end_time_lt="2000-01-01")
+        assert ended_today.calls == []
+
 
 def test_sync_sdk_errors(sandbox_thread: SandboxInfo) -> None:
     account = sandbox_thread.account_sid
