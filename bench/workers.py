@@ -53,12 +53,13 @@ async def run_ours(
 ) -> dict[str, Any]:
     """orchestrator's engine as ``apply --no-wait`` runs it, timed to its last dial response.
 
-    The last response is the last "dialed" event of the engine's progress hook,
-    which fires as each dial's answer arrives.
+    The last response is the last "dialed" event of the run model's stream, which is
+    published as each dial's answer arrives.
     """
     from orchestrator.engine.apply import apply_with_connection
-    from orchestrator.engine.events import EventKind, ProgressEvent
+    from orchestrator.engine.events import CallPlaced, Event
     from orchestrator.engine.options import ApplyOptions
+    from orchestrator.engine.run_model import RunModel
     from orchestrator.secret import Secret
     from orchestrator.texml.connection import Connection
 
@@ -74,14 +75,16 @@ async def run_ours(
     )
     answered: list[float] = []
 
-    def progress(event: ProgressEvent) -> None:
-        if event.kind == EventKind.DIALED:
+    def progress(event: Event) -> None:
+        if isinstance(event, CallPlaced):
             answered.append(time.perf_counter())
 
+    model = RunModel()
+    model.subscribe(progress)
     stop = asyncio.Event()
     cpu = time.process_time()
     started = time.perf_counter()
-    results = await apply_with_connection(specs, connection, options, stop, progress)
+    results = await apply_with_connection(specs, connection, options, stop, model)
     returned = time.perf_counter()
     return {
         "client": "ours",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -21,7 +23,7 @@ from orchestrator.cli.options import (
     state_store,
     yes_option,
 )
-from orchestrator.cli.signals import Signals, run_with_signals, stopped_exit_code
+from orchestrator.cli.signals import Signals, run_with_signals
 from orchestrator.cli.target import (
     Target,
     inspect_files,
@@ -32,8 +34,10 @@ from orchestrator.cli.target import (
 )
 from orchestrator.engine import options as defaults
 from orchestrator.engine.apply import apply_with_connection
+from orchestrator.engine.events import RunStopped
 from orchestrator.engine.options import ApplyOptions
-from orchestrator.engine.results import ConferenceResult, worst_exit_code
+from orchestrator.engine.results import ConferenceResult
+from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.state import StateStore
 from orchestrator.engine.watch import (
     Serve,
@@ -66,10 +70,13 @@ async def run_apply(
     target: Target,
     options: ApplyOptions,
     stop: asyncio.Event,
+    model: RunModel,
     progress: ProgressDisplay | None,
     watching: WatchOptions | None = None,
     listener: Callable[[Mapping[str, str], Callable[[str], None]], Serve] | None = None,
-) -> list[ConferenceResult]:
+    stopped_by: Callable[[], str | None] = lambda: None,
+) -> list[str]:
+    """Apply (or watch) the files, every step published to ``model``; the files, in order."""
     # While the live display is drawn, whatever else is said goes above it.
     say = progress.notice if progress is not None else to_stderr
     async with open_target(paths, target, say=say) as loaded, _frozen_heap():
@@ -79,7 +86,7 @@ async def run_apply(
             progress.expect(sum(len(s.participants) for s in loaded.specs))
         if watching is None:
             runs = [
-                apply_with_connection(group, connection, options, stop, progress)
+                apply_with_connection(group, connection, options, stop, model)
                 for connection, group in loaded.by_connection.items()
             ]
         else:
@@ -92,15 +99,28 @@ async def run_apply(
                     watching,
                     stop,
                     reload=reload,
-                    progress=progress,
+                    model=model,
                     notice=options.notice,
                     serve=serve,
                 )
                 for connection, group in loaded.by_connection.items()
             ]
-        batches = await asyncio.gather(*runs)
-    by_path = {result.path: result for batch in batches for result in batch}
-    return [by_path[spec.path] for spec in loaded.specs]
+        told = asyncio.create_task(_tell_the_stop(stop, model, stopped_by))
+        try:
+            await asyncio.gather(*runs)
+        finally:
+            told.cancel()
+    return [spec.path for spec in loaded.specs]
+
+
+async def _tell_the_stop(
+    stop: asyncio.Event, model: RunModel, stopped_by: Callable[[], str | None]
+) -> None:
+    """The signal that stops the run is a fact of the run: it goes into the model as it comes."""
+    await stop.wait()
+    signal_name = stopped_by()
+    if signal_name is not None:
+        model.publish(RunStopped(file="", conference="", signal=signal_name))
 
 
 @click.command("apply", epilog=API_ENVIRONMENT)
@@ -257,31 +277,53 @@ def apply(
         redial_changed=redial_changed,
         # A --sandbox run's conference ends with the process: nothing worth recording.
         state=None if target.sandbox else state_store(state_dir),
-        on_pause=progress.paused,
         notice=progress.notice,
     )
+    model = RunModel(watching=watch)
+    progress.attach(model)
     with Signals(live=live and not quiet) as signals:
-        results: list[ConferenceResult] = []
+        files: list[str] = []
         watching = WatchOptions(interval_s=interval) if watch else None
+
+        def stopped_by() -> str | None:
+            received = signals.received
+            return signal.Signals(received).name if received is not None else None
+
         try:
-            results = run_with_signals(
+            files = run_with_signals(
                 signals,
-                lambda stop: run_apply(paths, target, options, stop, progress, watching, listener),
+                lambda stop: run_apply(
+                    paths, target, options, stop, model, progress, watching, listener, stopped_by
+                ),
             )
         finally:
-            progress.finish(results)  # also when the run failed: the terminal gets its cursor back
-        # A watch ends when it is stopped: its verdict is the last state's, not the signal's.
-        code = watch_exit_code(results) if watch else stopped_exit_code(results, signals.received)
+            progress.finish()  # also when the run failed: the terminal gets its cursor back
+        results = model.results_for(files)
+        code = model.exit_code()
         # The report first: if stdout is gone (a closed terminal), the file still has it.
         report_failure = None if report_path is None else _write_report(report_path, results, code)
         for line in error_lines(results):
             click.echo(line, err=True)
         style = style_for(sys.stdout, no_color=no_color)
-        _print(SUMMARY_REPORTERS[output](results, exit_code=code, full=full, style=style))
+        _print(
+            SUMMARY_REPORTERS[output](
+                results, exit_code=code, full=full, style=style, width=_terminal_width()
+            )
+        )
         if report_failure is not None:
             click.echo(report_failure, err=True)
     if code != exit_codes.OK:
         raise SystemExit(code)
+
+
+def _terminal_width() -> int | None:
+    """The terminal's width when stdout is one: the summary is fitted to it, never wrapped."""
+    try:
+        if sys.stdout.isatty():
+            return shutil.get_terminal_size().columns
+    except (AttributeError, ValueError, OSError):
+        pass
+    return None
 
 
 def _check_report_path(report_path: str) -> None:
@@ -326,21 +368,6 @@ def _print(summary: str) -> None:
     except OSError as error:
         with contextlib.suppress(OSError):
             click.echo(f"warning: cannot print the summary ({error.strerror or error})", err=True)
-
-
-def watch_exit_code(results: list[ConferenceResult]) -> int:
-    """0 when the last state was converged, 3 when not, 1 when an error stopped the watch."""
-    codes = []
-    for result in results:
-        if result.error is not None and not any(p.attempts for p in result.participants):
-            codes.append(exit_codes.FAILED)
-        elif result.error is not None or not all(p.converged for p in result.participants):
-            codes.append(exit_codes.PARTIAL)
-        else:
-            codes.append(exit_codes.OK)
-        result.exit_code = codes[-1]
-        result.interrupted = False  # stopping is how a watch ends
-    return worst_exit_code(codes)
 
 
 def _listener(listen: str) -> Callable[[Mapping[str, str], Callable[[str], None]], Serve]:

@@ -16,10 +16,11 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from orchestrator import exit_codes
-from orchestrator.engine.results import ConferenceResult, worst_exit_code
+
+T = TypeVar("T")
 
 # Each signal that stops a run, with its exit code and how to send it again to abort.
 STOPPING: dict[int, tuple[int, str]] = {
@@ -27,19 +28,6 @@ STOPPING: dict[int, tuple[int, str]] = {
     signal.SIGTERM: (exit_codes.TERMINATED, "send it again to abort"),
     signal.SIGHUP: (exit_codes.HUNG_UP, "send it again to abort"),
 }
-
-
-def stopped_exit_code(results: list[ConferenceResult], received: int | None) -> int:
-    """The run's exit code; a stopped run exits with the code of the signal that stopped it."""
-    code = worst_exit_code([r.exit_code for r in results])
-    if received is None:
-        return code
-    stopped, _ = STOPPING[received]
-    for result in results:  # the report says the same number the process exits with
-        if result.interrupted:
-            result.exit_code = stopped
-            result.stopped_by = signal.Signals(received).name
-    return stopped if code == exit_codes.INTERRUPTED else code
 
 
 class Signals:
@@ -135,13 +123,10 @@ def _leave_the_terminal() -> None:
         os.close(null)
 
 
-def run_with_signals(
-    signals: Signals,
-    run: Callable[[asyncio.Event], Awaitable[list[ConferenceResult]]],
-) -> list[ConferenceResult]:
+def run_with_signals(signals: Signals, run: Callable[[asyncio.Event], Awaitable[T]]) -> T:
     """Run the apply with ``signals`` acting on it; a second signal aborts it at once."""
 
-    async def main() -> list[ConferenceResult]:
+    async def main() -> T:
         stop = asyncio.Event()
         task = asyncio.current_task()
         assert task is not None

@@ -1,5 +1,6 @@
 """What one run shares across the conferences of an account: the client, the dial pacer,
-the read budget, the stop signals, and what it learned about the API on the way."""
+the read budget, the stop signals, the run model, and what it learned about the API on the
+way."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.pacer import DialPacer
+from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.watcher import ListBudget
 from orchestrator.texml.client import TexmlClient
 
@@ -20,6 +22,7 @@ class Account:
     stop: asyncio.Event  # the user's: Ctrl-C, SIGTERM, SIGHUP
     halt: asyncio.Event  # stop, or the API gone: no new dials
     budget: ListBudget
+    model: RunModel  # where every step of the run is published
     create_by_call: bool = False  # dialing into a friendly name was refused: create by a call
     gone: str | None = None  # why the run gave up on the API
 

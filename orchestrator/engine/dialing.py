@@ -33,21 +33,30 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from orchestrator.engine.account import Account
 from orchestrator.engine.creation import Claim, Creation
 from orchestrator.engine.dial_request import dial_fields, initiate_call_fields
-from orchestrator.engine.events import EventKind, ProgressEvent, ProgressHook
+from orchestrator.engine.events import (
+    AnswerLost,
+    CallPlaced,
+    Creating,
+    DialRefused,
+    LostAnswerRuledOut,
+    ParticipantEvent,
+    PlacedHow,
+)
 from orchestrator.engine.pacer import PacerStopped
 from orchestrator.engine.planner import find_conference
-from orchestrator.engine.results import LegState, ParticipantOutcome
+from orchestrator.engine.results import LegState
 from orchestrator.engine.waiting import Stopped, sleep_unless
 from orchestrator.engine.watcher import ended_state
 from orchestrator.errors import (
+    ApiError,
     ApiUnreachable,
     DialUnconfirmed,
     NotFoundError,
@@ -89,6 +98,8 @@ class CreatorEnded:
     """How a conference-creating call ended before it made the conference."""
 
     state: LegState
+    call_sid: str | None = None
+    note: str | None = None
 
 
 class Unconfirmed(Exception):
@@ -100,32 +111,17 @@ class Unconfirmed(Exception):
 
 
 @dataclass
-class DialCounts:
-    """One conference's dials, for its summary."""
-
-    placed: int = 0  # dial requests that placed, or may have placed, a call
-    rate_limited: int = 0  # answered 429 (nothing placed)
-    on_wire: int = 0  # sent, answer not arrived yet
-
-
-@dataclass
 class DialLedger:
-    """One participant's dial requests in a run, judged by their answers.
+    """What decides whether a participant may be dialed again in this round.
 
-    ``attempts`` is what the summary shows: calls placed, and calls that may have been placed
-    (an answer lost, its call neither found nor ruled out). A request refused (4xx, 429) or
-    never sent placed nothing, and a lost answer whose call the API does not show placed
-    nothing either.
+    The budget (its numbers x ``1 + retry.attempts``) bounds the calls placed
+    (``engine.executor``'s tries) and the lost answers looked past here. What the
+    summary counts is the run model's business: it folds the same events.
     """
 
     budget: int  # calls that may be placed: numbers x (1 + retry.attempts)
-    placed: int = 0  # answered with a call, or the call found after its answer was lost
-    unconfirmed: int = 0  # answers lost whose call was neither found nor ruled out
     lost: list[str] = field(default_factory=list)  # every lost answer: "HTTP 503", "no answer"
-
-    @property
-    def attempts(self) -> int:
-        return self.placed + self.unconfirmed
+    unconfirmed: int = 0  # lost answers whose call was neither found nor ruled out
 
     @property
     def may_look_past_losses(self) -> bool:
@@ -138,7 +134,7 @@ class DialLedger:
         answers = (
             f"the answer to its dial was lost ({self.lost[0]})"
             if count == 1
-            else (f"the answers to its {count} dials were lost ({', '.join(self.lost)})")
+            else f"the answers to its {count} dials were lost ({', '.join(self.lost)})"
         )
         if self.unconfirmed:
             return f"unconfirmed: {answers}; the call may have been placed"
@@ -157,9 +153,9 @@ class Dialer:
         spec: ConferenceSpec,
         account: Account,
         creation: Creation,
-        outcomes: Mapping[str, ParticipantOutcome],
-        progress: ProgressHook | None,
+        held_calls: Callable[[], set[str]],
     ) -> None:
+        """``held_calls``: the calls the run's participants hold now (none is a lost one)."""
         self.spec = spec
         self.account = account
         self.client = account.client
@@ -167,25 +163,31 @@ class Dialer:
         self.options = account.options
         self.stop = account.halt  # no new dial once halted, for whatever reason
         self.creation = creation
-        self.outcomes = outcomes
-        self.counts = DialCounts()
+        self.on_wire = 0  # dial requests sent whose answer has not arrived
         self.ledgers: dict[str, DialLedger] = {}
         self.known_calls: set[str] = set()  # every call this run placed or adopted
-        self._progress = progress
+        self._held_calls = held_calls
 
-    def _say(self, participant: Participant, kind: EventKind, destination: str | None) -> None:
-        if self._progress is not None:
-            self._progress(
-                ProgressEvent(
-                    conference=self.spec.conference.name,
-                    participant=participant.name,
-                    kind=kind,
-                    destination=destination,
-                )
+    def _publish(
+        self, kind: type[ParticipantEvent], participant: Participant, **fields: Any
+    ) -> None:
+        self.account.model.publish(
+            kind(
+                file=self.spec.path,
+                conference=self.spec.conference.name,
+                participant=participant.name,
+                **fields,
             )
+        )
 
-    def _dialed(self, participant: Participant, destination: str) -> None:
-        self._say(participant, EventKind.DIALED, destination)
+    def _dialed(
+        self,
+        participant: Participant,
+        destination: str,
+        call_sid: str | None,
+        how: PlacedHow = "answered",
+    ) -> None:
+        self._publish(CallPlaced, participant, destination=destination, call_sid=call_sid, how=how)
 
     def ledger(self, participant: Participant) -> DialLedger:
         ledger = self.ledgers.get(participant.name)
@@ -194,14 +196,6 @@ class Dialer:
             budget = len(participant.to) * (1 + (retry.attempts if retry is not None else 0))
             ledger = self.ledgers[participant.name] = DialLedger(budget)
         return ledger
-
-    def _count(self, participant: Participant, *, placed: int = 0, unconfirmed: int = 0) -> None:
-        """The one place a dial's verdict is counted: the participant's and the conference's."""
-        ledger = self.ledger(participant)
-        ledger.placed += placed
-        ledger.unconfirmed += unconfirmed
-        self.counts.placed += placed + unconfirmed
-        self.outcomes[participant.name].attempts = ledger.attempts
 
     async def place(
         self, participant: Participant, destination: str, coach_sid: str | None
@@ -231,7 +225,7 @@ class Dialer:
                     assert self.creation.sid is not None
                     return await self._dial(participant, destination, coach_sid, self.creation.sid)
                 with claim:
-                    self._say(participant, EventKind.CREATING, None)
+                    self._publish(Creating, participant)
                     try:
                         if self.account.create_by_call:
                             return await self._create_by_call(participant, destination, claim)
@@ -271,16 +265,16 @@ class Dialer:
         try:
             answer = await self._send(
                 participant,
+                destination,
                 lambda clear: self.client.dial(sid, fields, stop=self.stop, clear_to_send=clear),
             )
         except LostAnswer as lost:
-            call_sid = await self._look_for_lost_call(participant, destination, lost, sid)
-            self._dialed(participant, destination)
-            return call_sid
+            return await self._look_for_lost_call(participant, destination, lost, sid)
         except RequestRejected as error:
-            return await self._adopt_live(participant, sid, error)
-        self._dialed(participant, destination)
-        return str(answer.resource["call_sid"])
+            return await self._adopt_live(participant, destination, sid, error)
+        call_sid = str(answer.resource["call_sid"])
+        self._dialed(participant, destination, call_sid)
+        return call_sid
 
     async def _create_by_dial(
         self, participant: Participant, destination: str, claim: Claim
@@ -291,6 +285,7 @@ class Dialer:
         try:
             answer = await self._send(
                 participant,
+                destination,
                 lambda clear: self.client.dial(name, fields, stop=self.stop, clear_to_send=clear),
             )
         except NotFoundError:
@@ -311,10 +306,11 @@ class Dialer:
             if found is None:
                 raise Retry from error
             claim.created(found["sid"])
-            return await self._adopt_live(participant, found["sid"], error)
+            return await self._adopt_live(participant, destination, found["sid"], error)
         claim.created(str(answer.resource["conference_sid"]))
-        self._dialed(participant, destination)
-        return str(answer.resource["call_sid"])
+        call_sid = str(answer.resource["call_sid"])
+        self._dialed(participant, destination, call_sid)
+        return call_sid
 
     async def _after_lost_creating_dial(
         self, participant: Participant, destination: str, claim: Claim, lost: LostAnswer
@@ -328,15 +324,10 @@ class Dialer:
             found = await find_conference(self.client, self.spec)
             if found is not None:
                 claim.created(found["sid"])
-                call_sid = await self._look_for_lost_call(
-                    participant, destination, lost, found["sid"]
-                )
-                self._dialed(participant, destination)
-                return call_sid
-            call = await self._unaccounted_call(participant, destination, lost)
+                return await self._look_for_lost_call(participant, destination, lost, found["sid"])
+            call = await self._unaccounted_call(destination, lost)
             if call is not None:
-                self._confirmed(participant, lost)
-                self._dialed(participant, destination)
+                self._confirmed(participant, destination, call["sid"])
                 return await self._await_conference(participant, destination, claim, call["sid"])
             if time.monotonic() >= deadline:
                 return self._ruled_out(participant, lost)
@@ -358,10 +349,10 @@ class Dialer:
             live = await self.client.find_participant(sid, participant.name)
             call_sid = live.get("call_sid") if live is not None else None
             if not (isinstance(call_sid, str) and call_sid):
-                call = await self._unaccounted_call(participant, destination, lost)
+                call = await self._unaccounted_call(destination, lost)
                 call_sid = call["sid"] if call is not None else None
             if call_sid:
-                self._confirmed(participant, lost)
+                self._confirmed(participant, destination, call_sid)
                 return call_sid
             if time.monotonic() >= deadline:
                 self._ruled_out(participant, lost)
@@ -370,24 +361,21 @@ class Dialer:
                 raise Stopped
             delay = min(delay * self.options.poll.factor, self.options.poll.max_s)
 
-    def _confirmed(self, participant: Participant, lost: LostAnswer) -> None:
-        self._count(participant, placed=1, unconfirmed=-1)
-        self.outcomes[participant.name].notes.append(
-            f"its call found after the dial's answer was lost ({lost.shown})"
-        )
+    def _confirmed(self, participant: Participant, destination: str, call_sid: str) -> None:
+        self.ledger(participant).unconfirmed -= 1
+        self._dialed(participant, destination, call_sid, "found")
 
     def _ruled_out(self, participant: Participant, lost: LostAnswer) -> NoReturn:
         """The API shows no call from a dial whose answer was lost: dial again, if the budget
         lets another loss be looked past."""
-        self._count(participant, unconfirmed=-1)
         ledger = self.ledger(participant)
+        ledger.unconfirmed -= 1
+        self._publish(LostAnswerRuledOut, participant)
         if not ledger.may_look_past_losses:
             raise Unconfirmed(ledger)
         raise Retry from lost.error
 
-    async def _unaccounted_call(
-        self, participant: Participant, destination: str, lost: LostAnswer
-    ) -> CallResource | None:
+    async def _unaccounted_call(self, destination: str, lost: LostAnswer) -> CallResource | None:
         """A call to ``destination`` that started no earlier than the lost dial was sent and that
         no participant of the run holds: the call that dial placed."""
         local_now = datetime.now(UTC)
@@ -398,7 +386,7 @@ class Dialer:
         elapsed = time.monotonic() - lost.sent_at
         # Dates are whole seconds, and the server's clock is read from a whole-second Date.
         earliest = (listed.server_time or local_now) - timedelta(seconds=elapsed + _CLOCK_SLACK_S)
-        held = self.known_calls | {o.call_sid for o in self.outcomes.values() if o.call_sid}
+        held = self.known_calls | self._held_calls()
         candidates = [
             call
             for call in listed.calls
@@ -408,7 +396,9 @@ class Dialer:
         ]
         return candidates[-1] if candidates else None
 
-    async def _adopt_live(self, participant: Participant, sid: str, error: RequestRejected) -> str:
+    async def _adopt_live(
+        self, participant: Participant, destination: str, sid: str, error: RequestRejected
+    ) -> str:
         """After a 422 for a Label already live: the call carrying the Label, adopted; Retry when
         it left meanwhile (this request placed nothing)."""
         if not is_duplicate_label(error):
@@ -417,14 +407,18 @@ class Dialer:
         call_sid = found.get("call_sid") if found is not None else None
         if not isinstance(call_sid, str) or not call_sid:
             raise Retry from error
-        self.outcomes[participant.name].notes.append(
-            "already live (dialed by another apply); adopted"
-        )
+        self._dialed(participant, destination, call_sid, "adopted")
         return call_sid
+
+    def _refused(self, participant: Participant, destination: str, error: ApiError) -> None:
+        self._publish(
+            DialRefused, participant, destination=destination, status=error.status, code=error.code
+        )
 
     async def _send(
         self,
         participant: Participant,
+        destination: str,
         send: Callable[[Callable[[], bool]], Awaitable[DialAnswer[T]]],
     ) -> DialAnswer[T]:
         """Send one dial through the pacer, and count what its answer says it placed.
@@ -435,7 +429,6 @@ class Dialer:
         (counted as unconfirmed until its call is found or ruled out). Nothing else counts:
         a refusal (4xx, a 415 sent again in the other encoding) placed nothing.
         """
-        counts = self.counts
         ledger = self.ledger(participant)
         try:
             async with self.pacer.slot(self.stop) as ticket:
@@ -446,16 +439,22 @@ class Dialer:
                     if not self.pacer.clear_to_send(ticket):
                         return False
                     if sent_at is None:
-                        counts.on_wire += 1
+                        self.on_wire += 1
                     sent_at = time.monotonic()
                     return True
 
                 try:
                     answer = await send(clear_to_send)
                 except RateLimitedError as error:
-                    counts.rate_limited += 1
                     general = error.code == contract.CODE_TOO_MANY_REQUESTS
                     self.pacer.refused(ticket, error.rate, cut=not general)
+                    self._refused(participant, destination, error)
+                    raise
+                except RequestRejected as error:
+                    self._refused(participant, destination, error)
+                    raise
+                except NotFoundError as error:
+                    self._refused(participant, destination, error)
                     raise
                 except NotSent:
                     self.pacer.held_back(ticket)
@@ -474,13 +473,13 @@ class Dialer:
                         else f"HTTP {error.status}"
                     )
                     ledger.lost.append(shown)
-                    self._count(participant, unconfirmed=1)
+                    ledger.unconfirmed += 1
+                    self._publish(AnswerLost, participant, destination=destination, shown=shown)
                     raise LostAnswer(error, sent_at, shown) from error
                 finally:
                     if sent_at is not None:
-                        counts.on_wire -= 1
+                        self.on_wire -= 1
                 self.pacer.accepted(ticket, answer.rate)
-                self._count(participant, placed=1)
                 return answer
         except RateLimitedError as error:
             raise Retry from error  # nothing was placed; the pacer has slowed down
@@ -505,6 +504,7 @@ class Dialer:
             answer = (
                 await self._send(
                     participant,
+                    destination,
                     lambda clear: self.client.initiate_call(
                         fields, stop=self.stop, clear_to_send=clear
                     ),
@@ -512,8 +512,10 @@ class Dialer:
             ).resource
         except LostAnswer:
             answer = {}  # it may have been placed: the conference will tell
+        else:
+            named = answer.get("call_sid") or answer.get("sid")
+            self._dialed(participant, destination, named if isinstance(named, str) else None)
         named = answer.get("call_sid") or answer.get("sid")
-        self._dialed(participant, destination)
         call_sid = named if isinstance(named, str) and named else None
         return await self._await_conference(participant, destination, claim, call_sid)
 
@@ -522,7 +524,6 @@ class Dialer:
     ) -> str | CreatorEnded:
         """Wait for a creating call to make the conference: the call's SID once it has (the
         conference's SID is published by then), or how the call ended without making it."""
-        outcome = self.outcomes[participant.name]
         ring_s = participant.settings.timeout or contract.DEFAULT_TIMEOUT_S
         deadline = time.monotonic() + ring_s + self.options.settle_timeout_s
         poll = self.options.poll
@@ -541,23 +542,21 @@ class Dialer:
             elif call_sid:
                 state = ended_state(await self._call_status(call_sid))
                 if state is not None:
-                    outcome.call_sid = call_sid
                     claim.created(None)
-                    return CreatorEnded(state)
+                    return CreatorEnded(state, call_sid)
             await sleep_unless(delay, self.stop)
             delay = min(delay * poll.factor, poll.max_s)
         claim.created(conference_sid)
-        outcome.call_sid = call_sid
         if conference_sid is None:
-            outcome.notes.append("the creating call never made the conference")
-        else:
-            outcome.notes.append("created the conference; its call could not be identified")
-        return CreatorEnded("unknown")
+            return CreatorEnded("unknown", call_sid, "the creating call never made the conference")
+        return CreatorEnded(
+            "unknown", call_sid, "created the conference; its call could not be identified"
+        )
 
     async def _find_creator_call(self, conference_sid: str, destination: str) -> str | None:
         """The creating call's SID, when InitiateTexmlCall's answer named none: the live leg to
         its destination that no other participant of the run holds."""
-        held = {o.call_sid for o in self.outcomes.values() if o.call_sid}
+        held = self.known_calls | self._held_calls()
         for leg in await self.client.list_participants(conference_sid):
             call_sid = leg["call_sid"]
             if call_sid in held:

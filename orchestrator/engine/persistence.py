@@ -32,18 +32,19 @@ def record_after_run(
     plan: Plan,
     state: LiveState,
     conference_sid: str,
-    outcomes: Mapping[str, ParticipantOutcome],
-    strays: Mapping[str, ParticipantOutcome],
+    rows: Mapping[str, ParticipantOutcome],
 ) -> ConferenceState:
-    """What is live now and was dialed from this file (or adopted by it)."""
+    """What is live now and was dialed from this file (or adopted by it); ``rows``: the run
+    model's, by name (the file's participants and the strays)."""
     updated = ConferenceState(recorded.account_sid, recorded.conference)
     for stray in plan.strays:
         kept = recorded.participants.get(stray.label)
-        if kept is not None and strays[stray.label].observed != State.ABSENT:
+        row = rows.get(stray.label)
+        if kept is not None and (row is None or row.observed != State.ABSENT):
             updated.participants[stray.label] = kept
     for action in plan.actions:
         name = action.participant.name
-        outcome = outcomes[name]
+        outcome = rows[name]
         if outcome.call_sid is None or not outcome.observed.live:
             continue
         previous = recorded.participants.get(name)

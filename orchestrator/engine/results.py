@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
-from orchestrator import exit_codes
-
 if TYPE_CHECKING:
     from orchestrator.engine.planner import Stray
 
@@ -67,6 +65,9 @@ class ParticipantOutcome:
     attempts: int = 0  # dial requests that may have placed a call
     error: str | None = None  # why it did not converge, in one line
     notes: list[str] = field(default_factory=list)  # what happened on the way (fallbacks, adoption)
+    since: float | None = None  # Unix time its observed state began
+    answered_by: str | None = None  # machine detection's word for who answered, when it ran
+    active: bool = False  # the engine is still at work on it (not settled yet)
 
     @property
     def converged(self) -> bool:
@@ -126,23 +127,3 @@ class ConferenceResult:
             "dials": self.dials,
             "rate_limited": self.rate_limited,
         }
-
-
-def exit_code(result: ConferenceResult) -> int:
-    """130 stopped; 1 when an error stopped the conference before it sent any dial; 3 when
-    some participant did not converge (an error after calls were placed included); else 0."""
-    if result.interrupted:
-        return exit_codes.INTERRUPTED
-    if result.error is not None and not any(p.attempts for p in result.participants):
-        return exit_codes.FAILED
-    if result.error is not None:
-        return exit_codes.PARTIAL
-    return exit_codes.OK if all(p.converged for p in result.participants) else exit_codes.PARTIAL
-
-
-def worst_exit_code(codes: list[int]) -> int:
-    """Interrupted beats failed beats partial beats success."""
-    order = [exit_codes.OK, exit_codes.PARTIAL, exit_codes.FAILED, exit_codes.INTERRUPTED]
-    return max(
-        codes, key=lambda c: order.index(c) if c in order else len(order), default=exit_codes.OK
-    )

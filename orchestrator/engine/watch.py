@@ -34,14 +34,22 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from orchestrator.engine.account import Account
 from orchestrator.engine.apply import Round, open_account, run_round
-from orchestrator.engine.events import EventKind, ProgressEvent, ProgressHook
+from orchestrator.engine.events import (
+    ConferenceFailed,
+    Dropped,
+    ParticipantEvent,
+    Redialing,
+    RedialUnanswered,
+)
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.persistence import record_lock
 from orchestrator.engine.planner import ConferenceEnded
-from orchestrator.engine.results import ConferenceResult, ParticipantOutcome, State
+from orchestrator.engine.results import ConferenceResult, State
+from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.state import ConferenceState
 from orchestrator.errors import AuthenticationError, OrchestratorError
 from orchestrator.spec.model import ConferenceSpec, Participant, Reconnect
@@ -66,7 +74,7 @@ class _Reconnects:
     redials: deque[float] = field(default_factory=deque)  # when each redial was started
     dropped_at: float | None = None
     due_at: float | None = None
-    announced: bool = False
+    redialing: bool = False  # a redial was placed and has not connected yet
 
 
 @dataclass(eq=False)
@@ -76,17 +84,14 @@ class Watched:
     spec: ConferenceSpec
     digest: bytes
     memory: ConferenceState | None = None
-    result: ConferenceResult | None = None
+    sid: str | None = None  # the conference, once a round has found or made it
+    rounds: int = 0
     seen: set[str] = field(default_factory=set)  # participants of the file handled already
     reconnects: dict[str, _Reconnects] = field(default_factory=dict)
     ended: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     due_at: float = 0.0
     idle_s: float = 0.0
-    dials: int = 0  # over every round
-    rate_limited: int = 0
-    attempts: dict[str, int] = field(default_factory=dict)  # per participant, over every round
-    notes: dict[str, list[str]] = field(default_factory=dict)  # what happened, once each
 
 
 def digest_of(path: str) -> bytes:
@@ -104,13 +109,12 @@ class Watch:
         options: WatchOptions,
         *,
         reload: Reload,
-        progress: ProgressHook | None = None,
         notice: Callable[[str], None] | None = None,
     ) -> None:
         self.account = account
+        self.model = account.model
         self.options = options
         self._reload = reload
-        self._progress = progress
         self._notice = notice or (lambda line: None)
         self.watched = [Watched(spec, digest_of(spec.path)) for spec in specs]
         self.started = time.monotonic()
@@ -120,10 +124,7 @@ class Watch:
 
     def by_conference(self, name_or_sid: str) -> Watched | None:
         for watched in self.watched:
-            result = watched.result
-            if watched.spec.conference.name == name_or_sid or (
-                result is not None and result.sid == name_or_sid
-            ):
+            if name_or_sid in (watched.spec.conference.name, watched.sid):
                 return watched
         return None
 
@@ -138,7 +139,7 @@ class Watch:
                 await asyncio.gather(*(self._round(w) for w in due))
                 continue
             await self._sleep_until_due()
-        return [self._final(w) for w in self.watched]
+        return [self.model.result(w.spec.path) for w in self.watched]
 
     async def _sleep_until_due(self) -> None:
         live = [w for w in self.watched if not w.ended]
@@ -150,26 +151,6 @@ class Watch:
         finally:
             for waiter in waiters:
                 waiter.cancel()
-
-    def _final(self, watched: Watched) -> ConferenceResult:
-        """The last round's rows, with what every round did."""
-        assert watched.result is not None
-        result = watched.result
-        result.dials = watched.dials
-        result.rate_limited = watched.rate_limited
-        result.duration_s = time.monotonic() - self.started
-        for outcome in result.participants:
-            outcome.attempts = watched.attempts.get(outcome.name, outcome.attempts)
-            notes = list(watched.notes.get(outcome.name, outcome.notes))
-            redials = (
-                len(watched.reconnects[outcome.name].redials)
-                if outcome.name in watched.reconnects
-                else 0
-            )
-            if redials:
-                notes.append(f"redialed {redials} time{'s' if redials > 1 else ''} after dropping")
-            outcome.notes = notes
-        return result
 
     # One round ---------------------------------------------------------------
 
@@ -185,31 +166,29 @@ class Watch:
             for name, state in watched.reconnects.items()
             if state.due_at is not None and state.due_at <= now and name in names
         }
-        for name in due:
+        policies = {p.name: p.settings.reconnect or Reconnect() for p in spec.participants}
+        for name in sorted(due):
             state = watched.reconnects[name]
             state.redials.append(now)
             state.due_at = None
-            state.announced = False
+            state.redialing = True
             self.redials += 1
-        previous = {p.name: p for p in watched.result.participants} if watched.result else {}
+            self._publish(
+                Redialing, watched, name, number=len(state.redials), of=policies[name].attempts
+            )
+        before = self._states(watched)
+        first = watched.rounds == 0
         done = await self._apply(
             watched,
-            dial_only=None if watched.result is None else new | due,
-            look_up=None if watched.result is None else new,
-            carried=previous,
+            dial_only=None if first else new | due,
+            look_up=None if first else new,
         )
+        watched.rounds += 1
         self.rounds += 1
         self.last_round_at = time.time()
-        watched.dials += done.result.dials
-        watched.rate_limited += done.result.rate_limited
-        for outcome in done.result.participants:
-            watched.attempts[outcome.name] = (
-                watched.attempts.get(outcome.name, 0) + outcome.attempts
-            )
-            kept = watched.notes.setdefault(outcome.name, [])
-            kept.extend(n for n in outcome.notes if n not in kept and n not in _ROUTINE_NOTES)
-        before = watched.result
-        watched.result = done.result
+        known = self.model.conferences.get(spec.path)
+        if known is not None and known.sid is not None:
+            watched.sid = known.sid
         if done.record is not None:
             watched.memory = done.record
         # Who is handled follows the file: someone removed (and pruned) and later added back
@@ -220,14 +199,12 @@ class Watch:
         if isinstance(done.stopped_by, AuthenticationError) or self.account.gone is not None:
             self.account.halt.set()  # no later round can mend these
             return
-        if isinstance(done.stopped_by, ConferenceEnded) or done.result.status == "completed":
+        if isinstance(done.stopped_by, ConferenceEnded) or done.status == "completed":
             watched.ended = True
-            if before is not None:
-                watched.result = before  # the last rows of the conference, not "not dialed"
             self._notice(f"{spec.conference.name}: the conference has ended; no longer watched")
             return
-        moved = self._drops(watched, done.result) or changed or bool(due) or bool(new)
-        moved = moved or _states(before) != _states(done.result)
+        moved = self._drops(watched) or changed or bool(due) or bool(new)
+        moved = moved or before != self._states(watched)
         interval = self.options.interval_s
         watched.idle_s = (
             interval
@@ -244,20 +221,24 @@ class Watch:
         if next_redial is not None:
             watched.due_at = min(watched.due_at, next_redial)
 
+    def _states(self, watched: Watched) -> dict[str, State]:
+        known = self.model.conferences.get(watched.spec.path)
+        if known is None:
+            return {}
+        return {p.name: p.observed for p in list(known.participants.values())}
+
     async def _apply(
         self,
         watched: Watched,
         *,
         dial_only: set[str] | None,
         look_up: set[str] | None,
-        carried: Mapping[str, ParticipantOutcome],
     ) -> Round:
         spec = watched.spec
-        known = watched.result.sid if watched.result is not None else None
-        if known is not None and spec.conference.sid is None:
+        if watched.sid is not None and spec.conference.sid is None:
             # The conference is this one now: once it ends, the watch must not start another.
             spec = dataclasses.replace(
-                spec, conference=dataclasses.replace(spec.conference, sid=known)
+                spec, conference=dataclasses.replace(spec.conference, sid=watched.sid)
             )
         store = self.account.options.state
         account_sid = spec.account_sid or self.account.client.connection.account_sid
@@ -274,25 +255,18 @@ class Watch:
                 done = await run_round(
                     spec,
                     self.account,
-                    self._progress,
                     recorded=memory,
                     look_up=look_up,
                     dial_only=dial_only,
-                    carried=carried,
                 )
                 if store is not None and done.record is not None:
                     store.save(spec.path, done.record)
                 return done
         except OrchestratorError as error:
-            failed = ConferenceResult(
-                path=spec.path,
-                name=spec.conference.name,
-                sid=watched.result.sid if watched.result else None,
-                status=None,
-                participants=list(carried.values()) if carried else [],
-                error=str(error),
+            self.model.publish(
+                ConferenceFailed(file=spec.path, conference=spec.conference.name, error=str(error))
             )
-            return Round(failed, None, error)
+            return Round(None, error)
 
     def _follow_the_file(self, watched: Watched) -> bool:
         """Read the file again if its content changed; whether a new version took over."""
@@ -312,20 +286,29 @@ class Watch:
         self._notice(f"{loaded.path}: changed; applying the new version")
         return True
 
-    def _drops(self, watched: Watched, result: ConferenceResult) -> bool:
-        """Note who left since the last round and when each may be dialed again."""
+    def _drops(self, watched: Watched) -> bool:
+        """Note who left since the last round, and whose redial did not connect, and when
+        each may be dialed again."""
         now = time.monotonic()
         moved = False
-        participants = {p.name: p for p in watched.spec.participants}
-        for outcome in result.participants:
-            participant = participants.get(outcome.name)
-            if participant is None:
-                continue
-            state = watched.reconnects.setdefault(outcome.name, _Reconnects())
-            if outcome.observed == State.CONNECTED:
+        known = self.model.conferences.get(watched.spec.path)
+        if known is None:
+            return False
+        observed = {p.name: p.observed for p in list(known.participants.values())}
+        for participant in watched.spec.participants:
+            state = watched.reconnects.setdefault(participant.name, _Reconnects())
+            seen = observed.get(participant.name)
+            if seen == State.CONNECTED:
                 state.dropped_at = None
+                state.redialing = False
                 continue
-            if outcome.observed != State.HUNG_UP or state.dropped_at is not None:
+            if state.redialing and seen is not None and not seen.live:
+                # A redial that was not answered spends its attempt; the next one follows.
+                state.redialing = False
+                moved = True
+                self._schedule(watched, participant, state, now, after=str(seen))
+                continue
+            if seen != State.HUNG_UP or state.dropped_at is not None:
                 continue
             moved = True
             state.dropped_at = now
@@ -333,8 +316,16 @@ class Watch:
         return moved
 
     def _schedule(
-        self, watched: Watched, participant: Participant, state: _Reconnects, now: float
+        self,
+        watched: Watched,
+        participant: Participant,
+        state: _Reconnects,
+        now: float,
+        *,
+        after: str | None = None,
     ) -> None:
+        """When the participant may be dialed again, said as ``dropped; redial 1 of 2 in 10s``
+        (or, after a redial that was not answered, ``redial 1 of 2 not answered (...)``)."""
         policy = participant.settings.reconnect or Reconnect()
         while state.redials and state.redials[0] < now - policy.window_s:
             state.redials.popleft()
@@ -347,26 +338,30 @@ class Watch:
             delay = policy.backoff_s * 2**used
             state.due_at = now + delay
             why = f"redial {used + 1} of {policy.attempts} in {delay:g}s"
-        self._say(watched, participant.name, f"dropped; {why}")
-
-    def _say(self, watched: Watched, participant: str, reason: str) -> None:
-        if self._progress is not None:
-            self._progress(
-                ProgressEvent(
-                    conference=watched.spec.conference.name,
-                    participant=participant,
-                    kind=EventKind.DROPPED,
-                    reason=reason,
-                )
+        if after is None:
+            self._publish(Dropped, watched, participant.name, next=why)
+        else:
+            self._publish(
+                RedialUnanswered,
+                watched,
+                participant.name,
+                number=used,
+                of=policy.attempts,
+                after=after,
+                next=why,
             )
 
-
-# Notes every round repeats; the summary of a watch leaves them out.
-_ROUTINE_NOTES = frozenset({"already in the conference"})
-
-
-def _states(result: ConferenceResult | None) -> dict[str, str]:
-    return {} if result is None else {p.name: str(p.observed) for p in result.participants}
+    def _publish(
+        self, kind: type[ParticipantEvent], watched: Watched, participant: str, **fields: Any
+    ) -> None:
+        self.model.publish(
+            kind(
+                file=watched.spec.path,
+                conference=watched.spec.conference.name,
+                participant=participant,
+                **fields,
+            )
+        )
 
 
 def file_reloader(env: Mapping[str, str]) -> Reload:
@@ -394,17 +389,16 @@ async def watch_with_connection(
     stop: asyncio.Event,
     *,
     reload: Reload,
-    progress: ProgressHook | None = None,
+    model: RunModel | None = None,
     notice: Callable[[str], None] | None = None,
     serve: Serve | None = None,
 ) -> list[ConferenceResult]:
     """One client and account for the files of one account, watched until ``stop``."""
+    model = model or RunModel(watching=True)
     async with (
         TexmlClient(connection, concurrency=options.concurrency) as client,
-        open_account(client, options, stop) as account,
+        open_account(client, options, stop, model) as account,
     ):
-        watch = Watch(
-            specs, account, watch_options, reload=reload, progress=progress, notice=notice
-        )
+        watch = Watch(specs, account, watch_options, reload=reload, notice=notice)
         async with serve(watch, client) if serve is not None else contextlib.nullcontext():
             return await watch.run()

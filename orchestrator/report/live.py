@@ -3,26 +3,28 @@
 Used only when stderr is a terminal (rich is imported here and nowhere else on
 apply's path, so ``--help`` and non-interactive runs never load it). It is
 redrawn eight times a second by rich's own timer, whether or not anything
-happened (a 30 s ring shows a moving clock, a 429 pause its countdown), and
-once more at the end with the summary's own states, so its last frame and the
-summary agree. Every line is cut to the terminal's width rather than wrapped.
+happened (a 30 s ring shows a moving clock, a 429 pause its countdown), from
+the run model (``engine.run_model``) that the summary is made from too, so its
+last frame and the summary agree. Every line is cut to the terminal's width
+rather than wrapped; the counts keep the failures in view and shorten the rest.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.live_render import VerticalOverflowMethod
 from rich.text import Text
 
-from orchestrator.engine.events import EventKind, ProgressEvent
-from orchestrator.engine.results import ConferenceResult
-from orchestrator.report.words import plural
+from orchestrator.engine import events as ev
+from orchestrator.engine.run_model import RunModel, Tally
+from orchestrator.report.style import state_meaning
+from orchestrator.report.words import plural, state_counts
 
 REFRESH_PER_SECOND = 8
 
@@ -49,7 +51,7 @@ def _started(
 
 RATE_WINDOW_S = 5.0  # dials per second are measured over this much of the recent past
 
-_STATE_STYLE = {"connected": "green", "dialed": "yellow", "waiting": "bright_black"}
+_MEANING_STYLE = {"good": "green", "pending": "yellow", "muted": "bright_black", "bad": "red"}
 
 
 def _seconds(value: float) -> str:
@@ -61,65 +63,43 @@ def _seconds(value: float) -> str:
 
 
 class LiveProgress:
+    """The run model, drawn: what it counts is what the summary counts."""
+
     def __init__(
         self, total: int, *, no_color: bool = False, console: Console | None = None
     ) -> None:
         self._console = console or Console(stderr=True, no_color=no_color or None, highlight=False)
         self._lock = threading.Lock()
-        self._total = total
-        self._state: dict[tuple[str, str], str] = {}
+        self._expected = total
+        self._model: RunModel | None = None
         self._dialed_at: deque[float] = deque()
-        self._dials = 0
         self._started = time.monotonic()
-        self._paused_until = 0.0
-        self._pause_why = ""
-        self._creating: dict[str, str] = {}  # conference -> the participant whose dial makes it
-        self._waiting_for: dict[tuple[str, str], str] = {}
+        self._finished: float | None = None
         self._live = _started(self._console, self._frame)
 
     def expect(self, total: int) -> None:
         with self._lock:
-            self._total = total
+            self._expected = total
 
-    def __call__(self, event: ProgressEvent) -> None:
-        key = (event.conference, event.participant)
+    def attach(self, model: RunModel) -> None:
         with self._lock:
-            if event.kind == EventKind.DIALED:
-                self._dials += 1
+            self._model = model
+        model.subscribe(self._heard)
+
+    def _heard(self, event: ev.Event) -> None:
+        """Only the pace is the display's own: when each dial went."""
+        if isinstance(event, ev.AnswerLost) or (
+            isinstance(event, ev.CallPlaced) and event.how == "answered"
+        ):
+            with self._lock:
                 self._dialed_at.append(time.monotonic())
-                self._state[key] = "dialed"
-                # The others dial once the conference exists: a creating call may take a ring.
-                if self._creating.get(event.conference) not in (None, event.participant):
-                    del self._creating[event.conference]
-                self._waiting_for.pop(key, None)
-            elif event.kind == EventKind.CREATING:
-                self._creating[event.conference] = event.participant
-            elif event.kind == EventKind.WAITING:
-                self._waiting_for[key] = event.reason or "?"
-            elif event.kind == EventKind.ENDED:
-                self._state[key] = event.reason or "ended"
-            elif event.kind in (EventKind.CONNECTED, EventKind.UPDATED):
-                self._state[key] = "connected"
-            elif event.kind == EventKind.HUNG_UP:
-                self._state[key] = "hung up"
-
-    def paused(self, seconds: float, why: str) -> None:
-        with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
-            self._pause_why = why
 
     def notice(self, line: str) -> None:
         self._console.print(Text(line, no_wrap=True, overflow="ellipsis"))
 
-    def finish(self, results: Sequence[ConferenceResult] = ()) -> None:
-        """The last frame, with each participant as the summary shows it."""
+    def finish(self) -> None:
+        """The last frame: the model once the run is over, as the summary shows it."""
         with self._lock:
-            for result in results:
-                for outcome in result.participants:
-                    self._state[(result.name, outcome.name)] = str(outcome.observed)
-            self._creating.clear()
-            self._waiting_for.clear()
-            self._paused_until = 0.0
             self._finished = time.monotonic()
         self._live.refresh()
         self._live.stop()
@@ -128,16 +108,20 @@ class LiveProgress:
 
     def _frame(self) -> RenderableType:
         with self._lock:
-            now = getattr(self, "_finished", None) or time.monotonic()
-            states = Counter(self._state.values())
-            total = max(self._total, len(self._state))
-            settled = sum(n for state, n in states.items() if state not in ("dialed",))
-            waiting = total - len(self._state)
+            model = self._model
+            now = self._finished or time.monotonic()
             while self._dialed_at and self._dialed_at[0] < now - RATE_WINDOW_S:
                 self._dialed_at.popleft()
             window = min(RATE_WINDOW_S, max(now - self._started, 1e-6))
-            rate = len(self._dialed_at) / window
-            notes = self._notes(now, waiting, rate)
+            rate = 0.0 if self._finished else len(self._dialed_at) / window
+            expected = self._expected
+            finished = self._finished is not None
+        tally = model.tally() if model is not None else None
+        total = max(expected, tally.total if tally else 0)
+        settled = tally.settled if tally else 0
+        labels = dict(tally.labels) if tally else {}
+        if tally is not None and total > tally.total:
+            labels["waiting"] = labels.get("waiting", 0) + total - tally.total
         width = self._console.width
         label = f" {settled}/{total} settled"
         room = max(width - len(label), 0)
@@ -148,36 +132,42 @@ class LiveProgress:
         )
         bar.append(label)
         counts = Text(no_wrap=True, overflow="ellipsis")
-        parts = ([("waiting", waiting)] if waiting else []) + sorted(states.items())
-        for index, (state, n) in enumerate(parts):
+        for index, (text, state) in enumerate(state_counts(labels, width)):
             if index:
                 counts.append(", ")
-            colour = _STATE_STYLE.get(state, "red")
-            counts.append(f"{n} {state}", style=colour)
+            counts.append(text, style=_MEANING_STYLE[state_meaning(state)] if state else None)
+        dials = tally.dials if tally else 0
         pace = Text(
-            f"{rate:.1f} dials/s, {plural(self._dials, 'dial')}, "
-            f"{_seconds(now - self._started)} elapsed",
+            f"{rate:.1f} dials/s, {plural(dials, 'dial')}, {_seconds(now - self._started)} elapsed",
             no_wrap=True,
             overflow="ellipsis",
         )
         lines: list[RenderableType] = [bar, counts, pace]
-        lines += [Text(n, style="yellow", no_wrap=True, overflow="ellipsis") for n in notes]
+        if tally is not None and not finished:
+            waiting = labels.get("waiting", 0)
+            lines += [
+                Text(n, style="yellow", no_wrap=True, overflow="ellipsis")
+                for n in _notes(tally, waiting, rate)
+            ]
         for line in lines:
             if isinstance(line, Text):
                 line.truncate(width, overflow="ellipsis")
         return Group(*lines)
 
-    def _notes(self, now: float, waiting: int, rate: float) -> list[str]:
-        notes: list[str] = []
-        if now < self._paused_until:
-            notes.append(f"paused {_seconds(self._paused_until - now)}: {self._pause_why}")
-        elif waiting and rate > 0:
-            notes.append(f"last dial in about {_seconds(waiting / rate)} at this pace")
-        for conference, creator in self._creating.items():
-            notes.append(f"{conference}: waiting for {creator}'s dial to create the conference")
-        for (conference, participant), whom in list(self._waiting_for.items())[:3]:
-            notes.append(f"{conference}/{participant}: waiting for {whom} to connect")
-        return notes
+
+def _notes(tally: Tally, waiting: int, rate: float) -> list[str]:
+    """Why nothing moves, when it does not: a pause, the creating dial, a coach's wait."""
+    notes: list[str] = []
+    now = time.time()
+    if now < tally.paused_until:
+        notes.append(f"paused {_seconds(tally.paused_until - now)}: {tally.pause_why}")
+    elif waiting and rate > 0:
+        notes.append(f"last dial in about {_seconds(waiting / rate)} at this pace")
+    for conference, creator in tally.creating:
+        notes.append(f"{conference}: waiting for {creator}'s dial to create the conference")
+    for conference, coach, whom in tally.waiting[:3]:
+        notes.append(f"{conference}/{coach}: waiting for {whom} to connect")
+    return notes
 
 
 class WatchDisplay:

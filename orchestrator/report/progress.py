@@ -1,33 +1,78 @@
-"""Apply's progress on stderr: one line per event, or the live display on a terminal.
+"""apply's progress on stderr: one line per event, or the live display on a terminal.
 
-Destinations are masked here, where events become text.
+Both subscribe to the run model's event stream (``engine.run_model``); the live
+display draws the model itself. Destinations are masked here, where events
+become text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
 import click
 
-from orchestrator.engine.events import EventKind, ProgressEvent
-from orchestrator.engine.results import ConferenceResult
+from orchestrator.engine import events as ev
+from orchestrator.engine.run_model import RunModel
 from orchestrator.masking import mask_destination
 
+_HUNG_UP = {
+    "prune": "hung up (--prune)",
+    "redial": "hung up for a redial",
+    "machine": "hung up: a machine answered",
+    "not_sure": "hung up: detection could not tell who answered",
+    "down": "hung up",
+}
 
-def describe(event: ProgressEvent) -> str:
-    """One event as words: "dialed +1206•••0100", "busy", "waiting for bob"."""
-    if event.kind == EventKind.DIALED:
-        return f"dialed {mask_destination(event.destination or '')}".rstrip()
-    if event.kind == EventKind.ENDED:
-        return event.reason or "ended"
-    if event.kind == EventKind.WAITING:
-        return f"waiting for {event.reason}"
-    if event.kind == EventKind.CREATING:
-        return "creating the conference"
-    if event.kind == EventKind.DROPPED:
-        return event.reason or "dropped"
-    return str(event.kind)
+
+def _placed(event: ev.CallPlaced) -> str:
+    to = mask_destination(event.destination)
+    if event.how == "found":
+        return f"dialed {to} (its call found after the answer was lost)"
+    if event.how == "adopted":
+        return "already live (dialed by another apply); adopted"
+    return f"dialed {to}"
+
+
+def _detected(event: ev.MachineDetected) -> str:
+    who = {"human": "a person", "machine": "a machine"}.get(event.verdict)
+    heard = f"{who} answered" if who else "detection could not tell who answered"
+    if event.answered_by is None:
+        heard += " (no result in time)"
+    return heard if event.verdict == "human" else f"{heard}; {event.action}"
+
+
+_WORDS: dict[type[ev.Event], object] = {
+    ev.Creating: lambda e: "creating the conference",
+    ev.Waiting: lambda e: f"waiting for {e.whom}",
+    ev.CallPlaced: _placed,
+    ev.AnswerLost: lambda e: (
+        f"dialed {mask_destination(e.destination)}; the answer was lost ({e.shown})"
+    ),
+    ev.LostAnswerRuledOut: lambda e: "the API lists no call from that dial",
+    ev.DialRefused: lambda e: None if e.status == 429 else f"dial refused (HTTP {e.status})",
+    ev.Fallback: lambda e: f"fallback to number {e.number} after {e.after}",
+    ev.Retrying: lambda e: f"dialing again after {e.after}",
+    ev.Connected: lambda e: "connected",
+    ev.LegEnded: lambda e: e.state,
+    ev.MachineDetected: _detected,
+    ev.Updated: lambda e: "updated " + ", ".join(e.settings),
+    ev.HungUp: lambda e: _HUNG_UP[e.why],
+    ev.Dropped: lambda e: f"dropped; {e.next}",
+    ev.RedialUnanswered: lambda e: (
+        f"redial {e.number} of {e.of} not answered ({e.after}); {e.next}"
+    ),
+    ev.Redialing: lambda e: f"redial {e.number} of {e.of}",
+}
+
+
+def describe(event: ev.Event) -> str | None:
+    """One participant event as words ("dialed +1206•••0100", "busy", "waiting for bob");
+    None for what a log does not show line by line (the plan, notes, verdicts)."""
+    words = _WORDS.get(type(event))
+    if words is None or not isinstance(event, ev.ParticipantEvent):
+        return None
+    text = words(event)  # type: ignore[operator]
+    return None if text is None else str(text)
 
 
 class Progress:
@@ -39,18 +84,23 @@ class Progress:
     def expect(self, total: int) -> None:
         """The live display's business; a log has nothing to say about it."""
 
-    def __call__(self, event: ProgressEvent) -> None:
-        if not self._quiet:
-            click.echo(f"{event.conference}/{event.participant}: {describe(event)}", err=True)
+    def attach(self, model: RunModel) -> None:
+        model.subscribe(self)
 
-    def paused(self, seconds: float, why: str) -> None:
-        """Dialing pauses: said even with -q (a run that goes quiet needs a reason)."""
-        self.notice(why)
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.DialPaused):
+            self.notice(event.why)  # said even with -q: a run that goes quiet needs a reason
+            return
+        if self._quiet or not isinstance(event, ev.ParticipantEvent):
+            return
+        text = describe(event)
+        if text is not None:
+            click.echo(f"{event.conference}/{event.participant}: {text}", err=True)
 
     def notice(self, line: str) -> None:
         click.echo(line, err=True)
 
-    def finish(self, results: Sequence[ConferenceResult] = ()) -> None:
+    def finish(self) -> None:
         """Nothing to redraw."""
 
 
@@ -58,10 +108,9 @@ class ProgressDisplay(Protocol):
     """What apply reports progress to: the log above, or the live display."""
 
     def expect(self, total: int) -> None: ...
-    def __call__(self, event: ProgressEvent) -> None: ...
-    def paused(self, seconds: float, why: str) -> None: ...
+    def attach(self, model: RunModel) -> None: ...
     def notice(self, line: str) -> None: ...
-    def finish(self, results: Sequence[ConferenceResult] = ()) -> None: ...
+    def finish(self) -> None: ...
 
 
 def progress_for(*, terminal: bool, quiet: bool, no_color: bool) -> ProgressDisplay:

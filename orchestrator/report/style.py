@@ -55,6 +55,6 @@ def state_meaning(state: str) -> Meaning:
     """How a participant state reads: connected is good, on its way pending, anything else bad."""
     if state in ("connected", "absent", "unmanaged"):
         return "good" if state == "connected" else "muted"
-    if state == "connecting":
+    if state in ("connecting", "waiting"):
         return "pending"
     return "bad"

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.engine.results import ConferenceResult, ParticipantOutcome
 from orchestrator.masking import mask_destination
 from orchestrator.report.envelope import render_envelope
 from orchestrator.report.style import PLAIN, Style, state_meaning
-from orchestrator.report.words import plural
+from orchestrator.report.words import plural, state_counts
 
 LONG_TABLE = 50  # rows beyond which only the participants that did not converge are listed
 
@@ -34,7 +35,17 @@ def participant_json(outcome: ParticipantOutcome) -> dict[str, Any]:
         "attempts": outcome.attempts,
         "error": outcome.error,
         "notes": list(outcome.notes),
+        "answered_by": outcome.answered_by,
+        "since": iso_time(outcome.since),
     }
+
+
+def iso_time(moment: float | None) -> str | None:
+    """A Unix time as UTC ISO 8601 to the millisecond: 2026-12-07T20:50:56.123Z."""
+    if moment is None:
+        return None
+    stamp = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
 
 
 def totals_json(result: ConferenceResult) -> dict[str, Any]:
@@ -65,7 +76,12 @@ def result_json(result: ConferenceResult) -> dict[str, Any]:
 
 
 def render_json(
-    results: Sequence[ConferenceResult], *, exit_code: int, full: bool = True, style: Style = PLAIN
+    results: Sequence[ConferenceResult],
+    *,
+    exit_code: int,
+    full: bool = True,
+    style: Style = PLAIN,
+    width: int | None = None,
 ) -> str:
     return render_envelope("apply", [result_json(r) for r in results], exit_code=exit_code)
 
@@ -100,6 +116,35 @@ def table(
     return lines
 
 
+# On a narrow terminal, the columns left out first (a row must never wrap into pieces).
+_DROPPED_FIRST = ("CALL SID", "ROLE", "ATTEMPTS", "DESIRED", "TO")
+INDENT = 2
+
+
+def fit(rows: list[list[str]], width: int | None) -> list[list[str]]:
+    """The table's rows within ``width`` (None: as they are): columns left out in the order of
+    ``_DROPPED_FIRST`` until the rows fit, then the last (ragged) column cut short."""
+    if width is None:
+        return rows
+
+    def widest(table_rows: list[list[str]]) -> int:
+        widths = [max(len(row[i]) for row in table_rows) for i in range(len(table_rows[0]) - 1)]
+        return INDENT + max(sum(widths) + 2 * len(widths) + len(row[-1]) for row in table_rows)
+
+    for column in _DROPPED_FIRST:
+        if widest(rows) <= width:
+            return rows
+        if column in rows[0]:
+            index = rows[0].index(column)
+            rows = [row[:index] + row[index + 1 :] for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    room = max(width - INDENT - sum(widths) - 2 * len(widths), 4)
+    return [
+        [*row[:-1], row[-1] if len(row[-1]) <= room else row[-1][: room - 1] + "\u2026"]
+        for row in rows
+    ]
+
+
 def why(outcome: ParticipantOutcome) -> str:
     """One line for a participant that did not converge: its state, and what went wrong."""
     text = f"{outcome.name}: {outcome.observed}"
@@ -109,9 +154,15 @@ def why(outcome: ParticipantOutcome) -> str:
 
 
 def render_result_text(
-    result: ConferenceResult, *, activity: bool = True, full: bool = False, style: Style = PLAIN
+    result: ConferenceResult,
+    *,
+    activity: bool = True,
+    full: bool = False,
+    style: Style = PLAIN,
+    width: int | None = None,
 ) -> str:
-    """The per-participant table, its totals, and who did not converge.
+    """The per-participant table, its totals, and who did not converge; fitted to ``width``
+    (a terminal's) by leaving out columns, never by wrapping.
 
     ``activity=False`` leaves out what only a run has (attempts, dials, the digest).
     """
@@ -137,25 +188,32 @@ def render_result_text(
         if activity:
             row.append(str(p.attempts))
         rows.append([*row, _note(p)])
-    lines.extend("  " + line for line in table(rows, header.index("OBSERVED"), style))
+    rows = fit(rows, width)
+    lines.extend(" " * INDENT + line for line in table(rows, rows[0].index("OBSERVED"), style))
     hidden = len(result.participants) - len(shown)
     if hidden:
         lines.append(f"  ... and {hidden} more, all converged (--full lists every row)")
-    counts = Counter(p.observed for p in result.participants)
-    states = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    head = f"{plural(len(result.participants), 'participant')}: "
+    counts = Counter(str(p.observed) for p in result.participants)
+    room = None if width is None else width - len(head) - 1
+    states = ", ".join(text for text, _ in state_counts(counts, room))
     failed = [p for p in result.participants if not p.converged]
     if activity:
         verdict = "all converged" if not failed else f"{len(failed)} did not converge"
-        lines.append(
-            f"{plural(len(result.participants), 'participant')}: {states}; {verdict}. "
-            f"{plural(result.dials, 'dial')}, {result.rate_limited} rate-limited, "
+        tail = (
+            f"{verdict}. {plural(result.dials, 'dial')}, {result.rate_limited} rate-limited, "
             f"{result.duration_s:.1f}s."
         )
+        line = f"{head}{states}; {tail}"
+        if width is not None and len(line) > width:  # on a narrow terminal, two lines
+            lines += [f"{head}{states};", tail]
+        else:
+            lines.append(line)
         if failed:
             lines.append(style("Did not converge:", "bad"))
             lines.extend(f"  {why(p)}" for p in failed)
     else:
-        lines.append(f"{plural(len(result.participants), 'participant')}: {states}.")
+        lines.append(f"{head}{states}.")
     if result.interrupted:
         lines.append(_interruption(result))
     return "\n".join(lines) + "\n"
@@ -186,8 +244,13 @@ def render_text(
     exit_code: int = 0,
     full: bool = False,
     style: Style = PLAIN,
+    width: int | None = None,
 ) -> str:
-    blocks = [render_result_text(r, full=full, style=style) for r in results if not nothing_done(r)]
+    blocks = [
+        render_result_text(r, full=full, style=style, width=width)
+        for r in results
+        if not nothing_done(r)
+    ]
     return "\n".join(blocks)
 
 

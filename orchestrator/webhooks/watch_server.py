@@ -47,15 +47,16 @@ class WatchMetrics(Collector):
         limited = CounterMetricFamily(
             "orchestrator_rate_limited", "Dials the API answered 429.", labels=["conference"]
         )
+        model = self._watch.model
         for watched in self._watch.watched:
-            result = watched.result
-            if result is None:
+            if watched.spec.path not in model.conferences:
                 continue
+            result = model.result(watched.spec.path)
             name = result.name
             for state, count in Counter(str(p.observed) for p in result.participants).items():
                 by_state.add_metric([name, state], count)
-            dials.add_metric([name], watched.dials)
-            limited.add_metric([name], watched.rate_limited)
+            dials.add_metric([name], result.dials)
+            limited.add_metric([name], result.rate_limited)
         yield by_state
         yield dials
         yield limited

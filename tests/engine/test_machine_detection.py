@@ -65,8 +65,11 @@ async def test_on_machine_next_hangs_up_the_voicemail_and_dials_the_next_number(
     assert result.exit_code == 0, result
     assert (oncall.observed, oncall.to, oncall.error) == (State.CONNECTED, DESK, None)
     assert dialed == [MACHINE, DESK]
-    assert "answered by a machine; hung up (machine_detection.on_machine: next)" in oncall.notes
-    assert "fallback to number 2 after machine" in oncall.notes
+    assert oncall.notes == [
+        "a machine answered; hung up (machine_detection.on_machine: next)",
+        "fallback to number 2 after a machine answered",
+    ]
+    assert oncall.answered_by == "human"  # the desk phone's
 
 
 async def test_on_machine_next_with_no_number_left_ends_as_machine(tmp_path: Path) -> None:
@@ -83,7 +86,7 @@ async def test_on_machine_hangup_ends_the_leg_and_tries_nothing_more(tmp_path: P
     oncall = _oncall_outcome(result)
     assert result.exit_code != 0
     assert oncall.observed == State.MACHINE
-    assert oncall.error == "answered by a machine (machine_detection.on_machine: hangup)"
+    assert oncall.error == "a machine answered (machine_detection.on_machine: hangup)"
     assert dialed == [MACHINE]
 
 
@@ -94,7 +97,8 @@ async def test_on_machine_accept_keeps_the_leg(tmp_path: Path) -> None:
     oncall = _oncall_outcome(result)
     assert result.exit_code == 0, result
     assert (oncall.observed, oncall.to) == (State.CONNECTED, MACHINE)
-    assert "answered by a machine; accepted" in oncall.notes
+    assert oncall.notes == ["a machine answered; kept (machine_detection.on_machine: accept)"]
+    assert oncall.answered_by == "machine"
     assert dialed == [MACHINE]
 
 
@@ -115,7 +119,35 @@ async def test_an_answer_detection_cannot_classify_follows_on_not_sure(tmp_path:
     oncall = _oncall_outcome(result)
     assert (oncall.observed, oncall.to) == (State.CONNECTED, DESK)
     assert dialed == [NOT_SURE, DESK]
-    assert any("could not classify" in note for note in oncall.notes), oncall.notes
+    assert oncall.notes == [
+        "detection could not tell who answered; hung up (machine_detection.on_not_sure: next)",
+        "fallback to number 2 after detection could not tell who answered",
+    ]
+
+
+async def test_an_answer_detection_cannot_classify_is_never_reported_as_a_machine(
+    tmp_path: Path,
+) -> None:
+    result, dialed = await _apply(
+        tmp_path, [HOST, _oncall([NOT_SURE, DESK], timeout_ms=3000, on_not_sure="hangup")]
+    )
+    oncall = _oncall_outcome(result)
+    assert oncall.observed == State.HUNG_UP
+    assert (
+        oncall.error
+        == "detection could not tell who answered (machine_detection.on_not_sure: hangup)"
+    )
+    assert oncall.answered_by == "not_sure"
+    assert dialed == [NOT_SURE]
+
+
+async def test_with_the_default_accept_a_voicemail_is_connected_and_said_so(tmp_path: Path) -> None:
+    result, _ = await _apply(tmp_path, [HOST, _oncall(MACHINE)])
+    oncall = _oncall_outcome(result)
+    assert result.exit_code == 0, result
+    assert oncall.observed == State.CONNECTED
+    assert oncall.answered_by == "machine"
+    assert oncall.notes == ["a machine answered; kept (machine_detection.on_machine: accept)"]
 
 
 async def test_the_callbacks_words_on_the_call_resource_are_understood(tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.engine.apply import apply_with_connection
-from orchestrator.engine.events import EventKind, ProgressEvent
+from orchestrator.engine.events import CallPlaced, Event
 from orchestrator.engine.options import ApplyOptions
+from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.watcher import PollSchedule
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
 from orchestrator.texml.client import TexmlClient
@@ -122,18 +123,18 @@ async def test_the_api_gone_mid_run_stops_new_dials_and_names_who_was_never_dial
     dialed: list[str] = []
     enough = asyncio.Event()
 
-    def progress(event: ProgressEvent) -> None:
-        if event.kind == EventKind.DIALED:
+    def progress(event: Event) -> None:
+        if isinstance(event, CallPlaced):
             dialed.append(event.participant)
             if len(dialed) >= 15:
                 enough.set()
 
+    model = RunModel()
+    model.subscribe(progress)
     sandbox = fast_sandbox()
     info = await sandbox.__aenter__()
     run = asyncio.create_task(
-        apply_with_connection(
-            [load(path)], connection_for(info), options, asyncio.Event(), progress
-        )
+        apply_with_connection([load(path)], connection_for(info), options, asyncio.Event(), model)
     )
     await asyncio.wait_for(enough.wait(), 20)
     await sandbox.__aexit__(None, None, None)  # its port refuses connections from now on

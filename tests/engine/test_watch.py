@@ -15,9 +15,18 @@ from typing import Any
 import aiohttp
 import yaml
 
-from orchestrator.engine.events import EventKind, ProgressEvent
+from orchestrator.engine.events import (
+    CallPlaced,
+    Connected,
+    Dropped,
+    Event,
+    HungUp,
+    ParticipantEvent,
+    Updated,
+)
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.results import ConferenceResult, State
+from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.watch import WatchOptions, file_reloader, watch_with_connection
 from orchestrator.sandbox import SandboxInfo
 from orchestrator.texml.client import TexmlClient
@@ -39,16 +48,17 @@ class Running:
     """A watch in the background: its events, its notices, and a way to stop it."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[float, ProgressEvent]] = []
+        self.events: list[tuple[float, ParticipantEvent]] = []
         self.notices: list[str] = []
         self.stop = asyncio.Event()
         self.task: asyncio.Task[list[ConferenceResult]] | None = None
 
-    def progress(self, event: ProgressEvent) -> None:
-        self.events.append((time.monotonic(), event))
+    def progress(self, event: Event) -> None:
+        if isinstance(event, ParticipantEvent):
+            self.events.append((time.monotonic(), event))
 
-    def said(self, participant: str, kind: EventKind) -> list[ProgressEvent]:
-        return [e for _, e in self.events if e.participant == participant and e.kind == kind]
+    def said(self, participant: str, kind: type[ParticipantEvent]) -> list[Any]:
+        return [e for _, e in self.events if e.participant == participant and isinstance(e, kind)]
 
     async def until(self, check: Callable[[], bool], timeout_s: float = 15.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -72,6 +82,8 @@ async def watching(
     serve: Any = None,
 ) -> AsyncIterator[Running]:
     running = Running()
+    model = RunModel(watching=True)
+    model.subscribe(running.progress)
     running.task = asyncio.create_task(
         watch_with_connection(
             [load(path)],
@@ -80,7 +92,7 @@ async def watching(
             watch_options,
             running.stop,
             reload=file_reloader({}),
-            progress=running.progress,
+            model=model,
             notice=running.notices.append,
             serve=serve,
         )
@@ -113,12 +125,12 @@ async def test_a_drop_is_redialed_as_often_as_reconnect_allows_and_no_more(
         ),
     )
     async with dropping_sandbox() as info, watching(info, path) as run:
-        await run.until(lambda: len(run.said("sre", EventKind.DROPPED)) == 3, timeout_s=20)
-        reasons = [e.reason for e in run.said("sre", EventKind.DROPPED)]
+        await run.until(lambda: len(run.said("sre", Dropped)) == 3, timeout_s=20)
+        reasons = [e.next for e in run.said("sre", Dropped)]
         assert reasons == [
-            "dropped; redial 1 of 2 in 1s",
-            "dropped; redial 2 of 2 in 2s",
-            "dropped; not dialed again (2 redials within 3600s used)",
+            "redial 1 of 2 in 1s",
+            "redial 2 of 2 in 2s",
+            "not dialed again (2 redials within 3600s used)",
         ]
         await asyncio.sleep(0.5)  # a while longer: nothing more is dialed
         dials = await dials_by_label(info)
@@ -139,13 +151,11 @@ async def test_a_redialed_leg_that_stays_up_ends_the_watch_connected(tmp_path: P
     )
     numbers = {DROPPING: {"hangup_after": 100, "then": "answer"}}
     async with fast_sandbox(numbers=numbers) as info, watching(info, path) as run:
-        await run.until(lambda: len(run.said("sre", EventKind.CONNECTED)) == 2)
+        await run.until(lambda: len(run.said("sre", Connected)) == 2)
         await asyncio.sleep(1.5)  # longer than the first call lasted: this one stays
         dials = await dials_by_label(info)
         [result] = await run.finish()
-    assert [e.reason for e in run.said("sre", EventKind.DROPPED)] == [
-        "dropped; redial 1 of 3 in 1s"
-    ]
+    assert [e.next for e in run.said("sre", Dropped)] == ["redial 1 of 3 in 1s"]
     assert dials["sre"] == 2
     sre = {p.name: p for p in result.participants}["sre"]
     assert (sre.observed, sre.attempts, sre.error) == (State.CONNECTED, 2, None)
@@ -156,9 +166,9 @@ async def test_a_redialed_leg_that_stays_up_ends_the_watch_connected(tmp_path: P
 async def test_someone_without_reconnect_who_hangs_up_is_not_called_back(tmp_path: Path) -> None:
     path = conference_file(tmp_path, people({"name": "quitter", "to": DROPPING}))
     async with dropping_sandbox() as info, watching(info, path) as run:
-        await run.until(lambda: bool(run.said("quitter", EventKind.DROPPED)))
-        assert run.said("quitter", EventKind.DROPPED)[0].reason == (
-            "dropped; not dialed again (reconnect.attempts is 0)"
+        await run.until(lambda: bool(run.said("quitter", Dropped)))
+        assert run.said("quitter", Dropped)[0].next == (
+            "not dialed again (reconnect.attempts is 0)"
         )
         await asyncio.sleep(0.6)
         assert (await dials_by_label(info))["quitter"] == 1
@@ -176,20 +186,20 @@ async def test_the_file_is_followed_valid_edits_applied_invalid_ones_ignored(
     path = conference_file(tmp_path, people({"name": "bob", "to": "+12065550101"}))
     document = yaml.safe_load(path.read_text())
     async with fast_sandbox() as info, watching(info, path) as run:
-        await run.until(lambda: bool(run.said("bob", EventKind.CONNECTED)))
+        await run.until(lambda: bool(run.said("bob", Connected)))
 
         # An appended participant is dialed within two intervals of the change.
         document["participants"].append({"name": "carol", "to": "+12065550102"})
         changed = time.monotonic()
         write(path, document)
-        await run.until(lambda: bool(run.said("carol", EventKind.DIALED)))
+        await run.until(lambda: bool(run.said("carol", CallPlaced)))
         dialed_at = next(t for t, e in run.events if e.participant == "carol")
         assert dialed_at - changed <= 2 * QUICK.interval_s + 0.3
 
         # muted is updated on the live call, without a new dial.
         document["participants"][1]["muted"] = True
         write(path, document)
-        await run.until(lambda: bool(run.said("bob", EventKind.UPDATED)))
+        await run.until(lambda: bool(run.said("bob", Updated)))
         async with TexmlClient(connection_for(info)) as client:
             sid = (await client.list_conferences(friendly_name="test-bridge"))[0]["sid"]
             assert (await client.get_participant(sid, "bob"))["muted"] is True
@@ -213,7 +223,7 @@ async def test_a_removed_participant_is_hung_up_only_with_prune(tmp_path: Path) 
         document = yaml.safe_load(path.read_text())
         options = dataclasses.replace(TEST_OPTIONS, prune=prune)
         async with fast_sandbox() as info, watching(info, path, options=options) as run:
-            await run.until(lambda: bool(run.said("bob", EventKind.CONNECTED)))
+            await run.until(lambda: bool(run.said("bob", Connected)))
             del document["participants"][1]
             write(path, document)
             await run.until(lambda: any("changed; applying" in n for n in run.notices))
@@ -225,10 +235,10 @@ async def test_a_removed_participant_is_hung_up_only_with_prune(tmp_path: Path) 
         assert still_there is not prune
         rows = {p.name: p.observed for p in result.participants}
         if prune:
-            assert run.said("bob", EventKind.HUNG_UP)  # and, no longer in the call, not listed
+            assert run.said("bob", HungUp)  # and, no longer in the call, not listed
             assert rows.get("bob", State.ABSENT) == State.ABSENT
         else:
-            assert not run.said("bob", EventKind.HUNG_UP)
+            assert not run.said("bob", HungUp)
             assert rows["bob"] == State.UNMANAGED
 
 
@@ -238,12 +248,12 @@ async def test_a_participant_pruned_then_added_back_is_dialed_again(tmp_path: Pa
     bob = document["participants"].pop()
     options = dataclasses.replace(TEST_OPTIONS, prune=True)
     async with fast_sandbox() as info, watching(info, path, options=options) as run:
-        await run.until(lambda: bool(run.said("bob", EventKind.CONNECTED)))
+        await run.until(lambda: bool(run.said("bob", Connected)))
         write(path, document)
-        await run.until(lambda: bool(run.said("bob", EventKind.HUNG_UP)))
+        await run.until(lambda: bool(run.said("bob", HungUp)))
         document["participants"].append(bob)
         write(path, document)
-        await run.until(lambda: len(run.said("bob", EventKind.CONNECTED)) == 2)
+        await run.until(lambda: len(run.said("bob", Connected)) == 2)
         dials = await dials_by_label(info)
         [result] = await run.finish()
     assert dials["bob"] == 2
@@ -265,10 +275,10 @@ async def test_two_watchers_of_one_file_dial_nobody_twice(tmp_path: Path) -> Non
         watching(info, path) as first,
         watching(info, path) as second,
     ):
-        await first.until(lambda: bool(first.said("sre", EventKind.DROPPED)), timeout_s=20)
-        await second.until(lambda: bool(second.said("sre", EventKind.DROPPED)), timeout_s=20)
+        await first.until(lambda: bool(first.said("sre", Dropped)), timeout_s=20)
+        await second.until(lambda: bool(second.said("sre", Dropped)), timeout_s=20)
         # Both see the drop, both redial: the second one to ask is told the Label is live.
-        await first.until(lambda: len(first.said("sre", EventKind.DROPPED)) == 2, timeout_s=20)
+        await first.until(lambda: len(first.said("sre", Dropped)) == 2, timeout_s=20)
         dials = await dials_by_label(info)
     assert dials == Counter({"lead": 1, "bob": 1, "sre": 2})
 
@@ -299,7 +309,7 @@ async def test_a_signed_callback_wakes_the_watch_at_once_and_a_forged_one_is_ref
     public_key = public_key_from(key.public_key)
     slow = WatchOptions(interval_s=30)  # without a callback the drop would wait half a minute
     async with fast_sandbox() as info, watching(info, path, watch_options=slow, serve=serve) as run:
-        await run.until(lambda: bool(run.said("sre", EventKind.CONNECTED)) and bool(servers))
+        await run.until(lambda: bool(run.said("sre", Connected)) and bool(servers))
         url = servers[0].url
         async with TexmlClient(connection_for(info)) as client:
             conference = (await client.list_conferences(friendly_name="test-bridge"))[0]["sid"]
@@ -314,19 +324,19 @@ async def test_a_signed_callback_wakes_the_watch_at_once_and_a_forged_one_is_ref
             async with http.post(f"{url}/events", data=body, headers={**form, **forged}) as answer:
                 assert answer.status == 401
             await asyncio.sleep(0.8)
-            assert not run.said("sre", EventKind.DROPPED)  # a forged callback woke nothing
+            assert not run.said("sre", Dropped)  # a forged callback woke nothing
 
             sent = time.monotonic()
             async with http.post(
                 f"{url}/events", data=body, headers={**form, **key.headers(body)}
             ) as answer:
                 assert answer.status == 200
-            await run.until(lambda: bool(run.said("sre", EventKind.DROPPED)), timeout_s=5)
-            seen = next(t for t, e in run.events if e.kind == EventKind.DROPPED)
+            await run.until(lambda: bool(run.said("sre", Dropped)), timeout_s=5)
+            seen = next(t for t, e in run.events if isinstance(e, Dropped))
             assert seen - sent < 1.0
-            await run.until(lambda: len(run.said("sre", EventKind.CONNECTED)) == 2, timeout_s=5)
+            await run.until(lambda: len(run.said("sre", Connected)) == 2, timeout_s=5)
             redialed = [
-                t for t, e in run.events if e.participant == "sre" and e.kind == EventKind.DIALED
+                t for t, e in run.events if e.participant == "sre" and isinstance(e, CallPlaced)
             ][-1]
             assert redialed - sent < 1.0 + 1.0 + 0.5  # at once, then its one second of backoff
 

@@ -85,7 +85,7 @@ def test_the_text_summary_is_a_table_then_the_totals() -> None:
         "fallback to number 2 after no-answer; no answer on any number (last: no-answer)",
         "  carol  listener     sip:c\u2022\u2022\u2022@example.sip.telnyx.com  connected  "
         "not-dialed        -                     0",
-        "3 participants: 1 connected, 1 ended: no-answer, 1 not-dialed; 2 did not converge. "
+        "3 participants: 1 ended: no-answer, 1 not-dialed, 1 connected; 2 did not converge. "
         "3 dials, 1 rate-limited, 1.2s.",
         # Whatever the size of the table, the last lines name who did not converge, and why.
         "Did not converge:",
@@ -189,7 +189,7 @@ def test_without_activity_there_are_no_attempts_and_no_dial_counts() -> None:
         "connected",
         "v3:abc",
     ]
-    assert lines[-1] == "3 participants: 1 connected, 1 ended: no-answer, 1 not-dialed."
+    assert lines[-1] == "3 participants: 1 ended: no-answer, 1 not-dialed, 1 connected."
 
 
 def test_the_json_report_has_every_field_scripts_read() -> None:
@@ -212,6 +212,8 @@ def test_the_json_report_has_every_field_scripts_read() -> None:
                 "attempts": 1,
                 "error": None,
                 "notes": [],
+                "answered_by": None,
+                "since": None,
             },
             {
                 "name": "bob",
@@ -224,6 +226,8 @@ def test_the_json_report_has_every_field_scripts_read() -> None:
                 "attempts": 2,
                 "error": "no answer on any number (last: no-answer)",
                 "notes": ["fallback to number 2 after no-answer"],
+                "answered_by": None,
+                "since": None,
             },
             {
                 "name": "carol",
@@ -236,6 +240,8 @@ def test_the_json_report_has_every_field_scripts_read() -> None:
                 "attempts": 0,
                 "error": None,
                 "notes": [],
+                "answered_by": None,
+                "since": None,
             },
         ],
         "totals": {
@@ -273,3 +279,17 @@ def test_several_files_are_blocks_of_text_and_one_envelope_of_json() -> None:
 def test_every_output_choice_has_a_reporter() -> None:
     assert list(SUMMARY_REPORTERS) == ["text", "json"]
     assert SUMMARY_REPORTERS["text"]([standup()], exit_code=3) == render_text([standup()])
+
+
+def test_at_40_columns_the_table_leaves_out_columns_instead_of_wrapping() -> None:
+    lines = render_text([standup()], width=40).splitlines()
+    header, *rows = lines[1:4]
+    assert header.split() == ["NAME", "OBSERVED", "NOTE"]
+    for line in (header, *rows):
+        assert len(line) <= 40, line
+    assert rows[1].startswith("  bob    ended: no-answer  fallback")
+    assert rows[1].endswith("\u2026")
+    # The counts keep the failures whole; the digest below still says everything.
+    assert lines[5] == "3 participants: 1 no-answer, 1 undialed, \u2026;"
+    assert lines[6] == "2 did not converge. 3 dials, 1 rate-limited, 1.2s."
+    assert "  bob: ended: no-answer \u2014 no answer on any number (last: no-answer)" in lines
