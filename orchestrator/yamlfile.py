@@ -1,32 +1,46 @@
-"""Reading a conference file: bytes to plain values, remembering where each key and value stands.
+"""Reading a YAML file within bounds: bytes to plain values, remembering where each key and
+value stands.
+
+Conference files (``orchestrator.spec``) and sandbox scenarios
+(``orchestrator.sandbox.scenario_file``) are both read here, so both have the
+same limits: the file's size, its nesting depth, its number of values (aliases
+expanded), the length of a number, and a regular file only (``reading``).
 
 PyYAML's composer keeps positions but hides where aliases were used, gives no
 way to count the values an alias expands into, and stops deep nesting only at
 its own limit (which differs between versions), so this module builds its own
-small node tree from the parser's events, iteratively and with a depth cap of
-its own, then walks it into plain dicts, lists and scalars plus two maps from
-JSON path to :class:`Location`: one for values, one for keys. Aliases and ``<<`` merge keys are
-expanded during that walk, with a cap on the number of values produced so that
-an alias bomb is refused instead of filling memory.
+small node tree from the parser's events, iteratively and with caps of its own
+on depth and size, then walks it into plain dicts, lists and scalars plus two
+maps from JSON path to :class:`Location`: one for values, one for keys. Aliases
+and ``<<`` merge keys are expanded during that walk, with a cap on the number of
+values produced so that an alias bomb is refused instead of filling memory.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 import yaml
 import yaml.constructor
 import yaml.resolver
 
-from orchestrator.spec.model import JsonPath, Location
+from orchestrator.reading import read_bounded
 
 MAX_FILE_BYTES: Final = 5 * 1024 * 1024
 MAX_VALUES: Final = 100_000
 MAX_DEPTH: Final = 64
+# Keys and values as written (aliases not expanded). At most one key comes with each value, so
+# a file with more holds more than MAX_VALUES values anyway; stopping while composing spares
+# the time and memory of reading the rest.
+MAX_NODES: Final = 2 * MAX_VALUES
+# Characters of one number: enough for any setting; a longer one would make a huge integer,
+# slow to build (a base-60 one) and too long for Python to print.
+MAX_NUMBER_CHARS: Final = 100
 
 # The C parser is several times faster; the pure-Python one gives the same events.
 _LOADER: Final[type[Any]] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -46,6 +60,21 @@ _TEXT_TAGS: Final = frozenset({_TAG + "timestamp", _TAG + "binary", _TAG + "valu
 _LINE_BREAK: Final = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 _SEQ_TAGS: Final = frozenset({None, "!", _TAG + "seq"})
 _MAP_TAGS: Final = frozenset({None, "!", _TAG + "map"})
+
+
+JsonPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something stands in a file: 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
 
 
 class LoadProblem(Exception):
@@ -121,20 +150,17 @@ class _Alias(_Node):
         self.target = target
 
 
-def read_document(path: str) -> Document:
-    """Read and parse one file; raises :class:`LoadProblem` when it is not a YAML mapping."""
-    try:
-        with open(path, "rb") as stream:
-            data = stream.read(MAX_FILE_BYTES + 1)
-    except IsADirectoryError:
-        raise LoadProblem("is a directory, not a file") from None
-    except FileNotFoundError:
-        raise LoadProblem("no such file or directory") from None
-    except OSError as error:
-        raise LoadProblem(f"cannot read the file: {error.strerror or error}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise LoadProblem(f"file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; split it up")
-    return parse_document(decode(data), path)
+def read_yaml(path: str | Path, *, what: str, keys: Sequence[str]) -> Document | None:
+    """Read and parse the file at ``path``: a :class:`Document`, or None when the file holds
+    nothing (only comments or ``---``).
+
+    Raises :class:`orchestrator.reading.Unreadable` when the file cannot be read (missing, not
+    a regular file, larger than MAX_FILE_BYTES) and :class:`LoadProblem` when it is not one
+    YAML mapping within the limits. ``what`` names one file's content ("conference") and
+    ``keys`` the keys of its top level, for the messages.
+    """
+    data = read_bounded(path, MAX_FILE_BYTES)
+    return parse_yaml(decode(data), str(path), what=what, keys=keys)
 
 
 def decode(data: bytes) -> str:
@@ -163,30 +189,24 @@ def _position_of_char(text: str, offset: int) -> tuple[int, int]:
     return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
-def parse_document(text: str, path: str) -> Document:
-    """Parse YAML text into a :class:`Document`; raises :class:`LoadProblem`."""
+def parse_yaml(text: str, path: str, *, what: str, keys: Sequence[str]) -> Document | None:
+    """Parse YAML text as :func:`read_yaml` does; raises :class:`LoadProblem`."""
     try:
-        root = _compose(text)
+        root = _compose(text, what)
     except LoadProblem as problem:
         raise _within(problem, text) from None
     if root is None:
-        raise LoadProblem(
-            "file is empty; a conference file needs version, conference and participants"
-        )
+        return None
     top = root.target if isinstance(root, _Alias) else root
     if isinstance(top, _Scalar) and top.tag == NULL_TAG and not top.value:
-        # Only a "---" or comments: nothing was written.
-        raise LoadProblem(
-            "file is empty; a conference file needs version, conference and participants"
-        )
+        return None  # only a "---" or comments: nothing was written
     lines = _LINE_BREAK.split(text)
     end = (len(lines), len(lines[-1]) + 1)
     if not isinstance(top, _Map):
         kind = _kind_of_node(top)
         raise _within(
             LoadProblem(
-                "the top level must be a mapping of keys (version, conference, participants), "
-                f"not {kind}",
+                f"the top level must be a mapping of keys ({', '.join(keys)}), not {kind}",
                 root.line + 1,
                 root.col + 1,
             ),
@@ -211,16 +231,24 @@ def _kind_of_node(node: _Node) -> str:
     return "a mapping"
 
 
-def _compose(text: str) -> _Node | None:
+def _compose(text: str, what: str) -> _Node | None:
     """Build the node tree of the single document in ``text`` from parser events."""
     stack: list[_Seq | _Map] = []
+    nodes = 0
     anchors: dict[str, _Node] = {}
     open_anchors: dict[int, str] = {}  # id(collection) -> anchor, for collections still open
     documents = 0
     root: _Node | None = None
 
     def attach(node: _Node) -> None:
-        nonlocal root
+        nonlocal root, nodes
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise LoadProblem(
+                f"more than {MAX_NODES} keys and values; refusing to read further",
+                node.line + 1,
+                node.col + 1,
+            )
         if not stack:
             root = node
             return
@@ -242,6 +270,13 @@ def _compose(text: str) -> _Node | None:
                 tag = event.tag
                 if tag is None or tag == "!":
                     tag = _resolve_tag(event.value, event.implicit)
+                if len(event.value) > MAX_NUMBER_CHARS and tag in (INT_TAG, FLOAT_TAG):
+                    raise LoadProblem(
+                        f"a number longer than {MAX_NUMBER_CHARS} characters; no setting takes "
+                        "one (quote it if it is text)",
+                        mark.line + 1,
+                        mark.column + 1,
+                    )
                 node: _Node = _Scalar(
                     mark.line, mark.column, event.value, tag, bool(event.implicit[0])
                 )
@@ -292,7 +327,7 @@ def _compose(text: str) -> _Node | None:
                 documents += 1
                 if documents > 1:
                     raise LoadProblem(
-                        "more than one YAML document (---) in the file; put one conference in each file",
+                        f"more than one YAML document (---) in the file; put one {what} in each file",
                         mark.line + 1,
                         mark.column + 1,
                     )
