@@ -242,6 +242,27 @@ def test_a_bad_signing_key_file_is_one_line(tmp_path: Path) -> None:
     assert result.stdout == ""  # it never started
 
 
+@pytest.mark.timeout(30)
+def test_a_signing_key_that_cannot_be_read_is_one_line_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.pem"
+    os.mkfifo(fifo)  # opening it to read would wait for a writer
+    dangling = tmp_path / "link.pem"
+    dangling.symlink_to(tmp_path / "nowhere" / "key.pem")  # cannot be created through either
+    for path, problem in (
+        (fifo, "is a named pipe (FIFO), not a regular file"),
+        (dangling, "no such file or directory"),
+    ):
+        process = _start("--port", "0", "--signing-key", str(path))
+        try:
+            stdout, stderr = process.communicate(timeout=10)
+        finally:
+            process.kill()
+            process.wait()
+        assert process.returncode == 1
+        assert stderr == f"error: cannot read the signing key {path}: {problem}\n"
+        assert stdout == ""
+
+
 def test_sigterm_stops_it_too() -> None:
     process = _start("--port", "0")
     try:
