@@ -1,5 +1,5 @@
-"""Reading a conference file: the bounded YAML reader (``orchestrator.yamlfile``), with what
-a conference file's top level holds and a file that cannot be read as one finding."""
+"""Reading a conference file: the bounded YAML reader (``orchestrator.yamlfile``) told what a
+conference file holds; a file that cannot be read, or holds nothing, is a :class:`LoadProblem`."""
 
 from __future__ import annotations
 
