@@ -33,7 +33,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from orchestrator.engine.account import Account
@@ -52,9 +51,11 @@ from orchestrator.engine.results import ConferenceResult, State
 from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.state import ConferenceState
 from orchestrator.errors import AuthenticationError, OrchestratorError
+from orchestrator.reading import Unreadable, read_bounded
 from orchestrator.spec.model import ConferenceSpec, Participant, Reconnect
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
+from orchestrator.yamlfile import MAX_FILE_BYTES
 
 # (path) -> the file's new spec, or the lines that say why it is not valid.
 Reload = Callable[[str], "ConferenceSpec | list[str]"]
@@ -95,9 +96,11 @@ class Watched:
 
 
 def digest_of(path: str) -> bytes:
+    """The file's digest; empty when it cannot be read (then the last version stays)."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).digest()
-    except OSError:
+        # Bounded and without blocking: the file may have become a FIFO or grown huge.
+        return hashlib.sha256(read_bounded(path, MAX_FILE_BYTES)).digest()
+    except Unreadable:
         return b""
 
 

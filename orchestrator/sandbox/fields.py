@@ -133,9 +133,19 @@ async def _read_body(request: web.Request, *, json_bodies: bool) -> dict[str, An
     )
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+# JSON as RFC 8259 has it: Python's parser would also take NaN and Infinity.
+_JSON: Final = json.JSONDecoder(parse_constant=_not_json)
+
+
 def decode_json(raw: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = _JSON.decode(raw.decode("utf-8"))
+    except RecursionError:  # a body within the size limit can nest deeper than the parser goes
+        raise malformed("the JSON request body is nested too deeply") from None
     except (UnicodeDecodeError, ValueError):
         raise malformed("the request body is not valid JSON") from None
     if not isinstance(data, dict):
@@ -257,8 +267,8 @@ def _events(spec: Field, value: Any) -> str:
 def _headers(spec: Field, value: Any) -> list[dict[str, str]]:
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
+            value = _JSON.decode(value)
+        except (ValueError, RecursionError):
             raise invalid(
                 spec.name,
                 f'{spec.name} in a form body must be a JSON array such as [{{"name": "X-A", "value": "1"}}]',

@@ -13,9 +13,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
-import yaml
-
 from orchestrator.errors import ScenarioError
+from orchestrator.reading import Unreadable
 from orchestrator.sandbox.scenario import (
     ANSWER_MODES,
     ANSWERED_BY_WORDS,
@@ -30,6 +29,7 @@ from orchestrator.sandbox.scenario import (
     WebhookBehaviour,
 )
 from orchestrator.texml import contract
+from orchestrator.yamlfile import LoadProblem, read_yaml
 
 TOP_LEVEL_KEYS: Final = (
     "seed",
@@ -64,32 +64,23 @@ WEBHOOK_KEYS: Final = ("duplicate_rate", "reorder_window_ms", "retry_attempts")
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and check a scenario file; raises ScenarioError with one line naming file and key."""
+    """Read and check a scenario file; raises ScenarioError with one line naming file and key.
+
+    It is read as conference files are (``orchestrator.yamlfile``), with the same limits.
+    """
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{source}: no such scenario file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise ScenarioError(f"{source}: cannot read the scenario file ({reason})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = error.problem or "invalid YAML"
-        raise ScenarioError(f"{source}: {where}not valid YAML ({problem})") from None
-    except yaml.YAMLError as error:
-        raise ScenarioError(f"{source}: not valid YAML ({error})") from None
-    if data is None:
+        document = read_yaml(path, what="scenario", keys=TOP_LEVEL_KEYS)
+    except Unreadable as error:
+        raise ScenarioError(f"{source}: {error.reason}") from None
+    except LoadProblem as problem:
+        raise ScenarioError(f"{source}: line {problem.line}: {problem.message}") from None
+    if document is None:
         return Scenario()
-    if not isinstance(data, Mapping):
-        raise ScenarioError(
-            f"{source}: a scenario is a mapping of keys ({', '.join(TOP_LEVEL_KEYS)}), "
-            f"got {_kind(data)}"
-        )
-    return parse_scenario(data, source=source)
+    if document.problems:  # a duplicate key, a tag: other YAML readers would read otherwise
+        first = document.problems[0]
+        raise ScenarioError(f"{source}: line {first.location.line}: {first.message}")
+    return parse_scenario(document.value, source=source)
 
 
 def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>") -> Scenario:

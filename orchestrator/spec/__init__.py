@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import SpecError
+from orchestrator.reading import is_special_file
 from orchestrator.spec.check import check_file
 from orchestrator.spec.model import ConferenceSpec, Diagnostic, Location
 from orchestrator.spec.schema import schema, schema_text
@@ -59,11 +60,13 @@ def _yaml_files_below(directory: str) -> list[str]:
     for root, dirs, names in os.walk(directory):
         # Hidden folders hold other tools' YAML (.github/workflows, .pre-commit-config), not conferences.
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found.extend(
-            os.path.join(root, name)
-            for name in names
-            if name.endswith(YAML_SUFFIXES) and not name.startswith(".")
-        )
+        for name in names:
+            if not name.endswith(YAML_SUFFIXES) or name.startswith("."):
+                continue
+            path = os.path.join(root, name)
+            # A FIFO, device or socket is no conference file (named on its own, it is refused).
+            if not is_special_file(path):
+                found.append(path)
     return sorted(found)
 
 

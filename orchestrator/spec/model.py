@@ -13,20 +13,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from orchestrator.secret import Secret
+from orchestrator.yamlfile import JsonPath as JsonPath
+from orchestrator.yamlfile import Location as Location
 
 Severity = Literal["error", "warning"]
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where something stands in a file: 1-based line and column."""
-
-    file: str
-    line: int
-    col: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
 
 
 @dataclass(frozen=True)
@@ -170,9 +160,6 @@ class Conference:
     record: str | None = None  # normalised to record-from-start | do-not-record
     recording: ConferenceRecording | None = None
     allow_duplicate_numbers: bool = False
-
-
-JsonPath = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,17 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from yarl import URL
 
 from orchestrator.errors import ConfigError
+from orchestrator.reading import Unreadable, read_text_bounded
 from orchestrator.secret import Secret
 from orchestrator.texml.contract import DEFAULT_BASE_URL
+
+# A key is a line of text; a file far larger is not one (or not meant for this).
+MAX_KEY_FILE_BYTES: Final = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -59,9 +64,9 @@ def read_api_key(env: Mapping[str, str], api_key_file: str | Path | None) -> Sec
     if api_key_file is not None:
         path = Path(api_key_file)
         try:
-            key = path.read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise ConfigError(f"cannot read the API key file {path}: {error.strerror}") from error
+            key = read_text_bounded(path, MAX_KEY_FILE_BYTES).strip()
+        except Unreadable as error:
+            raise ConfigError(f"cannot read the API key file {path}: {error.reason}") from None
         if not key:
             raise ConfigError(f"the API key file {path} is empty")
         return Secret(key)

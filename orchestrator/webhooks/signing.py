@@ -27,11 +27,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.reading import Unreadable, read_bounded
 
 SIGNATURE_HEADER: Final = "telnyx-signature-ed25519"
 TIMESTAMP_HEADER: Final = "telnyx-timestamp"
 TOLERANCE_S: Final = 300
 PUBLIC_KEY_ENV: Final = "TELNYX_PUBLIC_KEY"  # the variable the official SDK reads
+MAX_KEY_FILE_BYTES: Final = 64 * 1024  # a PEM key is a few hundred bytes
 
 
 class SignatureRejected(OrchestratorError):
@@ -71,16 +73,19 @@ class SigningKey:
                 with os.fdopen(descriptor, "wb") as out:
                     out.write(key.pem())
             except FileExistsError:
-                return cls.load_or_create(file)
+                pass  # written by another process meanwhile (or a dangling link): read it
             except OSError as error:
                 raise ConfigError(
                     f"cannot write the signing key {file}: {error.strerror}"
                 ) from None
-            return key
+            else:
+                return key
         try:
-            loaded = serialization.load_pem_private_key(file.read_bytes(), password=None)
-        except OSError as error:
-            raise ConfigError(f"cannot read the signing key {file}: {error.strerror}") from None
+            loaded = serialization.load_pem_private_key(
+                read_bounded(file, MAX_KEY_FILE_BYTES), password=None
+            )
+        except Unreadable as error:
+            raise ConfigError(f"cannot read the signing key {file}: {error.reason}") from None
         except (ValueError, TypeError):
             raise ConfigError(
                 f"{file} is not an Ed25519 private key in PEM; delete it to have a new one made"

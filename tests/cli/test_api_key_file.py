@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
+
 from orchestrator import exit_codes
+from orchestrator.texml.connection import MAX_KEY_FILE_BYTES
 from tests.cli.support import PEOPLE, CliSession
 
 
@@ -58,7 +62,29 @@ def test_an_empty_file_stops_before_any_request(cli: CliSession) -> None:
 def test_a_missing_file_stops_before_any_request(cli: CliSession) -> None:
     key = cli.directory / "telnyx.key"
     refused_before_any_request(
-        cli, key, f"cannot read the API key file {key}: No such file or directory"
+        cli, key, f"cannot read the API key file {key}: no such file or directory"
+    )
+
+
+@pytest.mark.timeout(10)
+def test_a_named_pipe_or_a_device_stops_at_once(cli: CliSession) -> None:
+    fifo = cli.directory / "telnyx.key"
+    os.mkfifo(fifo)  # opening it to read would wait for a writer that never comes
+    refused_before_any_request(
+        cli,
+        fifo,
+        f"cannot read the API key file {fifo}: is a named pipe (FIFO), not a regular file",
+    )
+    zero = Path("/dev/zero")  # read to its end, it would fill memory
+    refused_before_any_request(
+        cli, zero, f"cannot read the API key file {zero}: is a device, not a regular file"
+    )
+
+
+def test_a_file_far_larger_than_a_key_is_refused(cli: CliSession) -> None:
+    key = key_file(cli, "K" * (MAX_KEY_FILE_BYTES + 1))
+    refused_before_any_request(
+        cli, key, f"cannot read the API key file {key}: file is larger than 64 KB"
     )
 
 

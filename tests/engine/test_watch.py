@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yaml
 
 from orchestrator.engine.events import (
@@ -27,7 +29,12 @@ from orchestrator.engine.events import (
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.results import ConferenceResult, State
 from orchestrator.engine.run_model import RunModel
-from orchestrator.engine.watch import WatchOptions, file_reloader, watch_with_connection
+from orchestrator.engine.watch import (
+    WatchOptions,
+    digest_of,
+    file_reloader,
+    watch_with_connection,
+)
 from orchestrator.sandbox import SandboxInfo
 from orchestrator.texml.client import TexmlClient
 from orchestrator.webhooks.signing import SigningKey
@@ -350,3 +357,14 @@ async def test_a_signed_callback_wakes_the_watch_at_once_and_a_forged_one_is_ref
     assert "orchestrator_redials_total 1.0" in metrics
     assert "orchestrator_last_reconcile_timestamp_seconds" in metrics
     assert {p.name: p.observed for p in result.participants}["sre"] == State.CONNECTED
+
+
+@pytest.mark.timeout(10)
+def test_a_watched_file_that_became_a_named_pipe_is_not_waited_for(tmp_path: Path) -> None:
+    # The watch reads its files every round: a FIFO in a file's place must not stop it.
+    path = tmp_path / "conf.yaml"
+    path.write_text("version: 1\n", encoding="utf-8")
+    assert digest_of(str(path)) != b""
+    path.unlink()
+    os.mkfifo(path)
+    assert digest_of(str(path)) == b""  # unreadable: the last valid version stays in force

@@ -154,7 +154,7 @@ def test_the_live_display_fits_40_columns_and_its_last_frame_is_the_summary() ->
 
 
 def test_a_participant_waiting_on_a_fallback_number_is_not_settled() -> None:
-    progress, screen, model = live_display(60)
+    progress, _screen, model = live_display(60)
     planned(model, "alice")
     model.publish(event(ev.CallPlaced, destination="+12065550100", call_sid="v3:a"))
     model.publish(event(ev.LegEnded, state="no-answer"))

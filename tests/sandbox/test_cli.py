@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
 from telnyx.lib.webhook_verification import verify_webhook_signature
 
 from orchestrator.texml import contract
@@ -241,6 +242,27 @@ def test_a_bad_signing_key_file_is_one_line(tmp_path: Path) -> None:
     assert result.stdout == ""  # it never started
 
 
+@pytest.mark.timeout(30)
+def test_a_signing_key_that_cannot_be_read_is_one_line_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.pem"
+    os.mkfifo(fifo)  # opening it to read would wait for a writer
+    dangling = tmp_path / "link.pem"
+    dangling.symlink_to(tmp_path / "nowhere" / "key.pem")  # cannot be created through either
+    for path, problem in (
+        (fifo, "is a named pipe (FIFO), not a regular file"),
+        (dangling, "no such file or directory"),
+    ):
+        process = _start("--port", "0", "--signing-key", str(path))
+        try:
+            stdout, stderr = process.communicate(timeout=10)
+        finally:
+            process.kill()
+            process.wait()
+        assert process.returncode == 1
+        assert stderr == f"error: cannot read the signing key {path}: {problem}\n"
+        assert stdout == ""
+
+
 def test_sigterm_stops_it_too() -> None:
     process = _start("--port", "0")
     try:
@@ -283,5 +305,26 @@ def test_bad_scenario_is_one_line(tmp_path: Path) -> None:
     )
     missing = _run("--scenario", str(tmp_path / "nope.yaml"))
     assert missing.returncode == 1
-    assert "no such scenario file" in missing.stderr
-    assert "Traceback" not in missing.stderr
+    assert missing.stderr == f"error: {tmp_path / 'nope.yaml'}: no such file or directory\n"
+
+
+@pytest.mark.timeout(30)
+def test_a_scenario_past_the_limits_is_one_line_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)  # opening it to read would wait for a writer
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("seed: 1" + "0" * 100_000 + "\n", encoding="utf-8")
+    for path, problem in (
+        (fifo, "is a named pipe (FIFO), not a regular file"),
+        (huge, "line 1: a number longer than 100 characters"),
+    ):
+        process = _start("--port", "0", "--scenario", str(path))
+        try:
+            stdout, stderr = process.communicate(timeout=10)
+        finally:
+            process.kill()
+            process.wait()
+        assert process.returncode == 1
+        assert stderr.startswith(f"error: {path}: {problem}")
+        assert stderr.count("\n") == 1
+        assert stdout == ""

@@ -133,3 +133,44 @@ def test_oversized_and_odd_requests(target: tuple[SandboxInfo, httpx.Client]) ->
     )
     assert latin.status_code in (400, 422)
     assert client.get("/_sandbox/health").json()["status"] == "ok"
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000  # well within the size limit
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "detail"),
+    [
+        (
+            b'{"To": ' + DEEP + b"}",
+            "application/json",
+            "the JSON request body is nested too deeply",
+        ),
+        (b'{"To": ' + DEEP + b"}", "text/plain", "the JSON request body is nested too deeply"),
+        (b'{"To": "+12065550100", "Timeout": NaN}', "application/json", "not valid JSON"),
+        (b'{"Timeout": 1' + b"0" * 5000 + b"}", "application/json", "not valid JSON"),
+        (b'{"To": "+1206', "application/json", "not valid JSON"),
+    ],
+    ids=["deep", "deep-untyped", "nan", "huge-integer", "cut-off"],
+)
+def test_unparsable_json_bodies_are_bad_requests(
+    target: tuple[SandboxInfo, httpx.Client], body: bytes, content_type: str, detail: str
+) -> None:
+    info, client = target
+    path = contract.PARTICIPANTS_PATH.format(account_sid=info.account_sid, conference_sid="room")
+    answer = client.post(path, content=body, headers={"Content-Type": content_type})
+    assert answer.status_code == 400, answer.text
+    [error] = answer.json()["errors"]
+    assert (error["code"], error["title"]) == (contract.CODE_BAD_REQUEST, "Bad request")
+    assert detail in error["detail"]
+
+
+def test_deep_json_in_a_form_field_is_an_invalid_value(
+    target: tuple[SandboxInfo, httpx.Client],
+) -> None:
+    info, client = target
+    path = contract.PARTICIPANTS_PATH.format(account_sid=info.account_sid, conference_sid="room")
+    form = {"To": "+12065550100", "ApplicationSid": "app", "CustomHeaders": DEEP.decode()}
+    answer = client.post(path, data=form)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["source"] == {"pointer": "/CustomHeaders"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from orchestrator.sandbox import (
     load_scenario,
     parse_scenario,
 )
+from orchestrator.yamlfile import MAX_DEPTH, MAX_FILE_BYTES, MAX_NUMBER_CHARS, MAX_VALUES
 
 FULL = """\
 seed: 42
@@ -106,10 +109,6 @@ def test_empty_file_is_the_default(tmp_path: Path) -> None:
         ("dial_window_seconds: 0\n", "dial_window_seconds: must be greater than 0, got 0"),
         ("faults: [1]\n", "faults: must be a mapping, got a list"),
         (
-            "numbers:\n  +15550000001: {answer: busy}\n",
-            'numbers.15550000001: quote the number ("+15550000001")',
-        ),
-        (
             'numbers:\n  "+1555": {answer: maybe}\n',
             "numbers.+1555.answer: must be one of answer, after",
         ),
@@ -153,8 +152,11 @@ def test_empty_file_is_the_default(tmp_path: Path) -> None:
             "webhooks.retry_attempts: must be a whole number, got 2.5",
         ),
         ('numbers:\n  "+1555": busy\n', "numbers.+1555: must be a mapping, got the text 'busy'"),
-        ("- 1\n- 2\n", "a scenario is a mapping of keys"),
-        ("seed: [\n", "line 2: not valid YAML"),
+        ("- 1\n- 2\n", "line 1: the top level must be a mapping of keys (seed, time_scale,"),
+        ("seed: [\n", "line 2: invalid YAML: "),
+        ("seed: 1\nseed: 2\n", "line 2: duplicate key 'seed' (first on line 1)"),
+        ("seed: 1\n---\nseed: 2\n", "line 2: more than one YAML document (---) in the file"),
+        ("seed: !!python/int 1\n", "line 1: unsupported YAML tag !!python/int"),
     ],
 )
 def test_mistakes_are_one_line_naming_file_and_key(tmp_path: Path, text: str, message: str) -> None:
@@ -168,8 +170,57 @@ def test_mistakes_are_one_line_naming_file_and_key(tmp_path: Path, text: str, me
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match="no such scenario file"):
-        load_scenario(tmp_path / "absent.yaml")
+    path = tmp_path / "absent.yaml"
+    with pytest.raises(ScenarioError, match=f"^{re.escape(str(path))}: no such file or directory$"):
+        load_scenario(path)
+
+
+def test_an_unquoted_number_keeps_its_plus(tmp_path: Path) -> None:
+    # Keys are read as written, so YAML's reading of +15550000001 as a number does not apply.
+    path = _write(tmp_path, "numbers:\n  +15550000001: {answer: busy}\n")
+    assert load_scenario(path).behaviour("+15550000001") == NumberBehaviour(answer="busy")
+
+
+def _alias_bomb() -> str:
+    """A few hundred bytes that are 10**9 values once every alias is expanded (and a message
+    quoting the value would spell them all out)."""
+    lists = ["&a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lists += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    return f"seed: [{', '.join(lists)}]\n"
+
+
+# Conference files and scenario files are read by the same code, with the same limits.
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_alias_bomb(), f"more than {MAX_VALUES} values once aliases are expanded"),
+        ("seed: " + "[" * 100_000 + "]" * 100_000 + "\n", f"nested more than {MAX_DEPTH} levels"),
+        ("seed: 1" + "0" * 100_000 + "\n", f"a number longer than {MAX_NUMBER_CHARS} characters"),
+        ("seed: 0x" + "f" * 100_000 + "\n", f"a number longer than {MAX_NUMBER_CHARS} characters"),
+        ("seed: 1\n" + "#" * MAX_FILE_BYTES + "\n", "file is larger than 5 MB"),
+        ("seed: 1\x00\n", "line 1: binary file (contains NUL bytes), not YAML text"),
+    ],
+    ids=["alias-bomb", "deep", "huge-integer", "huge-hex", "too-large", "binary"],
+)
+def test_the_limits_of_conference_files_hold(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.timeout(10)
+def test_what_is_not_a_regular_file_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "scenario.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(fifo)
+    assert str(caught.value) == f"{fifo}: is a named pipe (FIFO), not a regular file"
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario("/dev/zero")
+    assert str(caught.value) == "/dev/zero: is a device, not a regular file"
 
 
 def test_parse_scenario_names_its_source() -> None:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import pytest
 
 from orchestrator.spec import load_specs
-from orchestrator.spec.loader import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
+from orchestrator.spec.loader import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_NODES,
+    MAX_NUMBER_CHARS,
+    MAX_VALUES,
+)
 from tests.spec.support import VALID, findings, write
 
 
@@ -103,7 +111,74 @@ def test_alias_bomb_is_refused(tmp_path: Path) -> None:
 def test_file_size_is_capped(tmp_path: Path) -> None:
     path = tmp_path / "huge.yaml"
     path.write_bytes(b"# " + b"x" * MAX_FILE_BYTES + b"\n")
-    assert only_finding(path) == f"{path}:1:1: error: file is larger than 5 MB; split it up"
+    assert only_finding(path) == f"{path}:1:1: error: file is larger than 5 MB"
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "1" + "0" * 100_000,  # 10**100000
+        "0x" + "f" * 100_000,  # builds at once, and is too long for Python to print
+        "1" + ":59" * 200_000,  # base 60: slow to build
+        "1" + "0" * 100_000 + ".5",
+    ],
+    ids=["decimal", "hex", "base-60", "float"],
+)
+def test_a_huge_number_is_one_finding(tmp_path: Path, number: str) -> None:
+    path = write(tmp_path, VALID.replace("version: 1", f"version: {number}"))
+    assert only_finding(path) == (
+        f"{path}:1:10: error: a number longer than {MAX_NUMBER_CHARS} characters; no setting "
+        "takes one (quote it if it is text)"
+    )
+
+
+def test_numbers_as_long_as_allowed_are_read(tmp_path: Path) -> None:
+    number = "1" + "0" * (MAX_NUMBER_CHARS - 1)
+    path = write(tmp_path, VALID.replace("version: 1", f"version: {number}"))
+    assert "version: 100000" in only_finding(path)  # read, and refused only as a version
+
+
+def test_a_file_of_too_many_values_stops_where_the_cap_is_reached(tmp_path: Path) -> None:
+    # Under the size cap, but more values than any conference: refused without composing them all.
+    path = write(tmp_path, "version: 1\nx:\n" + "- 1\n" * (3 * MAX_VALUES))
+    # Five nodes come before the list's items: the top mapping, two keys, a value, the list.
+    assert only_finding(path) == (
+        f"{path}:{MAX_NODES - 2}:3: error: more than {MAX_NODES} keys and values; "
+        "refusing to read further"
+    )
+
+
+@pytest.mark.timeout(10)
+def test_a_named_pipe_is_refused_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "conf.yaml"
+    os.mkfifo(path)  # no writer: opening it to read would wait for one
+    assert only_finding(path) == f"{path}:1:1: error: is a named pipe (FIFO), not a regular file"
+
+
+@pytest.mark.timeout(10)
+def test_a_device_is_refused(tmp_path: Path) -> None:
+    # /dev/zero never ends; /dev/null would read as an empty file.
+    for device in ("/dev/zero", "/dev/null"):
+        assert only_finding(device) == f"{device}:1:1: error: is a device, not a regular file"
+
+
+@pytest.mark.timeout(10)
+def test_a_socket_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a socket's path must be short
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind("conf.yaml")
+        assert only_finding("conf.yaml") == (
+            "conf.yaml:1:1: error: is a socket, not a regular file"
+        )
+
+
+@pytest.mark.timeout(10)
+def test_a_directory_walk_skips_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    good = write(tmp_path, VALID, "a.yaml")
+    os.mkfifo(tmp_path / "b.yaml")
+    result = load_specs([tmp_path], env={})
+    assert result.files == (str(good),)
+    assert result.ok, result.diagnostics
 
 
 def test_missing_path_and_empty_directory(tmp_path: Path) -> None:
