@@ -1,13 +1,16 @@
-"""How numbers and URLs are shown wherever output leaves the process: never whole.
+"""How numbers, URLs and received text are shown wherever output leaves the process.
 
 Reports end up in CI logs and chat. A number keeps its country and area code
 and its last four digits; a URL keeps where it points but not who it logs in
-as nor its query string, which often carries a token.
+as nor its query string, which often carries a token. Text that came from
+outside (a callback's fields) is printed with its control characters escaped,
+so that it can neither start a line of its own nor drive the terminal.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from yarl import URL
 
@@ -77,3 +80,30 @@ def shown_url(url: str) -> str:
     if parsed.raw_query_string or parsed.raw_fragment or "?" in url or "#" in url:
         shown += f"?{HIDDEN}"
     return shown
+
+
+# Characters that must not reach a terminal or a log as they are: control characters (C0,
+# DEL, C1), line and paragraph separators, and invisible format characters (bidirectional
+# overrides among them, which reorder what is shown).
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def _escaped(char: str) -> str:
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: str, *, limit: int | None = None) -> str:
+    """``text`` safe to print within one line: control characters, line breaks and invisible
+    format characters escaped (``\\n``, ``\\x1b``, ``\\u202e``), backslashes doubled (so an
+    escape cannot be forged), and cut to ``limit`` characters with an ellipsis."""
+    if limit is not None and len(text) > limit:
+        text = text[: max(limit - 1, 0)] + "\u2026"
+    if text.isprintable() and "\\" not in text:
+        return text  # the common case, at C speed
+    return "".join(
+        _escaped(c) if c == "\\" or unicodedata.category(c) in _UNPRINTABLE else c for c in text
+    )

@@ -1,7 +1,8 @@
-"""Numbers and URLs as every output shows them: never whole, whatever they hold."""
+"""Numbers and URLs as every output shows them, never whole; received text printed safely."""
 
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import quote
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestrator.errors import ConfigError
-from orchestrator.masking import mask_destination, shown_url
+from orchestrator.masking import mask_destination, printable, shown_url
 from orchestrator.secret import Secret
 from orchestrator.texml.connection import Connection, check_base_url
 
@@ -95,6 +96,16 @@ def test_a_secret_holding_any_reserved_character_is_never_shown(where: str, char
 )
 def test_no_secret_ever_shows(where: str, middle: str) -> None:
     assert_hidden(placed(where, f"{HEAD}{middle}{TAIL}"))
+
+
+def test_received_text_is_printed_on_one_line_and_drives_no_terminal() -> None:
+    assert printable("v3:abc-\u00e9 \u2603") == "v3:abc-\u00e9 \u2603"  # nothing to escape
+    assert printable("a\nb\r\tc\\d") == "a\\nb\\r\\tc\\\\d"
+    assert printable("\x1b[31mred\x9b0m\x7f") == "\\x1b[31mred\\x9b0m\\x7f"
+    assert printable("\u202egnp.exe\u2028x\u200b") == "\\u202egnp.exe\\u2028x\\u200b"
+    assert printable("x" * 100, limit=10) == "x" * 9 + "\u2026"
+    every = printable("".join(chr(c) for c in range(0x3000)))
+    assert not [c for c in every if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
 
 
 @pytest.mark.parametrize(

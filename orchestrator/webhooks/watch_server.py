@@ -6,7 +6,7 @@ carries ``ParticipantLabel``); the watch's next round then starts without
 waiting for its interval. Polling stays on as the safety net, since callbacks
 may be late, lost or duplicated. With ``TELNYX_PUBLIC_KEY`` set, a callback
 whose signature is missing, stale or wrong is refused with 401 and wakes
-nothing. ``/metrics`` is Prometheus' text format, built at each scrape from the
+nothing, its body unread. ``/metrics`` is Prometheus' text format, built at each scrape from the
 watch itself (no global registry).
 """
 
@@ -26,8 +26,7 @@ from prometheus_client.registry import Collector
 from orchestrator.engine.watch import Serve, Watch
 from orchestrator.serving import serving
 from orchestrator.texml.client import TexmlClient
-from orchestrator.webhooks.receiver import callback_fields
-from orchestrator.webhooks.signing import raw_query, refusal, rejection
+from orchestrator.webhooks.intake import Refused, application, take
 
 
 class WatchMetrics(Collector):
@@ -90,7 +89,7 @@ class WatchServer:
         self.url: str | None = None  # where it listens, once it does
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = application()
         app.router.add_get("/healthz", self._health)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_route("*", "/{path:.*}", self._callback)
@@ -115,14 +114,12 @@ class WatchServer:
         )
 
     async def _callback(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        query = raw_query(request)
         self.received += 1
-        rejected = rejection(request, body, self._public_key)
-        if rejected is not None:
+        taken = await take(request, self._public_key)
+        if isinstance(taken, Refused):
             self.rejected += 1
-            return refusal(rejected)
-        fields = callback_fields(request.method, body, query, request.content_type)
+            return taken.answer
+        fields = taken.fields
         key = str(fields.get("ConferenceSid") or fields.get("FriendlyName") or "")
         watched = self._watch.by_conference(key) if key else None
         if watched is not None:

@@ -151,8 +151,9 @@ def test_webhooks_listen_prints_rejects_and_stops_cleanly() -> None:
     stdout, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
     lines = stdout.splitlines()
-    assert lines[0].endswith("call-completed call=v3:abc status=completed seq=4 [verified]")
-    assert "[rejected: the signature does not match" in lines[1]
+    assert lines[0].startswith("[verified] ")
+    assert lines[0].endswith(" call-completed call=v3:abc status=completed seq=4")
+    assert lines[1].startswith("[rejected: the signature does not match")
     assert "stopped after 2 callbacks (1 rejected)" in stderr
 
 
