@@ -107,7 +107,8 @@ async def _serve(
         checks = (
             "verifying signatures"
             if public_key is not None
-            else "not verifying signatures (TELNYX_PUBLIC_KEY is unset)"
+            else "NOT verifying signatures: without TELNYX_PUBLIC_KEY it trusts anyone who "
+            "can reach it"
         )
         click.echo(f"listening on http://{host}:{bound}/ for callbacks, {checks}", err=True)
         if forward:

@@ -183,6 +183,7 @@ def test_webhooks_listen_names_its_forward_target_without_its_secrets() -> None:
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
+    assert "trusts anyone who can reach it" in lines[0]
     assert lines[1] == "forwarding accepted callbacks to http://***@127.0.0.1:9/hook?***\n"
     assert HEAD not in "".join(lines) + stderr and TAIL not in "".join(lines) + stderr
 
