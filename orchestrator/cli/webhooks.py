@@ -63,13 +63,25 @@ def listen(host: str, port: int, forward: str | None, output: str, allow_remote:
     """
     if not is_loopback(host) and not allow_remote:
         raise UsageError(f"--host {host} is not loopback; add --allow-remote to listen on it")
-    if forward is not None and not forward.startswith(("http://", "https://")):
-        raise UsageError(f"--forward {forward!r} must be an http:// or https:// URL")
+    if forward is not None:
+        _check_forward(forward)
     from orchestrator.webhooks.signing import PUBLIC_KEY_ENV, public_key_from
 
     key_text = os.environ.get(PUBLIC_KEY_ENV, "").strip()
     public_key = public_key_from(key_text) if key_text else None
     asyncio.run(_serve(host, port, public_key, forward, output))
+
+
+def _check_forward(forward: str) -> None:
+    """Refuse a --forward URL the HTTP client cannot read plainly, naming it masked only."""
+    from orchestrator.masking import read_url, shown_url
+
+    url = read_url(forward)
+    if url is None or url.scheme not in ("http", "https"):
+        raise UsageError(
+            f"--forward {shown_url(forward)} is not an http:// or https:// URL that reads "
+            "plainly; percent-encode a password's reserved characters (# as %23, / as %2F)"
+        )
 
 
 async def _serve(
@@ -95,7 +107,8 @@ async def _serve(
         checks = (
             "verifying signatures"
             if public_key is not None
-            else "not verifying signatures (TELNYX_PUBLIC_KEY is unset)"
+            else "NOT verifying signatures: without TELNYX_PUBLIC_KEY it trusts anyone who "
+            "can reach it"
         )
         click.echo(f"listening on http://{host}:{bound}/ for callbacks, {checks}", err=True)
         if forward:

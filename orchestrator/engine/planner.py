@@ -21,6 +21,7 @@ from yarl import URL
 
 from orchestrator.engine.state import ConferenceState, fingerprint, fingerprint_differences
 from orchestrator.errors import ConfigError, NotFoundError
+from orchestrator.masking import shown_url
 from orchestrator.spec.model import ConferenceSpec, Participant
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.contract import ConferenceResource, ParticipantResource
@@ -150,9 +151,9 @@ def _unknown_account(client: TexmlClient, spec: ConferenceSpec) -> str:
     connection = client.connection
     if not URL(connection.base_url).path.rstrip("/").endswith("/v2"):
         return (
-            f"the API answered 404 for the conferences list at {connection.base_url}: the base "
-            "URL has no /v2 (Telnyx's is https://api.telnyx.com/v2); check TELNYX_BASE_URL or "
-            "--base-url"
+            f"the API answered 404 for the conferences list at {shown_url(connection.base_url)}: "
+            "the base URL has no /v2 (Telnyx's is https://api.telnyx.com/v2); check "
+            "TELNYX_BASE_URL or --base-url"
         )
     where = "account_sid in the file" if spec.account_sid else "TELNYX_ACCOUNT_SID"
     return (

@@ -19,8 +19,10 @@ differences:
 Between rounds the watch remembers the calls it holds (an in-memory local
 record), so a round costs one conference GET and one participant-list round,
 whatever the size of the call. A callback (``--listen``) wakes the round at
-once. Every dial goes through the same pacer, Labels and adoption as apply, so
-a second watcher, or an apply meanwhile, dials nobody twice.
+once, but no more than once a second per conference however many arrive: a
+callback is a hint to look, never a command. Every dial goes through the same
+pacer, Labels and adoption as apply, so a second watcher, or an apply
+meanwhile, dials nobody twice.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
 from orchestrator.yamlfile import MAX_FILE_BYTES
 
+# A callback wakes a conference's round at most this often, whatever arrives: a flood of
+# callbacks (replayed, or from anyone who can reach the port) must not multiply API reads.
+WAKE_SPACING_S = 1.0
+
 # (path) -> the file's new spec, or the lines that say why it is not valid.
 Reload = Callable[[str], "ConferenceSpec | list[str]"]
 
@@ -91,6 +97,7 @@ class Watched:
     reconnects: dict[str, _Reconnects] = field(default_factory=dict)
     ended: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    woken_at: float = float("-inf")  # when a wake last started a round (monotonic)
     due_at: float = 0.0
     idle_s: float = 0.0
 
@@ -137,7 +144,7 @@ class Watch:
         stop = self.account.halt
         while not stop.is_set() and not all(w.ended for w in self.watched):
             now = time.monotonic()
-            due = [w for w in self.watched if not w.ended and (w.due_at <= now or w.wake.is_set())]
+            due = [w for w in self.watched if not w.ended and (w.due_at <= now or _woken(w, now))]
             if due:
                 await asyncio.gather(*(self._round(w) for w in due))
                 continue
@@ -146,8 +153,10 @@ class Watch:
 
     async def _sleep_until_due(self) -> None:
         live = [w for w in self.watched if not w.ended]
-        delay = max(0.0, min(w.due_at for w in live) - time.monotonic())
-        waiters = [asyncio.ensure_future(w.wake.wait()) for w in live]
+        # A wake that came too soon after the last one is honoured once its spacing is over.
+        wakes = [w.woken_at + WAKE_SPACING_S for w in live if w.wake.is_set()]
+        delay = max(0.0, min([w.due_at for w in live] + wakes) - time.monotonic())
+        waiters = [asyncio.ensure_future(w.wake.wait()) for w in live if not w.wake.is_set()]
         waiters.append(asyncio.ensure_future(self.account.halt.wait()))
         try:
             await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
@@ -365,6 +374,15 @@ class Watch:
                 **fields,
             )
         )
+
+
+def _woken(watched: Watched, now: float) -> bool:
+    """Whether a wake starts the round now: one came, and the last one honoured is a spacing
+    ago (the others meanwhile are folded into this round)."""
+    if not watched.wake.is_set() or now < watched.woken_at + WAKE_SPACING_S:
+        return False
+    watched.woken_at = now
+    return True
 
 
 def file_reloader(env: Mapping[str, str]) -> Reload:

@@ -20,6 +20,7 @@ from jsonschema import (  # type: ignore[import-untyped, unused-ignore]  # no st
     ValidationError,
 )
 
+from orchestrator.masking import shown_url
 from orchestrator.spec.context import FileCheck, show
 from orchestrator.spec.model import JsonPath
 from orchestrator.spec.paths import format_path, is_secret_path
@@ -277,6 +278,8 @@ def _report_value(check: FileCheck, error: ValidationError, path: JsonPath) -> N
             message = f"{where}: is empty; {rule}"
         elif path and path[-1] == "caller_id" and isinstance(value, str) and not from_env:
             message = f"{where}: {shown} {_bad_characters(value)}; {rule}"
+        elif expected_value == URL_PATTERN and isinstance(value, str) and not from_env:
+            message = f"{where}: {show(shown_url(value))}: {rule}"  # its secrets never shown
         else:
             message = f"{where}: {shown}: {rule}"
     elif keyword == "minItems":

@@ -15,6 +15,7 @@ from typing import Final
 from yarl import URL
 
 from orchestrator.errors import ConfigError
+from orchestrator.masking import shown_url
 from orchestrator.reading import Unreadable, read_text_bounded
 from orchestrator.secret import Secret
 from orchestrator.texml.contract import DEFAULT_BASE_URL
@@ -31,7 +32,8 @@ class Connection:
 
     def __repr__(self) -> str:
         return (
-            f"Connection(base_url={self.base_url!r}, api_key=***, account_sid={self.account_sid!r})"
+            f"Connection(base_url={shown_url(self.base_url)!r}, api_key=***, "
+            f"account_sid={self.account_sid!r})"
         )
 
 
@@ -47,15 +49,16 @@ def is_loopback(host: str) -> bool:
 
 def check_base_url(base_url: str) -> str:
     """The base URL without a trailing slash; https is required unless the host is loopback."""
+    shown = shown_url(base_url)  # never its credentials or query, even in an error
     try:
         url = URL(base_url)
-    except ValueError as error:
-        raise ConfigError(f"base URL {base_url!r} is not a URL: {error}") from error
+    except ValueError:
+        raise ConfigError(f"base URL {shown!r} is not a URL") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigError(f"base URL {base_url!r} must look like https://api.telnyx.com/v2")
+        raise ConfigError(f"base URL {shown!r} must look like https://api.telnyx.com/v2")
     if url.scheme != "https" and not is_loopback(url.host):
         raise ConfigError(
-            f"base URL {base_url!r} must use https (plain http is allowed only on loopback, e.g. the sandbox)"
+            f"base URL {shown!r} must use https (plain http is allowed only on loopback, e.g. the sandbox)"
         )
     return str(url).rstrip("/")
 

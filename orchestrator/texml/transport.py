@@ -39,6 +39,7 @@ from orchestrator.errors import (
     RequestRejected,
     ServerError,
 )
+from orchestrator.masking import shown_url
 from orchestrator.secret import Secret
 from orchestrator.texml import contract
 from orchestrator.texml.connection import Connection
@@ -363,7 +364,7 @@ def _unreachable(
     base_url: str, method: str, path: str, error: BaseException, *, sent: bool
 ) -> ApiUnreachable:
     return ApiUnreachable(
-        f"cannot reach the API at {base_url} ({_connection_problem(error)}); "
+        f"cannot reach the API at {shown_url(base_url)} ({_connection_problem(error)}); "
         "check TELNYX_BASE_URL / --base-url and the network",
         method=method,
         path=path,

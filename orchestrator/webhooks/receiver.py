@@ -2,11 +2,17 @@
 
 Point a conference file's callbacks at it to watch a sandbox run (or a real
 call through a tunnel). With a public key every callback's Ed25519 signature
-is checked: a missing, stale or wrong one is printed as rejected and answered
-401, so the sender's retry logic is exercised too. With ``forward`` each
-accepted callback is sent on to the user's own handler, unchanged (method,
-body, content type, the Telnyx headers), as ``stripe listen --forward-to``
-does; if that handler fails, the receiver answers 502 so the sender retries.
+is checked on its raw bytes before anything of it is read: a missing, stale or
+wrong one is printed as rejected and answered 401, so the sender's retry logic
+is exercised too. A body that cannot be read is printed as unreadable and
+answered 400. With ``forward`` each accepted callback is sent on to the user's
+own handler, unchanged (method, body, content type, the Telnyx headers), as
+``stripe listen --forward-to`` does; if that handler fails, the receiver
+answers 502 so the sender retries.
+
+Each line starts with the verdict and shows no field raw: control characters
+are escaped and long values cut, so a callback cannot print a line of its own
+(a forged ``[verified]``) nor drive the terminal.
 """
 
 from __future__ import annotations
@@ -15,39 +21,20 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
-from urllib.parse import parse_qsl
 
 import aiohttp
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from yarl import URL
 
-from orchestrator.masking import shown_url
-from orchestrator.webhooks.signing import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    raw_query,
-    refusal,
-    rejection,
-)
+from orchestrator.masking import printable, shown_url
+from orchestrator.webhooks.intake import Refused, application, take
+from orchestrator.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, raw_query
 
 Output = Literal["text", "json"]
 FORWARD_TIMEOUT_S = 10.0
 _FORWARDED_HEADERS = ("content-type", SIGNATURE_HEADER, TIMESTAMP_HEADER)
-
-
-def callback_fields(method: str, body: bytes, query: str, content_type: str) -> dict[str, Any]:
-    """The callback's fields: from the query (GET), a form, or a JSON body."""
-    if method.upper() == "GET":
-        return dict(parse_qsl(query, keep_blank_values=True))
-    text = body.decode("utf-8", "replace")
-    if content_type.startswith("application/json"):
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError:
-            return {"body": text[:200]}
-        return parsed if isinstance(parsed, dict) else {"body": parsed}
-    return dict(parse_qsl(text, keep_blank_values=True))
+_SHOWN_CHARS = 80  # of one field's value in a line
 
 
 def event_name(fields: Mapping[str, Any]) -> str:
@@ -64,7 +51,7 @@ def event_name(fields: Mapping[str, Any]) -> str:
 
 
 def describe(fields: Mapping[str, Any], verdict: str) -> str:
-    """One line: event, call, conference, label, status, and what the signature said."""
+    """One line: what the signature said, then event, call, conference, label, status."""
     parts = [time.strftime("%H:%M:%S"), event_name(fields)]
     for key, shown in (
         ("CallSid", "call"),
@@ -76,8 +63,16 @@ def describe(fields: Mapping[str, Any], verdict: str) -> str:
         value = fields.get(key)
         if value not in (None, ""):
             parts.append(f"{shown}={value}")
-    parts.append(f"[{verdict}]")
-    return " ".join(parts)
+    return printable(f"[{verdict}] ") + " ".join(
+        printable(part, limit=_SHOWN_CHARS) for part in parts
+    )
+
+
+def describe_refused(method: str, path: str, size: int | None, verdict: str) -> str:
+    """One line for a callback nothing was read of: the verdict, then where it came in."""
+    where = printable(f"{method} {path}", limit=_SHOWN_CHARS)
+    length = f" ({size} bytes)" if size is not None else ""
+    return f"{printable(f'[{verdict}]')} {time.strftime('%H:%M:%S')} {where}{length}"
 
 
 class Receiver:
@@ -98,7 +93,7 @@ class Receiver:
         self.rejected = 0
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = application()
         app.router.add_get("/healthz", self._health)
         app.router.add_route("*", "/{path:.*}", self._callback)
         app.on_cleanup.append(self._close)
@@ -114,27 +109,39 @@ class Receiver:
             await self._session.close()
 
     async def _callback(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        query = raw_query(request)
-        fields = callback_fields(request.method, body, query, request.content_type)
         self.received += 1
-        rejected = rejection(request, body, self._public_key)
-        if rejected is not None:
+        taken = await take(request, self._public_key)
+        if isinstance(taken, Refused):
             self.rejected += 1
-            self._show(fields, f"rejected: {rejected}")
-            return refusal(rejected)
-        self._show(fields, "unsigned" if self._public_key is None else "verified")
+            self._show_refused(request, taken)
+            return taken.answer
+        self._show(taken.fields, "unsigned" if self._public_key is None else "verified")
         if self._forward is not None:
-            status = await self._forward_to(request, body)
+            status = await self._forward_to(request, taken.body)
             if status is None or status >= 300:
                 return web.json_response({"error": "the forward target failed"}, status=502)
         return web.Response(text="ok")
 
     def _show(self, fields: Mapping[str, Any], verdict: str) -> None:
         if self._output == "json":
-            self._emit(json.dumps({"verdict": verdict, "fields": fields}, ensure_ascii=False))
+            # ASCII only: every control character of a field escaped, C1 and U+2028 included.
+            self._emit(json.dumps({"verdict": verdict, "fields": fields}))
         else:
             self._emit(describe(fields, verdict))
+
+    def _show_refused(self, request: web.Request, refused: Refused) -> None:
+        if self._output == "json":
+            document = {
+                "verdict": refused.verdict,
+                "method": request.method,
+                "path": request.path,
+                "size": refused.size,
+            }
+            self._emit(json.dumps(document))
+        else:
+            self._emit(
+                describe_refused(request.method, request.path, refused.size, refused.verdict)
+            )
 
     async def _forward_to(self, request: web.Request, body: bytes) -> int | None:
         assert self._forward is not None
@@ -151,8 +158,8 @@ class Receiver:
             ) as answer:
                 await answer.read()
                 return answer.status
-        except (aiohttp.ClientError, TimeoutError) as error:
-            self._emit(
-                f"forward to {shown_url(self._forward)} failed: {error or type(error).__name__}"
-            )
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            # The library's text may quote the whole URL, credentials and all: its type instead.
+            why = "timed out" if isinstance(error, TimeoutError) else type(error).__name__
+            self._emit(f"forward to {shown_url(self._forward)} failed: {why}")
             return None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import os
 import time
 from collections.abc import Mapping
@@ -178,6 +179,44 @@ def rejection(
     except SignatureRejected as error:
         return error
     return None
+
+
+class SeenSignatures:
+    """The signatures of callbacks already taken, to tell a replay from a new callback.
+
+    A signed callback can be sent again as it is for as long as its timestamp is within the
+    tolerance; each is remembered that long and no longer, and at most ``limit`` at once (past
+    that, the one closest to expiring is forgotten first).
+    """
+
+    def __init__(self, *, tolerance_s: float = TOLERANCE_S, limit: int = 20_000) -> None:
+        self._tolerance_s = tolerance_s
+        self._limit = limit
+        self._seen: set[tuple[str, str]] = set()
+        self._expiry: list[tuple[float, tuple[str, str]]] = []  # a heap, soonest first
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def first(self, headers: Mapping[str, str], *, now: float | None = None) -> bool:
+        """Whether the callback with these (verified) headers is seen for the first time; it is
+        remembered from now on."""
+        timestamp = headers.get(TIMESTAMP_HEADER, "")
+        key = (timestamp, headers.get(SIGNATURE_HEADER, ""))
+        moment = time.time() if now is None else now
+        while self._expiry and self._expiry[0][0] < moment:
+            self._seen.discard(heapq.heappop(self._expiry)[1])
+        if key in self._seen:
+            return False
+        try:
+            expires = int(timestamp) + self._tolerance_s
+        except ValueError:
+            expires = moment + self._tolerance_s
+        if len(self._seen) >= self._limit:
+            self._seen.discard(heapq.heappop(self._expiry)[1])
+        self._seen.add(key)
+        heapq.heappush(self._expiry, (expires, key))
+        return True
 
 
 def refusal(rejected: SignatureRejected) -> web.Response:

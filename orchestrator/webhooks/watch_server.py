@@ -3,11 +3,15 @@
 The conference's status callbacks (point ``conference.status_callback`` of the
 file at this server) say at once that someone left (``participant-leave``
 carries ``ParticipantLabel``); the watch's next round then starts without
-waiting for its interval. Polling stays on as the safety net, since callbacks
-may be late, lost or duplicated. With ``TELNYX_PUBLIC_KEY`` set, a callback
-whose signature is missing, stale or wrong is refused with 401 and wakes
-nothing. ``/metrics`` is Prometheus' text format, built at each scrape from the
-watch itself (no global registry).
+waiting for its interval, though never more than once a second per conference
+however many arrive (the watch spaces them). Polling stays on as the safety
+net, since callbacks may be late, lost or duplicated. With
+``TELNYX_PUBLIC_KEY`` set, a callback whose signature is missing, stale or
+wrong is refused with 401 and wakes nothing, its body unread; a replay of one
+already taken (the same signature and timestamp) is answered 200 and ignored.
+Without the key the server trusts anyone who can reach it. ``/metrics`` is
+Prometheus' text format, built at each scrape from the watch itself (no global
+registry).
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from prometheus_client.registry import Collector
 from orchestrator.engine.watch import Serve, Watch
 from orchestrator.serving import serving
 from orchestrator.texml.client import TexmlClient
-from orchestrator.webhooks.receiver import callback_fields
-from orchestrator.webhooks.signing import raw_query, refusal, rejection
+from orchestrator.webhooks.intake import Refused, application, take
+from orchestrator.webhooks.signing import SeenSignatures
 
 
 class WatchMetrics(Collector):
@@ -85,13 +89,15 @@ class WatchServer:
         self._public_key = public_key
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(WatchMetrics(watch, client))
+        self._seen = SeenSignatures()
         self.received = 0
         self.rejected = 0
+        self.replayed = 0
         self.started = time.monotonic()
         self.url: str | None = None  # where it listens, once it does
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = application()
         app.router.add_get("/healthz", self._health)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_route("*", "/{path:.*}", self._callback)
@@ -106,6 +112,7 @@ class WatchServer:
                 "rounds": self._watch.rounds,
                 "callbacks": self.received,
                 "rejected": self.rejected,
+                "replayed": self.replayed,
             }
         )
 
@@ -116,18 +123,19 @@ class WatchServer:
         )
 
     async def _callback(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        query = raw_query(request)
         self.received += 1
-        rejected = rejection(request, body, self._public_key)
-        if rejected is not None:
+        taken = await take(request, self._public_key)
+        if isinstance(taken, Refused):
             self.rejected += 1
-            return refusal(rejected)
-        fields = callback_fields(request.method, body, query, request.content_type)
+            return taken.answer
+        if self._public_key is not None and not self._seen.first(request.headers):
+            self.replayed += 1
+            return web.Response(text="ok")  # taken before: answered, never acted on again
+        fields = taken.fields
         key = str(fields.get("ConferenceSid") or fields.get("FriendlyName") or "")
         watched = self._watch.by_conference(key) if key else None
         if watched is not None:
-            watched.wake.set()  # look now; polling would have taken up to an interval
+            watched.wake.set()  # a hint to look soon; the watch decides when
         return web.Response(text="ok")
 
 
@@ -150,7 +158,8 @@ def listening(
                 checking = (
                     "verifying signatures"
                     if public_key is not None
-                    else "not verifying signatures: set TELNYX_PUBLIC_KEY"
+                    else "NOT verifying signatures: without TELNYX_PUBLIC_KEY it trusts anyone "
+                    "who can reach it"
                 )
                 announce(f"listening on {server.url}/ (callbacks, /healthz, /metrics); {checking}")
             yield server

@@ -151,8 +151,9 @@ def test_webhooks_listen_prints_rejects_and_stops_cleanly() -> None:
     stdout, stderr = process.communicate(timeout=20)
     assert process.returncode == 0, stderr
     lines = stdout.splitlines()
-    assert lines[0].endswith("call-completed call=v3:abc status=completed seq=4 [verified]")
-    assert "[rejected: the signature does not match" in lines[1]
+    assert lines[0].startswith("[verified] ")
+    assert lines[0].endswith(" call-completed call=v3:abc status=completed seq=4")
+    assert lines[1].startswith("[rejected: the signature does not match")
     assert "stopped after 2 callbacks (1 rejected)" in stderr
 
 
@@ -160,3 +161,43 @@ def test_webhooks_listen_refuses_a_key_that_is_not_one() -> None:
     result = invoke("webhooks", "listen", "--port", "0", env={"TELNYX_PUBLIC_KEY": "not-a-key"})
     assert result.returncode == exit_codes.FAILED
     assert result.stderr.startswith("error: TELNYX_PUBLIC_KEY is not a base64 Ed25519 public key")
+
+
+HEAD, TAIL = "Qv7", "Kz4"  # a secret is HEAD...TAIL: neither half may show
+
+
+def test_webhooks_listen_names_its_forward_target_without_its_secrets() -> None:
+    password = f"{HEAD}@!$&'()*+,;=:%25{TAIL}"
+    token = f"{HEAD}!$&'()*+,;=:%25/?{TAIL}"  # an @ here would make the host ambiguous
+    forward = f"http://ci-{HEAD}:{password}@127.0.0.1:9/hook?token={token}#{token}"
+    command = [sys.executable, "-m", "orchestrator", "webhooks", "listen", "--port", "0"]
+    process = subprocess.Popen(
+        [*command, "--forward", forward],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    lines = read_until(process, r"forwarding ")
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 0, stderr
+    assert "trusts anyone who can reach it" in lines[0]
+    assert lines[1] == "forwarding accepted callbacks to http://***@127.0.0.1:9/hook?***\n"
+    assert HEAD not in "".join(lines) + stderr and TAIL not in "".join(lines) + stderr
+
+
+def test_webhooks_listen_refuses_a_forward_url_it_cannot_read_without_quoting_it() -> None:
+    for char in "#/?[]":
+        secret = f"{HEAD}{char}{TAIL}"
+        for forward in (
+            f"http://ci:{secret}@127.0.0.1:8000/hook",
+            f"http://{secret}:pw@127.0.0.1:8000/hook",
+            f"http://ci:12{char}{secret}@127.0.0.1:8000/hook",
+        ):
+            result = invoke("webhooks", "listen", "--port", "0", "--forward", forward)
+            said = result.stdout + result.stderr
+            assert result.returncode == exit_codes.USAGE, (forward, said)
+            assert said.startswith("error: --forward http://*** is not"), said
+            assert HEAD not in said and TAIL not in said and len(said.splitlines()) == 1

@@ -8,6 +8,7 @@ from typing import Any
 
 from orchestrator.engine.preview import Preview, preview
 from orchestrator.report.dry_run import render_dry_run_json, render_dry_run_text
+from tests.cli.support import invoke
 from tests.engine.support import conference_file, load
 
 PASSWORD = "sip-pass-91c2e"
@@ -100,3 +101,63 @@ def test_a_file_naming_its_conference_sid_dials_that_sid_without_the_application
     [request] = preview([spec], "acct-1")[0].requests
     assert request.path == f"/texml/Accounts/acct-1/Conferences/{sid}/Participants"
     assert "ApplicationSid" not in request.fields and request.waits_for == ()
+
+
+# Every reserved character, and a few that are not ASCII, in each place a URL keeps a secret.
+RESERVED = [*":/?#[]@!$&'()*+,;=%", "\u00e9", "\u2603"]
+HEAD, TAIL = "Qv7", "Kz4"
+
+
+def callback_urls() -> list[str]:
+    urls = []
+    for char in RESERVED:
+        secret = f"{HEAD}{char}{TAIL}"
+        urls += [
+            f"https://{secret}:pw@hooks.example.com/t",
+            f"https://ci:{secret}@hooks.example.com/t",
+            f"https://ci:12{char}{secret}@hooks.example.com/t",
+            f"https://hooks.example.com/t?token={secret}",
+            f"https://hooks.example.com/t#{secret}",
+        ]
+    return urls
+
+
+def test_apply_dry_run_shows_no_callback_urls_credentials_nor_token(tmp_path: Path) -> None:
+    urls = callback_urls()
+    people = [
+        {"name": f"p{i}", "to": f"+1206555{1000 + i}", "status_callback": {"url": url}}
+        for i, url in enumerate(urls)
+    ]
+    path = conference_file(
+        tmp_path,
+        people,
+        wait_url=f"https://ci:{HEAD}#{TAIL}@hooks.example.com/wait",
+        status_callback={"url": f"https://hooks.example.com/c?token={HEAD}&x={TAIL}"},
+    )
+    text = invoke("apply", str(path), "--dry-run")
+    as_json = invoke("apply", str(path), "--dry-run", "-o", "json")
+    assert (text.returncode, as_json.returncode) == (0, 0), text.stderr + as_json.stderr
+    assert text.stdout.count(" StatusCallback ") == len(urls)  # every one of them was shown
+    for output in (text.stdout, text.stderr, as_json.stdout, as_json.stderr):
+        assert HEAD.lower() not in output.lower() and TAIL.lower() not in output.lower()
+    shown = {r["fields"]["StatusCallback"] for r in json.loads(as_json.stdout)["requests"]}
+    assert shown <= {
+        "https://***",
+        "https://***@hooks.example.com/t",
+        "https://hooks.example.com/t?***",
+    }
+
+
+def test_a_callback_url_the_file_check_refuses_is_not_quoted_whole(tmp_path: Path) -> None:
+    people = [
+        {
+            "name": "a",
+            "to": "+12065550101",
+            "status_callback": {"url": f"https://ci:{HEAD} {TAIL}@hooks.example.com/t"},
+        }
+    ]
+    path = conference_file(tmp_path, people)
+    result = invoke("apply", str(path), "--dry-run")
+    assert result.returncode != 0
+    assert "status_callback.url" in result.stdout + result.stderr
+    assert HEAD not in result.stdout + result.stderr and TAIL not in result.stdout + result.stderr

@@ -13,6 +13,8 @@ from telnyx.lib.webhook_verification import verify_webhook_signature
 
 from orchestrator.errors import ConfigError
 from orchestrator.webhooks.signing import (
+    TOLERANCE_S,
+    SeenSignatures,
     SignatureRejected,
     SigningKey,
     public_key_from,
@@ -79,3 +81,20 @@ def test_a_file_that_is_not_a_key_is_one_clear_error(tmp_path: Path) -> None:
 def test_a_public_key_that_is_not_one_is_refused() -> None:
     with pytest.raises(ConfigError, match="TELNYX_PUBLIC_KEY is not a base64 Ed25519"):
         public_key_from("bm90IGEga2V5")
+
+
+def test_a_replay_is_known_while_its_signature_could_verify_and_memory_stays_bounded() -> None:
+    key = SigningKey.generate()
+    now = 1_800_000_000.0
+    seen = SeenSignatures(limit=3)
+    first = key.headers(BODY, now=now)
+    assert seen.first(first, now=now)
+    assert not seen.first(first, now=now + 1)  # the same signature and timestamp: a replay
+    assert seen.first(key.headers(BODY, now=now + 1), now=now + 1)  # signed anew: not one
+    # Past the tolerance the signature is refused as stale anyway: no need to remember it.
+    assert len(seen) == 2
+    seen.first(key.headers(b"other", now=now + TOLERANCE_S + 2), now=now + TOLERANCE_S + 2)
+    assert len(seen) == 1
+    for n in range(10):  # however many arrive, no more than the limit is kept
+        assert seen.first(key.headers(BODY + str(n).encode(), now=now + 400), now=now + 400)
+    assert len(seen) == 3

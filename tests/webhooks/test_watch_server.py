@@ -1,0 +1,211 @@
+"""apply --watch --listen's server over real HTTP against the sandbox: a flood of callbacks costs
+at most one extra round a second per conference, a replay wakes nothing, and bodies are read
+only once their signature holds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from orchestrator.engine.watch import WatchOptions, file_reloader, watch_with_connection
+from orchestrator.sandbox import SandboxInfo
+from orchestrator.texml.client import TexmlClient
+from orchestrator.webhooks.signing import SigningKey, public_key_from
+from orchestrator.webhooks.watch_server import WatchServer, listening
+from tests.engine.support import (
+    TEST_OPTIONS,
+    conference_file,
+    connection_for,
+    fast_sandbox,
+    load,
+    sandbox_health,
+)
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+PEOPLE = [
+    {"name": "lead", "to": "+12065550100", "role": "host"},
+    {"name": "bob", "to": "+12065550101"},
+]
+# Without a callback nothing would be read again for half a minute: every read counted here
+# is one a callback caused.
+SLOW = WatchOptions(interval_s=30)
+
+
+@asynccontextmanager
+async def watched(
+    info: SandboxInfo, path: Path, key: SigningKey | None, said: list[str] | None = None
+) -> AsyncIterator[WatchServer]:
+    """A watch of ``path`` with its --listen server (verifying ``key``'s signatures, if given)
+    once the first round has run; what it announces goes to ``said``."""
+    servers: list[WatchServer] = []
+    public_key = public_key_from(key.public_key) if key is not None else None
+    announce = said.append if said is not None else None
+
+    def serve(watch: Any, client: Any) -> Any:
+        inner = listening("127.0.0.1", 0, public_key=public_key, announce=announce)(watch, client)
+
+        @asynccontextmanager
+        async def keep() -> AsyncIterator[object]:
+            async with inner as server:
+                servers.append(server)
+                yield server
+
+        return keep()
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        watch_with_connection(
+            [load(path)], connection_for(info), TEST_OPTIONS, SLOW, stop,
+            reload=file_reloader({}), serve=serve,
+        )
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 15
+        while not servers or (await health(servers[0]))["rounds"] < 1:
+            assert time.monotonic() < deadline and not task.done()
+            await asyncio.sleep(0.02)
+        yield servers[0]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def health(server: WatchServer) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/healthz") as answer:
+        found: dict[str, Any] = await answer.json()
+        return found
+
+
+async def conference_sid(info: SandboxInfo) -> str:
+    async with TexmlClient(connection_for(info)) as client:
+        return (await client.list_conferences(friendly_name="test-bridge"))[0]["sid"]
+
+
+async def reads(info: SandboxInfo) -> int:
+    """The GET requests the sandbox has answered: conference and participant-list reads."""
+    return int((await sandbox_health(info))["requests"]["GET"])
+
+
+async def post(http: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]) -> int:
+    async with http.post(f"{url}/c", data=body, headers={**FORM, **headers}) as answer:
+        return answer.status
+
+
+async def settled(info: SandboxInfo, before: int) -> int:
+    """The GET count once a round that ``before`` preceded has run (and a second has passed)."""
+    deadline = time.monotonic() + 5
+    while await reads(info) == before:
+        assert time.monotonic() < deadline, "no round ran"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.2)
+    return await reads(info)
+
+
+@pytest.mark.parametrize("verifying", [True, False], ids=["verifying", "trusting"])
+async def test_a_flood_of_callbacks_costs_at_most_one_extra_round_a_second(
+    tmp_path: Path, verifying: bool
+) -> None:
+    key = SigningKey.generate()  # signs every callback; the server checks only if verifying
+    path = conference_file(tmp_path, PEOPLE)
+    said: list[str] = []
+    async with (
+        fast_sandbox() as info,
+        watched(info, path, key if verifying else None, said) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        sid = await conference_sid(info)
+        join = f"StatusCallbackEvent=participant-join&ConferenceSid={sid}"
+        # What one round reads, measured on a single callback.
+        before = await reads(info)
+        first = f"{join}&SequenceNumber=0".encode()
+        assert await post(http, server.url or "", first, key.headers(first)) == 200
+        after = await settled(info, before)
+        per_round = after - before
+
+        replayed = f"{join}&SequenceNumber=1".encode()
+        replay_headers = key.headers(replayed)
+        statuses = []
+        started = time.monotonic()
+        for n in range(60):  # 20 a second for 3 s: a replay and a fresh one in turn
+            if n % 2:
+                fresh = f"{join}&SequenceNumber={n + 1}".encode()
+                statuses.append(await post(http, server.url or "", fresh, key.headers(fresh)))
+            else:
+                statuses.append(await post(http, server.url or "", replayed, replay_headers))
+            await asyncio.sleep(0.05)
+        flood_s = time.monotonic() - started
+        await asyncio.sleep(1.5)  # the coalesced round still to come, if any
+        spent = await reads(info) - after
+        seen = await health(server)
+    assert statuses == [200] * 60
+    # One round at once, then at most one a second, and one for the last second's callbacks.
+    rounds = int(flood_s) + 2
+    assert per_round <= spent <= rounds * per_round, (spent, per_round, flood_s)
+    # Without a key nothing tells a replay from a new callback: the spacing alone holds.
+    replayed = 29 if verifying else 0
+    assert (seen["callbacks"], seen.get("replayed"), seen["rejected"]) == (61, replayed, 0)
+    [banner] = said
+    if verifying:
+        assert banner.endswith("; verifying signatures")
+    else:
+        assert "without TELNYX_PUBLIC_KEY it trusts anyone who can reach it" in banner
+
+
+async def test_a_replayed_callback_is_answered_200_and_wakes_nothing(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    path = conference_file(tmp_path, PEOPLE)
+    async with (
+        fast_sandbox() as info,
+        watched(info, path, key) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        sid = await conference_sid(info)
+        body = f"StatusCallbackEvent=participant-leave&ConferenceSid={sid}".encode()
+        headers = key.headers(body)
+        before = await reads(info)
+        assert await post(http, server.url or "", body, headers) == 200
+        woken = await settled(info, before)  # the first one wakes a round; a second passes
+        for _ in range(3):
+            assert await post(http, server.url or "", body, headers) == 200
+        await asyncio.sleep(1.2)  # a wake would have been honoured by now
+        assert await reads(info) == woken
+        assert (await health(server)).get("replayed") == 3
+
+
+async def test_a_body_is_read_only_once_signed_and_never_answered_500(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = SigningKey.generate()
+    deep = b"[" * 100_000 + b"]" * 100_000
+    not_utf8 = b"StatusCallbackEvent=participant-leave&ConferenceSid=\xff\xfe"
+    json_body = {"Content-Type": "application/json"}
+    path = conference_file(tmp_path, PEOPLE)
+    async with (
+        fast_sandbox() as info,
+        watched(info, path, key) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        url = f"{server.url}/c"
+        statuses = []
+        for body, headers in (
+            (deep, json_body),  # unsigned: refused on its bytes, never parsed
+            (deep, {**json_body, **key.headers(deep)}),
+            (not_utf8, {**FORM, **key.headers(not_utf8)}),
+        ):
+            async with http.post(url, data=body, headers=headers) as answer:
+                statuses.append((answer.status, (await answer.json())["error"]))
+        seen = await health(server)
+    assert statuses == [
+        (401, "signature rejected: no telnyx-signature-ed25519 and telnyx-timestamp headers"),
+        (400, "unreadable callback: the JSON body is nested too deeply"),
+        (400, "unreadable callback: the body is not UTF-8"),
+    ]
+    assert (seen["callbacks"], seen["rejected"]) == (3, 3)
+    assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text
