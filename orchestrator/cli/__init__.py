@@ -57,6 +57,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "schema": ("orchestrator.cli.validate", "schema", "Print the conference file JSON Schema."),
 }
 
+# Commands a signal stops with a summary rather than ends: their handlers are installed as
+# soon as the command is known.
+STOPS_ON_SIGNALS = frozenset({"apply"})
+
 
 def exit_code_for(error: OrchestratorError) -> int:
     return exit_codes.USAGE if isinstance(error, UsageError) else exit_codes.FAILED
@@ -71,6 +75,12 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return super().get_command(ctx, cmd_name)
+        if cmd_name in STOPS_ON_SIGNALS:
+            # Before its modules are imported: a signal from now on still ends the run with
+            # its summary and report (see orchestrator.cli.signals).
+            from orchestrator.cli.signals import install_early
+
+            install_early(ctx)
         module_name, attribute, _ = COMMANDS[cmd_name]
         command = getattr(importlib.import_module(module_name), attribute)
         assert isinstance(command, click.Command)
@@ -83,7 +93,12 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            try:
+                return super().invoke(ctx)
+            finally:
+                from orchestrator.cli.signals import release
+
+                release(ctx)  # the handlers get_command installed, if it did
         except OrchestratorError as error:
             click.echo(f"error: {error}", err=True)
             ctx.exit(exit_code_for(error))

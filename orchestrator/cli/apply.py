@@ -23,7 +23,7 @@ from orchestrator.cli.options import (
     state_store,
     yes_option,
 )
-from orchestrator.cli.signals import Signals, run_with_signals
+from orchestrator.cli.signals import run_with_signals, signals_for
 from orchestrator.cli.target import (
     Target,
     inspect_files,
@@ -257,6 +257,9 @@ def apply(
     if dry_run:
         _dry_run(paths, target.env, output)
         return
+    # Installed by the command line before this module was imported, as a rule: a signal
+    # from then on ends the run with its summary and report.
+    signals = signals_for(click.get_current_context())
     if listen is not None and not watch:
         raise UsageError("--listen is for apply --watch: add --watch, or drop --listen")
     listener = _listener(listen) if listen is not None else None
@@ -264,7 +267,11 @@ def apply(
         _check_report_path(report_path)
     if (prune or redial_changed) and not yes and not target.sandbox:
         # A --sandbox run starts from an empty simulation: it has nothing live to hang up.
-        _confirm_hang_ups(paths, target, state_store(state_dir), prune, redial_changed)
+        signals.ask(
+            lambda: _confirm_hang_ups(paths, target, state_store(state_dir), prune, redial_changed)
+        )
+        if signals.received is not None:  # stopped before the answer: nobody is hung up
+            prune = redial_changed = False
     live = sys.stderr.isatty()
     progress = progress_for(terminal=live, quiet=quiet, no_color=no_color)
     options = ApplyOptions(
@@ -281,7 +288,7 @@ def apply(
     )
     model = RunModel(watching=watch)
     progress.attach(model)
-    with Signals(live=live and not quiet) as signals:
+    with signals.for_the_run(live=live and not quiet):
         files: list[str] = []
         watching = WatchOptions(interval_s=interval) if watch else None
 

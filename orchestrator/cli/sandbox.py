@@ -135,17 +135,19 @@ async def serve(
     signing_key: SigningKey | None = None,
 ) -> None:
     """Run until SIGINT or SIGTERM, printing the connection settings first."""
-    stop = stop_on_signals()
-    async with running_sandbox(
-        scenario,
-        host=host,
-        port=port,
-        api_key=token,
-        account_sid=account_sid,
-        allow_remote_callbacks=allow_remote_callbacks,
-        access_log=access_log,
-        signing_key=signing_key,
-    ) as info:
+    async with (
+        stop_on_signals() as stop,
+        running_sandbox(
+            scenario,
+            host=host,
+            port=port,
+            api_key=token,
+            account_sid=account_sid,
+            allow_remote_callbacks=allow_remote_callbacks,
+            access_log=access_log,
+            signing_key=signing_key,
+        ) as info,
+    ):
         click.echo(BANNER)
         click.echo(f"Listening on {info.base_url} (scenario: {scenario_name})")
         click.echo("Point orchestrator or the Telnyx SDK at it with:")

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import click
 
 from orchestrator.errors import UsageError
-from orchestrator.serving import stop_on_signals
 from orchestrator.texml.connection import is_loopback
 
 if TYPE_CHECKING:
@@ -88,10 +87,8 @@ async def _serve(
     host: str, port: int, public_key: Ed25519PublicKey | None, forward: str | None, output: str
 ) -> None:
     from orchestrator.masking import shown_url
-    from orchestrator.serving import serving
+    from orchestrator.serving import serving, stop_on_signals
     from orchestrator.webhooks.receiver import Receiver
-
-    stop = stop_on_signals()
 
     def emit(line: str) -> None:
         click.echo(line)
@@ -103,7 +100,7 @@ async def _serve(
         output="json" if output == "json" else "text",
         emit=emit,
     )
-    async with serving(receiver.app(), host, port) as bound:
+    async with stop_on_signals() as stop, serving(receiver.app(), host, port) as bound:
         checks = (
             "verifying signatures"
             if public_key is not None

@@ -25,8 +25,6 @@ from orchestrator.sandbox.scenario import Scenario
 from orchestrator.serving import serving
 from orchestrator.webhooks.signing import SigningKey
 
-# How long shutting down waits for requests still being answered.
-SHUTDOWN_TIMEOUT_S = 2.0
 THREAD_START_TIMEOUT_S = 30.0
 
 
@@ -90,9 +88,7 @@ async def running_sandbox(
         access_log=access_log,
     )
     hint = " (pick another --port, or 0 for any free port)" if port else ""
-    async with serving(
-        app, host, port, hint=hint, shutdown_timeout_s=SHUTDOWN_TIMEOUT_S
-    ) as bound_port:
+    async with serving(app, host, port, hint=hint) as bound_port:
         info = SandboxInfo(
             base_url=f"http://{_url_host(host)}:{bound_port}{API_PREFIX}",
             api_key=key,

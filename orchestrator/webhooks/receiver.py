@@ -109,8 +109,8 @@ class Receiver:
             await self._session.close()
 
     async def _callback(self, request: web.Request) -> web.StreamResponse:
-        self.received += 1
         taken = await take(request, self._public_key)
+        self.received += 1  # once it has arrived whole: a request cut off midway is none
         if isinstance(taken, Refused):
             self.rejected += 1
             self._show_refused(request, taken)

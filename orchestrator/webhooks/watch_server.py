@@ -123,8 +123,8 @@ class WatchServer:
         )
 
     async def _callback(self, request: web.Request) -> web.Response:
-        self.received += 1
         taken = await take(request, self._public_key)
+        self.received += 1  # once it has arrived whole: a request cut off midway is none
         if isinstance(taken, Refused):
             self.rejected += 1
             return taken.answer

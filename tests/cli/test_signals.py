@@ -1,15 +1,23 @@
 """SIGTERM and SIGHUP stop apply as the first Ctrl-C does; a second signal aborts at once.
 
 apply runs in a subprocess against a sandbox served by a thread of the test, so
-the local record is kept (an in-process --sandbox run records nothing).
+the local record is kept (an in-process --sandbox run records nothing). A server
+(``webhooks listen``, ``apply --watch --listen``) stops within its grace while a
+client holds a request open, and at once on a second signal.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
+import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +28,9 @@ import pytest
 from orchestrator import exit_codes
 from orchestrator.engine.state import StateStore
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
-from tests.cli.support import CliSession
-from tests.engine.support import numbered
+from orchestrator.serving import SHUTDOWN_GRACE_S
+from tests.cli.support import OWN_SETTINGS, CliSession
+from tests.engine.support import conference_file, numbered
 
 PEOPLE = 30
 
@@ -182,3 +191,212 @@ def test_a_second_signal_aborts_at_once(
     ]
     assert "Traceback" not in stderr
     assert stdout == "" and not report.exists()
+
+
+# The headers of a request and 3 of the 100 bytes of body they announce.
+HALF_A_REQUEST = b"POST /calls HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\nabc"
+
+
+def start(*args: str, python: tuple[str, ...] = ()) -> subprocess.Popen[str]:
+    """``orchestrator ARGS`` in a subprocess (``python``: the interpreter's own options), with
+    none of the test's TELNYX_* or ORCH* settings."""
+    return subprocess.Popen(
+        [sys.executable, *python, "-m", "orchestrator", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS)},
+    )
+
+
+def port_said(process: subprocess.Popen[str], pattern: str) -> int:
+    """The port of the loopback URL on the first stderr line that matches ``pattern``."""
+    assert process.stderr is not None
+    lines = []
+    while line := process.stderr.readline():
+        lines.append(line)
+        if re.search(pattern, line):
+            found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+            assert found is not None, line
+            return int(found.group(1))
+    raise AssertionError("".join(lines))
+
+
+def hold_half_a_request(port: int) -> socket.socket:
+    held = socket.create_connection(("127.0.0.1", port), timeout=10)
+    held.sendall(HALF_A_REQUEST)
+    time.sleep(0.3)  # the server has read the headers: a request is in progress
+    return held
+
+
+def refused(port: int) -> bool:
+    """Whether new connections to ``port`` are refused, once they are (within five seconds);
+    one on its way as the listening socket closes is reset instead."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except (ConnectionRefusedError, ConnectionResetError):
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def stop_while_held(process: subprocess.Popen[str], port: int, signals: int) -> tuple[str, str]:
+    """SIGTERM (``signals`` times) while a client holds half a request open; the output,
+    once the process has ended within the grace (one signal) or at once (two)."""
+    with hold_half_a_request(port) as held:
+        process.send_signal(signal.SIGTERM)
+        assert refused(port)  # no new connection from the first signal on
+        if signals == 2:
+            process.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        # One signal: the grace, not a minute; two: not even the grace.
+        limit = 10.0 if signals == 1 else SHUTDOWN_GRACE_S / 2
+        try:
+            stdout, stderr = process.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            raise AssertionError(f"still running {limit} s after the signal: {stderr}") from None
+        assert time.monotonic() - sent < limit
+        with contextlib.suppress(ConnectionResetError):  # closed, not left open
+            assert held.recv(100) == b""
+    assert "Traceback" not in stderr, stderr
+    return stdout, stderr
+
+
+@pytest.mark.parametrize("signals", [1, 2], ids=["SIGTERM", "SIGTERM-SIGTERM"])
+def test_webhooks_listen_stops_promptly_while_a_client_holds_a_request(signals: int) -> None:
+    process = start("webhooks", "listen", "--port", "0")
+    port = port_said(process, r"listening on ")
+    _, stderr = stop_while_held(process, port, signals)
+    assert process.returncode == exit_codes.OK, stderr
+    assert "stopped after 0 callbacks (0 rejected)" in stderr
+
+
+@pytest.mark.parametrize("signals", [1, 2], ids=["SIGTERM", "SIGTERM-SIGTERM"])
+def test_apply_watch_listen_stops_promptly_while_a_client_holds_a_request(
+    tmp_path: Path, signals: int
+) -> None:
+    path = conference_file(tmp_path, numbered(2))
+    scenario = tmp_path / "fast.yaml"
+    scenario.write_text("time_scale: 0.01\n", encoding="utf-8")
+    report = tmp_path / "report.json"
+    process = start(
+        *("apply", str(path), "--sandbox", "--scenario", str(scenario), "--report", str(report)),
+        *("--watch", "--interval", "0.2", "--listen", "127.0.0.1:0"),
+    )
+    port = port_said(process, r"listening on ")
+    stdout, stderr = stop_while_held(process, port, signals)
+    if signals == 1:  # the watch ends as a stopped watch does: summary, report, verdict
+        assert process.returncode in (exit_codes.OK, exit_codes.PARTIAL), stderr
+        assert "2 participants: " in stdout
+        assert json.loads(report.read_text())["exit_code"] == process.returncode
+    else:  # the second signal aborts, as it does any run
+        assert process.returncode == exit_codes.TERMINATED, stderr
+        assert stderr.splitlines()[-1] == "aborted"
+        assert stdout == "" and not report.exists()
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        r"\| +asyncio$",  # apply's modules are being imported
+        r"\| +aiohttp$",  # ... the heaviest of them
+        r"\| +orchestrator\.sandbox$",  # the run has begun; the sandbox is about to start
+        r"^sandbox: simulated TeXML API",  # it has started; the files are being read
+    ],
+    ids=["importing", "importing-aiohttp", "starting-the-sandbox", "reading-the-files"],
+)
+def test_a_signal_at_any_moment_of_the_start_leaves_the_summary_and_the_report(
+    tmp_path: Path, moment: str
+) -> None:
+    """The moments are told by what the process has done (``-X importtime`` prints each import
+    as it ends) rather than by a clock, so that a loaded machine cannot move them."""
+    path = conference_file(tmp_path, numbered(3))
+    report = tmp_path / "report.json"
+    process = start(
+        "apply", str(path), "--sandbox", "--report", str(report), python=("-X", "importtime")
+    )
+    assert process.stderr is not None
+    before = []
+    while line := process.stderr.readline():
+        before.append(line)
+        if re.search(moment, line.rstrip("\n")):
+            break
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+    stderr = "".join(before) + stderr
+    said = [line for line in stderr.splitlines() if not line.startswith("import time:")]
+
+    assert process.returncode == exit_codes.TERMINATED, "\n".join(said)
+    assert "Traceback" not in stderr
+    assert len([line for line in said if line.startswith("received SIGTERM")]) == 1, said
+    # Every participant is in the summary and the report, each with what became of it.
+    names = [f"p{i:03d}" for i in range(3)]
+    lines = stdout.splitlines()
+    assert sorted(line.split()[0] for line in lines[2:5]) == names, stdout
+    assert lines[5].startswith("3 participants: ")
+    assert any(line.startswith("interrupted by SIGTERM") for line in lines)
+    envelope = json.loads(report.read_text())
+    assert envelope["exit_code"] == exit_codes.TERMINATED
+    [document] = envelope["conferences"]
+    assert document["stopped_by"] == "SIGTERM"
+    outcomes = {p["name"]: p["observed"] for p in document["participants"]}
+    assert sorted(outcomes) == names
+    assert set(outcomes.values()) <= {"not-dialed", "connecting", "connected"}, outcomes
+
+
+def test_a_signal_while_apply_asks_to_hang_up_hangs_nobody_up(cli: CliSession) -> None:
+    """The question is answered no; the run that follows dials nobody and says so."""
+    report = cli.directory / "report.json"
+    state = ("--state-dir", str(cli.directory / "state"))
+    path = cli.write(numbered(2))
+    cli.apply(path, *state)
+    cli.write(numbered(1))  # p001 left the file: --prune asks before it hangs the call up
+    flags = ("--prune", *state, "--report", str(report))
+    terminal, its_end = pty.openpty()  # the question needs a terminal to be asked on
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "apply", str(path), *flags],
+        stdin=its_end,
+        stdout=subprocess.PIPE,
+        stderr=its_end,
+        text=True,
+        env=cli.env,
+    )
+    os.close(its_end)
+    shown: list[bytes] = []
+    asked = threading.Event()
+
+    def read_the_terminal() -> None:  # to its end, so that the process never waits on it
+        with contextlib.suppress(OSError):
+            while chunk := os.read(terminal, 4096):
+                shown.append(chunk)
+                if b"Go ahead?" in b"".join(shown):
+                    asked.set()
+
+    reader = threading.Thread(target=read_the_terminal, daemon=True)
+    reader.start()
+    try:
+        assert asked.wait(timeout=20), b"".join(shown)
+        # As a person would: once it waits for the answer. (A signal in the instant between
+        # the question and the read that waits for the answer is handled only after the read.)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        reader.join(timeout=5)
+        os.close(terminal)
+    said = b"".join(shown).decode(errors="replace")
+    assert process.returncode == exit_codes.INTERRUPTED, said
+    assert "Traceback" not in said and "Aborted" not in said
+    assert "received SIGINT before the first dial: nobody will be dialed" in said
+    assert any(line.startswith("interrupted by Ctrl-C") for line in stdout.splitlines()), stdout
+    assert "p001" in stdout and "apply --prune hangs it up" in stdout
+    assert cli.live_labels("p000", "p001") == {"p000": True, "p001": True}  # nobody hung up
+    assert json.loads(report.read_text())["exit_code"] == exit_codes.INTERRUPTED

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from telnyx.lib.webhook_verification import verify_webhook_signature
 
+from orchestrator.serving import SHUTDOWN_GRACE_S
 from orchestrator.texml import contract
 from orchestrator.webhooks.signing import SigningKey
 
@@ -274,6 +275,47 @@ def test_sigterm_stops_it_too() -> None:
     assert process.returncode == 0
     assert "Traceback" not in stderr
     assert settings["TELNYX_API_KEY"] not in stderr
+
+
+@pytest.mark.parametrize("signals", [1, 2], ids=["SIGTERM", "SIGTERM-SIGTERM"])
+def test_a_client_holding_a_request_delays_the_stop_by_the_grace_at_most(signals: int) -> None:
+    process = _start("--port", "0", "--token", TOKEN)
+    try:
+        _, settings = _settings(process)
+        port = urllib.parse.urlsplit(settings["TELNYX_BASE_URL"]).port
+        assert port is not None
+        url = _participants_url(settings, "held")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as held:
+            # The headers of a dial and 3 of the 100 bytes of body they announce.
+            held.sendall(
+                f"POST {urllib.parse.urlsplit(url).path} HTTP/1.1\r\nHost: test\r\n"
+                f"Authorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\nTo=".encode()
+            )
+            time.sleep(0.3)  # the sandbox has read the headers: a request is in progress
+            process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:  # new connections are refused from the first signal
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                except (ConnectionRefusedError, ConnectionResetError):
+                    break
+                time.sleep(0.01)
+            else:
+                raise AssertionError("the sandbox still accepts connections after SIGTERM")
+            if signals == 2:
+                process.send_signal(signal.SIGTERM)
+            sent = time.monotonic()
+            # One signal: open requests get the grace; a second: not even that.
+            limit = 10.0 if signals == 1 else SHUTDOWN_GRACE_S / 2
+            _, stderr = process.communicate(timeout=limit)
+            assert time.monotonic() - sent < limit
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert stderr.splitlines()[-1] == "sandbox stopped"
+    assert "Traceback" not in stderr
 
 
 def test_port_in_use_is_one_line() -> None:
