@@ -67,7 +67,9 @@ def status(
     style = style_for(sys.stdout, no_color=no_color)
 
     def once() -> tuple[int, str]:
-        inspections = asyncio.run(inspect_files(paths, target, store, recordings=True))
+        inspections = asyncio.run(
+            inspect_files(paths, target, store, recordings=True, undialable="ignore")
+        )
         code = exit_codes.DRIFT if any(i.drift for i in inspections) else exit_codes.OK
         return code, STATUS_REPORTERS[output](inspections, exit_code=code, full=full, style=style)
 
