@@ -43,10 +43,11 @@ from orchestrator.engine.watch import (
 )
 from orchestrator.errors import ConfigError, UsageError
 from orchestrator.files import write_atomically
+from orchestrator.report.envelope import error_json, render_envelope
 from orchestrator.report.plan import hang_up_lines
 from orchestrator.report.progress import ProgressDisplay, progress_for
-from orchestrator.report.style import style_for
-from orchestrator.report.summary import SUMMARY_REPORTERS, error_lines, render_json
+from orchestrator.report.style import PLAIN, Style, style_for
+from orchestrator.report.summary import SUMMARY_REPORTERS, error_lines, result_json
 from orchestrator.texml.connection import is_loopback
 
 
@@ -277,7 +278,8 @@ def apply(
         for line in error_lines(results):
             click.echo(line, err=True)
         style = style_for(sys.stdout, no_color=no_color)
-        _print(SUMMARY_REPORTERS[output](results, exit_code=code, full=full, style=style))
+        render = render_report if output == "json" else SUMMARY_REPORTERS[output]
+        _print(render(results, exit_code=code, full=full, style=style))
         if report_failure is not None:
             click.echo(report_failure, err=True)
     if code != exit_codes.OK:
@@ -307,10 +309,24 @@ def _check_report_path(report_path: str) -> None:
         raise ConfigError(f"--report {report_path}: {problem}; nothing was dialed")
 
 
+def render_report(
+    results: list[ConferenceResult], *, exit_code: int, full: bool = True, style: Style = PLAIN
+) -> str:
+    """The JSON envelope; its ``error``: what stopped conferences, as the stderr lines say it."""
+    lines = error_lines(results)
+    error = None
+    if lines:
+        failing = [r for r in results if r.error]
+        message = "; ".join(line.removeprefix("error: ") for line in lines)
+        error = error_json(message, file=failing[0].path if len(failing) == 1 else None)
+    conferences = [result_json(r) for r in results]
+    return render_envelope("apply", conferences, exit_code=exit_code, error=error)
+
+
 def _write_report(report_path: str, results: list[ConferenceResult], exit_code: int) -> str | None:
     """Write the report; what went wrong, as a warning line, when it could not be written."""
     try:
-        write_atomically(Path(report_path), render_json(results, exit_code=exit_code))
+        write_atomically(Path(report_path), render_report(results, exit_code=exit_code))
     except OSError as error:
         return (
             f"warning: --report {report_path}: cannot write the report "

@@ -19,6 +19,7 @@ from orchestrator.cli.options import (
 )
 from orchestrator.cli.target import Target, inspect_files, target_options
 from orchestrator.errors import OrchestratorError
+from orchestrator.report.envelope import error_json, render_error
 from orchestrator.report.status import STATUS_REPORTERS
 from orchestrator.report.style import style_for
 
@@ -78,17 +79,27 @@ def status(
         click.echo(text, nl=False)
     else:
         code = _watch(
-            once, interval, live=sys.stdout.isatty() and output == "text", no_color=no_color
+            once,
+            interval,
+            live=sys.stdout.isatty() and output == "text",
+            no_color=no_color,
+            json=output == "json",
         )
     if code != exit_codes.OK:
         raise SystemExit(code)
 
 
 def _watch(
-    once: Callable[[], tuple[int, str]], interval: float, *, live: bool, no_color: bool
+    once: Callable[[], tuple[int, str]],
+    interval: float,
+    *,
+    live: bool,
+    no_color: bool,
+    json: bool = False,
 ) -> int:
     """Refresh every ``interval`` seconds until Ctrl-C, through passing API errors; the last
-    refresh's exit code. On a terminal the status is redrawn in place (``report.live``)."""
+    refresh's exit code. On a terminal the status is redrawn in place (``report.live``).
+    With ``json``, each refresh prints one envelope, a failed one with its ``error``."""
     display = None
     if live:
         from orchestrator.report.live import WatchDisplay  # rich, only on a terminal
@@ -109,6 +120,8 @@ def _watch(
                     display.failed(str(error))
                 else:
                     click.echo(f"error: {error}", err=True)
+                if json:
+                    click.echo(render_error("status", error_json(error), exit_code=code), nl=False)
             if display is None:
                 click.echo(f"(every {interval:g}s; Ctrl-C to stop)", err=True)
             time.sleep(interval)

@@ -4,7 +4,8 @@ plan, status, apply and down share this: ``--sandbox [--scenario]`` or the
 connection options and environment select the API; the files are validated in
 full before any request; files are grouped by account so each group shares one
 client. A ``${VAR}`` that only dial requests use need not be set but for apply
-(``Undialable``).
+(``Undialable``). With ``-o json`` a command's error prints its report's
+envelope too (``JSON_REPORT``, printed where errors become exit codes).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 import click
 
+from orchestrator.cli import JSON_REPORT
 from orchestrator.cli.options import F, connection_options, sandbox_options
 from orchestrator.engine.inspect import Inspection, inspect
 from orchestrator.engine.state import StateStore
@@ -56,6 +58,10 @@ def target_options(function: F) -> F:
         verbose: bool,
         **kwargs: Any,
     ) -> Any:
+        if kwargs.get("output") == "json":
+            # Any error from here on prints the report's envelope as well.
+            context = click.get_current_context()
+            context.meta[JSON_REPORT] = "dry-run" if kwargs.get("dry_run") else context.info_name
         if scenario is not None and not sandbox:
             # Without --sandbox the command would run against TELNYX_BASE_URL: a user who
             # believes they run a drill must not reach the real API.

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import exit_codes
-from tests.cli.support import PEOPLE, CliSession, lines_of
+from tests.cli.support import PEOPLE, CliSession, envelope, lines_of
 
 SECRETS = {"TICKET": "ticket-4711", "CAROL_PW": "carol-sip-pass"}
 
@@ -53,9 +53,16 @@ def test_plan_names_who_cannot_be_dialed_and_still_says_what_differs(cli: CliSes
     people = _people()
     people[0]["muted"] = True
     cli.write(people)
-    changed = cli.run("plan", str(path), "--detailed-exitcode")
+    changed = cli.run("plan", str(path), "--detailed-exitcode", "-o", "json")
     assert changed.returncode == exit_codes.CHANGES, changed.stderr
-    assert "~ update alice: muted false -> true" in lines_of(changed.stdout)
+    planned = envelope("plan", changed)
+    assert planned["error"] is None and planned["changes_present"] is True
+    [conference] = planned["conferences"]
+    assert [(a["name"], a["action"], a["needs_redial"]) for a in conference["actions"]] == [
+        ("alice", "update", []),
+        ("bob", "unchanged", []),  # its header, unknown here, is not taken for a change
+        ("carol", "unchanged", []),
+    ]
     assert "bob cannot be dialed" in changed.stderr
 
 
@@ -91,7 +98,17 @@ def test_apply_refuses_before_any_request_and_names_each_participant(cli: CliSes
         "sent. Set them and run again (plan, status and down run without them)",
     ]
     assert cli.dial_count() == dials
-    assert SECRETS["CAROL_PW"] not in result.stderr
+
+    as_json = cli.run("apply", str(path), "-q", "-o", "json")
+    error = envelope("apply", as_json)["error"]
+    assert as_json.returncode == exit_codes.FAILED
+    assert [(f["severity"], f["message"].split(":")[0]) for f in error["findings"]] == [
+        ("error", "bob cannot be dialed"),
+        ("error", "carol cannot be dialed"),
+    ]
+    assert error["file"] == str(path)
+    assert cli.dial_count() == dials
+    assert SECRETS["CAROL_PW"] not in result.stderr + as_json.stdout + as_json.stderr
 
 
 def test_a_variable_that_names_the_conference_or_a_call_is_needed_by_every_command(
