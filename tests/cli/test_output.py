@@ -3,7 +3,10 @@ one JSON envelope that validates against its published schema, safe defaults, -v
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ import pytest
 
 from orchestrator import exit_codes
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
-from tests.cli.support import PEOPLE, CliSession, Ran, envelope, invoke
+from tests.cli.support import PEOPLE, CliSession, Ran, envelope, envelopes, invoke
 from tests.engine.support import conference_file, numbered
 
 
@@ -252,3 +255,32 @@ def test_help_names_the_environment_and_true_exit_codes() -> None:
     assert "in seconds" in invoke("apply", "--help").stdout
     down = invoke("down", "--help").stdout
     assert "3 " not in down.split("Exit codes:")[1].split("Environment:")[0]
+
+
+def test_status_watch_prints_an_envelope_for_each_refresh_a_failed_one_with_its_error(
+    cli: CliSession,
+) -> None:
+    path = cli.write(PEOPLE)
+    command = ["status", str(path), "--watch", "--interval", "0.1", "-o", "json"]
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**cli.env, "TELNYX_API_KEY": "KEYwrong"},
+    )
+    assert watcher.stdout is not None
+    printed = ""
+    for line in watcher.stdout:
+        printed += line
+        if printed.count("\n}\n") == 2:  # two whole envelopes
+            break
+    watcher.send_signal(signal.SIGINT)
+    rest, errors = watcher.communicate(timeout=30)
+    refreshes = envelopes("status", printed + rest)
+    assert len(refreshes) >= 2
+    for refresh in refreshes:
+        assert refresh["exit_code"] == exit_codes.FAILED
+        assert "refused the API key" in refresh["error"]["message"]
+    assert watcher.returncode == exit_codes.FAILED, errors
+    assert "Traceback" not in errors
