@@ -66,7 +66,9 @@ def test_plan_names_who_cannot_be_dialed_and_still_says_what_differs(cli: CliSes
     assert "bob cannot be dialed" in changed.stderr
 
 
-def test_status_and_down_run_without_what_only_a_dial_needs(cli: CliSession) -> None:
+def test_status_and_down_run_without_what_only_a_dial_needs_but_not_without_the_rest(
+    cli: CliSession,
+) -> None:
     path = _applied(cli)
     dials = cli.dial_count()
     status = cli.run("status", str(path))
@@ -80,6 +82,21 @@ def test_status_and_down_run_without_what_only_a_dial_needs(cli: CliSession) -> 
     assert "- hung up carol" in lines_of(down.stdout)
     conferences = cli.api(lambda c: c.list_conferences(friendly_name="test-bridge"))
     assert [c["status"] for c in conferences] == ["completed"]  # the host ended it on leaving
+    assert cli.dial_count() == dials
+
+    # A variable that says which conference or call is the file's is needed by them all.
+    people = _people()
+    people[0]["to"] = "${ALICE_NUMBER}"
+    named = cli.write(people, name="${BRIDGE}")
+    for command in (["plan"], ["status"], ["down", "--yes"], ["apply", "-q"]):
+        result = cli.run(*command, str(named), **SECRETS)
+        assert result.returncode == exit_codes.FAILED, (command, result.stdout)
+        lines = result.stderr.splitlines()
+        assert [line.split(": ", 1)[1].split(" (")[0] for line in lines[:-1]] == [
+            "error: environment variable BRIDGE is not set",
+            "error: environment variable ALICE_NUMBER is not set",
+        ], command
+        assert lines[-1].startswith("error: 2 errors in 1 file; no request was sent"), command
     assert cli.dial_count() == dials
 
 
@@ -109,21 +126,3 @@ def test_apply_refuses_before_any_request_and_names_each_participant(cli: CliSes
     assert error["file"] == str(path)
     assert cli.dial_count() == dials
     assert SECRETS["CAROL_PW"] not in result.stderr + as_json.stdout + as_json.stderr
-
-
-def test_a_variable_that_names_the_conference_or_a_call_is_needed_by_every_command(
-    cli: CliSession,
-) -> None:
-    people = _people()
-    people[0]["to"] = "${ALICE_NUMBER}"
-    path = cli.write(people, name="${BRIDGE}")
-    for command in (["plan"], ["status"], ["down", "--yes"], ["apply", "-q"]):
-        result = cli.run(*command, str(path), **SECRETS)
-        assert result.returncode == exit_codes.FAILED, (command, result.stdout)
-        lines = result.stderr.splitlines()
-        assert [line.split(": ", 1)[1].split(" (")[0] for line in lines[:-1]] == [
-            "error: environment variable BRIDGE is not set",
-            "error: environment variable ALICE_NUMBER is not set",
-        ], command
-        assert lines[-1].startswith("error: 2 errors in 1 file; no request was sent"), command
-    assert cli.dial_count() == 0
