@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
 from orchestrator.errors import SpecError
 from orchestrator.spec.model import Diagnostic
@@ -95,8 +95,8 @@ def error_json(
     }
 
 
-def render_error(report: str, error: dict[str, Any], *, exit_code: int) -> str:
+def render_error(report: Report, error: dict[str, Any], *, exit_code: int) -> str:
     """The envelope of a run that stopped on ``error`` before it had anything to report."""
     if report == "dry-run":
         return render_envelope("apply", [], exit_code=exit_code, error=error, dry_run=True)
-    return render_envelope(cast(Command, report), [], exit_code=exit_code, error=error)
+    return render_envelope(report, [], exit_code=exit_code, error=error)
