@@ -2,14 +2,16 @@
 
 Subcommands live in their own modules and are imported only when invoked, so
 ``orchestrator --help`` stays fast. This module is the one place that turns
-the project's exceptions into a one-line message and an exit code.
+the project's exceptions into a one-line message and an exit code, and, for a
+command run with ``-o json``, into its report's envelope on stdout with the
+same exit code.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
+from typing import Any, Final
 
 import click
 
@@ -62,8 +64,23 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 STOPS_ON_SIGNALS = frozenset({"apply"})
 
 
+# In the context's meta, set by a command run with -o json: the report whose envelope an
+# error prints ("plan", "dry-run", ...), since a script reading stdout must get one.
+JSON_REPORT: Final = "orchestrator.json_report"
+
+
 def exit_code_for(error: OrchestratorError) -> int:
     return exit_codes.USAGE if isinstance(error, UsageError) else exit_codes.FAILED
+
+
+def _report_error(ctx: click.Context, error: BaseException | str, code: int) -> None:
+    """The error envelope on stdout, if the command reports JSON and has not printed one yet."""
+    report = ctx.meta.pop(JSON_REPORT, None)
+    if report is None:
+        return
+    from orchestrator.report.envelope import error_json, render_error
+
+    click.echo(render_error(report, error_json(error), exit_code=code), nl=False)
 
 
 class LazyGroup(click.Group):
@@ -101,20 +118,29 @@ class LazyGroup(click.Group):
                 release(ctx)  # the handlers get_command installed, if it did
         except OrchestratorError as error:
             click.echo(f"error: {error}", err=True)
+            _report_error(ctx, error, exit_code_for(error))
             ctx.exit(exit_code_for(error))
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
+            _report_error(ctx, "interrupted", exit_codes.INTERRUPTED)
             ctx.exit(exit_codes.INTERRUPTED)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+        except click.exceptions.Exit:
+            raise
+        except click.exceptions.Abort:  # a question answered no: click says "Aborted!", exit 1
+            _report_error(ctx, "aborted: nothing was changed", exit_codes.FAILED)
+            raise
+        except click.ClickException as error:
+            _report_error(ctx, error.format_message(), error.exit_code)
             raise
         except Exception as error:  # a bug: say so in one line unless asked for the traceback
             if os.environ.get("ORCHESTRATOR_DEBUG"):
                 raise
-            click.echo(
+            line = (
                 f"internal error: {type(error).__name__}: {error} "
-                "(this is a bug; rerun with ORCHESTRATOR_DEBUG=1 for the traceback)",
-                err=True,
+                "(this is a bug; rerun with ORCHESTRATOR_DEBUG=1 for the traceback)"
             )
+            click.echo(line, err=True)
+            _report_error(ctx, line, exit_codes.FAILED)
             ctx.exit(exit_codes.FAILED)
 
 

@@ -24,7 +24,7 @@ async def run_down(
     end_conference: bool,
     confirmed: bool,
 ) -> list[Teardown]:
-    async with open_target(paths, target) as loaded:
+    async with open_target(paths, target, undialable="ignore") as loaded:
         specs = loaded.specs
         if not confirmed:
             names = ", ".join(s.conference.name for s in specs)

@@ -61,6 +61,7 @@ def plan(
             state_store(state_dir),
             prune=prune,
             redial_changed=redial_changed,
+            undialable="name",
         )
     )
     plans = [i.plan for i in inspections]

@@ -19,6 +19,7 @@ from orchestrator.cli.options import (
 )
 from orchestrator.cli.target import Target, inspect_files, target_options
 from orchestrator.errors import OrchestratorError
+from orchestrator.report.envelope import error_json, render_error
 from orchestrator.report.status import STATUS_REPORTERS
 from orchestrator.report.style import style_for
 
@@ -67,7 +68,9 @@ def status(
     style = style_for(sys.stdout, no_color=no_color)
 
     def once() -> tuple[int, str]:
-        inspections = asyncio.run(inspect_files(paths, target, store, recordings=True))
+        inspections = asyncio.run(
+            inspect_files(paths, target, store, recordings=True, undialable="ignore")
+        )
         code = exit_codes.DRIFT if any(i.drift for i in inspections) else exit_codes.OK
         return code, STATUS_REPORTERS[output](inspections, exit_code=code, full=full, style=style)
 
@@ -76,17 +79,27 @@ def status(
         click.echo(text, nl=False)
     else:
         code = _watch(
-            once, interval, live=sys.stdout.isatty() and output == "text", no_color=no_color
+            once,
+            interval,
+            live=sys.stdout.isatty() and output == "text",
+            no_color=no_color,
+            json=output == "json",
         )
     if code != exit_codes.OK:
         raise SystemExit(code)
 
 
 def _watch(
-    once: Callable[[], tuple[int, str]], interval: float, *, live: bool, no_color: bool
+    once: Callable[[], tuple[int, str]],
+    interval: float,
+    *,
+    live: bool,
+    no_color: bool,
+    json: bool = False,
 ) -> int:
     """Refresh every ``interval`` seconds until Ctrl-C, through passing API errors; the last
-    refresh's exit code. On a terminal the status is redrawn in place (``report.live``)."""
+    refresh's exit code. On a terminal the status is redrawn in place (``report.live``).
+    With ``json``, each refresh prints one envelope, a failed one with its ``error``."""
     display = None
     if live:
         from orchestrator.report.live import WatchDisplay  # rich, only on a terminal
@@ -107,6 +120,8 @@ def _watch(
                     display.failed(str(error))
                 else:
                     click.echo(f"error: {error}", err=True)
+                if json:
+                    click.echo(render_error("status", error_json(error), exit_code=code), nl=False)
             if display is None:
                 click.echo(f"(every {interval:g}s; Ctrl-C to stop)", err=True)
             time.sleep(interval)

@@ -3,7 +3,9 @@
 plan, status, apply and down share this: ``--sandbox [--scenario]`` or the
 connection options and environment select the API; the files are validated in
 full before any request; files are grouped by account so each group shares one
-client.
+client. A ``${VAR}`` that only dial requests use need not be set but for apply
+(``Undialable``). With ``-o json`` a command's error prints its report's
+envelope too (``JSON_REPORT``, printed where errors become exit codes).
 """
 
 from __future__ import annotations
@@ -14,16 +16,21 @@ import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import click
 
+from orchestrator.cli import JSON_REPORT
 from orchestrator.cli.options import F, connection_options, sandbox_options
 from orchestrator.engine.inspect import Inspection, inspect
 from orchestrator.engine.state import StateStore
 from orchestrator.errors import SpecError, UsageError
-from orchestrator.spec.model import ConferenceSpec
+from orchestrator.spec.model import ConferenceSpec, Diagnostic, Participant, Severity
 from orchestrator.texml.connection import Connection, resolve_connection
+
+# What a command does about a participant whose dial needs a variable that is not set: apply
+# refuses to run (it would dial it), plan names it, status and down do not dial.
+Undialable = Literal["refuse", "name", "ignore"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,10 @@ def target_options(function: F) -> F:
         verbose: bool,
         **kwargs: Any,
     ) -> Any:
+        if kwargs.get("output") == "json":
+            # Any error from here on prints the report's envelope as well.
+            context = click.get_current_context()
+            context.meta[JSON_REPORT] = "dry-run" if kwargs.get("dry_run") else context.info_name
         if scenario is not None and not sandbox:
             # Without --sandbox the command would run against TELNYX_BASE_URL: a user who
             # believes they run a drill must not reach the real API.
@@ -99,39 +110,80 @@ def load_for_run(
     env: Mapping[str, str],
     *,
     strict_env: bool = True,
+    undialable: Undialable = "refuse",
     say: Callable[[str], None] = to_stderr,
 ) -> list[ConferenceSpec]:
     """Load and fully validate the files; any error stops the run before a request is sent.
 
-    ``strict_env=False`` (offline commands): an unset ``${VAR}`` is a warning, and stays
-    in the text as ``${VAR}``. Warnings and errors go to ``say`` (a live display's notices
-    while it is drawn).
+    An unset ``${VAR}`` is an error, unless only dial requests use it: then each
+    participant whose dial needs it is an error (``undialable="refuse"``), a warning
+    (``"name"``) or nothing (``"ignore"``). ``strict_env=False`` (offline commands): any
+    unset ``${VAR}`` is a warning, and stays in the text as ``${VAR}``. Warnings and errors
+    go to ``say`` (a live display's notices while it is drawn).
     """
     from orchestrator.report.words import plural
     from orchestrator.spec import load_specs
 
-    result = load_specs(list(paths), env=env, strict_env=strict_env)
+    result = load_specs(list(paths), env=env, strict_env=strict_env, defer_dial_only=True)
     errors = [d for d in result.diagnostics if d.severity == "error"]
     for diagnostic in result.diagnostics:
         say(str(diagnostic))
+    blocked: list[Diagnostic] = []
+    if strict_env and undialable != "ignore":
+        severity: Severity = "error" if undialable == "refuse" else "warning"
+        blocked = [
+            cannot_dial(participant, severity)
+            for spec in result.specs
+            for participant in spec.participants
+            if participant.unset
+        ]
+        for diagnostic in blocked:
+            say(str(diagnostic))
     if errors:
         files = len({d.location.file for d in errors})
         raise SpecError(
             f"{plural(len(errors), 'error')} in {plural(files, 'file')}; no request was sent. "
             "Fix them (orchestrator validate shows them too) and run again",
-            tuple(errors),
+            tuple(errors + [d for d in blocked if d.severity == "error"]),
+        )
+    if undialable == "refuse" and blocked:
+        raise SpecError(
+            f"{plural(len(blocked), 'participant')} cannot be dialed without variables that "
+            "are not set; nothing was sent. Set them and run again (plan, status and down run "
+            "without them)",
+            tuple(blocked),
         )
     return list(result.specs)
 
 
+def cannot_dial(participant: Participant, severity: Severity) -> Diagnostic:
+    """One line for a participant whose dial needs unset variables, at the first one's use."""
+    first = participant.unset[0].location
+    uses = [
+        f"environment variable {u.name} is not set (used in {u.where}"
+        + ("" if u.location == first else f" at {u.location}")
+        + ")"
+        for u in participant.unset
+    ]
+    message = f"{participant.name} cannot be dialed: {'; '.join(uses)}"
+    if severity == "warning":
+        message += f"; apply refuses to run without {'it' if len(uses) == 1 else 'them'}"
+    return Diagnostic(first, severity, message)
+
+
 @contextlib.asynccontextmanager
 async def open_target(
-    paths: tuple[str, ...], target: Target, *, say: Callable[[str], None] = to_stderr
+    paths: tuple[str, ...],
+    target: Target,
+    *,
+    undialable: Undialable = "refuse",
+    say: Callable[[str], None] = to_stderr,
 ) -> AsyncIterator[Loaded]:
     """The files loaded against the target; with --sandbox, one runs in-process meanwhile.
-    What it has to say on the way (warnings, the sandbox's address) goes to ``say``."""
+    What it has to say on the way (warnings, the sandbox's address) goes to ``say``;
+    ``undialable`` as ``load_for_run`` takes it."""
     async with _environment(target, say) as (env, sandbox_connection):
-        specs = load_for_run(paths, env, say=say)
+        specs = load_for_run(paths, env, undialable=undialable, say=say)
         groups: dict[Connection, list[ConferenceSpec]] = {}
         for spec in specs:
             # One connection per account; files naming none use the environment's.
@@ -180,9 +232,10 @@ async def inspect_files(
     prune: bool = False,
     redial_changed: bool = False,
     recordings: bool = False,
+    undialable: Undialable = "refuse",
 ) -> list[Inspection]:
     """Every file against its live conference, in the order given; nothing is changed."""
-    async with open_target(paths, target) as loaded:
+    async with open_target(paths, target, undialable=undialable) as loaded:
         by_path = await inspect(
             loaded.by_connection,
             store,

@@ -21,7 +21,7 @@ from orchestrator.spec import load_specs, schema_text
 @click.option(
     "--strict-env",
     is_flag=True,
-    help="Treat an unset ${VAR} without a default as an error, as plan and apply do.",
+    help="Treat an unset ${VAR} without a default as an error, as apply does.",
 )
 @click.pass_context
 def validate(ctx: click.Context, paths: tuple[str, ...], output: str, strict_env: bool) -> None:

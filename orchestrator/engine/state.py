@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from orchestrator.errors import ConfigError
 from orchestrator.files import write_atomically
@@ -80,8 +80,22 @@ def _callback(callback: Callback | None) -> Any:
     return {"url": callback.url, "method": callback.method, "events": list(callback.events)}
 
 
+# The fingerprint's name of each participant setting it names otherwise.
+_FINGERPRINT_KEYS: Final = {"preferred_codecs": "codecs", "custom_headers": "headers"}
+
+
 def fingerprint(participant: Participant) -> Fingerprint:
-    """The settings that only a new dial can change (never a password)."""
+    """The settings that only a new dial can change (never a password).
+
+    A setting whose value names an unset variable (plan and status run without what only
+    a dial needs) is unknown, so it is left out rather than taken for a change.
+    """
+    found = _fingerprint(participant)
+    unknown = {_FINGERPRINT_KEYS.get(u.setting, u.setting) for u in participant.unset if u.setting}
+    return {k: v for k, v in found.items() if k not in unknown} if unknown else found
+
+
+def _fingerprint(participant: Participant) -> Fingerprint:
     settings = participant.settings
     recording = settings.recording
     detection = settings.machine_detection

@@ -6,7 +6,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from orchestrator import exit_codes
 from orchestrator.engine.preview import Preview
+from orchestrator.report.envelope import render_envelope
 from orchestrator.report.words import plural
 
 
@@ -37,6 +39,7 @@ def render_dry_run_text(previews: Sequence[Preview]) -> str:
 
 
 def render_dry_run_json(previews: Sequence[Preview]) -> str:
+    """apply's envelope, with ``"dry_run": true`` and each file's requests."""
     documents = [
         {
             "file": planned.spec.path,
@@ -54,7 +57,7 @@ def render_dry_run_json(previews: Sequence[Preview]) -> str:
         }
         for planned in previews
     ]
-    return json.dumps(documents[0] if len(documents) == 1 else documents, indent=2) + "\n"
+    return render_envelope("apply", documents, exit_code=exit_codes.OK, dry_run=True)
 
 
 DRY_RUN_REPORTERS = {"text": render_dry_run_text, "json": render_dry_run_json}

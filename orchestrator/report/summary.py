@@ -16,7 +16,7 @@ from typing import Any
 
 from orchestrator.engine.results import ConferenceResult, ParticipantOutcome
 from orchestrator.masking import mask_destination
-from orchestrator.report.envelope import render_envelope
+from orchestrator.report.envelope import error_json, render_envelope
 from orchestrator.report.style import PLAIN, Style, state_meaning
 from orchestrator.report.words import plural, state_counts
 
@@ -83,7 +83,15 @@ def render_json(
     style: Style = PLAIN,
     width: int | None = None,
 ) -> str:
-    return render_envelope("apply", [result_json(r) for r in results], exit_code=exit_code)
+    """The JSON envelope; its ``error``: what stopped conferences, as the stderr lines say it."""
+    lines = error_lines(results)
+    error = None
+    if lines:
+        failing = [r for r in results if r.error]
+        message = "; ".join(line.removeprefix("error: ") for line in lines)
+        error = error_json(message, file=failing[0].path if len(failing) == 1 else None)
+    conferences = [result_json(r) for r in results]
+    return render_envelope("apply", conferences, exit_code=exit_code, error=error)
 
 
 def _short_sid(call_sid: str | None) -> str:

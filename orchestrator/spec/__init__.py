@@ -111,11 +111,15 @@ def load_specs(
     *,
     env: Mapping[str, str] | None = None,
     strict_env: bool = False,
+    defer_dial_only: bool = False,
 ) -> ValidationResult:
     """Check files and directories (every *.yaml / *.yml below, sorted); never raises for bad input.
 
     ``env`` (default: ``os.environ``) fills ``${VAR}`` references; an unset variable
-    without a default is a warning, or an error with ``strict_env``.
+    without a default is a warning, or an error with ``strict_env``. With
+    ``defer_dial_only`` too, one that only dial requests use (``spec.env.dial_only``) is
+    left to whoever dials: the participants whose dial needs it name it
+    (``Participant.unset``), and the file is valid.
     """
     environment = os.environ if env is None else env
     files, diagnostics = _files_to_check(paths)
@@ -123,7 +127,7 @@ def load_specs(
     for file in files:
         if os.path.isdir(file):
             continue
-        spec, found = check_file(file, environment, strict_env)
+        spec, found = check_file(file, environment, strict_env, defer_dial_only=defer_dial_only)
         diagnostics.extend(found)
         if spec is not None:
             specs.append(spec)

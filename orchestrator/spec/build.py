@@ -2,7 +2,9 @@
 
 Runs only on files without errors, so shapes are those the schema allows; a
 value still naming an unset variable (allowed when the environment is not
-strict) reads as "not set" where text is not expected.
+strict, or when only dials use it) reads as "not set" where text is not
+expected, and the participants whose dial request carries it name it
+(``Participant.unset``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from orchestrator.spec.model import (
     Conference,
     ConferenceRecording,
     ConferenceSpec,
+    JsonPath,
     LegRecording,
     MachineAction,
     MachineDetection,
@@ -25,9 +28,11 @@ from orchestrator.spec.model import (
     Reconnect,
     Retry,
     SipAuth,
+    UnsetVariable,
 )
+from orchestrator.spec.paths import format_path
 from orchestrator.spec.rules import participant_entries
-from orchestrator.spec.settings import DEFAULT_ROLE, MergedSettings
+from orchestrator.spec.settings import DEFAULT_ROLE, PARTICIPANT_ONLY_KEYS, MergedSettings
 
 
 def _text(value: Any) -> str | None:
@@ -224,6 +229,34 @@ def _conference(value: dict[str, Any]) -> Conference:
     )
 
 
+def _unset_for(check: FileCheck, index: int, merged: MergedSettings) -> tuple[UnsetVariable, ...]:
+    """The unset variables of the values ``participants[index]``'s dial request carries: its
+    own entry's, those of the settings it takes from defaults or a role, the conference's."""
+    if not check.unset:
+        return ()
+    own: JsonPath = ("participants", index)
+    inherited = [origin for origin in merged.origins.values() if origin[:2] != own]
+    found: list[UnsetVariable] = []
+    for path, names in check.unset.items():
+        if (
+            path[0] in ("account_sid", "conference")
+            or path[:2] == own
+            or any(path[: len(origin)] == origin for origin in inherited)
+        ):
+            location, where, setting = check.location(path), format_path(path), _setting_of(path)
+            found.extend(UnsetVariable(name, location, where, setting) for name in names)
+    return tuple(found)
+
+
+def _setting_of(path: JsonPath) -> str | None:
+    match path:
+        case ("defaults", str(key), *_) | ("roles", str(), str(key), *_):
+            return key
+        case ("participants", int(), str(key), *_) if key not in PARTICIPANT_ONLY_KEYS:
+            return key
+    return None
+
+
 def build_spec(check: FileCheck, merged: dict[int, MergedSettings]) -> ConferenceSpec:
     data = check.data
     participants: list[Participant] = []
@@ -240,6 +273,7 @@ def build_spec(check: FileCheck, merged: dict[int, MergedSettings]) -> Conferenc
                 coach=_text(values.get("coach")),
                 settings=_settings(values),
                 location=check.location(("participants", index)),
+                unset=_unset_for(check, index, merged[index]),
             )
         )
     account_sid = data.get("account_sid")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from orchestrator.spec.build import build_spec
 from orchestrator.spec.context import FileCheck
-from orchestrator.spec.env import expand, is_reference_only
+from orchestrator.spec.env import dial_only, expand, is_reference_only
 from orchestrator.spec.loader import LoadProblem, read_document
-from orchestrator.spec.model import ConferenceSpec, Diagnostic, JsonPath, Location
+from orchestrator.spec.model import ConferenceSpec, Diagnostic, JsonPath, Location, Severity
 from orchestrator.spec.paths import format_path, is_secret_path
 from orchestrator.spec.rules import check_rules, merged_settings
 from orchestrator.spec.schema import check_schema, expected_types
@@ -21,9 +22,14 @@ _BOOLEANS: Final = {"true": True, "false": False}
 
 
 def check_file(
-    path: str, env: Mapping[str, str], strict_env: bool
+    path: str, env: Mapping[str, str], strict_env: bool, *, defer_dial_only: bool = False
 ) -> tuple[ConferenceSpec | None, list[Diagnostic]]:
-    """The model of the file at ``path`` (None when it has errors) and every finding."""
+    """The model of the file at ``path`` (None when it has errors) and every finding.
+
+    An unset variable is a warning, or with ``strict_env`` an error; with ``defer_dial_only``
+    too, one that only dial requests use is neither, and the participants whose dial needs
+    it carry it (``Participant.unset``).
+    """
     try:
         document = read_document(path)
     except LoadProblem as problem:
@@ -33,7 +39,8 @@ def check_file(
     check = FileCheck(document)
     for found in document.problems:
         check.error(found.location, found.message)
-    _expand_variables(check, check.data, (), env, strict_env)
+    strictness = _Strictness(strict_env, defer_dial_only)
+    _expand_variables(check, check.data, (), env, strictness)
     _convert_from_env(check)
     check_schema(check)
     merged = merged_settings(check.data)
@@ -43,8 +50,20 @@ def check_file(
     return build_spec(check, merged), check.diagnostics
 
 
+@dataclass(frozen=True)
+class _Strictness:
+    strict: bool
+    defer_dial_only: bool
+
+    def severity(self, path: JsonPath) -> Severity | None:
+        """What an unset variable in the value at ``path`` is; None: nothing to report."""
+        if not self.strict:
+            return "warning"
+        return None if self.defer_dial_only and dial_only(path) else "error"
+
+
 def _expand_variables(
-    check: FileCheck, value: Any, path: JsonPath, env: Mapping[str, str], strict: bool
+    check: FileCheck, value: Any, path: JsonPath, env: Mapping[str, str], strict: _Strictness
 ) -> Any:
     """Expand ``${VAR}`` in every string value below ``value`` in place; returns the new value."""
     if isinstance(value, dict):
@@ -69,16 +88,18 @@ def _expand_variables(
         check.error(check.location(path), f"{where}: {expansion.error}")
         check.unresolved.add(path)
         return value
+    severity = strict.severity(path) if expansion.unset else None
     for name in expansion.unset:
         message = f"environment variable {name} is not set (used in {where})"
-        if strict:
+        if severity == "error":
             check.error(
                 check.location(path), f"{message}; set it or give a default: ${{{name}:-...}}"
             )
-        else:
+        elif severity == "warning":
             check.warning(check.location(path), message)
     if expansion.unset:
         check.unresolved.add(path)
+        check.unset[path] = expansion.unset
     elif expansion.has_reference:
         check.from_env.add(path)
         check.written[path] = value

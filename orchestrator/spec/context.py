@@ -31,6 +31,8 @@ class FileCheck:
         self.data: dict[str, Any] = document.value
         # Values still holding a reference to an unset variable: their checks are skipped.
         self.unresolved: set[JsonPath] = set()
+        # The unset variables each of those values names, in order of use.
+        self.unset: dict[JsonPath, tuple[str, ...]] = {}
         # Values that came (partly) from the environment, and how they were written.
         self.from_env: set[JsonPath] = set()
         self.written: dict[JsonPath, str] = {}

@@ -32,6 +32,21 @@ class Diagnostic:
 
 
 @dataclass(frozen=True)
+class UnsetVariable:
+    """A ``${VAR}`` with neither a value nor a default, and the value that uses it."""
+
+    name: str
+    location: Location  # of the value that names it
+    where: str  # that value's path, as messages show it: participants[2].sip_auth.password
+    setting: str | None = None  # the participant setting it is in (sip_auth), if in one
+
+    def __str__(self) -> str:
+        return (
+            f"environment variable {self.name} is not set (used in {self.where} at {self.location})"
+        )
+
+
+@dataclass(frozen=True)
 class Callback:
     url: str
     method: str | None = None  # GET | POST; None = the API's default
@@ -139,6 +154,9 @@ class Participant:
     coach: str | None  # name of the participant this one coaches
     settings: ParticipantSettings
     location: Location  # of the participant's mapping in the file
+    # Variables a value of its dial request names and the environment does not set: the model
+    # holds those values as written, so this participant cannot be dialed (apply refuses).
+    unset: tuple[UnsetVariable, ...] = ()
 
 
 @dataclass(frozen=True)

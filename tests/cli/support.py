@@ -3,23 +3,29 @@
 Commands run in this process through click's CliRunner (a subprocess costs a
 quarter of a second of imports); tests of signals, of the pre-commit hook and
 of processes running at once start ``python -m orchestrator`` themselves, with
-``CliSession.env``.
+``CliSession.env``. Whatever a command run here prints with ``-o json`` is
+checked to be one envelope, valid against its report's schema, whose
+``exit_code`` is the process's (``check_envelopes``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
+import json
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import jsonschema
 from click.testing import CliRunner
 
 from orchestrator.cli import cli
+from orchestrator.report.envelope import REPORT_SCHEMAS
 from orchestrator.sandbox import SandboxInfo
 from orchestrator.texml.client import TexmlClient
 from tests.engine.support import conference_file, connection_for
@@ -61,7 +67,64 @@ def invoke(*args: str, env: Mapping[str, str] | None = None, cwd: Path | None = 
         result = _runner().invoke(
             cli, list(args), env=overrides, catch_exceptions=False, prog_name="orchestrator"
         )
-    return Ran(result.exit_code, result.stdout, result.stderr)
+    ran = Ran(result.exit_code, result.stdout, result.stderr)
+    check_envelopes(args, ran)
+    return ran
+
+
+SCHEMAS = Path(__file__).parents[2] / "schemas"
+
+
+def json_report(args: Sequence[str]) -> str | None:
+    """The report (a key of REPORT_SCHEMAS) that ``orchestrator ARGS`` prints as JSON, if any."""
+    if not args or args[0] not in ("apply", "plan", "status", "down"):
+        return None
+    pairs = zip(args, [*args[1:], ""], strict=True)
+    asked = any(a in ("-o", "--output") and b == "json" for a, b in pairs)
+    if not (asked or "--output=json" in args or "-ojson" in args) or "--help" in args:
+        return None
+    return "dry-run" if "--dry-run" in args else args[0]
+
+
+@functools.cache
+def _validator(report: str) -> jsonschema.Draft202012Validator:
+    schema = json.loads((SCHEMAS / REPORT_SCHEMAS[report]).read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def envelopes(report: str, stdout: str) -> list[dict[str, Any]]:
+    """Every JSON document on ``stdout``, each asserted valid against ``report``'s schema."""
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    position = 0
+    while stdout[position:].strip():
+        position += len(stdout[position:]) - len(stdout[position:].lstrip())
+        document, position = decoder.raw_decode(stdout, position)
+        errors = [e.message for e in _validator(report).iter_errors(document)]
+        assert errors == [], (report, errors)
+        found.append(document)
+    return found
+
+
+def check_envelopes(args: Sequence[str], ran: Ran) -> None:
+    """With -o json, stdout is one envelope (one a refresh with status --watch), valid against
+    its schema, saying the process's exit code."""
+    report = json_report(args)
+    if report is None:
+        return
+    found = envelopes(report, ran.stdout)
+    if "--watch" in args and args[0] == "status":
+        assert found, ran
+        return
+    assert len(found) == 1, ran
+    assert found[0]["exit_code"] == ran.returncode, ran
+
+
+def envelope(report: str, ran: Ran) -> dict[str, Any]:
+    """The one envelope ``ran`` printed (checked against ``report``'s schema)."""
+    [document] = envelopes(report, ran.stdout)
+    return document
 
 
 @dataclass

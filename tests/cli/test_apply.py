@@ -199,7 +199,7 @@ def test_dry_run_shows_every_request_offline(tmp_path: Path) -> None:
         "apply", str(path), "--dry-run", "-o", "json", env={"TELNYX_ACCOUNT_SID": "acct-1"}
     )
     assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    [document] = json.loads(result.stdout)["conferences"]
     agent, coach = document["requests"]
     assert agent["path"] == "/texml/Accounts/acct-1/Conferences/test-bridge/Participants"
     assert agent["fields"]["ApplicationSid"] == "1846572522338780702"

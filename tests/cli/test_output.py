@@ -3,21 +3,20 @@ one JSON envelope that validates against its published schema, safe defaults, -v
 
 from __future__ import annotations
 
-import json
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from orchestrator import exit_codes
-from orchestrator.report.envelope import REPORT_SCHEMAS
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
-from tests.cli.support import PEOPLE, CliSession, invoke
+from tests.cli.support import PEOPLE, CliSession, Ran, envelope, envelopes, invoke
 from tests.engine.support import conference_file, numbered
-
-SCHEMAS = Path(__file__).parents[2] / "schemas"
 
 
 @pytest.fixture
@@ -35,13 +34,10 @@ def cli(tmp_path: Path) -> Iterator[CliSession]:
         yield CliSession(info, tmp_path)
 
 
-def schema_check(command: str, output: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(output)
-    schema = json.loads((SCHEMAS / REPORT_SCHEMAS[command]).read_text(encoding="utf-8"))
-    jsonschema.Draft202012Validator.check_schema(schema)
-    errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(document)]
-    assert errors == [], errors
-    assert (document["version"], document["command"]) == (1, command)
+def schema_check(report: str, ran: Ran) -> dict[str, Any]:
+    """The one envelope ``ran`` printed, valid against ``report``'s schema, with no error."""
+    document = envelope(report, ran)
+    assert (document["version"], document["error"]) == (1, None)
     return document
 
 
@@ -50,27 +46,106 @@ def test_every_commands_json_is_one_envelope_valid_against_its_schema(cli: CliSe
     path = cli.write(people)
     other = conference_file(cli.directory, numbered(2, start=3000), name="retro")
 
-    planned = schema_check("plan", cli.run("plan", str(path), str(other), "-o", "json").stdout)
+    planned = schema_check("plan", cli.run("plan", str(path), str(other), "-o", "json"))
     assert [c["conference"]["name"] for c in planned["conferences"]] == ["test-bridge", "retro"]
 
+    dry = schema_check("dry-run", cli.run("apply", str(other), "--dry-run", "-o", "json"))
+    assert (dry["command"], dry["dry_run"], len(dry["conferences"])) == ("apply", True, 1)
+
     applied_run = cli.run("apply", str(path), str(other), "-o", "json", "-q")
-    applied = schema_check("apply", applied_run.stdout)
+    applied = schema_check("apply", applied_run)
     assert applied["exit_code"] == applied_run.returncode == exit_codes.PARTIAL  # dave: busy
     assert "\\u2022" not in applied_run.stdout and "\u2022" in applied_run.stdout
 
     one = cli.run("apply", str(other), "-o", "json", "-q")  # one file: the same envelope
-    assert len(schema_check("apply", one.stdout)["conferences"]) == 1
+    assert len(schema_check("apply", one)["conferences"]) == 1
 
-    status = schema_check("status", cli.run("status", str(path), "-o", "json").stdout)
+    status = schema_check("status", cli.run("status", str(path), "-o", "json"))
     assert status["exit_code"] == exit_codes.DRIFT  # dave is not in the call
 
     down = cli.run("down", str(path), str(other), "-o", "json", "--yes")
-    torn = schema_check("down", down.stdout)
+    torn = schema_check("down", down)
     assert torn["exit_code"] == down.returncode == exit_codes.OK
     assert {h["result"] for c in torn["conferences"] for h in c["hang_ups"]} <= {
         "hung_up",
         "absent",
     }
+
+
+COMMANDS = {
+    "plan": ("plan",),
+    "status": ("status",),
+    "down": ("down", "--yes"),
+    "apply": ("apply", "-q"),
+    "dry-run": ("apply", "--dry-run"),
+}
+INVALID = """\
+version: 1
+conference: {name: broken, application_sid: "1846572522338780702", from: "+12065550200"}
+participants:
+  - {name: alice, to: "12065550100"}
+"""
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("report", list(COMMANDS))
+@pytest.mark.parametrize("failure", ["wrong-key", "unreachable", "invalid-file"])
+def test_json_is_one_envelope_with_the_error_on_every_failure(
+    cli: CliSession, report: str, failure: str
+) -> None:
+    path = cli.write(PEOPLE)
+    settings: dict[str, str] = {}
+    if failure == "wrong-key":
+        settings["TELNYX_API_KEY"] = "KEYwrong"
+    elif failure == "unreachable":
+        settings["TELNYX_BASE_URL"] = f"http://127.0.0.1:{_closed_port()}/v2"
+    else:
+        path = cli.directory / "broken.yaml"
+        path.write_text(INVALID, encoding="utf-8")
+    command, *flags = COMMANDS[report]
+    ran = cli.run(command, str(path), *flags, "-o", "json", **settings)
+    document = envelope(report, ran)  # one envelope, valid, with the process's exit code
+    assert cli.dial_count() == 0
+    assert "KEYwrong" not in ran.stdout + ran.stderr
+    if report == "dry-run" and failure != "invalid-file":  # offline: no API to fail
+        assert (ran.returncode, document["error"]) == (exit_codes.OK, None)
+        return
+    assert ran.returncode == exit_codes.FAILED
+    error = document["error"]
+    # The same words as the line on stderr, which people still get.
+    assert f"error: {error['message']}" in ran.stderr.splitlines()
+    if failure == "invalid-file":
+        assert error["file"] == str(path)
+        [finding] = error["findings"]
+        assert (finding["file"], finding["line"], finding["severity"]) == (str(path), 4, "error")
+        assert f"{path}:4:{finding['col']}: error: {finding['message']}" in ran.stderr
+    else:
+        assert error["findings"] == []
+        words = "refused the API key" if failure == "wrong-key" else "cannot reach the API"
+        assert words in error["message"]
+
+
+@pytest.mark.parametrize("report", list(COMMANDS))
+def test_a_usage_error_after_the_options_is_an_envelope_too(cli: CliSession, report: str) -> None:
+    path = cli.write(PEOPLE)
+    scenario = cli.directory / "drill.yaml"
+    scenario.write_text("time_scale: 0.01\n")
+    command, *flags = COMMANDS[report]
+    ran = cli.run(command, str(path), *flags, "--scenario", str(scenario), "-o", "json")
+    assert ran.returncode == exit_codes.USAGE
+    error = envelope(report, ran)["error"]
+    assert error["message"].startswith("--scenario is for the sandbox")
+    assert f"error: {error['message']}" in ran.stderr
+
+    if report == "down":  # no terminal to confirm on, and no --yes
+        unconfirmed = cli.run("down", str(path), "-o", "json")
+        assert unconfirmed.returncode == exit_codes.USAGE
+        assert "pass --yes" in envelope("down", unconfirmed)["error"]["message"]
 
 
 def test_the_last_lines_name_every_participant_that_did_not_converge(cli: CliSession) -> None:
@@ -180,3 +255,32 @@ def test_help_names_the_environment_and_true_exit_codes() -> None:
     assert "in seconds" in invoke("apply", "--help").stdout
     down = invoke("down", "--help").stdout
     assert "3 " not in down.split("Exit codes:")[1].split("Environment:")[0]
+
+
+def test_status_watch_prints_an_envelope_for_each_refresh_a_failed_one_with_its_error(
+    cli: CliSession,
+) -> None:
+    path = cli.write(PEOPLE)
+    command = ["status", str(path), "--watch", "--interval", "0.1", "-o", "json"]
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**cli.env, "TELNYX_API_KEY": "KEYwrong"},
+    )
+    assert watcher.stdout is not None
+    printed = ""
+    for line in watcher.stdout:
+        printed += line
+        if printed.count("\n}\n") == 2:  # two whole envelopes
+            break
+    watcher.send_signal(signal.SIGINT)
+    rest, errors = watcher.communicate(timeout=30)
+    refreshes = envelopes("status", printed + rest)
+    assert len(refreshes) >= 2
+    for refresh in refreshes:
+        assert refresh["exit_code"] == exit_codes.FAILED
+        assert "refused the API key" in refresh["error"]["message"]
+    assert watcher.returncode == exit_codes.FAILED, errors
+    assert "Traceback" not in errors

@@ -63,7 +63,9 @@ def test_the_text_names_each_request_and_its_fields(tmp_path: Path) -> None:
 
 
 def test_the_json_has_the_fields_as_they_would_be_sent_but_the_secret(tmp_path: Path) -> None:
-    document = json.loads(render_dry_run_json(previews(tmp_path, account_sid=None)))
+    envelope = json.loads(render_dry_run_json(previews(tmp_path, account_sid=None)))
+    assert (envelope["command"], envelope["dry_run"], envelope["exit_code"]) == ("apply", True, 0)
+    [document] = envelope["conferences"]  # one file: the same envelope as for several
     assert document["conference"] == "test-bridge"
     agent, coach, desk = document["requests"]
     # No account known offline: the path says where it goes.
@@ -77,7 +79,7 @@ def test_the_json_has_the_fields_as_they_would_be_sent_but_the_secret(tmp_path: 
     assert PASSWORD not in render_dry_run_text(previews(tmp_path))
 
 
-def test_several_files_are_an_array_and_blocks(tmp_path: Path) -> None:
+def test_several_files_are_one_envelope_and_blocks(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     specs = [
@@ -85,7 +87,8 @@ def test_several_files_are_an_array_and_blocks(tmp_path: Path) -> None:
         for folder, name in (("a", "standup"), ("b", "retro"))
     ]
     planned = preview(specs, "acct-1")
-    assert [d["conference"] for d in json.loads(render_dry_run_json(planned))] == [
+    conferences = json.loads(render_dry_run_json(planned))["conferences"]
+    assert [d["conference"] for d in conferences] == [
         "standup",
         "retro",
     ]
@@ -140,7 +143,8 @@ def test_apply_dry_run_shows_no_callback_urls_credentials_nor_token(tmp_path: Pa
     assert text.stdout.count(" StatusCallback ") == len(urls)  # every one of them was shown
     for output in (text.stdout, text.stderr, as_json.stdout, as_json.stderr):
         assert HEAD.lower() not in output.lower() and TAIL.lower() not in output.lower()
-    shown = {r["fields"]["StatusCallback"] for r in json.loads(as_json.stdout)["requests"]}
+    [conference] = json.loads(as_json.stdout)["conferences"]
+    shown = {r["fields"]["StatusCallback"] for r in conference["requests"]}
     assert shown <= {
         "https://***",
         "https://***@hooks.example.com/t",

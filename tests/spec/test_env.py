@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from orchestrator.errors import SpecError
 from orchestrator.report.diagnostics import DIAGNOSTIC_REPORTERS
-from orchestrator.spec import load_spec
-from orchestrator.spec.env import expand, is_reference_only
-from tests.spec.support import check, findings, write
+from orchestrator.spec import load_spec, load_specs
+from orchestrator.spec.env import dial_only, expand, is_reference_only
+from tests.spec.support import VALID, check, findings, write
 
 
 @pytest.mark.parametrize(
@@ -201,3 +204,104 @@ def test_empty_password_means_no_sip_credentials(tmp_path: Path) -> None:
     assert findings(tmp_path, text, strict_env=True) == []
     spec = load_spec(write(tmp_path, text), env={})
     assert spec.participants[0].settings.sip_auth is None
+
+
+DIALED = """\
+version: 1
+conference:
+  name: test-bridge
+  application_sid: "1846572522338780702"
+  from: "+12065550200"
+defaults:
+  custom_headers: {X-Ticket: "${TICKET}", X-Team: ops}
+roles:
+  desk:
+    sip_auth: {username: desk, password: "${DESK_PW}"}
+participants:
+  - name: alice
+    to: "+12065550101"
+    custom_headers: {X-Ticket: "4711"}
+  - name: bob
+    to: "+12065550102"
+    custom_headers: {X-Team: dev}
+  - name: carol
+    to: sip:carol@example.sip.telnyx.com
+    role: desk
+"""
+
+
+def test_a_variable_only_dials_use_is_carried_by_each_participant_whose_dial_needs_it(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, DIALED)
+    result = load_specs([path], env={}, strict_env=True, defer_dial_only=True)
+    assert result.diagnostics == ()
+    alice, bob, carol = result.specs[0].participants
+    assert alice.unset == ()  # her own X-Ticket replaces the default's
+    assert [(u.name, u.where, u.setting, u.location.line) for u in bob.unset] == [
+        ("TICKET", "defaults.custom_headers.X-Ticket", "custom_headers", 7),
+    ]
+    assert [(u.name, u.where, u.location.line, u.location.col) for u in carol.unset] == [
+        ("TICKET", "defaults.custom_headers.X-Ticket", 7, 30),
+        ("DESK_PW", "roles.desk.sip_auth.password", 10, 42),
+    ]
+    # Without deferring, each use is an error, as before.
+    strict = load_specs([path], env={}, strict_env=True)
+    assert [(d.severity, d.location.line) for d in strict.diagnostics] == [
+        ("error", 7),
+        ("error", 10),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("account_sid", "${ACCOUNT}"),
+        ("conference.name", "${BRIDGE}"),
+        ("conference.sid", "${BRIDGE_SID}"),
+        ("participants[1].name", "${NAME}"),
+        ("participants[0].to", "${NUMBER}"),
+        ("participants[0].role", "${ROLE}"),
+        ("participants[1].coach", "${COACHED}"),
+        ("participants[0].muted", "${MUTED}"),
+        ("participants[0].hold", "${HOLD}"),
+        ("defaults.end_conference_on_exit", "${ENDS}"),
+    ],
+)
+def test_a_variable_that_says_which_call_or_what_it_should_be_is_always_needed(
+    tmp_path: Path, key: str, value: str
+) -> None:
+    document: dict[str, Any] = yaml.safe_load(VALID)
+    document["participants"][1]["role"] = "coach"
+    document["participants"][1]["coach"] = "alice"
+    *parents, last = [int(p) if p.isdigit() else p for p in re.split(r"[.\[\]]+", key) if p]
+    target = document
+    for part in parents:
+        target = target.setdefault(part, {}) if isinstance(part, str) else target[part]
+    target[last] = value
+    path = tmp_path / "conf.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    result = load_specs([path], env={}, strict_env=True, defer_dial_only=True)
+    [error] = result.errors
+    assert error.message.startswith(f"environment variable {value[2:-1]} is not set"), error
+
+
+@pytest.mark.parametrize(
+    ("path", "dial_only_value"),
+    [
+        (("participants", 0, "sip_auth", "password"), True),
+        (("roles", "desk", "custom_headers", "X-Ticket"), True),
+        (("defaults", "status_callback", "url"), True),
+        (("conference", "status_callback", "url"), True),
+        (("conference", "application_sid"), True),
+        (("participants", 0, "from"), True),
+        (("participants", 0, "to", 1), False),
+        (("participants", 0, "name"), False),
+        (("participants", 0, "muted"), False),
+        (("conference", "name"), False),
+        (("conference", "sid"), False),
+        (("account_sid",), False),
+    ],
+)
+def test_dial_only(path: tuple[str | int, ...], dial_only_value: bool) -> None:
+    assert dial_only(path) is dial_only_value
