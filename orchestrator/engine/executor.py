@@ -33,6 +33,7 @@ from orchestrator.engine.waiting import Stopped, result_unless, sleep_unless, wi
 from orchestrator.engine.watcher import UNANSWERED, LegWatcher, ended_state, is_connected
 from orchestrator.errors import AuthenticationError, NotFoundError, OrchestratorError
 from orchestrator.spec.model import Participant
+from orchestrator.spec.settings_table import BY_KEY
 from orchestrator.texml import contract
 from orchestrator.texml.client import RequestValue
 
@@ -360,25 +361,22 @@ class ConferenceRun:
         self._hold_live(outcome, action)
         assert outcome.call_sid is not None and self.sid is not None
         fields: dict[str, RequestValue] = {}
-        for change in action.changes:
-            if change.field == "muted":
-                fields["Muted"] = bool(change.desired)
-            elif change.field == "hold":
-                fields["Hold"] = bool(change.desired)
-            elif change.field == "coach":
-                if change.desired is None:
-                    fields["Coaching"] = False
-                    continue
+        sent: list[str] = []
+        for change in action.updates:  # the settings table says what an update carries
+            setting = BY_KEY[change.field]
+            wanted = setting.update_fields(change.desired)
+            if setting.update_names_coachee and change.desired is not None:
                 target_sid = await self._coached_sid(action)
                 if target_sid is None:
                     outcome.error = f"cannot coach {change.desired}: it is not connected"
                     continue
-                fields["Coaching"] = True
-                fields["CallSidToCoach"] = target_sid
+                wanted["CallSidToCoach"] = target_sid
+            fields.update(wanted)
+            sent.append(change.field)
         if fields:
             # By call SID: a call found by its number (no Label) is updated the same way.
             await self.client.update_participant(self.sid, outcome.call_sid, fields)
-            outcome.notes.append("updated " + ", ".join(c.field for c in action.changes))
+            outcome.notes.append("updated " + ", ".join(sent))
             self._say(participant.name, EventKind.UPDATED)
         self._publish_call_sid(participant.name, outcome.call_sid)
 
