@@ -19,6 +19,7 @@ from orchestrator.masking import mask_destination, shown_url
 from orchestrator.report.envelope import render_envelope
 from orchestrator.report.github import annotation
 from orchestrator.report.style import PLAIN, Meaning, Style
+from orchestrator.spec.settings_table import BY_KEY
 
 
 class PlanReporter(Protocol):
@@ -28,15 +29,19 @@ class PlanReporter(Protocol):
 
 
 def shown_value(field: str, value: object) -> object:
-    """A setting's value as reports may print it."""
-    if field == "to" and isinstance(value, str):
-        return mask_destination(value)
-    if field == "custom_headers" and isinstance(value, list):
-        return [pair[0] for pair in value if isinstance(pair, list) and pair]  # names only
+    """A setting's value as reports may print it: as its entry in the settings table shows it
+    (numbers masked, header names only), URLs without credentials or query."""
+    setting = BY_KEY.get(field)
+    return _without_credentials(setting.shown(value) if setting is not None else value)
+
+
+def _without_credentials(value: object) -> object:
     if isinstance(value, str):
         return shown_url(value)
     if isinstance(value, dict):
-        return {k: shown_value(k, v) for k, v in value.items()}
+        return {k: _without_credentials(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_credentials(v) for v in value]
     return value
 
 

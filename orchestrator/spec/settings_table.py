@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from orchestrator.masking import mask_destination
 from orchestrator.spec import convert
 from orchestrator.spec import setting_fields as parts
 from orchestrator.spec.model import Conference, Participant, ParticipantSettings
@@ -63,6 +64,8 @@ class Setting:
     in_place: Callable[[Json], Json] | None = None
     update_names_coachee: bool = False  # the update also carries CallSidToCoach
     compare: Compare = "value"
+    # The value as reports print it (URLs lose their credentials and query anyway).
+    shown: Callable[[Json], Json] = lambda value: value
 
     def normal(self, value: Json) -> Json:
         return self.default if value is None else value
@@ -142,6 +145,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         fields=lambda d: (("To", d.destination),),
         call={"To": "To"},
         compare="destination",  # a leg at any of the numbers listed is where the file wants it
+        shown=lambda value: mask_destination(value) if isinstance(value, str) else value,
     ),
     Setting(
         key="from",
@@ -201,6 +205,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         call={"CustomHeaders": "CustomHeaders"},
         attribute="custom_headers",
         build=convert.headers,
+        shown=lambda value: [pair[0] for pair in value] if isinstance(value, list) else value,
     ),
     # BeepOnExit updates the beep on leaving; the beep on entering is heard once, when it joined.
     _plain(
