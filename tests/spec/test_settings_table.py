@@ -112,22 +112,34 @@ def test_the_models_settings_are_the_tables() -> None:
 def test_every_setting_is_classified() -> None:
     classified = {s.key: s.policy for s in SETTINGS}
     assert set(classified.values()) <= set(POLICIES)
-    assert {k for k, p in classified.items() if p == "update"} == {
-        "muted",
-        "hold",
-        "coach",
-        "end_conference_on_exit",
-        "beep",
-        "wait_url",
+    chosen = {
+        # UpdateTexmlConferenceParticipant takes them (beep: its on-exit part, BeepOnExit).
+        "update": {"muted", "hold", "coach", "end_conference_on_exit", "beep", "wait_url"},
+        # The live call keeps what it was dialed with.
+        "redial": {
+            "to",
+            "from",
+            "caller_id",
+            "time_limit",
+            "status_callback",
+            "record",
+            "recording",
+            "preferred_codecs",
+            "custom_headers",
+            "start_conference_on_enter",
+        },
+        # Nothing to a connected call.
+        "next_dial": {
+            "timeout",
+            "early_media",
+            "sip_auth",
+            "machine_detection",
+            "retry",
+            "reconnect",
+        },
     }
-    assert {k for k, p in classified.items() if p == "next_dial"} == {
-        "timeout",
-        "early_media",
-        "sip_auth",
-        "machine_detection",
-        "retry",
-        "reconnect",
-    }
+    for policy, keys in chosen.items():
+        assert {k for k in keys if classified[k] != policy} == set(), policy
     # An update-class setting says what the update carries; no other does.
     assert {s.key for s in SETTINGS if s.update is not None} == {
         k for k, p in classified.items() if p == "update"
