@@ -23,7 +23,10 @@ from orchestrator.report.style import style_for
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
-    help="Exit 2 when apply would change something (0 nothing, 1 error).",
+    help=(
+        "Exit 2 when the files differ from the live conferences or the local record "
+        "(0 nothing differs, 1 error)."
+    ),
 )
 @click.option(
     "-o",
@@ -45,14 +48,17 @@ def plan(
 ) -> None:
     """Show what apply would do for the conference files in PATH...; change nothing.
 
-    Lines: + dial, ~ update in place, - hang up (--prune), -/+ redial
-    (--redial-changed), = unchanged, ! needs a redial, ? live but not managed.
+    Lines: + dial, = unchanged, - hang up (--prune), ? live but not managed; and
+    for each changed setting: ~ updated in place, -/+ redialed (--redial-changed),
+    ! needs a redial, > counts from the next dial on (nothing to send).
 
     \b
     Exit codes:
-      0  success (with --detailed-exitcode: nothing to change)
+      0  success (with --detailed-exitcode: nothing differs)
       1  error
-      2  with --detailed-exitcode: apply would change something; usage error
+      2  with --detailed-exitcode: a file differs from its live conference or
+         local record (apply would change or record something, or a redial
+         waits); usage error
     """
     inspections = asyncio.run(
         inspect_files(
@@ -65,7 +71,7 @@ def plan(
         )
     )
     plans = [i.plan for i in inspections]
-    changes = detailed_exitcode and any(p.changes_present for p in plans)
+    changes = detailed_exitcode and any(p.differs for p in plans)
     code = exit_codes.CHANGES if changes else exit_codes.OK
     style = style_for(sys.stdout, no_color=no_color)
     click.echo(PLAN_REPORTERS[output](plans, exit_code=code, style=style), nl=False)

@@ -30,6 +30,7 @@ from orchestrator.engine.waiting import Stopped, result_unless, sleep_unless, wi
 from orchestrator.engine.watcher import UNANSWERED, LegWatcher, ended_state
 from orchestrator.errors import AuthenticationError, NotFoundError, OrchestratorError
 from orchestrator.spec.model import MachineAction, Participant
+from orchestrator.spec.settings_table import BY_KEY
 from orchestrator.texml import contract
 from orchestrator.texml.client import RequestValue
 
@@ -379,27 +380,22 @@ class ConferenceRun:
         call_sid = action.live["call_sid"]
         fields: dict[str, RequestValue] = {}
         error: str | None = None
-        for change in action.changes:
-            if change.field == "muted":
-                fields["Muted"] = bool(change.desired)
-            elif change.field == "hold":
-                fields["Hold"] = bool(change.desired)
-            elif change.field == "coach":
-                if change.desired is None:
-                    fields["Coaching"] = False
-                    continue
+        sent: list[str] = []
+        for change in action.updates:  # the settings table says what an update carries
+            setting = BY_KEY[change.field]
+            wanted = setting.update_fields(change.desired)
+            if setting.update_names_coachee and change.desired is not None:
                 target_sid = await self._coached_sid(action)
                 if target_sid is None:
                     error = f"cannot coach {change.desired}: it is not connected"
                     continue
-                fields["Coaching"] = True
-                fields["CallSidToCoach"] = target_sid
+                wanted["CallSidToCoach"] = target_sid
+            fields.update(wanted)
+            sent.append(change.field)
         if fields:
             # By call SID: a call found by its number (no Label) is updated the same way.
             await self.client.update_participant(self.sid, call_sid, fields)
-            self.publish(
-                ev.Updated, participant.name, settings=tuple(c.field for c in action.changes)
-            )
+            self.publish(ev.Updated, participant.name, settings=tuple(sent))
         self._publish_call_sid(participant.name, call_sid)
         return Verdict(error) if error else None
 

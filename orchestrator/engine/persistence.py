@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Mapping
 
 from orchestrator.engine.options import ApplyOptions
-from orchestrator.engine.planner import LiveState, Plan
+from orchestrator.engine.planner import Action, LiveState, Plan
 from orchestrator.engine.results import ParticipantOutcome, State
-from orchestrator.engine.state import ConferenceState, Recorded, StateStore, fingerprint
+from orchestrator.engine.state import ConferenceState, Fingerprint, Recorded, StateStore
 from orchestrator.spec.model import ConferenceSpec
+from orchestrator.spec.settings_table import SETTINGS, fingerprint
 
 
 def record_lock(
@@ -48,18 +50,40 @@ def record_after_run(
         if outcome.call_sid is None or not outcome.observed.live:
             continue
         previous = recorded.participants.get(name)
+        desired = fingerprint(action.participant, plan.spec.conference)
         if (
             action.kind in ("noop", "update")
             and previous is not None
             and name in state.fingerprints
         ):
-            # Still the call dialed before, with the settings it was dialed with.
-            updated.participants[name] = previous
+            # Still the call dialed before: what it was dialed with, and what it took since.
+            taken = _taken_in(previous.fingerprint, desired, action, outcome)
+            updated.participants[name] = dataclasses.replace(previous, fingerprint=taken)
             continue
         updated.participants[name] = Recorded(
             call_sid=outcome.call_sid,
             conference_sid=conference_sid,
             to=outcome.to,
-            fingerprint=fingerprint(action.participant),
+            fingerprint=desired,
         )
     return updated
+
+
+def _taken_in(
+    recorded: Fingerprint, desired: Fingerprint, action: Action, outcome: ParticipantOutcome
+) -> Fingerprint:
+    """A kept call's record: settings for the next dial as the file has them now, settings an
+    update went through for as sent; the rest (waiting for a redial) as dialed. A setting an
+    older record does not know stays unknown, unless it only counts for the next dial."""
+    sent = action.kind == "update" and outcome.error is None
+    changed = {c.field: c.policy for c in action.changes}
+    kept = dict(recorded)
+    for setting in SETTINGS:
+        if setting.compare != "value" or setting.key not in desired:
+            # to: the number dialed is kept beside; coach: read from the live call; a value
+            # naming an unset variable: not known, so what the record says stays
+            continue
+        policy = changed.get(setting.key)
+        if setting.policy == "next_dial" or policy == "next_dial" or (policy == "update" and sent):
+            kept[setting.key] = desired[setting.key]
+    return kept

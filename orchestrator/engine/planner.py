@@ -19,10 +19,11 @@ from typing import Literal
 
 from yarl import URL
 
-from orchestrator.engine.state import ConferenceState, fingerprint, fingerprint_differences
+from orchestrator.engine.state import ConferenceState
 from orchestrator.errors import ConfigError, NotFoundError
 from orchestrator.masking import shown_url
-from orchestrator.spec.model import ConferenceSpec, Participant
+from orchestrator.spec.model import Conference, ConferenceSpec, Participant
+from orchestrator.spec.settings_table import SETTINGS, Policy, Setting, fingerprint
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.contract import ConferenceResource, ParticipantResource
 
@@ -35,9 +36,12 @@ CONFERENCE = "conference"
 
 @dataclass(frozen=True, kw_only=True)
 class Change:
-    field: str  # the model's name: muted, hold, coach
-    live: object
+    """A setting the file wants otherwise than the live leg has it."""
+
+    field: str  # the setting's YAML key
+    live: object  # as the participant resource shows it, else as the local record keeps it
     desired: object
+    policy: Policy  # update: in place; redial: by a new dial; next_dial: nothing to send
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,11 +49,19 @@ class Action:
     kind: ActionKind
     participant: Participant
     live: ParticipantResource | None = None
-    changes: tuple[Change, ...] = ()
+    changes: tuple[Change, ...] = ()  # every setting that differs, in the settings table's order
     # What this action must wait for: CONFERENCE (its SID) and/or the participant it coaches.
     waits_for: tuple[str, ...] = ()
-    # Settings that differ from the live call and only a new dial can change ("to", "record", ...).
-    needs_redial: tuple[str, ...] = ()
+
+    @property
+    def needs_redial(self) -> tuple[str, ...]:
+        """Settings that differ from the live call and only a new dial can change."""
+        return tuple(c.field for c in self.changes if c.policy == "redial")
+
+    @property
+    def updates(self) -> tuple[Change, ...]:
+        """Settings an update of the live call changes in place."""
+        return tuple(c for c in self.changes if c.policy == "update")
 
     @property
     def changes_anything(self) -> bool:
@@ -59,6 +71,17 @@ class Action:
     def redial_pending(self) -> bool:
         """A redial is needed and not part of this plan (no --redial-changed)."""
         return bool(self.needs_redial) and self.kind != "redial"
+
+    @property
+    def differs(self) -> bool:
+        """The file wants something else than the live call has, or than the record keeps."""
+        return self.changes_anything or bool(self.changes)
+
+    @property
+    def drifted(self) -> bool:
+        """The live call differs in a way that matters now: missing, or a setting it has that
+        an update or a redial would change (status)."""
+        return self.kind == "dial" or any(c.policy != "next_dial" for c in self.changes)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,11 +124,17 @@ class Plan:
         return any(a.changes_anything for a in self.actions) or any(s.hang_up for s in self.strays)
 
     @property
+    def differs(self) -> bool:
+        """Whether the file differs from the live conference or the local record (plan's
+        --detailed-exitcode): apply would send something, a redial waits, or apply would
+        take a setting for the next dial into the record."""
+        return self.changes_present or any(a.differs for a in self.actions)
+
+    @property
     def drift(self) -> bool:
-        """Whether the live conference differs from the file in any way (status)."""
-        return (
-            self.changes_present or any(a.needs_redial for a in self.actions) or bool(self.strays)
-        )
+        """Whether the live conference differs from the file in a way that matters (status):
+        someone missing, a setting an update or a redial would change, a stray."""
+        return any(a.drifted for a in self.actions) or bool(self.strays)
 
 
 def _newest(conferences: list[ConferenceResource]) -> ConferenceResource | None:
@@ -299,35 +328,73 @@ def _choose_creator(participants: tuple[Participant, ...]) -> str | None:
 
 
 def _changes(
-    participant: Participant, live: ParticipantResource, state: LiveState
+    participant: Participant, live: ParticipantResource, state: LiveState, conference: Conference
 ) -> tuple[Change, ...]:
-    settings = participant.settings
-    changes: list[Change] = []
-    desired_muted = bool(settings.muted)
-    if bool(live.get("muted")) != desired_muted:
-        changes.append(Change(field="muted", live=bool(live.get("muted")), desired=desired_muted))
-    desired_hold = bool(settings.hold)
-    if bool(live.get("hold")) != desired_hold:
-        changes.append(Change(field="hold", live=bool(live.get("hold")), desired=desired_hold))
-    target = state.participants.get(participant.coach) if participant.coach else None
-    desired_coaching = target["call_sid"] if target is not None else None
-    live_coaching = live.get("coaching_call_sid") if live.get("coaching") else None
-    if participant.coach is not None and target is not None and live_coaching != desired_coaching:
-        changes.append(Change(field="coach", live=live_coaching, desired=participant.coach))
-    if participant.coach is None and live.get("coaching"):
-        changes.append(Change(field="coach", live=live_coaching, desired=None))
-    return tuple(changes)
-
-
-def _redial_fields(participant: Participant, state: LiveState) -> tuple[str, ...]:
-    fields: list[str] = []
-    dialed = state.destinations.get(participant.name)
-    if dialed is not None and dialed not in participant.to:
-        fields.append("to")
+    """Every setting of the file that the live leg does not have, as the settings table says
+    where to read it: the participant resource, the number dialed, or the local record."""
     recorded = state.fingerprints.get(participant.name)
-    if recorded is not None:
-        fields.extend(fingerprint_differences(dict(recorded), fingerprint(participant)))
-    return tuple(fields)
+    desired = fingerprint(participant, conference)
+    changes: list[Change | None] = []
+    for setting in SETTINGS:
+        if setting.compare == "destination":
+            changes.append(_destination_change(participant, state))
+        elif setting.compare == "coaching":
+            changes.append(_coaching_change(participant, live, state))
+        elif setting.key in desired:  # a value naming an unset variable is not known
+            changes.append(_value_change(setting, desired[setting.key], live, recorded))
+    return tuple(change for change in changes if change is not None)
+
+
+def _value_change(
+    setting: Setting,
+    desired: object,
+    live: ParticipantResource,
+    recorded: Mapping[str, object] | None,
+) -> Change | None:
+    shown: Mapping[str, object] = live
+    if setting.live is not None and setting.live in shown:
+        was = shown[setting.live]
+    elif recorded is not None and setting.key in recorded:
+        was = recorded[setting.key]
+    else:
+        return None  # neither the API nor the record says what the call has
+    policy = setting.policy_for(was, desired)
+    if policy is None:
+        return None
+    return Change(
+        field=setting.key, live=setting.normal(was), desired=setting.normal(desired), policy=policy
+    )
+
+
+def _destination_change(participant: Participant, state: LiveState) -> Change | None:
+    """A call at a number the file no longer lists (one of the fallbacks is fine)."""
+    dialed = state.destinations.get(participant.name)
+    if dialed is None or dialed in participant.to:
+        return None
+    return Change(field="to", live=dialed, desired=participant.to[0], policy="redial")
+
+
+def _coaching_change(
+    participant: Participant, live: ParticipantResource, state: LiveState
+) -> Change | None:
+    target = state.participants.get(participant.coach) if participant.coach else None
+    live_coaching = live.get("coaching_call_sid") if live.get("coaching") else None
+    shown = _name_of_call(state, live_coaching)
+    if participant.coach is not None and target is not None:
+        if live_coaching == target["call_sid"]:
+            return None
+        return Change(field="coach", live=shown, desired=participant.coach, policy="update")
+    if participant.coach is None and live.get("coaching"):
+        return Change(field="coach", live=shown, desired=None, policy="update")
+    return None
+
+
+def _name_of_call(state: LiveState, call_sid: str | None) -> str | None:
+    """The file's name for a live call, else its SID."""
+    for name, leg in state.participants.items():
+        if call_sid is not None and leg["call_sid"] == call_sid:
+            return name
+    return call_sid
 
 
 def _recoach(actions: list[Action]) -> list[Action]:
@@ -349,7 +416,10 @@ def _recoach(actions: list[Action]) -> list[Action]:
             action = dataclasses.replace(
                 action,
                 kind="update",
-                changes=(*action.changes, Change(field="coach", live=current, desired=coachee)),
+                changes=(
+                    *action.changes,
+                    Change(field="coach", live=current, desired=coachee, policy="update"),
+                ),
                 waits_for=(coachee,) if coachee else (),
             )
         planned.append(action)
@@ -373,30 +443,17 @@ def make_plan(
             waits = (CONFERENCE,) if conference_sid is None and participant.name != creator else ()
             actions.append(Action(kind="dial", participant=participant, waits_for=waits + coach))
             continue
-        redial = _redial_fields(participant, state)
-        if redial and redial_changed:
+        changes = _changes(participant, live, state, spec.conference)
+        action = Action(kind="noop", participant=participant, live=live, changes=changes)
+        if action.needs_redial and redial_changed:
+            actions.append(dataclasses.replace(action, kind="redial", waits_for=coach))
+        elif action.updates:
+            coaching = any(c.field == "coach" for c in action.updates)
             actions.append(
-                Action(
-                    kind="redial",
-                    participant=participant,
-                    live=live,
-                    waits_for=coach,
-                    needs_redial=redial,
-                )
+                dataclasses.replace(action, kind="update", waits_for=coach if coaching else ())
             )
-            continue
-        changes = _changes(participant, live, state)
-        coaching_changes = any(c.field == "coach" for c in changes)
-        actions.append(
-            Action(
-                kind="update" if changes else "noop",
-                participant=participant,
-                live=live,
-                changes=changes,
-                waits_for=coach if coaching_changes else (),
-                needs_redial=redial,
-            )
-        )
+        else:
+            actions.append(action)
     actions = _recoach(actions)
     strays = tuple(
         Stray(label=label, call_sid=found["call_sid"], hang_up=prune)

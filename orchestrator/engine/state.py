@@ -30,12 +30,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from orchestrator.errors import ConfigError
 from orchestrator.files import write_atomically
-from orchestrator.spec.model import Callback, Participant
 from orchestrator.spec.schema import DESTINATION_PATTERN, NAME_PATTERN
+from orchestrator.spec.settings_table import upgrade_fingerprint
 
 STATE_DIR_NAME = ".orchestrator"
 STATE_VERSION = 1
@@ -64,7 +64,9 @@ class Recorded:
     call_sid: str
     conference_sid: str
     to: str  # the destination dialed
-    fingerprint: Fingerprint  # settings a live call cannot change
+    # Each setting (by its YAML key) as the call was dialed, or since updated or taken in
+    # (spec.settings_table.fingerprint); never a password.
+    fingerprint: Fingerprint
 
 
 @dataclass
@@ -72,76 +74,6 @@ class ConferenceState:
     account_sid: str
     conference: str  # the friendly name
     participants: dict[str, Recorded] = field(default_factory=dict)  # by Label
-
-
-def _callback(callback: Callback | None) -> Any:
-    if callback is None:
-        return None
-    return {"url": callback.url, "method": callback.method, "events": list(callback.events)}
-
-
-# The fingerprint's name of each participant setting it names otherwise.
-_FINGERPRINT_KEYS: Final = {"preferred_codecs": "codecs", "custom_headers": "headers"}
-
-
-def fingerprint(participant: Participant) -> Fingerprint:
-    """The settings that only a new dial can change (never a password).
-
-    A setting whose value names an unset variable (plan and status run without what only
-    a dial needs) is unknown, so it is left out rather than taken for a change.
-    """
-    found = _fingerprint(participant)
-    unknown = {_FINGERPRINT_KEYS.get(u.setting, u.setting) for u in participant.unset if u.setting}
-    return {k: v for k, v in found.items() if k not in unknown} if unknown else found
-
-
-def _fingerprint(participant: Participant) -> Fingerprint:
-    settings = participant.settings
-    recording = settings.recording
-    detection = settings.machine_detection
-    return {
-        "to": list(participant.to),
-        "record": settings.record,
-        "recording": None
-        if recording is None
-        else {
-            "channels": recording.channels,
-            "track": recording.track,
-            "trim": recording.trim,
-            "status_callback": _callback(recording.status_callback),
-        },
-        "machine_detection": None
-        if detection is None
-        else {
-            "mode": detection.mode,
-            "timeout_ms": detection.timeout_ms,
-            "speech_threshold_ms": detection.speech_threshold_ms,
-            "speech_end_threshold_ms": detection.speech_end_threshold_ms,
-            "silence_timeout_ms": detection.silence_timeout_ms,
-            "cancel_playback_on_machine_detection": detection.cancel_playback_on_machine_detection,
-            "cancel_playback_on_detect_message_end": (
-                detection.cancel_playback_on_detect_message_end
-            ),
-            # Only when set, so records written before these settings existed still match.
-            **(
-                {"beep": {k: v for k, v in vars(detection.beep).items() if v is not None}}
-                if detection.beep is not None
-                else {}
-            ),
-        },
-        "sip_auth": settings.sip_auth.username if settings.sip_auth is not None else None,
-        "caller_id": settings.caller_id,
-        "from": settings.from_,
-        "timeout": settings.timeout,
-        "time_limit": settings.time_limit,
-        "codecs": list(settings.preferred_codecs),
-        "headers": [list(pair) for pair in settings.custom_headers],
-    }
-
-
-def fingerprint_differences(recorded: Fingerprint, desired: Fingerprint) -> list[str]:
-    """Names of the settings that differ, besides ``to`` (judged by the destination dialed)."""
-    return [key for key in desired if key != "to" and recorded.get(key) != desired[key]]
 
 
 def _file_name(account_sid: str, conference: str) -> str:
@@ -378,7 +310,7 @@ def _recorded(label: str, entry: object) -> Recorded:
         call_sid=entry["call_sid"],
         conference_sid=entry["conference_sid"],
         to=entry["to"],
-        fingerprint=settings,
+        fingerprint=upgrade_fingerprint(settings),
     )
 
 

@@ -1,21 +1,25 @@
 """What apply would do, for people (text), scripts (json) and GitHub Actions (annotations).
 
-One line per participant, Terraform-style: ``+`` dial, ``~`` update in place,
-``-`` hang up, ``-/+`` hang up and dial again, ``=`` unchanged, ``!`` differs
-in a way only a new dial can fix, ``?`` live but not managed by the file.
-Destinations are masked as in apply's summary.
+Terraform-style: ``+`` dial, ``=`` unchanged, ``-`` hang up, ``?`` live but not
+managed by the file; then one line per changed setting of a live participant,
+under its YAML key, saying what apply does with it: ``~`` updated in place,
+``-/+`` redialed (--redial-changed), ``!`` only a redial changes it, ``>`` it
+counts from the next dial on and nothing is sent. Destinations are masked as in
+apply's summary, URLs shown without credentials or query, header values never.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from orchestrator.engine.planner import Action, Change, Plan
-from orchestrator.masking import mask_destination
+from orchestrator.masking import mask_destination, shown_url
 from orchestrator.report.envelope import render_envelope
 from orchestrator.report.github import annotation
 from orchestrator.report.style import PLAIN, Meaning, Style
+from orchestrator.spec.settings_table import BY_KEY
 
 
 class PlanReporter(Protocol):
@@ -24,42 +28,77 @@ class PlanReporter(Protocol):
     ) -> str: ...
 
 
-def _value(value: object) -> str:
+def shown_value(field: str, value: object) -> object:
+    """A setting's value as reports may print it: as its entry in the settings table shows it
+    (numbers masked, header names only), URLs without credentials or query."""
+    setting = BY_KEY.get(field)
+    return _without_credentials(setting.shown(value) if setting is not None else value)
+
+
+def _without_credentials(value: object) -> object:
+    if isinstance(value, str):
+        return shown_url(value)
+    if isinstance(value, dict):
+        return {k: _without_credentials(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_credentials(v) for v in value]
+    return value
+
+
+def _value(field: str, value: object) -> str | None:
+    """The value as a word; None for a structure, which is only said to have changed."""
+    value = shown_value(field, value)
     if value is None:
         return "none"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return ", ".join(value) if value else "none"
+    if isinstance(value, dict | list):
+        return None
     return str(value)
 
 
 def describe_change(change: Change) -> str:
-    return f"{change.field} {_value(change.live)} -> {_value(change.desired)}"
+    was, wanted = _value(change.field, change.live), _value(change.field, change.desired)
+    if was is None or wanted is None:
+        return f"{change.field} changed"
+    return f"{change.field} {was} -> {wanted}"
 
 
-def action_line(plan: Plan, action: Action) -> str:
+# What apply does with a changed setting: the line's mark, and the words after the change.
+_OUTCOMES: dict[str, tuple[str, str]] = {
+    "update": ("~", "updated in place"),
+    "redial": ("!", "takes effect when redialed: --redial-changed"),
+    "next_dial": (">", "next dial only; nothing to send"),
+}
+
+
+def change_words(action: Action, change: Change) -> str:
+    """``SETTING OLD -> NEW (what apply does)``."""
+    what = "redialed" if action.kind == "redial" else _OUTCOMES[change.policy][1]
+    return f"{describe_change(change)} ({what})"
+
+
+def change_line(action: Action, change: Change) -> str:
+    mark = "-/+" if action.kind == "redial" else _OUTCOMES[change.policy][0]
+    return f"{mark} {action.participant.name}: {change_words(action, change)}"
+
+
+def action_lines(action: Action) -> list[str]:
+    """The participant's lines: its dial, each changed setting, or that it is unchanged."""
     participant = action.participant
-    name = participant.name
     if action.kind == "dial":
-        return f"+ dial {name} ({mask_destination(participant.to[0])}, {participant.role})"
-    if action.kind == "redial":
-        return f"-/+ redial {name} ({', '.join(action.needs_redial)})"
-    if action.kind == "update":
-        return f"~ update {name}: " + ", ".join(describe_change(c) for c in action.changes)
-    return f"= {name} unchanged"
-
-
-def redial_line(action: Action) -> str:
-    return f"! needs redial: {action.participant.name} ({', '.join(action.needs_redial)})"
+        return [
+            f"+ dial {participant.name} ({mask_destination(participant.to[0])}, {participant.role})"
+        ]
+    if not action.changes:
+        return [f"= {participant.name} unchanged"]
+    return [change_line(action, change) for change in action.changes]
 
 
 def _lines(plan: Plan) -> list[str]:
-    lines: list[str] = []
-    for action in plan.actions:
-        pending = action.redial_pending
-        if action.kind != "noop" or not pending:
-            lines.append(action_line(plan, action))
-        if pending:
-            lines.append(redial_line(action))
+    lines = [line for action in plan.actions for line in action_lines(action)]
     for stray in plan.strays:
         if stray.hang_up:
             lines.append(f"- hang up {stray.label} (not in file; --prune)")
@@ -81,15 +120,25 @@ def hang_up_lines(plan: Plan) -> list[str]:
     return lines
 
 
+def _bucket(action: Action) -> str:
+    """Where the totals count a participant of the file: once, by what apply does first."""
+    if action.kind != "noop":
+        return action.kind
+    if action.redial_pending:
+        return "needs_redial"
+    return "next_dial" if action.changes else "unchanged"
+
+
 def totals(plans: Sequence[Plan]) -> dict[str, int]:
-    actions = [a for plan in plans for a in plan.actions]
+    buckets = Counter(_bucket(a) for plan in plans for a in plan.actions)
     return {
-        "dial": sum(1 for a in actions if a.kind == "dial"),
-        "update": sum(1 for a in actions if a.kind == "update"),
+        "dial": buckets["dial"],
+        "update": buckets["update"],
         "hang_up": sum(1 for plan in plans for s in plan.strays if s.hang_up),
-        "redial": sum(1 for a in actions if a.kind == "redial"),
-        "unchanged": sum(1 for a in actions if a.kind == "noop"),
-        "needs_redial": sum(1 for a in actions if a.redial_pending),
+        "redial": buckets["redial"],
+        "unchanged": buckets["unchanged"],
+        "needs_redial": buckets["needs_redial"],
+        "next_dial": buckets["next_dial"],
         "unmanaged": sum(1 for plan in plans for s in plan.strays if not s.hang_up),
         "unlabeled": sum(len(plan.unlabeled) for plan in plans),
     }
@@ -116,6 +165,7 @@ def summary_line(plans: Sequence[Plan]) -> str:
             ("redial", "to redial"),
             ("unchanged", "unchanged"),
             ("needs_redial", "needing a redial"),
+            ("next_dial", "changed for the next dial only"),
             ("unmanaged", "unmanaged"),
         )
         if counts[key]
@@ -129,12 +179,13 @@ _MARK_MEANINGS: dict[str, Meaning] = {
     "-": "remove",
     "-/+": "change",
     "!": "bad",
+    ">": "muted",
     "?": "muted",
 }
 
 
 def _styled(line: str, style: Style) -> str:
-    """The line with its leading mark (+ ~ - -/+ ! ?) coloured."""
+    """The line with its leading mark (+ ~ - -/+ ! > ?) coloured."""
     mark, _, rest = line.partition(" ")
     meaning = _MARK_MEANINGS.get(mark)
     return f"{style(mark, meaning)} {rest}" if meaning else line
@@ -150,6 +201,15 @@ def render_plan_text(
     return "\n\n".join(blocks) + "\n\n" + summary_line(plans) + "\n"
 
 
+def change_json(change: Change) -> dict[str, Any]:
+    return {
+        "field": change.field,
+        "from": shown_value(change.field, change.live),
+        "to": shown_value(change.field, change.desired),
+        "policy": change.policy,
+    }
+
+
 def _action_json(action: Action) -> dict[str, Any]:
     participant = action.participant
     kind = {"noop": "unchanged"}.get(action.kind, action.kind)
@@ -158,7 +218,7 @@ def _action_json(action: Action) -> dict[str, Any]:
         "name": participant.name,
         "role": participant.role,
         "to": mask_destination(participant.to[0]),
-        "changes": [{"field": c.field, "from": c.live, "to": c.desired} for c in action.changes],
+        "changes": [change_json(c) for c in action.changes],
         "needs_redial": list(action.needs_redial),
         "line": participant.location.line,
         "col": participant.location.col,
@@ -186,6 +246,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         ],
         "unlabeled": list(plan.unlabeled),
         "changes_present": plan.changes_present,
+        "differs": plan.differs,
     }
 
 
@@ -198,25 +259,24 @@ def render_plan_json(
         exit_code=exit_code,
         totals=totals(plans),
         changes_present=any(p.changes_present for p in plans),
+        differs=any(p.differs for p in plans),
     )
 
 
 def render_plan_github(
     plans: Sequence[Plan], *, exit_code: int = 0, full: bool = False, style: Style = PLAIN
 ) -> str:
-    """A notice on the line of each participant that will change, then the plan line."""
+    """A notice for each line but ``=``, on the changed setting's line where the participant
+    sets it itself (else on its entry), then the plan line."""
     lines: list[str] = []
     for plan in plans:
         for index, action in enumerate(plan.actions):
-            if action.kind == "noop" and not action.needs_redial:
-                continue
-            location = action.participant.location
-            if action.changes:
-                # On the changed setting's line when the participant sets it itself.
-                changed = ("participants", index, action.changes[0].field)
-                location = plan.spec.location_of(changed)
-            message = redial_line(action) if action.redial_pending else action_line(plan, action)
-            lines.append(annotation("notice", location, message))
+            entry = action.participant.location
+            if action.kind == "dial":
+                lines += [annotation("notice", entry, line) for line in action_lines(action)]
+            for change in action.changes:
+                location = plan.spec.location_of(("participants", index, change.field))
+                lines.append(annotation("notice", location, change_line(action, change)))
         for stray in plan.strays:
             location = plan.spec.location_of(("participants",))
             message = (

@@ -11,20 +11,20 @@ from orchestrator.engine.planner import Action
 from orchestrator.engine.results import ConferenceResult, ParticipantOutcome, State, stray_outcome
 from orchestrator.engine.watcher import is_connected
 from orchestrator.report.envelope import render_envelope
-from orchestrator.report.plan import describe_change, redial_line
+from orchestrator.report.plan import change_json, change_words
 from orchestrator.report.style import PLAIN, Style
 from orchestrator.report.summary import render_result_text, result_json
 
 
 def _drift(action: Action) -> str | None:
-    """Why this participant is not as the file wants it, or None."""
-    reasons: list[str] = []
-    if action.kind == "update":
-        changes = ", ".join(describe_change(c) for c in action.changes)
-        reasons.append(f"differs: {changes}")
-    if action.needs_redial:
-        reasons.append(redial_line(action).removeprefix("! "))
-    return "; ".join(reasons) or None
+    """Why this participant's live call is not as the file wants it, or None."""
+    differs = [change_words(action, c) for c in action.changes if c.policy != "next_dial"]
+    return f"differs: {'; '.join(differs)}" if differs else None
+
+
+def _later(action: Action) -> list[str]:
+    """Settings that differ only for the next dial: said, but no drift of the live call."""
+    return [change_words(action, c) for c in action.changes if c.policy == "next_dial"]
 
 
 def conference_result(inspection: Inspection) -> ConferenceResult:
@@ -48,6 +48,7 @@ def conference_result(inspection: Inspection) -> ConferenceResult:
                 State.CONNECTED if is_connected(live.get("status")) else State.CONNECTING
             )
             outcome.error = _drift(action)
+            outcome.notes += _later(action)
         rows.append(outcome)
     rows += [stray_outcome(s, plan.destinations.get(s.label, "-")) for s in plan.strays]
     result = ConferenceResult(
@@ -109,6 +110,9 @@ def render_status_json(
     documents: list[dict[str, Any]] = []
     for inspection in inspections:
         document = result_json(conference_result(inspection))
+        changes = {a.participant.name: a.changes for a in inspection.plan.actions}
+        for row in document["participants"]:
+            row["changes"] = [change_json(c) for c in changes.get(row["name"], ())]
         for key in ("duration_s", "interrupted", "stopped_by", "in_flight_at_stop", "error"):
             document.pop(key, None)
         for key in ("dials", "rate_limited"):

@@ -113,6 +113,10 @@ class Leg:
     start_conference_on_enter: bool
     end_conference_on_exit: bool
     beep_on_exit: bool
+    # What it hears while the conference waits to start, and while on hold (None: the
+    # API's own); kept as told, since the sandbox plays no audio and no resource shows them.
+    wait_url: str | None
+    hold_url: str | None
     timeout_s: int
     time_limit_s: int | None
     status_subscription: Subscription | None

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from orchestrator.masking import shown_url
 from orchestrator.sandbox.callbacks import Webhook
 from orchestrator.sandbox.clock import SimulatedClock
 from orchestrator.sandbox.dial_fields import (
@@ -215,6 +216,8 @@ class Simulation:
             start_conference_on_enter=flag_of(values, "StartConferenceOnEnter", True),
             end_conference_on_exit=flag_of(values, "EndConferenceOnExit", False),
             beep_on_exit=values.get("Beep") in ("true", "onExit"),
+            wait_url=text_of(values, "WaitUrl"),
+            hold_url=None,
             timeout_s=int_of(values, "Timeout") or contract.DEFAULT_TIMEOUT_S,
             time_limit_s=int_of(values, "TimeLimit"),
             status_subscription=subscription(
@@ -255,6 +258,8 @@ class Simulation:
             )
 
     def update_participant(self, leg: Leg, values: dict[str, FieldValue]) -> None:
+        """UpdateTexmlConferenceParticipant: each field given changes the live leg (Muted, Hold,
+        HoldUrl, WaitUrl, BeepOnExit, EndConferenceOnExit, Coaching, CallSidToCoach)."""
         conference = leg.room
         coaching = values.get("Coaching")
         target = leg.coach_target
@@ -274,15 +279,23 @@ class Simulation:
             value = values.get(name)
             if isinstance(value, bool):
                 setattr(leg, attribute, value)
+        for name, attribute in (("WaitUrl", "wait_url"), ("HoldUrl", "hold_url")):
+            url = text_of(values, name)
+            if url is not None:
+                setattr(leg, attribute, url)
+                log.info("call %s: %s now %s", leg.sid, name, shown_url(url))
         if text_of(values, "AnnounceUrl"):
             log.info("call %s: announcement played", leg.sid)
         leg.updated = datetime.now(UTC)
         log.info(
-            "call %s updated (muted=%s hold=%s coaching=%s)",
+            "call %s updated (muted=%s hold=%s coaching=%s end_conference_on_exit=%s "
+            "beep_on_exit=%s)",
             leg.sid,
             leg.muted,
             leg.hold,
             leg.coaching,
+            leg.end_conference_on_exit,
+            leg.beep_on_exit,
         )
 
     def update_conference(self, conference: Conference, values: dict[str, FieldValue]) -> None:

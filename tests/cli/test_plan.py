@@ -48,7 +48,7 @@ def test_edited_muted_is_an_update_and_apply_sends_no_new_dial(cli: CliSession) 
 
     result = cli.run("plan", str(path), "--detailed-exitcode")
     assert result.returncode == exit_codes.CHANGES
-    assert "~ update bob: muted false -> true" in lines_of(result.stdout)
+    assert "~ bob: muted false -> true (updated in place)" in lines_of(result.stdout)
     assert "Plan: 0 to dial, 1 to update, 0 to hang up. 2 unchanged." in result.stdout
 
     applied = cli.apply(path)
@@ -135,16 +135,23 @@ def test_new_number_needs_a_redial_and_redial_changed_does_it(cli: CliSession) -
     cli.write(people)
 
     result = cli.run("plan", str(path), "--detailed-exitcode")
-    assert result.returncode == exit_codes.OK
-    assert "! needs redial: carol (to)" in lines_of(result.stdout)
+    assert result.returncode == exit_codes.CHANGES  # the file differs from the live call
+    assert (
+        "! carol: to +1206\u2022\u2022\u20220102 -> +1206\u2022\u2022\u20220199 "
+        "(takes effect when redialed: --redial-changed)"
+    ) in lines_of(result.stdout)
     dials = cli.dial_count()
     kept = cli.apply(path)
     assert "needs redial: to changed (apply --redial-changed)" in kept.stdout
     assert cli.dial_count() == dials
+    # Until it is redialed, it still differs.
+    assert cli.run("plan", str(path), "--detailed-exitcode").returncode == exit_codes.CHANGES
 
     planned = cli.run("plan", str(path), "--redial-changed", "--detailed-exitcode")
     assert planned.returncode == exit_codes.CHANGES
-    assert "-/+ redial carol (to)" in lines_of(planned.stdout)
+    assert (
+        "-/+ carol: to +1206\u2022\u2022\u20220102 -> +1206\u2022\u2022\u20220199 (redialed)"
+    ) in lines_of(planned.stdout)
     cli.apply(path, "--redial-changed", "--yes")
     dialed = cli.api(lambda c: c.sandbox_dials())
     assert [d["to"] for d in dialed[dials:]] == ["+12065550199"]
@@ -158,7 +165,9 @@ def test_changed_recording_setting_needs_a_redial(cli: CliSession) -> None:
     people[1]["record"] = True
     cli.write(people)
     result = cli.run("plan", str(path))
-    assert "! needs redial: bob (record)" in lines_of(result.stdout)
+    assert "! bob: record false -> true (takes effect when redialed: --redial-changed)" in (
+        lines_of(result.stdout)
+    )
 
 
 def test_plan_json_and_github(cli: CliSession) -> None:
@@ -172,7 +181,9 @@ def test_plan_json_and_github(cli: CliSession) -> None:
     [conference] = document["conferences"]
     actions = {a["name"]: a for a in conference["actions"]}
     assert actions["bob"]["action"] == "update"
-    assert actions["bob"]["changes"] == [{"field": "muted", "from": False, "to": True}]
+    assert actions["bob"]["changes"] == [
+        {"field": "muted", "from": False, "to": True, "policy": "update"}
+    ]
     assert actions["dave"]["action"] == "dial"
     assert actions["dave"]["to"] == "+1206\u2022\u2022\u20220103"
     assert actions["alice"]["action"] == "unchanged"
@@ -185,7 +196,7 @@ def test_plan_json_and_github(cli: CliSession) -> None:
     assert muted_line > actions["bob"]["line"]
     assert any(
         line.startswith(f"::notice file={path},line={muted_line},")
-        and line.endswith("::~ update bob: muted false -> true")
+        and line.endswith("::~ bob: muted false -> true (updated in place)")
         for line in github
     ), github
     assert any(line.startswith("::notice") and "+ dial dave" in line for line in github)

@@ -148,6 +148,11 @@ def everyone_live(
     """A live leg for every participant, as the file wants it unless ``overrides`` say otherwise."""
     live = {}
     for p in spec.participants:
-        fields = {"muted": bool(p.settings.muted), **overrides.get(p.name, {})}
+        fields = {
+            "muted": bool(p.settings.muted),
+            "hold": bool(p.settings.hold),
+            "end_conference_on_exit": bool(p.settings.end_conference_on_exit),
+            **overrides.get(p.name, {}),
+        }
         live[p.name] = leg(f"v3:{p.name}", **fields)
     return live

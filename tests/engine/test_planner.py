@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ from orchestrator.engine.planner import (
     Stray,
     make_plan,
 )
-from orchestrator.engine.state import fingerprint
+from orchestrator.engine.state import StateStore
 from orchestrator.spec.model import ConferenceSpec
+from orchestrator.spec.settings_table import fingerprint
 from tests.engine.support import (
     CONFERENCE_SID,
     conference_file,
@@ -131,10 +133,12 @@ def test_muted_and_hold_that_differ_are_an_update_in_place(tmp_path: Path) -> No
     actions = by_name(plan)
     assert actions["alice"].kind == "noop"
     assert actions["bob"].kind == "update"
-    assert actions["bob"].changes == (Change(field="muted", live=True, desired=False),)
+    assert actions["bob"].changes == (
+        Change(field="muted", live=True, desired=False, policy="update"),
+    )
     assert actions["carol"].changes == (
-        Change(field="muted", live=False, desired=True),
-        Change(field="hold", live=False, desired=True),
+        Change(field="muted", live=False, desired=True, policy="update"),
+        Change(field="hold", live=False, desired=True, policy="update"),
     )
     assert actions["carol"].waits_for == ()  # only a coaching change waits for someone
     assert plan.changes_present and plan.drift
@@ -156,9 +160,14 @@ def test_coaching_that_differs_is_an_update_that_waits_for_the_coachee(tmp_path:
     )
     plan = make_plan(spec, LiveState(conference=live_conference(), participants=live))
     actions = by_name(plan)
-    assert actions["coach"].changes == (Change(field="coach", live="v3:customer", desired="agent"),)
+    # Whom a call coaches live is named as the file names it.
+    assert actions["coach"].changes == (
+        Change(field="coach", live="customer", desired="agent", policy="update"),
+    )
     assert actions["coach"].waits_for == ("agent",)
-    assert actions["customer"].changes == (Change(field="coach", live="v3:agent", desired=None),)
+    assert actions["customer"].changes == (
+        Change(field="coach", live="agent", desired=None, policy="update"),
+    )
     assert actions["customer"].waits_for == ()
     assert actions["agent"].kind == "noop"
 
@@ -208,6 +217,10 @@ def test_a_new_number_needs_a_redial_that_only_redial_changed_plans(tmp_path: Pa
     assert not kept.changes_present  # apply would send nothing...
     assert kept.drift  # ...but the live conference is not what the file says
     assert kept.destinations == destinations
+    assert carol.changes == (
+        Change(field="to", live="+12065550199", desired="+12065550102", policy="redial"),
+    )
+    assert kept.differs  # plan --detailed-exitcode says so
 
     redialing = make_plan(spec, state, redial_changed=True)
     carol = by_name(redialing)["carol"]
@@ -219,15 +232,18 @@ def test_a_new_number_needs_a_redial_that_only_redial_changed_plans(tmp_path: Pa
 def test_a_recorded_setting_that_changed_needs_a_redial(tmp_path: Path) -> None:
     spec = spec_of(tmp_path, PEOPLE)
     bob = spec.participant("bob")
-    dialed_with = {**fingerprint(bob), "record": True, "caller_id": "Support"}
+    dialed_with = {**fingerprint(bob, spec.conference), "record": True, "caller_id": "Support"}
     state = LiveState(
         conference=live_conference(),
         participants=everyone_live(spec),
-        fingerprints={"alice": fingerprint(spec.participant("alice")), "bob": dialed_with},
+        fingerprints={
+            "alice": fingerprint(spec.participant("alice"), spec.conference),
+            "bob": dialed_with,
+        },
     )
     actions = by_name(make_plan(spec, state))
     assert actions["alice"].needs_redial == ()
-    assert actions["bob"].needs_redial == ("record", "caller_id")
+    assert actions["bob"].needs_redial == ("caller_id", "record")  # the settings table's order
     assert actions["carol"].needs_redial == ()  # no record of her dial: nothing to compare
 
 
@@ -239,8 +255,8 @@ def test_an_update_can_also_need_a_redial(tmp_path: Path) -> None:
         destinations={"bob": "+12065550177"},
     )
     bob = by_name(make_plan(spec, state))["bob"]
-    assert bob.kind == "update" and bob.changes == (
-        Change(field="muted", live=True, desired=False),
+    assert bob.kind == "update" and bob.updates == (
+        Change(field="muted", live=True, desired=False, policy="update"),
     )
     assert bob.needs_redial == ("to",) and bob.redial_pending
 
@@ -290,3 +306,64 @@ def test_a_call_without_a_label_alone_is_no_drift(tmp_path: Path) -> None:
     plan = make_plan(spec, state, prune=True)
     assert plan.unlabeled == ("v3:stranger",) and plan.strays == ()
     assert not plan.changes_present and not plan.drift  # never touched, never ours
+
+
+# A record written before settings were named by their YAML key ------------------
+
+
+def _old_record(tmp_path: Path, spec: ConferenceSpec) -> StateStore:
+    """bob's record as it was written while the record said codecs and headers."""
+    old = {
+        "to": ["+12065550101", "+12065550191"],
+        "record": None,
+        "recording": None,
+        "machine_detection": None,
+        "sip_auth": None,
+        "caller_id": None,
+        "from": None,  # the participant's own; the dial carried the conference's
+        "timeout": 20,
+        "time_limit": None,
+        "codecs": ["PCMU"],
+        "headers": [["X-Ticket", "4711"]],
+    }
+    document = {
+        "version": 1,
+        "account_sid": "acct-1",
+        "conference": "test-bridge",
+        "participants": {
+            "bob": {
+                "call_sid": "v3:bob",
+                "conference_sid": CONFERENCE_SID,
+                "to": "+12065550101",
+                "fingerprint": old,
+            }
+        },
+    }
+    store = StateStore(tmp_path / "state")
+    path = store.path_for(spec.path, "acct-1", "test-bridge")
+    path.parent.mkdir()
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return store
+
+
+@pytest.mark.parametrize(
+    ("edit", "needs_redial"),
+    [({}, ()), ({"preferred_codecs": ["PCMA"]}, ("preferred_codecs",))],
+    ids=["same", "codecs-edited"],
+)
+def test_an_old_record_still_matches_and_still_tells_a_change(
+    tmp_path: Path, edit: dict[str, Any], needs_redial: tuple[str, ...]
+) -> None:
+    bob = {**PEOPLE[1], "timeout": 20, "preferred_codecs": ["PCMU"]}
+    people = [PEOPLE[0], {**bob, "custom_headers": {"X-Ticket": "4711"}, **edit}, PEOPLE[2]]
+    spec = spec_of(tmp_path, people)
+    recorded = _old_record(tmp_path, spec).load(spec.path, "acct-1", "test-bridge")
+    state = LiveState(
+        conference=live_conference(),
+        participants=everyone_live(spec),
+        destinations={"bob": "+12065550101"},
+        fingerprints={"bob": recorded.participants["bob"].fingerprint},
+    )
+    action = by_name(make_plan(spec, state))["bob"]
+    assert action.needs_redial == needs_redial
+    assert [c.field for c in action.changes] == list(needs_redial)

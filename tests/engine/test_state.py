@@ -51,7 +51,12 @@ def sample_state() -> ConferenceState:
         call_sid="v3:abc",
         conference_sid="conf-1",
         to="+12065550100",
-        fingerprint={"to": ["+12065550100"], "record": None, "timeout": 30, "codecs": ["PCMU"]},
+        fingerprint={
+            "to": ["+12065550100"],
+            "record": None,
+            "timeout": 30,
+            "preferred_codecs": ["PCMU"],
+        },
     )
     state.participants["bob.2"] = Recorded(
         call_sid="v3:def",

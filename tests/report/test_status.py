@@ -73,7 +73,7 @@ def test_a_drifted_conference_row_by_row(tmp_path: Path) -> None:
         "  NAME   ROLE         TO            DESIRED    OBSERVED    CALL SID  NOTE",
         f"  alice  host         +1206{bullet}0100  connected  connected   v3:alice",
         f"  bob    participant  +1206{bullet}0101  connected  connecting  v3:bob    "
-        "differs: muted true -> false",
+        "differs: muted true -> false (updated in place)",
         f"  carol  listener     +1206{bullet}0102  connected  absent      -         "
         "not in the conference (apply dials it)",
         f"  eve    -            +1206{bullet}0109  unmanaged  unmanaged   v3:eve    "
@@ -104,8 +104,33 @@ def test_a_number_that_changed_is_drift_with_the_redial_it_needs(tmp_path: Path)
     lines = render_status_text([Inspection(make_plan(spec, state))]).splitlines()
     bob = next(line for line in lines if line.startswith("  bob"))
     # The number dialed, masked, and what it would take.
-    assert "+1206\u2022\u2022\u20220177" in bob and bob.endswith("needs redial: bob (to)")
+    assert bob.endswith(
+        "differs: to +1206\u2022\u2022\u20220177 -> +1206\u2022\u2022\u20220101 "
+        "(takes effect when redialed: --redial-changed)"
+    )
     assert lines[-1] == "drift: the live conference differs from the file"
+
+
+def test_a_setting_for_the_next_dial_only_is_said_but_is_no_drift(tmp_path: Path) -> None:
+    spec = load(conference_file(tmp_path, [PEOPLE[0], {**PEOPLE[1], "early_media": True}]))
+    recorded = {"early_media": None, "time_limit": None}
+    state = LiveState(
+        conference=live_conference(),
+        participants=everyone_live(spec),
+        fingerprints={"bob": recorded},
+    )
+    inspection = Inspection(make_plan(spec, state))
+    lines = render_status_text([inspection]).splitlines()
+    bob = next(line for line in lines if line.startswith("  bob"))
+    assert bob.endswith("early_media false -> true (next dial only; nothing to send)")
+    assert lines[-1] == "in sync"
+    [document] = json.loads(render_status_json([inspection]))["conferences"]
+    assert document["in_sync"] is True
+    rows = {p["name"]: p for p in document["participants"]}
+    assert rows["bob"]["changes"] == [
+        {"field": "early_media", "from": False, "to": True, "policy": "next_dial"}
+    ]
+    assert rows["bob"]["error"] is None and rows["alice"]["changes"] == []
 
 
 def test_a_conference_not_running_has_everyone_absent_and_no_recordings_line(
@@ -141,7 +166,11 @@ def test_the_json_status_for_scripts(tmp_path: Path) -> None:
     rows = {p["name"]: p for p in document["participants"]}
     assert list(rows) == ["alice", "bob", "carol", "eve"]
     assert (rows["carol"]["observed"], rows["carol"]["call_sid"]) == ("absent", None)
-    assert rows["bob"]["error"] == "differs: muted true -> false"
+    assert rows["bob"]["error"] == "differs: muted true -> false (updated in place)"
+    assert rows["bob"]["changes"] == [
+        {"field": "muted", "from": True, "to": False, "policy": "update"}
+    ]
+    assert rows["eve"]["changes"] == []
     assert (rows["eve"]["desired"], rows["eve"]["to"]) == (
         "unmanaged",
         "+1206\u2022\u2022\u20220109",

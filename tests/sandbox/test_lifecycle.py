@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+
+import pytest
 
 from orchestrator.sandbox import SandboxInfo
 from tests.sandbox.support import APP, Api, eventually, open_api, sandbox_api
@@ -245,6 +248,45 @@ async def test_update_mute_hold_and_coaching(sandbox: SandboxInfo) -> None:
         assert bad.status == 422
         assert bad.error["source"] == {"pointer": "/Muted"}
         assert (await api.participant(sid, "coach")).body["muted"] is True  # nothing half-applied
+
+
+async def test_update_end_conference_on_exit_beep_on_exit_wait_and_hold_urls(
+    sandbox: SandboxInfo, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="orchestrator.sandbox")
+    async with open_api(sandbox) as api:
+        host = await api.dial_ok("ending", To="+12065550100", ApplicationSid=APP, Label="host")
+        sid = host["conference_sid"]
+        guest = await api.dial_ok(sid, To="+12065550101", Label="guest")
+        assert guest["end_conference_on_exit"] is False
+        await _status_becomes(api, guest["call_sid"], "in-progress")
+
+        updated = await api.update_participant(
+            sid,
+            "guest",
+            EndConferenceOnExit=True,
+            BeepOnExit=False,
+            WaitUrl="https://music.example/wait.mp3",
+            HoldUrl="https://user:pw@music.example/hold.mp3?token=1",
+        )
+        assert updated.status == 200, updated.body
+        assert updated.body["end_conference_on_exit"] is True
+        shown = (await api.participant(sid, "guest")).body
+        assert shown["end_conference_on_exit"] is True
+        assert "label" not in shown and "wait_url" not in shown  # the API shows neither
+        guest_sid = guest["call_sid"]
+        assert f"call {guest_sid}: WaitUrl now https://music.example/wait.mp3" in caplog.text
+        assert (
+            f"call {guest_sid}: HoldUrl now https://***@music.example/hold.mp3?***" in caplog.text
+        )
+        assert "beep_on_exit=False" in caplog.text and "pw@" not in caplog.text
+        bad = await api.update_participant(sid, "guest", WaitUrl="music.mp3")
+        assert bad.status == 422 and bad.error["source"] == {"pointer": "/WaitUrl"}
+
+        # The update counts: the guest leaving now ends the conference for everyone.
+        assert (await api.delete_participant(sid, "guest")).status == 204
+        ended = await _conference_status(api, sid, "completed")
+        assert ended["reason_conference_ended"] == "participant-with-end-conference-on-exit-left"
 
 
 async def test_max_participants_from_the_creating_dial() -> None:
