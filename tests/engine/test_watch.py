@@ -24,6 +24,8 @@ from orchestrator.engine.events import (
     Event,
     HungUp,
     ParticipantEvent,
+    Redialing,
+    RedialUnanswered,
     Updated,
 )
 from orchestrator.engine.options import ApplyOptions
@@ -148,6 +150,31 @@ async def test_a_drop_is_redialed_as_often_as_reconnect_allows_and_no_more(
     assert rows["sre"].observed == State.HUNG_UP and rows["sre"].attempts == 3
     assert "redialed 2 times after dropping" in rows["sre"].notes
     assert rows["lead"].observed == State.CONNECTED
+
+
+async def test_a_redial_that_is_not_answered_spends_its_attempt_and_the_next_one_follows(
+    tmp_path: Path,
+) -> None:
+    # The first call drops after a second; every later call to the number goes unanswered.
+    path = conference_file(
+        tmp_path,
+        people({"name": "sre", "to": DROPPING, "reconnect": {"attempts": 2, "backoff_s": 1}}),
+    )
+    numbers = {DROPPING: {"hangup_after": 100, "then": "no-answer"}}
+    async with fast_sandbox(numbers=numbers) as info, watching(info, path) as run:
+        await run.until(lambda: len(run.said("sre", RedialUnanswered)) == 2, timeout_s=20)
+        await asyncio.sleep(0.5)  # a while longer: nothing more is dialed
+        dials = await dials_by_label(info)
+        [result] = await run.finish()
+    assert [e.next for e in run.said("sre", Dropped)] == ["redial 1 of 2 in 1s"]
+    assert [(e.number, e.of, e.after, e.next) for e in run.said("sre", RedialUnanswered)] == [
+        (1, 2, "ended: no-answer", "redial 2 of 2 in 2s"),
+        (2, 2, "ended: no-answer", "not dialed again (2 redials within 3600s used)"),
+    ]
+    assert [(e.number, e.of) for e in run.said("sre", Redialing)] == [(1, 2), (2, 2)]
+    assert dials["sre"] == 3
+    sre = {p.name: p for p in result.participants}["sre"]
+    assert (sre.observed, sre.attempts) == (State.NO_ANSWER, 3)
 
 
 async def test_a_redialed_leg_that_stays_up_ends_the_watch_connected(tmp_path: Path) -> None:
