@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-from bench import contention, paced, paced_scale, scale, startup, throughput, validate
+from bench import contention, faults, paced, paced_scale, scale, startup, throughput, validate
 from bench.runner import REPO, Report, machine
 from bench.sandbox import BenchError
 
@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "startup": startup,
     "contention": contention,
     "paced-scale": paced_scale,
+    "faults": faults,
 }
 RESULTS = REPO / "bench" / "results"
 
