@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from orchestrator.texml.ratelimit import RateReport
+    from orchestrator.pacing.headers import RateReport
 
 
 class OrchestratorError(Exception):

@@ -8,9 +8,9 @@ import asyncio
 from dataclasses import dataclass
 
 from orchestrator.engine.options import ApplyOptions
-from orchestrator.engine.pacer import DialPacer
 from orchestrator.engine.run_model import RunModel
-from orchestrator.engine.watcher import ListBudget
+from orchestrator.pacing.dials import DialPacer
+from orchestrator.pacing.gates import ListBudget
 from orchestrator.texml.client import TexmlClient
 
 

@@ -23,17 +23,19 @@ from orchestrator.engine.events import (
     PlannedRow,
 )
 from orchestrator.engine.executor import ConferenceRun
+from orchestrator.engine.live import ConferenceEnded, read_live_state
 from orchestrator.engine.options import ApplyOptions
-from orchestrator.engine.pacer import DialPacer
 from orchestrator.engine.persistence import record_after_run, record_lock
-from orchestrator.engine.planner import ConferenceEnded, Plan, make_plan, read_live_state
+from orchestrator.engine.planner import Plan, make_plan
 from orchestrator.engine.results import ConferenceResult, State
 from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.state import ConferenceState
 from orchestrator.engine.waiting import sleep_unless
-from orchestrator.engine.watcher import ListBudget, is_connected
 from orchestrator.errors import OrchestratorError
+from orchestrator.pacing.dials import DialPacer
+from orchestrator.pacing.gates import ListBudget
 from orchestrator.spec.model import ConferenceSpec
+from orchestrator.texml import contract
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
 
@@ -65,7 +67,9 @@ def planned_rows(plan: Plan, *, wait: bool) -> tuple[PlannedRow, ...]:
         live = action.live
         observed = None
         if live is not None:
-            observed = State.CONNECTED if is_connected(live.get("status")) else State.CONNECTING
+            observed = (
+                State.CONNECTED if contract.is_connected(live.get("status")) else State.CONNECTING
+            )
         rows.append(
             PlannedRow(
                 name=participant.name,

@@ -18,7 +18,7 @@ participant ends unconfirmed, so a number is never called over and over by a
 run whose answers keep getting lost (``DialLedger``).
 
 What the API may do that a dial survives:
-- 429: the pacer pauses and slows (see ``engine.pacer``); the dial goes again,
+- 429: the pacer pauses and slows (see ``pacing.dials``); the dial goes again,
   having placed nothing.
 - 404 on dialing into a friendly name: the conference is created the
   documented way, by a call that runs ``<Dial><Conference>`` (InitiateTexmlCall),
@@ -50,11 +50,10 @@ from orchestrator.engine.events import (
     ParticipantEvent,
     PlacedHow,
 )
-from orchestrator.engine.pacer import PacerStopped
-from orchestrator.engine.planner import find_conference
+from orchestrator.engine.live import find_conference
 from orchestrator.engine.results import LegState
+from orchestrator.engine.settling import ended_state
 from orchestrator.engine.waiting import Stopped, sleep_unless
-from orchestrator.engine.watcher import ended_state
 from orchestrator.errors import (
     ApiError,
     ApiUnreachable,
@@ -64,6 +63,7 @@ from orchestrator.errors import (
     RateLimitedError,
     RequestRejected,
 )
+from orchestrator.pacing.dials import PacerStopped
 from orchestrator.spec.model import ConferenceSpec, Participant
 from orchestrator.texml import contract
 from orchestrator.texml.client import DialAnswer, parse_http_date

@@ -6,7 +6,7 @@ live call in place, a redial (hang up, then dial), or nothing. A coach waits
 for the call SID of the participant it coaches (``Action.waits_for``); a dial
 that must create the conference waits its turn (``engine.creation``); placing
 a call is ``engine.dialing``'s business, learning how it settled is
-``engine.watcher``'s. Every step is published to the run model
+``engine.settling``'s. Every step is published to the run model
 (``engine.run_model``), which is what the rows say; each participant's task
 ends with one ``Finished`` event, whatever happened.
 """
@@ -26,8 +26,8 @@ from orchestrator.engine.creation import Creation
 from orchestrator.engine.dialing import CreatorEnded, Dialer, Unconfirmed
 from orchestrator.engine.planner import CONFERENCE, Action, Plan, Stray
 from orchestrator.engine.results import LegState, State
+from orchestrator.engine.settling import UNANSWERED, LegWatcher, ended_state
 from orchestrator.engine.waiting import Stopped, result_unless, sleep_unless, within
-from orchestrator.engine.watcher import UNANSWERED, LegWatcher, ended_state
 from orchestrator.errors import AuthenticationError, NotFoundError, OrchestratorError
 from orchestrator.spec.model import MachineAction, Participant
 from orchestrator.spec.settings_table import BY_KEY

@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from orchestrator.engine.planner import Plan, make_plan, read_live_state
+from orchestrator.engine.live import read_live_state
+from orchestrator.engine.planner import Plan, make_plan
 from orchestrator.engine.state import StateStore
 from orchestrator.spec.model import ConferenceSpec
 from orchestrator.texml.client import TexmlClient

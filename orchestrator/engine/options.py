@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from orchestrator.engine.pacer import PauseHook
+from orchestrator.engine.lock import DEFAULT_LOCK_TIMEOUT_S
+from orchestrator.engine.settling import PollSchedule
 from orchestrator.engine.state import StateStore
-from orchestrator.engine.watcher import PollSchedule
+from orchestrator.pacing.dials import PauseHook
 from orchestrator.texml import contract
 
 CONCURRENCY = 50  # requests in flight at once
@@ -34,6 +35,6 @@ class ApplyOptions:
     # How long after a dial whose answer was lost its call is looked for (by Label, in GET
     # Calls) before the API's "no such call" is believed: how late Calls may list a new call.
     lost_answer_grace_s: float = 5.0
-    lock_timeout_s: float = 600.0  # longest wait for another apply of the same conference
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S  # longest wait for another apply of it
     on_pause: PauseHook | None = None  # told when dialing pauses, and why
     notice: Callable[[str], None] | None = None  # one-line notices (lock waits, creation mode)

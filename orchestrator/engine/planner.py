@@ -1,30 +1,20 @@
 """Desired against live state: what to do for each participant, and in which order.
 
-Live state is read from the API: the conference (by SID, or the newest one of
-that friendly name that has not completed) and, for each participant in the
-file, the live leg that carries its name as Label. The local record of what
-apply dialed (engine.state) adds what the API cannot say: which live Labels
-came from this file before an edit, and the settings each leg was dialed with.
-The plan is pure data; executing it is the executor's job.
+Pure data in, pure data out: the live state (``LiveState``, read by ``engine.live``: the
+conference, the leg carrying each participant's Label, and what the local record adds,
+which live Labels came from this file before an edit and the settings each leg was
+dialed with) and the file make the plan; executing it is the executor's job.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Literal
 
-from yarl import URL
-
-from orchestrator.engine.state import ConferenceState
-from orchestrator.errors import ConfigError, NotFoundError
-from orchestrator.masking import shown_url
 from orchestrator.spec.model import Conference, ConferenceSpec, Participant
 from orchestrator.spec.settings_table import SETTINGS, Policy, Setting, fingerprint
-from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.contract import ConferenceResource, ParticipantResource
 
 # redial: hang up and dial again, for settings a live call cannot change (--redial-changed).
@@ -103,7 +93,6 @@ class LiveState:
     fingerprints: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     strays: Mapping[str, ParticipantResource] = field(default_factory=dict)  # by recorded Label
     unlabeled: tuple[str, ...] = ()  # live call SIDs neither the file nor the record accounts for
-    by_number: tuple[str, ...] = ()  # participants found in a call without a Label, by its number
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,186 +124,6 @@ class Plan:
         """Whether the live conference differs from the file in a way that matters (status):
         someone missing, a setting an update or a redial would change, a stray."""
         return any(a.drifted for a in self.actions) or bool(self.strays)
-
-
-def _newest(conferences: list[ConferenceResource]) -> ConferenceResource | None:
-    def created(conference: ConferenceResource) -> float:
-        try:
-            return parsedate_to_datetime(conference["date_created"]).timestamp()
-        except (KeyError, TypeError, ValueError):
-            return 0.0
-
-    return max(conferences, key=created, default=None)
-
-
-class ConferenceEnded(ConfigError):
-    """The conference named by SID has ended."""
-
-
-async def find_conference(client: TexmlClient, spec: ConferenceSpec) -> ConferenceResource | None:
-    """The live conference the file describes, or None if it has to be created."""
-    wanted = spec.conference
-    if wanted.sid:
-        try:
-            conference = await client.get_conference(wanted.sid)
-        except NotFoundError as error:
-            raise ConfigError(
-                f"{spec.path}: conference.sid {wanted.sid} does not exist for this account; "
-                "remove conference.sid to create the conference by name"
-            ) from error
-        if conference.get("status") == "completed":
-            raise ConferenceEnded(
-                f"{spec.path}: conference {wanted.sid} has already ended; "
-                "remove conference.sid to start a new one by name"
-            )
-        return conference
-    try:
-        found = await client.list_conferences(friendly_name=wanted.name)
-    except NotFoundError as error:
-        raise ConfigError(_unknown_account(client, spec)) from error
-    return _newest([c for c in found if c.get("status") != "completed"])
-
-
-def _unknown_account(client: TexmlClient, spec: ConferenceSpec) -> str:
-    """Why listing the account's conferences can be 404, and what to check."""
-    connection = client.connection
-    if not URL(connection.base_url).path.rstrip("/").endswith("/v2"):
-        return (
-            f"the API answered 404 for the conferences list at {shown_url(connection.base_url)}: "
-            "the base URL has no /v2 (Telnyx's is https://api.telnyx.com/v2); check "
-            "TELNYX_BASE_URL or --base-url"
-        )
-    where = "account_sid in the file" if spec.account_sid else "TELNYX_ACCOUNT_SID"
-    return (
-        f"the API does not know account {connection.account_sid} (404 for its conferences): "
-        f"check {where}; it is your organization id (GET /v2/whoami shows it)"
-    )
-
-
-async def read_live_state(
-    client: TexmlClient,
-    spec: ConferenceSpec,
-    recorded: ConferenceState | None = None,
-    *,
-    look_up: Collection[str] | None = None,
-) -> LiveState:
-    """The live conference and who of the file (and of the record) is in it.
-
-    One list round finds the legs the record knows by call SID (the API returns no
-    Labels, and a conference-creating call has none); the others are looked up by
-    Label, one GET each, and a recorded leg the list did not show yet by its SID.
-    ``look_up`` limits those GETs to these names (apply --watch, which knows the rest).
-    """
-    conference = await find_conference(client, spec)
-    if conference is None:
-        return LiveState(conference=None)
-    sid = conference["sid"]
-    names = {participant.name for participant in spec.participants}
-    entries = recorded.participants if recorded else {}
-    stray_labels = sorted(label for label in entries if label not in names)
-    everyone = await client.list_participants(sid)
-    by_sid = {p.get("call_sid"): p for p in everyone}
-
-    async def find(label: str) -> ParticipantResource | None:
-        entry = entries.get(label)
-        if entry is not None and entry.conference_sid == sid and entry.call_sid in by_sid:
-            return by_sid[entry.call_sid]
-        if look_up is not None and label not in look_up:
-            return None
-        found = await client.find_participant(sid, label)
-        if found is None and entry is not None and entry.conference_sid == sid:
-            found = await client.find_participant(sid, entry.call_sid)
-        return found
-
-    lookups = await asyncio.gather(*(find(participant.name) for participant in spec.participants))
-    stray_lookups = await asyncio.gather(*(find(label) for label in stray_labels))
-    live = {
-        participant.name: found
-        for participant, found in zip(spec.participants, lookups, strict=True)
-        if found is not None
-    }
-    strays = {
-        label: found
-        for label, found in zip(stray_labels, stray_lookups, strict=True)
-        if found is not None
-    }
-    destinations: dict[str, str] = {
-        label: recorded.participants[label].to for label in strays if recorded is not None
-    }
-    fingerprints: dict[str, Mapping[str, object]] = {}
-    unknown: list[str] = []
-    for name, found in live.items():
-        entry = entries.get(name)
-        if entry is not None and entry.call_sid == found["call_sid"]:
-            destinations[name] = entry.to
-            fingerprints[name] = entry.fingerprint
-        else:
-            unknown.append(name)
-    # Without a record of the dial, only the destination can be read back: one request each.
-    calls = await asyncio.gather(
-        *(_called_number(client, live[name]["call_sid"]) for name in unknown)
-    )
-    destinations.update({name: to for name, to in zip(unknown, calls, strict=True) if to})
-    known = {p["call_sid"] for p in (*live.values(), *strays.values())}
-    unlabeled = [p for p in everyone if p["call_sid"] not in known]
-    found_by_number = await _match_by_number(client, spec, live, unlabeled)
-    for name, (leg, to) in found_by_number.items():
-        live[name] = leg
-        destinations[name] = to
-    claimed = {leg["call_sid"] for leg, _ in found_by_number.values()}
-    return LiveState(
-        conference=conference,
-        participants=live,
-        destinations=destinations,
-        fingerprints=fingerprints,
-        strays=strays,
-        unlabeled=tuple(p["call_sid"] for p in unlabeled if p["call_sid"] not in claimed),
-        by_number=tuple(sorted(found_by_number)),
-    )
-
-
-# Beyond this many calls without a Label, they are not looked up one by one to find participants.
-_MAX_NUMBER_LOOKUPS = 50
-
-
-async def _match_by_number(
-    client: TexmlClient,
-    spec: ConferenceSpec,
-    live: Mapping[str, ParticipantResource],
-    unlabeled: list[ParticipantResource],
-) -> dict[str, tuple[ParticipantResource, str]]:
-    """Participants not found by Label, in calls without one, found by the number called.
-
-    A call placed by InitiateTexmlCall (how a conference is created where dialing into a name
-    is refused) carries no Label; without the local record this is how a re-apply knows it.
-    A number that two missing participants share, or two calls share, proves nothing.
-    """
-    missing = [p for p in spec.participants if p.name not in live]
-    if not missing or not unlabeled or len(unlabeled) > _MAX_NUMBER_LOOKUPS:
-        return {}
-    numbers = await asyncio.gather(*(_called_number(client, p["call_sid"]) for p in unlabeled))
-    legs_by_number: dict[str, list[ParticipantResource]] = {}
-    for leg, number in zip(unlabeled, numbers, strict=True):
-        if number is not None:
-            legs_by_number.setdefault(number, []).append(leg)
-    claims: dict[str, list[str]] = {}
-    for participant in missing:
-        for number in participant.to:
-            if len(legs_by_number.get(number, ())) == 1:
-                claims.setdefault(number, []).append(participant.name)
-    matched: dict[str, tuple[ParticipantResource, str]] = {}
-    for number, names in claims.items():
-        if len(names) == 1 and names[0] not in matched:
-            matched[names[0]] = (legs_by_number[number][0], number)
-    return matched
-
-
-async def _called_number(client: TexmlClient, call_sid: str) -> str | None:
-    try:
-        to = (await client.get_call(call_sid)).get("to")
-    except NotFoundError:
-        return None
-    return to if isinstance(to, str) else None
 
 
 def _choose_creator(participants: tuple[Participant, ...]) -> str | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from orchestrator.engine.planner import Stray
 
-# How a leg settled, as the poller learns it (engine.watcher); "unknown": it could not tell.
+# How a leg settled, as the poller learns it (engine.settling); "unknown": it could not tell.
 LegState = Literal["connected", "no-answer", "busy", "failed", "hung-up", "machine", "unknown"]
 
 

@@ -9,30 +9,24 @@ be read only means less is known.
 Default location: ``.orchestrator/`` next to the conference file, holding a
 ``.gitignore`` of ``*`` (so it is never committed) and one JSON file per account
 and conference name. While a conference is applied, ``<record>.lock`` next to
-its record holds an advisory lock, so two applies of one conference on one
-machine take turns, as Terraform locks its state.
+its record holds an advisory lock (``engine.lock``), so two applies of one
+conference on one machine take turns, as Terraform locks its state.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import errno
-import fcntl
 import hashlib
 import json
 import os
 import re
-import socket
 import stat
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import ConfigError
+from orchestrator.engine.lock import DEFAULT_LOCK_TIMEOUT_S, holding
 from orchestrator.files import write_atomically
 from orchestrator.spec.schema import DESTINATION_PATTERN, NAME_PATTERN
 from orchestrator.spec.settings_table import upgrade_fingerprint
@@ -51,8 +45,6 @@ MAX_FINGERPRINT_DEPTH = 8
 _LABEL = re.compile(NAME_PATTERN)
 _DESTINATION = re.compile(DESTINATION_PATTERN)
 
-# Longer than an apply normally takes (a leg is waited on for up to 150 s by default).
-DEFAULT_LOCK_TIMEOUT_S = 300.0
 
 Fingerprint = dict[str, Any]
 
@@ -135,8 +127,7 @@ class StateStore:
         record = self.path_for(spec_path, account_sid, conference)
         return record.with_name(record.name + ".lock")
 
-    @contextlib.asynccontextmanager
-    async def locked(
+    def locked(
         self,
         spec_path: str,
         account_sid: str,
@@ -145,45 +136,19 @@ class StateStore:
         on_wait: Callable[[str], None] | None = None,
         timeout_s: float | None = DEFAULT_LOCK_TIMEOUT_S,
         poll_s: float = 0.15,
-    ) -> AsyncIterator[None]:
-        """Hold the exclusive lock on the conference's record for the length of the block.
-
-        While another process (or another open of the same lock) holds it, calls
-        ``on_wait`` once with a line naming the holder and polls every ``poll_s``
-        seconds without blocking the event loop; raises :class:`StateLocked` after
-        ``timeout_s`` (None: wait as long as it takes). A lock file that cannot be
-        created (a read-only folder) only warns: the record is a cache, and the run
-        goes on unlocked. The lock is released when the block ends, however it ends.
-        """
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """The exclusive lock on the conference's record for the length of a block
+        (``engine.lock.holding``); a lock file that cannot be had only warns."""
         lock_path = self.lock_path_for(spec_path, account_sid, conference)
-        try:
-            _prepare(lock_path.parent)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
-        except OSError as error:
-            self._warn_unlocked(lock_path, error)
-            fd = None
-        if fd is None:
-            yield
-            return
-        try:
-            held = False
-            try:
-                await _acquire(fd, lock_path, conference, on_wait, timeout_s, poll_s)
-                held = True
-            except OSError as error:  # a file system without locks (some network mounts)
-                if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
-                    raise
-                self._warn_unlocked(lock_path, error)
-            if held:
-                _write_holder(fd)
-            try:
-                yield
-            finally:
-                if held:
-                    with contextlib.suppress(OSError):
-                        os.ftruncate(fd, 0)  # the holder's details leave with it
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
+        return holding(
+            lock_path,
+            conference,
+            prepare=_prepare,
+            on_wait=on_wait,
+            on_unlocked=self._warn_unlocked,
+            timeout_s=timeout_s,
+            poll_s=poll_s,
+        )
 
     def _warn_unlocked(self, lock_path: Path, error: OSError) -> None:
         if lock_path in self._warned or self._warn is None:
@@ -215,17 +180,6 @@ class StateStore:
             directory / _file_name(state.account_sid, state.conference),
             json.dumps(document, indent=2) + "\n",
         )
-
-
-class StateLocked(ConfigError):
-    """Another process held a conference's record lock for longer than the wait allowed."""
-
-    def __init__(self, lock_path: Path, conference: str, holder: str, waited_s: float) -> None:
-        super().__init__(
-            f"{lock_path}: still locked after waiting {waited_s:g}s ({holder}): another apply of "
-            f"conference {conference!r} is running; let it finish or stop it, then run again"
-        )
-        self.lock_path = lock_path
 
 
 def _read_record(path: Path) -> str | None:
@@ -342,61 +296,3 @@ def _prepare(directory: Path) -> None:
     ignore = directory / ".gitignore"
     if not ignore.exists():
         ignore.write_text("*\n", encoding="utf-8")
-
-
-async def _acquire(
-    fd: int,
-    lock_path: Path,
-    conference: str,
-    on_wait: Callable[[str], None] | None,
-    timeout_s: float | None,
-    poll_s: float,
-) -> None:
-    """Take the exclusive lock on ``fd``, polling so the event loop keeps running meanwhile."""
-    started = time.monotonic()
-    told = False
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
-        holder = _holder(lock_path)
-        if not told:
-            told = True
-            if on_wait is not None:
-                on_wait(
-                    f"waiting for the lock on {lock_path} "
-                    f"({holder}: another apply of this conference)"
-                )
-        waited = time.monotonic() - started
-        if timeout_s is not None and waited >= timeout_s:
-            raise StateLocked(lock_path, conference, holder, timeout_s)
-        pause = poll_s if timeout_s is None else min(poll_s, timeout_s - waited)
-        await asyncio.sleep(pause)
-
-
-def _holder(lock_path: Path) -> str:
-    """Who holds the lock, as its holder wrote it into the lock file."""
-    try:
-        with lock_path.open("rb") as handle:
-            document = json.loads(handle.read(4096))
-        pid = document["pid"]
-        since = datetime.fromtimestamp(float(document["since"])).strftime("%H:%M:%S")
-        host = document["host"]
-        if type(pid) is not int or not isinstance(host, str):
-            raise TypeError
-    except (OSError, ValueError, TypeError, KeyError, OverflowError, RecursionError):
-        # Gone, not written yet, or not ours: the lock itself is what counts.
-        return "held by another process"
-    where = "" if host == socket.gethostname() else f" on {host[:64]!r}"
-    this = " (this process)" if pid == os.getpid() and not where else ""
-    return f"held by pid {pid}{this}{where} since {since}"
-
-
-def _write_holder(fd: int) -> None:
-    """Say in the lock file who holds it, for the message of whoever waits."""
-    holder = {"pid": os.getpid(), "since": time.time(), "host": socket.gethostname()}
-    with contextlib.suppress(OSError):  # the message only; the lock holds regardless
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(holder).encode(), 0)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from orchestrator.engine.planner import read_live_state
+from orchestrator.engine.live import read_live_state
 from orchestrator.engine.state import StateStore
 from orchestrator.errors import ApiError, ApiUnreachable, NotFoundError
 from orchestrator.spec.model import ConferenceSpec, Participant

@@ -46,9 +46,9 @@ from orchestrator.engine.events import (
     Redialing,
     RedialUnanswered,
 )
+from orchestrator.engine.live import ConferenceEnded
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.persistence import record_lock
-from orchestrator.engine.planner import ConferenceEnded
 from orchestrator.engine.results import ConferenceResult, State
 from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.state import ConferenceState

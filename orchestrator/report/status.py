@@ -9,11 +9,11 @@ from orchestrator import exit_codes
 from orchestrator.engine.inspect import Inspection
 from orchestrator.engine.planner import Action
 from orchestrator.engine.results import ConferenceResult, ParticipantOutcome, State, stray_outcome
-from orchestrator.engine.watcher import is_connected
 from orchestrator.report.envelope import render_envelope
 from orchestrator.report.plan import change_json, change_words
 from orchestrator.report.style import PLAIN, Style
 from orchestrator.report.summary import render_result_text, result_json
+from orchestrator.texml import contract
 
 
 def _drift(action: Action) -> str | None:
@@ -45,7 +45,7 @@ def conference_result(inspection: Inspection) -> ConferenceResult:
         else:
             outcome.call_sid = live["call_sid"]
             outcome.observed = (
-                State.CONNECTED if is_connected(live.get("status")) else State.CONNECTING
+                State.CONNECTED if contract.is_connected(live.get("status")) else State.CONNECTING
             )
             outcome.error = _drift(action)
             outcome.notes += _later(action)

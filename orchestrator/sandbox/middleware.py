@@ -33,7 +33,7 @@ from aiohttp.typedefs import Handler, Middleware
 from orchestrator.sandbox.fields import ApiFailure, not_found
 from orchestrator.sandbox.limits import Counters, RateLimiter
 from orchestrator.sandbox.responses import Dropped, error_response, garbled
-from orchestrator.sandbox.routes import is_participant_list
+from orchestrator.sandbox.routes import fault_key, is_participant_list
 from orchestrator.sandbox.simulation import Simulation
 from orchestrator.texml import contract
 
@@ -78,9 +78,13 @@ def sandbox_middleware(
                 read_limiter.check(now)
                 limit_headers = read_limiter.accept(now)
             # Fault draws come in this order (error, then the handler's own, then garbling),
-            # so a seed gives the same faults for the same requests.
-            if faults.error_rate > 0 and simulation.draw_fault() < faults.error_rate:
-                raise injected_error(simulation.draw_fault())
+            # from the request's own sequence: a seed gives the same faults to the same
+            # requests, however they interleave.
+            draw = simulation.draw_fault
+            if faults.any:
+                draw = simulation.fault_draws(await fault_key(request))
+            if faults.error_rate > 0 and draw() < faults.error_rate:
+                raise injected_error(draw())
             response = await handler(request)
             if (
                 faults.malformed_rate > 0
@@ -88,9 +92,9 @@ def sandbox_middleware(
                 and not isinstance(response, Dropped)
                 and response.status < 300
                 and response.body
-                and simulation.draw_fault() < faults.malformed_rate
+                and draw() < faults.malformed_rate
             ):
-                response = garbled(response, simulation.draw_fault())
+                response = garbled(response, draw())
             if read:
                 response.headers.update(limit_headers)
         except ApiFailure as failure:

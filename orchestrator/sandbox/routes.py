@@ -11,9 +11,12 @@ in ``.json`` is the same resource without it.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import time
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 
@@ -33,6 +36,27 @@ log = logging.getLogger("orchestrator.sandbox")
 # Route names of a conference's participant list: its GETs are counted apart (benchmarks
 # read how often clients poll it); the POSTs on the same paths are dials.
 PARTICIPANT_LISTS: Final = frozenset({"participants", "participants.json"})
+
+
+async def fault_key(request: web.Request) -> str:
+    """What identifies a request for its fault draws: its method and path, and for a POST
+    whom it dials (its Label, or To), so each participant's dials draw their own faults."""
+    whom = ""
+    if request.method == "POST" and request.can_read_body:
+        body = await request.read()
+        fields: object = {}
+        with contextlib.suppress(ValueError, RecursionError):
+            if request.content_type == contract.JSON_MEDIA_TYPE:
+                fields = json.loads(body)
+            else:
+                fields = dict(parse_qsl(body.decode("utf-8", "replace")))
+        if isinstance(fields, dict):
+            whom = str(fields.get("Label") or fields.get("To") or "")
+    # The route and what it names, but not the account: that differs from run to run.
+    route = request.match_info.route.resource
+    where = route.canonical if route is not None else request.path
+    named = sorted((k, v) for k, v in request.match_info.items() if k != "account_sid")
+    return f"{request.method} {where} {named} {whom}"
 
 
 def is_participant_list(request: web.Request) -> bool:
@@ -165,7 +189,7 @@ class ApiRoutes:
         values = check_fields(raw, contract.DIAL_FIELDS)
         leg = named_as_documented(raw, lambda: self.sim.dial(ref, values))
         headers = self.dial_limiter.accept(now)
-        if self._answer_withheld():
+        if await self._answer_withheld(request):
             dropped = drop_connection(request)
             log.info("call %s placed, answer withheld (faults.reset_after_commit_rate)", leg.sid)
             return dropped
@@ -220,7 +244,7 @@ class ApiRoutes:
         values = check_fields(raw, contract.INITIATE_CALL_FIELDS)
         leg = named_as_documented(raw, lambda: self.sim.initiate_call(values))
         headers = self.dial_limiter.accept(now)
-        if self._answer_withheld():
+        if await self._answer_withheld(request):
             dropped = drop_connection(request)
             log.info("call %s placed, answer withheld (faults.reset_after_commit_rate)", leg.sid)
             return dropped
@@ -235,10 +259,14 @@ class ApiRoutes:
             answer.update(result)
         return web.json_response(answer, headers=headers)
 
-    def _answer_withheld(self) -> bool:
-        """Whether faults.reset_after_commit_rate drops the answer of a call just placed."""
+    async def _answer_withheld(self, request: web.Request) -> bool:
+        """Whether faults.reset_after_commit_rate drops the answer of a call just placed (a
+        draw of the request's own, as the middleware's are)."""
         rate = self.sim.scenario.faults.reset_after_commit_rate
-        return rate > 0 and self.sim.draw_fault() < rate
+        if rate <= 0:
+            return False
+        draw = self.sim.fault_draws("withheld " + await fault_key(request))
+        return draw() < rate
 
     async def list_calls(self, request: web.Request) -> web.StreamResponse:
         query = request.query

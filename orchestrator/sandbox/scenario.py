@@ -108,6 +108,10 @@ class Faults:
     # Successful answers whose body is garbled ({}, null, cut off, not JSON); what was asked is done.
     malformed_rate: float = 0.0
 
+    @property
+    def any(self) -> bool:
+        return self.error_rate > 0 or self.reset_after_commit_rate > 0 or self.malformed_rate > 0
+
 
 @dataclass(frozen=True)
 class ApiBehaviour:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -62,6 +63,7 @@ class Simulation:
         self.resources = Resources(self.account, self.clock, scenario.api)
         self._ids = Identities(scenario.seed)
         self._faults = random.Random(f"{scenario.seed}:faults")
+        self._fault_counts: Counter[str] = Counter()
         self.lifecycle = Lifecycle(
             scenario,
             self.account,
@@ -72,6 +74,14 @@ class Simulation:
 
     def draw_fault(self) -> float:
         return self._faults.random()
+
+    def fault_draws(self, key: str) -> Callable[[], float]:
+        """The fault draws of one request: the same for the n-th request with this ``key``
+        (its method, path and whom it dials) under a seed, whatever else arrived in between,
+        so a seed gives each participant the same faults however requests interleave."""
+        occurrence = self._fault_counts[key]
+        self._fault_counts[key] += 1
+        return random.Random(f"{self.scenario.seed}:faults:{key}:{occurrence}").random
 
     def close(self) -> None:
         """Stop simulated time: no timer fires and no webhook is sent after this."""

@@ -27,6 +27,8 @@ from orchestrator.errors import (
     RequestRejected,
     ServerError,
 )
+from orchestrator.pacing.gates import ReadThrottle
+from orchestrator.pacing.headers import RateReport
 from orchestrator.texml import contract
 from orchestrator.texml.connection import Connection
 from orchestrator.texml.contract import (
@@ -37,8 +39,6 @@ from orchestrator.texml.contract import (
     ParticipantResource,
     RecordingResource,
 )
-from orchestrator.texml.ratelimit import RateReport
-from orchestrator.texml.throttle import ReadThrottle
 from orchestrator.texml.transport import Answer, Gate, RequestValue, RetryPolicy, Transport
 
 __all__ = ["CallList", "DialAnswer", "RequestValue", "TexmlClient"]

@@ -20,6 +20,20 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal, TypedDict
 
+# The rate-limit headers are named where what they say is read.
+from orchestrator.pacing.headers import (
+    HEADER_RATELIMIT_LIMIT as HEADER_RATELIMIT_LIMIT,
+)
+from orchestrator.pacing.headers import (
+    HEADER_RATELIMIT_REMAINING as HEADER_RATELIMIT_REMAINING,
+)
+from orchestrator.pacing.headers import (
+    HEADER_RATELIMIT_RESET as HEADER_RATELIMIT_RESET,
+)
+from orchestrator.pacing.headers import (
+    HEADER_RETRY_AFTER as HEADER_RETRY_AFTER,
+)
+
 DEFAULT_BASE_URL: Final = "https://api.telnyx.com/v2"
 
 # Paths, relative to the base URL (which ends in /v2).
@@ -72,6 +86,13 @@ PARTICIPANT_STATUSES: Final = ("connecting", "connected", "completed")
 # What an answered participant may be called: the spec's enum says connected, Telnyx's own
 # documentation examples show in-progress. A client takes either.
 PARTICIPANT_CONNECTED_STATUSES: Final = ("connected", "in-progress")
+
+
+def is_connected(participant_status: object) -> bool:
+    """Whether a participant resource's status says its leg is answered and in the call."""
+    return participant_status in PARTICIPANT_CONNECTED_STATUSES
+
+
 ConferenceStatus = Literal["init", "in-progress", "completed"]
 CONFERENCE_STATUSES: Final = ("init", "in-progress", "completed")
 # The Calls resource keeps a leg after it left the conference and says why it ended.
@@ -129,11 +150,6 @@ CODE_UNEXPECTED_ERROR: Final = "10007"  # 5xx answers
 # A body in an encoding the endpoint does not take (HTTP 415). The code is ours: none is documented.
 CODE_UNSUPPORTED_MEDIA_TYPE: Final = "10016"
 
-# Rate-limit headers.
-HEADER_RETRY_AFTER: Final = "Retry-After"
-HEADER_RATELIMIT_LIMIT: Final = "x-ratelimit-limit"
-HEADER_RATELIMIT_REMAINING: Final = "x-ratelimit-remaining"
-HEADER_RATELIMIT_RESET: Final = "x-ratelimit-reset"
 
 FieldKind = Literal["str", "int", "float", "bool", "enum", "events", "headers"]
 

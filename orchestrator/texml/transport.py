@@ -40,11 +40,11 @@ from orchestrator.errors import (
     ServerError,
 )
 from orchestrator.masking import shown_url
+from orchestrator.pacing.gates import ReadThrottle
+from orchestrator.pacing.headers import RateReport, rate_report
 from orchestrator.secret import Secret
 from orchestrator.texml import contract
 from orchestrator.texml.connection import Connection
-from orchestrator.texml.ratelimit import RateReport, rate_report
-from orchestrator.texml.throttle import ReadThrottle
 
 RequestValue = contract.FieldValue | Secret
 

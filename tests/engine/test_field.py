@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from orchestrator.engine.apply import apply_all, apply_with_connection
-from orchestrator.engine.pacer import DialPacer
 from orchestrator.engine.results import ConferenceResult
 from orchestrator.engine.state import StateStore
+from orchestrator.pacing.dials import DialPacer
 from orchestrator.texml.client import TexmlClient
 from tests.engine.support import (
     TEST_OPTIONS,

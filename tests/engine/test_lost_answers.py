@@ -72,7 +72,7 @@ async def test_answers_lost_beyond_the_budget_end_the_participant_not_dialed(
     # a participant is dialed again after one lost answer its call cannot be found for, and
     # after a second is reported not dialed, with both answers named.
     path = conference_file(tmp_path, numbered(8))
-    async with fast_sandbox(faults={"error_rate": 0.5}, seed=4) as info:
+    async with fast_sandbox(faults={"error_rate": 0.5}, seed=3) as info:
         options = dataclasses.replace(OPTIONS, lost_answer_grace_s=0.2)
         [result] = await asyncio.wait_for(
             apply_with_connection([load(path)], connection_for(info), options, asyncio.Event()),

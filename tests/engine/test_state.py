@@ -17,12 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orchestrator.engine.lock import StateLocked
 from orchestrator.engine.state import (
     MAX_RECORD_BYTES,
     STATE_VERSION,
     ConferenceState,
     Recorded,
-    StateLocked,
     StateStore,
 )
 from orchestrator.errors import ConfigError

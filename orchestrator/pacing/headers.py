@@ -14,8 +14,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Final
 
-from orchestrator.texml import contract
+# The headers, as Telnyx names them (the sandbox sends them by these names too).
+HEADER_RETRY_AFTER: Final = "Retry-After"
+HEADER_RATELIMIT_LIMIT: Final = "x-ratelimit-limit"
+HEADER_RATELIMIT_REMAINING: Final = "x-ratelimit-remaining"
+HEADER_RATELIMIT_RESET: Final = "x-ratelimit-reset"
 
 # Larger than any sensible number of seconds to wait, smaller than any Unix time of this century.
 _EPOCH_THRESHOLD_S = 1_000_000_000.0
@@ -38,10 +43,10 @@ def rate_report(headers: Mapping[str, str], *, now: float | None = None) -> Rate
     """The rate-limit headers of an answer; None when it carries none that can be read."""
     wall = time.time() if now is None else now
     report = RateReport(
-        limit=_count(headers.get(contract.HEADER_RATELIMIT_LIMIT)),
-        remaining=_count(headers.get(contract.HEADER_RATELIMIT_REMAINING)),
-        reset_s=_seconds(headers.get(contract.HEADER_RATELIMIT_RESET), wall),
-        retry_after_s=_retry_after(headers.get(contract.HEADER_RETRY_AFTER), wall),
+        limit=_count(headers.get(HEADER_RATELIMIT_LIMIT)),
+        remaining=_count(headers.get(HEADER_RATELIMIT_REMAINING)),
+        reset_s=_seconds(headers.get(HEADER_RATELIMIT_RESET), wall),
+        retry_after_s=_retry_after(headers.get(HEADER_RETRY_AFTER), wall),
     )
     return None if report == RateReport() else report
 

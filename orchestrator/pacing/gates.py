@@ -1,6 +1,6 @@
 """Request pacing that yields to the server's 429s and recovers when they stop.
 
-Two pieces, shared by the dial pacer (``orchestrator.engine.pacer``) and the
+Two pieces, shared by the dial pacer (``orchestrator.pacing.dials``) and the
 client's read throttle:
 
 - ``FifoGate``: requests wait in one queue and are let through in order, one
@@ -248,3 +248,22 @@ class ReadThrottle(FifoGate):
 
     def answered(self) -> None:
         self._consecutive = 0
+
+
+class ListBudget(FifoGate):
+    """At most ``rounds_per_second`` participant-list rounds start, across every conference."""
+
+    def __init__(
+        self, rounds_per_second: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(clock=clock)
+        self._spacing = 1.0 / rounds_per_second if rounds_per_second > 0 else 0.0
+        self._next = 0.0
+        self.rounds = 0
+
+    def _blocked_for(self, now: float) -> float | None:
+        return self._next - now if now < self._next else None
+
+    def _take(self, now: float) -> None:
+        self.rounds += 1
+        self._next = max(self._next, now) + self._spacing

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from orchestrator.texml.throttle import (
+from orchestrator.pacing.gates import (
     APPROACH_S,
     CUT_FACTOR,
     MIN_RATE,

@@ -26,14 +26,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.engine.results import LegState
 from orchestrator.errors import NotFoundError, OrchestratorError
+from orchestrator.pacing.gates import ListBudget
 from orchestrator.texml import contract
 from orchestrator.texml.client import TexmlClient
-from orchestrator.texml.throttle import FifoGate
 
 _CALL_STATUS_TO_LEG: dict[str, LegState] = {
     "no-answer": "no-answer",
@@ -59,29 +58,6 @@ class PollSchedule:
 def ended_state(call_status: str | None) -> LegState | None:
     """How a call ended, from its Calls status; None while it is not over (or not known yet)."""
     return _CALL_STATUS_TO_LEG.get(call_status or "")
-
-
-def is_connected(participant_status: object) -> bool:
-    return participant_status in contract.PARTICIPANT_CONNECTED_STATUSES
-
-
-class ListBudget(FifoGate):
-    """At most ``rounds_per_second`` participant-list rounds start, across every conference."""
-
-    def __init__(
-        self, rounds_per_second: float, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        super().__init__(clock=clock)
-        self._spacing = 1.0 / rounds_per_second if rounds_per_second > 0 else 0.0
-        self._next = 0.0
-        self.rounds = 0
-
-    def _blocked_for(self, now: float) -> float | None:
-        return self._next - now if now < self._next else None
-
-    def _take(self, now: float) -> None:
-        self.rounds += 1
-        self._next = max(self._next, now) + self._spacing
 
 
 @dataclass(eq=False)
@@ -175,7 +151,7 @@ class LegWatcher:
                 self._pending.pop(call_sid, None)
                 continue
             status = status_by_sid.get(call_sid)
-            if is_connected(status):
+            if contract.is_connected(status):
                 self._resolve(call_sid, "connected")
                 settled += 1
                 continue
@@ -218,7 +194,7 @@ class LegWatcher:
         unlisted = []
         for call_sid in call_sids:
             status = status_by_sid.get(call_sid)
-            if is_connected(status):
+            if contract.is_connected(status):
                 result[call_sid] = "connected"
             elif status is not None and status != "completed":
                 result[call_sid] = None

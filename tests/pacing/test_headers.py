@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict
 
-from orchestrator.texml.ratelimit import RateReport, rate_report
+from orchestrator.pacing.headers import RateReport, rate_report
 
 # A fixed wall clock, so Unix-time resets and HTTP dates have a known distance from now.
 NOW = 1_445_412_480.0  # Wed, 21 Oct 2015 07:28:00 GMT

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from orchestrator.engine.pacer import DialPacer, PacerStopped
-from orchestrator.texml.ratelimit import RateReport
+from orchestrator.pacing.dials import DialPacer, PacerStopped
+from orchestrator.pacing.headers import RateReport
 
 
 async def _dial_through(

@@ -24,7 +24,7 @@ about them:
   the resets reveal.
 - A 429 that this run's own dials helped cause (they hold at least a quarter
   of the window) starts spreading dials evenly at a pace that is cut and then
-  recovers, as ``orchestrator.texml.throttle.Pace`` describes: several
+  recovers, as ``orchestrator.pacing.gates.Pace`` describes: several
   processes on one account converge on their shares. A 429 while this run
   holds next to nothing of the window (someone else used it up) only pauses.
 """
@@ -39,8 +39,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from orchestrator.texml.ratelimit import RateReport
-from orchestrator.texml.throttle import MIN_SHARE, FifoGate, GateStopped, Grant, Pace, backoff_s
+from orchestrator.pacing.gates import MIN_SHARE, FifoGate, GateStopped, Grant, Pace, backoff_s
+from orchestrator.pacing.headers import RateReport
 
 PacerStopped = GateStopped
 
