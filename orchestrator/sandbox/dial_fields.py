@@ -98,7 +98,10 @@ def initiate_call_texml(values: Mapping[str, FieldValue]) -> str:
 
 
 def subscription(
-    values: Mapping[str, FieldValue], name: str, *, default_events: tuple[str, ...]
+    values: Mapping[str, FieldValue],
+    name: str,
+    *,
+    default_events: tuple[contract.CallbackEvent, ...],
 ) -> Subscription | None:
     """The callback ``name`` (e.g. StatusCallback) with its Method and Event fields, if given."""
     url = text_of(values, name)

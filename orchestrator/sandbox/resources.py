@@ -72,7 +72,9 @@ class Resources:
             + ".json"
         )
 
-    def _participant_status(self, leg: Leg) -> str:
+    def _participant_status(
+        self, leg: Leg
+    ) -> contract.ParticipantStatus | contract.ParticipantConnectedStatus:
         status = leg.participant_status
         return self._api.connected_status if status == "connected" else status
 
