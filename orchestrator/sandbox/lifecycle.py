@@ -379,12 +379,19 @@ class Lifecycle:
             conference.updated = now
         log.info("call %s ended: %s", leg.sid, call_status)
         self._events.call(leg, "completed")
+        self._end_leg_recording(leg)
+        if conference is not None:  # None: never joined (unanswered, or its conference was full)
+            self._left(conference, leg, was_connected=was_connected)
+
+    def _end_leg_recording(self, leg: Leg) -> None:
+        """Finish the ended leg's recording; one it asked for that never started is absent."""
         if leg.recording is not None and leg.recording.status == "processing":
             self._finish_recording(leg.recording)
         elif leg.record and leg.recording is None and leg.recording_subscription is not None:
-            self._events.recording_absent(leg.recording_subscription, conference, leg.sid)
-        if conference is None:
-            return  # never joined (unanswered, or its conference was full)
+            self._events.recording_absent(leg.recording_subscription, leg.conference, leg.sid)
+
+    def _left(self, conference: Conference, leg: Leg, *, was_connected: bool) -> None:
+        """An ended leg's conference says it left, and ends when it was the last or ends with it."""
         if was_connected:
             self._events.conference(conference, "leave", leg)
         if conference.status == "completed" or conference.ending:
