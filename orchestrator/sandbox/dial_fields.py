@@ -36,9 +36,6 @@ INITIATE_LEG_FIELDS: Final = frozenset(
     }
 )
 
-# MachineDetectionTimeout when a request gives none (InitiateTexmlCall's documented default).
-DEFAULT_DETECTION_TIMEOUT_MS: Final = 30_000
-
 
 def destination(values: Mapping[str, FieldValue]) -> str:
     """The checked ``To``: an E.164 number or a SIP URI."""
@@ -98,7 +95,10 @@ def initiate_call_texml(values: Mapping[str, FieldValue]) -> str:
 
 
 def subscription(
-    values: Mapping[str, FieldValue], name: str, *, default_events: tuple[str, ...]
+    values: Mapping[str, FieldValue],
+    name: str,
+    *,
+    default_events: tuple[contract.CallbackEvent, ...],
 ) -> Subscription | None:
     """The callback ``name`` (e.g. StatusCallback) with its Method and Event fields, if given."""
     url = text_of(values, name)
@@ -126,7 +126,7 @@ def detection(values: Mapping[str, FieldValue], *, placed: bool) -> Detection | 
     )
     return Detection(
         mode=mode,
-        timeout_ms=DEFAULT_DETECTION_TIMEOUT_MS if timeout is None else timeout,
+        timeout_ms=contract.DEFAULT_MACHINE_DETECTION_TIMEOUT_MS if timeout is None else timeout,
         subscription=callback,
         blocking=placed and not flag_of(values, "AsyncAmd", False),
     )

@@ -35,14 +35,35 @@ import json
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Final
 
 from orchestrator.sandbox.callbacks import Webhook
 from orchestrator.sandbox.clock import SimulatedClock
 from orchestrator.sandbox.ids import Identities
 from orchestrator.sandbox.model import Account, Conference, Leg, Recording, Subscription
 from orchestrator.sandbox.resources import API_VERSION, call_duration, media_url, rfc2822
+from orchestrator.texml.contract import (
+    AmdAnsweredBy,
+    CallbackCallStatus,
+    CallbackEvent,
+    CallStatusEvent,
+    ConferenceStatusEvent,
+    RecordingStatusEvent,
+)
 
-PACKETS_PER_SECOND = 50
+PACKETS_PER_SECOND: Final = 50
+
+# A conference event as subscribed to, and as its callback's StatusCallbackEvent names it.
+_CONFERENCE_EVENT_NAMES: Final[dict[ConferenceStatusEvent, str]] = {
+    "start": "conference-start",
+    "end": "conference-end",
+    "join": "participant-join",
+    "leave": "participant-leave",
+}
+
+
+def _wants(subscription: Subscription, event: CallbackEvent) -> bool:
+    return event in subscription.events
 
 
 class Events:
@@ -86,11 +107,13 @@ class Events:
             fields["ConferenceSid"] = leg.conference.sid
         return fields
 
-    def call(self, leg: Leg, event: str, call_status: str) -> None:
-        """A call-progress event (initiated, ringing, answered, completed) of one leg."""
+    def call(self, leg: Leg, event: CallStatusEvent) -> None:
+        """A call-progress event (initiated, ringing, answered, completed) of one leg, which
+        says the leg's status (initiated for the first)."""
         subscription = leg.status_subscription
-        if subscription is None or event not in subscription.events:
+        if subscription is None or not _wants(subscription, event):
             return
+        call_status: CallbackCallStatus = "initiated" if event == "initiated" else leg.call_status
         leg.callback_sequence += 1
         fields = self._call_fields(leg)
         fields.update(
@@ -114,7 +137,7 @@ class Events:
             )
         self._send(subscription, self._stamped(fields), f"{event} of call {leg.sid}")
 
-    def amd(self, leg: Leg, answered_by: str, duration_ms: int) -> None:
+    def amd(self, leg: Leg, answered_by: AmdAnsweredBy, duration_ms: int) -> None:
         """The result of answering-machine detection, to the call's AmdStatusCallback."""
         detection = leg.detection
         if detection is None or detection.subscription is None:
@@ -130,11 +153,14 @@ class Events:
         )
         self._send(detection.subscription, self._stamped(fields), f"AMD result of call {leg.sid}")
 
-    def conference(self, conference: Conference, event: str, name: str, leg: Leg | None) -> None:
-        """A conference event (``event`` as subscribed, ``name`` as sent), about ``leg`` if any."""
-        wanted = [s for s in conference.subscriptions if event in s.events]
+    def conference(
+        self, conference: Conference, event: ConferenceStatusEvent, leg: Leg | None
+    ) -> None:
+        """A conference event, about ``leg`` if any."""
+        wanted = [s for s in conference.subscriptions if _wants(s, event)]
         if not wanted:
             return
+        name = _CONFERENCE_EVENT_NAMES[event]
         conference.callback_sequence += 1
         fields = {
             "AccountSid": self._account.sid,
@@ -163,9 +189,9 @@ class Events:
         for subscription in wanted:
             self._send(subscription, dict(fields), f"{name} of conference {conference.sid}")
 
-    def recording(self, recording: Recording, status: str) -> None:
+    def recording(self, recording: Recording, status: RecordingStatusEvent) -> None:
         subscription = recording.subscription
-        if subscription is None or status not in subscription.events:
+        if subscription is None or not _wants(subscription, status):
             return
         recording.callback_sequence += 1
         fields = {
@@ -190,11 +216,12 @@ class Events:
         self, subscription: Subscription, conference: Conference | None, call_sid: str | None
     ) -> None:
         """A recording was asked for but nothing was recorded (the leg never connected)."""
-        if "absent" not in subscription.events:
+        status: RecordingStatusEvent = "absent"
+        if not _wants(subscription, status):
             return
         fields = {
             "AccountSid": self._account.sid,
-            "RecordingStatus": "absent",
+            "RecordingStatus": status,
             "SequenceNumber": "0",
         }
         if conference is not None:
@@ -202,7 +229,7 @@ class Events:
         if call_sid is not None:
             fields["CallSid"] = call_sid
         what = call_sid or (conference.sid if conference is not None else "a call")
-        self._send(subscription, self._stamped(fields), f"absent recording of {what}")
+        self._send(subscription, self._stamped(fields), f"{status} recording of {what}")
 
     def _quality_stats(self, leg: Leg) -> str:
         """The completed callback's CallQualityStats: a JSON string, empty if never answered."""

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from aiohttp import web
 from yarl import URL
 
 from orchestrator.texml import contract
-from orchestrator.texml.contract import Field, FieldValue
+from orchestrator.texml.contract import Field, FieldKind, FieldValue
 
 # Fields that name a URL the sandbox will call: they must be absolute http(s) URLs.
 URL_FIELDS: Final = frozenset(
@@ -179,30 +179,28 @@ def _order_of(fields: Mapping[str, Field]) -> dict[str, int]:
 def convert(spec: Field, value: Any, *, url: bool | None = None) -> FieldValue:
     """``value`` typed as ``spec`` says; ``url``: a string must be an http(s) URL (default:
     when the field is one of URL_FIELDS)."""
-    name = spec.name
     if spec.kind == "str":
-        if not isinstance(value, str):
-            raise invalid(name, f"{name} must be a string, got {_shown(spec, value)}")
-        if (name in URL_FIELDS if url is None else url) and value:
-            _check_url(name, value)
-        return value
-    if spec.kind == "bool":
-        return _boolean(spec, value)
-    if spec.kind == "int":
-        return _integer(spec, value)
-    if spec.kind == "float":
-        return _float(spec, value)
-    if spec.kind == "enum":
-        if isinstance(value, bool) and "true" in spec.choices:
-            value = "true" if value else "false"
-        if not isinstance(value, str) or value not in spec.choices:
-            raise invalid(
-                name, f"{name} must be one of {', '.join(spec.choices)}, got {_shown(spec, value)}"
-            )
-        return value
-    if spec.kind == "events":
-        return _events(spec, value)
-    return _headers(spec, value)
+        return _text(spec, value, url=spec.name in URL_FIELDS if url is None else url)
+    return _CONVERTERS[spec.kind](spec, value)
+
+
+def _text(spec: Field, value: Any, *, url: bool) -> str:
+    if not isinstance(value, str):
+        raise invalid(spec.name, f"{spec.name} must be a string, got {_shown(spec, value)}")
+    if url and value:
+        _check_url(spec.name, value)
+    return value
+
+
+def _choice(spec: Field, value: Any) -> str:
+    if isinstance(value, bool) and "true" in spec.choices:
+        value = "true" if value else "false"
+    if not isinstance(value, str) or value not in spec.choices:
+        raise invalid(
+            spec.name,
+            f"{spec.name} must be one of {', '.join(spec.choices)}, got {_shown(spec, value)}",
+        )
+    return value
 
 
 def _boolean(spec: Field, value: Any) -> bool:
@@ -288,6 +286,17 @@ def _headers(spec: Field, value: Any) -> list[dict[str, str]]:
             )
         headers.append({"name": item["name"], "value": item["value"]})
     return headers
+
+
+# How a field of each kind but "str" (which may be a URL) is read.
+_CONVERTERS: Final[dict[FieldKind, Callable[[Field, Any], FieldValue]]] = {
+    "bool": _boolean,
+    "int": _integer,
+    "float": _float,
+    "enum": _choice,
+    "events": _events,
+    "headers": _headers,
+}
 
 
 def _check_url(name: str, value: str) -> None:

@@ -61,7 +61,13 @@ from orchestrator.sandbox.ids import Identities
 from orchestrator.sandbox.model import Account, Conference, Leg, Recording, Subscription
 from orchestrator.sandbox.scenario import DEFAULT_REJECT_SECONDS, NumberBehaviour, Scenario
 from orchestrator.texml import contract
-from orchestrator.texml.contract import FieldValue
+from orchestrator.texml.contract import (
+    AmdAnsweredBy,
+    AnsweredBy,
+    CallEndedStatus,
+    ConferenceEndReason,
+    FieldValue,
+)
 
 log = logging.getLogger("orchestrator.sandbox")
 
@@ -81,7 +87,7 @@ GREETING_S: Final = 6.0
 
 # HangupCause and HangupSource of the completed callback, by the call's final status, when
 # the called side or the network ended it (our own hang-ups say so themselves).
-_ENDINGS: Final = {
+_ENDINGS: Final[dict[CallEndedStatus, tuple[str, str]]] = {
     "completed": ("normal_clearing", "callee"),
     "busy": ("user_busy", "callee"),
     "no-answer": ("no_answer", "unknown"),
@@ -90,10 +96,13 @@ _ENDINGS: Final = {
 }
 
 
-def detection_result(answered_by: str, mode: str, timeout_ms: int) -> tuple[float, str, str]:
+def detection_result(
+    answered_by: AnsweredBy, mode: str, timeout_ms: int
+) -> tuple[float, AnsweredBy, AmdAnsweredBy]:
     """Simulated seconds after the answer, the resource's answered_by and the callback's
     AnsweredBy of detecting ``answered_by`` with ``mode`` and MachineDetectionTimeout."""
     timeout_s = timeout_ms / 1000
+    result: tuple[AnsweredBy, AmdAnsweredBy]
     if answered_by == "human":
         seconds, result = HUMAN_DETECTION_S, ("human", "human")
     elif answered_by == "machine" and mode == "DetectMessageEnd":
@@ -177,7 +186,7 @@ class Lifecycle:
         conference.subscriptions.append(wanted)
 
     def end_conference(
-        self, conference: Conference, reason: str, *, ending_call_sid: str | None
+        self, conference: Conference, reason: ConferenceEndReason, *, ending_call_sid: str | None
     ) -> None:
         if conference.status == "completed" or conference.ending:
             return
@@ -197,7 +206,7 @@ class Lifecycle:
             conference.record and conference.recording is None and conference.recording_subscription
         ):
             self._events.recording_absent(conference.recording_subscription, conference, None)
-        self._events.conference(conference, "end", "conference-end", None)
+        self._events.conference(conference, "end", None)
 
     # Legs -------------------------------------------------------------------
 
@@ -222,12 +231,12 @@ class Lifecycle:
             )
         else:
             log.info("call %s placed to %s for conference %r", leg.sid, leg.to, leg.join_name)
-        self._events.call(leg, "initiated", "initiated")
+        self._events.call(leg, "initiated")
         if behaviour.answer == "fail":
             self._end_later(leg, _or(behaviour.seconds, DEFAULT_REJECT_SECONDS), "failed")
             return
         leg.call_status = "ringing"
-        self._events.call(leg, "ringing", "ringing")
+        self._events.call(leg, "ringing")
         if behaviour.answer == "busy":
             self._end_later(leg, _or(behaviour.seconds, DEFAULT_REJECT_SECONDS), "busy")
             return
@@ -245,7 +254,7 @@ class Lifecycle:
         self._clock.later(answer_after, lambda: self._answer(leg), leg.timers)
 
     def _end_later(
-        self, leg: Leg, seconds: float, call_status: str, cause: str | None = None
+        self, leg: Leg, seconds: float, call_status: CallEndedStatus, cause: str | None = None
     ) -> None:
         source = None if cause is None else "unknown"
         self._clock.later(
@@ -265,7 +274,7 @@ class Lifecycle:
             self._detect(leg, detection.mode, detection.timeout_ms)
         if leg.conference is None and detection is not None and detection.blocking:
             log.info("call %s answered; its TeXML waits for machine detection", leg.sid)
-            self._events.call(leg, "answered", "in-progress")
+            self._events.call(leg, "answered")
             self._schedule_hangups(leg)
             return
         if self._connect(leg, announced=False):
@@ -285,14 +294,14 @@ class Lifecycle:
         conference.ever_joined = True
         log.info("call %s answered; participant connected", leg.sid)
         if not announced:
-            self._events.call(leg, "answered", "in-progress")
-        self._events.conference(conference, "join", "participant-join", leg)
+            self._events.call(leg, "answered")
+        self._events.conference(conference, "join", leg)
         if leg.record:
             self._start_leg_recording(leg)
         if conference.status == "init" and leg.start_conference_on_enter:
             conference.status = "in-progress"
             log.info("conference %s in-progress", conference.sid)
-            self._events.conference(conference, "start", "conference-start", leg)
+            self._events.conference(conference, "start", leg)
             if conference.record:
                 self._start_conference_recording(conference)
         return True
@@ -332,7 +341,7 @@ class Lifecycle:
         if conference is not None and conference.full:
             log.info("call %s answered; conference %s is full, call ends", leg.sid, conference.sid)
             if not announced:
-                self._events.call(leg, "answered", "in-progress")
+                self._events.call(leg, "answered")
             self.end_leg(leg, "completed", cause="normal_clearing", source="caller")
             return None
         if conference is None:
@@ -343,7 +352,7 @@ class Lifecycle:
     def end_leg(
         self,
         leg: Leg,
-        call_status: str,
+        call_status: CallEndedStatus,
         *,
         cause: str | None = None,
         source: str | None = None,
@@ -357,7 +366,7 @@ class Lifecycle:
         was_connected = leg.call_status == "in-progress"
         self._clock.cancel(leg.timers)
         now = datetime.now(UTC)
-        default_cause, default_source = _ENDINGS.get(call_status, ("normal_clearing", "unknown"))
+        default_cause, default_source = _ENDINGS[call_status]
         leg.hangup_cause = cause or default_cause
         leg.hangup_source = source or default_source
         leg.call_status = call_status
@@ -369,15 +378,22 @@ class Lifecycle:
             conference.leave(leg)
             conference.updated = now
         log.info("call %s ended: %s", leg.sid, call_status)
-        self._events.call(leg, "completed", call_status)
+        self._events.call(leg, "completed")
+        self._end_leg_recording(leg)
+        if conference is not None:  # None: never joined (unanswered, or its conference was full)
+            self._left(conference, leg, was_connected=was_connected)
+
+    def _end_leg_recording(self, leg: Leg) -> None:
+        """Finish the ended leg's recording; one it asked for that never started is absent."""
         if leg.recording is not None and leg.recording.status == "processing":
             self._finish_recording(leg.recording)
         elif leg.record and leg.recording is None and leg.recording_subscription is not None:
-            self._events.recording_absent(leg.recording_subscription, conference, leg.sid)
-        if conference is None:
-            return  # never joined (unanswered, or its conference was full)
+            self._events.recording_absent(leg.recording_subscription, leg.conference, leg.sid)
+
+    def _left(self, conference: Conference, leg: Leg, *, was_connected: bool) -> None:
+        """An ended leg's conference says it left, and ends when it was the last or ends with it."""
         if was_connected:
-            self._events.conference(conference, "leave", "participant-leave", leg)
+            self._events.conference(conference, "leave", leg)
         if conference.status == "completed" or conference.ending:
             return
         if was_connected and leg.end_conference_on_exit:

@@ -16,9 +16,19 @@ from types import MappingProxyType
 from typing import Final
 
 from orchestrator.sandbox.scenario import DEFAULT_BEHAVIOUR, NumberBehaviour
-from orchestrator.texml.contract import FieldValue, ParticipantResource
+from orchestrator.texml import contract
+from orchestrator.texml.contract import (
+    AmdAnsweredBy,
+    AnsweredBy,
+    CallStatus,
+    ConferenceEndReason,
+    ConferenceStatus,
+    FieldValue,
+    ParticipantResource,
+    ParticipantStatus,
+    RecordingStatus,
+)
 
-LIVE_CALL_STATUSES: Final = ("queued", "ringing", "in-progress")
 # The join values of a leg that joins nothing by itself (a dialed leg): one shared, empty.
 NO_VALUES: Final[Mapping[str, FieldValue]] = MappingProxyType({})
 
@@ -79,7 +89,7 @@ class Recording:
     subscription: Subscription | None
     created: datetime
     started_at: float  # monotonic seconds
-    status: str = "processing"
+    status: RecordingStatus = "processing"
     duration: int | None = None
     updated: datetime | None = None
     callback_sequence: int = 0
@@ -129,7 +139,7 @@ class Leg:
     # Monotonic seconds from which the Calls resource, and the participant list, show the leg.
     known_at: float = 0.0
     listed_at: float = 0.0
-    call_status: str = "ringing"
+    call_status: CallStatus = "ringing"
     answered: datetime | None = None
     answered_at: float | None = None  # monotonic, for durations
     ended: datetime | None = None
@@ -145,12 +155,12 @@ class Leg:
     detection: Detection | None = None
     # The detection's result once it is in: the Calls resource's answered_by (human,
     # machine, not_sure) and the AMD callback's AnsweredBy (see lifecycle).
-    answered_by: str | None = None
-    amd_result: str | None = None
+    answered_by: AnsweredBy | None = None
+    amd_result: AmdAnsweredBy | None = None
 
     @property
     def live(self) -> bool:
-        return self.call_status in LIVE_CALL_STATUSES
+        return self.call_status in contract.CALL_LIVE_STATUSES
 
     @property
     def initiated(self) -> bool:
@@ -158,12 +168,10 @@ class Leg:
         return self.join_name is not None
 
     @property
-    def participant_status(self) -> str:
-        if self.call_status in ("queued", "ringing"):
-            return "connecting"
+    def participant_status(self) -> ParticipantStatus:
         if self.call_status == "in-progress":
             return "connected"
-        return "completed"
+        return "connecting" if self.live else "completed"
 
     @property
     def room(self) -> Conference:
@@ -181,8 +189,8 @@ class Conference:
     created: datetime
     updated: datetime
     max_participants: int
-    status: str = "init"
-    reason_ended: str | None = None
+    status: ConferenceStatus = "init"
+    reason_ended: ConferenceEndReason | None = None
     call_sid_ending: str | None = None
     ever_joined: bool = False
     ending: bool = False

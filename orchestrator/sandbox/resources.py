@@ -36,6 +36,8 @@ def rfc2822(moment: datetime) -> str:
 
 
 # Every answer carries dates and most fall in the same few seconds: each second is written once.
+# ``offset`` is there for the cache's key alone: one instant in two offsets compares equal but
+# is written two ways.
 @functools.lru_cache(maxsize=256)
 def _rfc2822(second: datetime, offset: timedelta | None) -> str:
     return format_datetime(second)
@@ -72,7 +74,9 @@ class Resources:
             + ".json"
         )
 
-    def _participant_status(self, leg: Leg) -> str:
+    def _participant_status(
+        self, leg: Leg
+    ) -> contract.ParticipantStatus | contract.ParticipantConnectedStatus:
         status = leg.participant_status
         return self._api.connected_status if status == "connected" else status
 

@@ -36,6 +36,9 @@ log = logging.getLogger("orchestrator.sandbox")
 # Route names of a conference's participant list: its GETs are counted apart (benchmarks
 # read how often clients poll it); the POSTs on the same paths are dials.
 PARTICIPANT_LISTS: Final = frozenset({"participants", "participants.json"})
+# The status the answer to a placed call gives, as the documented answer does (the call itself
+# may be ringing already).
+PLACED_CALL_STATUS: Final[contract.CallStatus] = "queued"
 
 
 async def fault_key(request: web.Request) -> str:
@@ -249,7 +252,7 @@ class ApiRoutes:
             log.info("call %s placed, answer withheld (faults.reset_after_commit_rate)", leg.sid)
             return dropped
         # The spec's InitiateCallResult is from, to and status; the SID is an addition.
-        answer: dict[str, object] = {"from": leg.from_, "to": leg.to, "status": "queued"}
+        answer: dict[str, object] = {"from": leg.from_, "to": leg.to, "status": PLACED_CALL_STATUS}
         if self.sim.scenario.api.initiate_call_sid:
             result: contract.InitiateCallResult = {
                 "call_sid": leg.sid,

@@ -35,18 +35,18 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from orchestrator.texml import contract
 
 AnswerMode = Literal["answer", "after", "no-answer", "busy", "fail"]
-ANSWER_MODES: Final = ("answer", "after", "no-answer", "busy", "fail")
+ANSWER_MODES: Final[tuple[AnswerMode, ...]] = get_args(AnswerMode)
 
 # How long a busy or failed leg takes to end when the scenario does not say.
 DEFAULT_REJECT_SECONDS: Final = 1.0
 
 ThenMode = Literal["answer", "no-answer", "busy"]
-THEN_MODES: Final = ("answer", "no-answer", "busy")
+THEN_MODES: Final[tuple[ThenMode, ...]] = get_args(ThenMode)
 
 # Twilio's largest PageSize, which the sandbox takes unless api.max_page_size says less.
 DEFAULT_MAX_PAGE_SIZE: Final = 1000
@@ -54,11 +54,11 @@ DEFAULT_MAX_PAGE_SIZE: Final = 1000
 DEFAULT_RETRY_ATTEMPTS: Final = 3
 
 Profile = Literal["lab", "field"]
-PROFILES: Final = ("lab", "field")
+PROFILES: Final[tuple[Profile, ...]] = get_args(Profile)
 DuplicateLabels = Literal["reject", "allow"]
-DUPLICATE_LABEL_MODES: Final = ("reject", "allow")
+DUPLICATE_LABEL_MODES: Final[tuple[DuplicateLabels, ...]] = get_args(DuplicateLabels)
 AnsweredByWords = Literal["enum", "callback"]
-ANSWERED_BY_WORDS: Final = ("enum", "callback")
+ANSWERED_BY_WORDS: Final[tuple[AnsweredByWords, ...]] = get_args(AnsweredByWords)
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ class ApiBehaviour:
 
     participant_list_lag_s: float = 0.0
     calls_lag_s: float = 0.0
-    connected_status: str = "connected"
+    connected_status: contract.ParticipantConnectedStatus = "connected"
     retry_after: bool = True
     reads_per_second: int = 0
     create_by_name: bool = True

@@ -312,5 +312,5 @@ class Simulation:
         if text_of(values, "AnnounceUrl") and conference.status != "completed":
             log.info("conference %s: announcement played", conference.sid)
             conference.updated = datetime.now(UTC)
-        if values.get("Status") == "completed":
+        if "Status" in values:  # completed, the only Status an update takes
             self.lifecycle.end_conference(conference, ENDED_VIA_API, ending_call_sid=None)

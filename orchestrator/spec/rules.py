@@ -112,14 +112,38 @@ def _shown_name(check: FileCheck, index: int, name: str | None) -> str:
     return check.shown(("participants", index, "name"), name)
 
 
+# Whom each participant coaches, by index: the name it gives, and where that name is written.
+_CoachTargets = dict[int, tuple[str, JsonPath | None]]
+
+
 def _check_coaching(
     check: FileCheck,
     entries: list[tuple[int, dict[str, Any]]],
     merged: dict[int, MergedSettings],
     names: dict[str, int],
 ) -> None:
-    # participant index -> (name of the participant it coaches, where that name is written)
-    coach_of: dict[int, tuple[str, JsonPath | None]] = {}
+    coach_of = _coach_targets(check, entries, merged)
+    for index, entry in entries:
+        if (
+            entry.get("role", DEFAULT_ROLE) == COACH_ROLE
+            and merged[index].values.get("coach") is None
+        ):
+            path: JsonPath = ("participants", index)
+            check.error(
+                check.location((*path, "role") if "role" in entry else path),
+                f"participants[{index}]: role coach needs coach: naming the participant to coach",
+            )
+        elif index in coach_of:
+            _check_coach_target(check, index, entry, coach_of, names)
+
+
+def _coach_targets(
+    check: FileCheck,
+    entries: list[tuple[int, dict[str, Any]]],
+    merged: dict[int, MergedSettings],
+) -> _CoachTargets:
+    """Each coach's target, unless its coach: still names an unset variable or was refused."""
+    coach_of: _CoachTargets = {}
     for index, _ in entries:
         coach = merged[index].values.get("coach")
         origin = merged[index].origin("coach")
@@ -127,40 +151,41 @@ def _check_coaching(
             origin and (check.is_unresolved(origin) or origin in check.flagged)
         ):
             coach_of[index] = (coach, origin)
-    for index, entry in entries:
-        here = f"participants[{index}]"
-        role = entry.get("role", DEFAULT_ROLE)
-        if role == COACH_ROLE and merged[index].values.get("coach") is None:
-            check.error(
-                check.location(
-                    ("participants", index, "role") if "role" in entry else ("participants", index)
-                ),
-                f"{here}: role coach needs coach: naming the participant to coach",
-            )
-            continue
-        if index not in coach_of:
-            continue
-        target, origin = coach_of[index]
-        location = check.location(origin or ("participants", index))
-        shown_target = check.shown(origin, target) if origin else repr(target)
-        if target == _name_of(check, index, entry):
-            check.error(location, f"{here}.coach: {shown_target} cannot coach itself")
-        elif target not in names:
-            check.error(
-                location,
-                f"{here}.coach: no participant is named {shown_target}"
-                f"{suggestion(target, list(names))}",
-            )
-        elif names[target] in coach_of:
-            coached, coached_origin = coach_of[names[target]]
-            shown_coached = (
-                check.shown(coached_origin, coached) if coached_origin else repr(coached)
-            )
-            check.error(
-                location,
-                f"{here}.coach: {shown_target} is itself a coach (of {shown_coached}); "
-                "a coach can only coach a participant who is not coaching",
-            )
+    return coach_of
+
+
+def _check_coach_target(
+    check: FileCheck,
+    index: int,
+    entry: dict[str, Any],
+    coach_of: _CoachTargets,
+    names: dict[str, int],
+) -> None:
+    """A coach's target is another participant, and not a coach itself."""
+    target, origin = coach_of[index]
+    here = f"participants[{index}].coach"
+    location = check.location(origin or ("participants", index))
+    shown_target = _shown_coach(check, target, origin)
+    if target == _name_of(check, index, entry):
+        check.error(location, f"{here}: {shown_target} cannot coach itself")
+    elif target not in names:
+        check.error(
+            location,
+            f"{here}: no participant is named {shown_target}{suggestion(target, list(names))}",
+        )
+    elif names[target] in coach_of:
+        coached, coached_origin = coach_of[names[target]]
+        check.error(
+            location,
+            f"{here}: {shown_target} is itself a coach (of "
+            f"{_shown_coach(check, coached, coached_origin)}); "
+            "a coach can only coach a participant who is not coaching",
+        )
+
+
+def _shown_coach(check: FileCheck, name: str, origin: JsonPath | None) -> str:
+    """A coach: value as a message shows it (named, not shown, if from the environment)."""
+    return check.shown(origin, name) if origin else repr(name)
 
 
 def _check_count(check: FileCheck, data: dict[str, Any]) -> None:

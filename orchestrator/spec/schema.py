@@ -11,6 +11,8 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -223,81 +225,127 @@ def _report_key_name(check: FileCheck, error: ValidationError, path: JsonPath) -
     check.error(check.key_location((*path, name)), f"{where}: name {show(name)} is invalid: {rule}")
 
 
-def _report_value(check: FileCheck, error: ValidationError, path: JsonPath) -> None:
-    keyword = error.validator
-    value = error.instance
-    secret = is_secret_path(path)
-    where = format_path(path) or "file"
-    location = check.location(path)
-    expected_value = error.validator_value
-    from_env = path in check.from_env
-    shown = "the password" if secret else check.shown(path, value)
+@dataclass(frozen=True)
+class _Refused:
+    """A value the schema refused, with what every message about it starts from."""
 
-    if keyword == "type":
-        names = [expected_value] if isinstance(expected_value, str) else list(expected_value)
-        expected = " or ".join(_TYPE_NAMES.get(name, name) for name in names)
-        message = f"{where}: expected {expected}, found {_found(check, path, value)}"
-        written = check.document.plain_numbers.get(path)
-        if "string" in names and written is not None and not secret:
-            message += f'; put it in quotes: "{written}"'
-        elif value is None:
-            message += "; give a value or remove the " + (
-                "entry" if path and isinstance(path[-1], int) else "key"
-            )
-    elif keyword == "const":
-        if path == ("version",):
-            message = (
-                f"version: {shown} is not supported; this orchestrator reads version: "
-                f"{expected_value}"
-            )
-        else:
-            message = f"{where}: must be {show(expected_value)}, found {shown}"
-    elif keyword == "enum":
-        choices = [
-            show(choice) if not isinstance(choice, str) else choice for choice in expected_value
-        ]
-        unique = list(dict.fromkeys(choices))
-        hint = (
-            suggestion(value, [c for c in expected_value if isinstance(c, str)])
-            if isinstance(value, str)
-            else ""
-        )
-        message = f"{where}: {shown} is not one of {', '.join(unique)}{hint}"
-    elif keyword == "minimum":
-        message = f"{where}: {shown} is less than the minimum of {expected_value}"
-    elif keyword == "maximum":
-        message = f"{where}: {shown} is more than the maximum of {expected_value}"
-    elif keyword == "minLength":
-        message = f"{where}: is empty; give a value or remove the key"
-    elif keyword == "maxLength":
-        length = len(value) if isinstance(value, str) else 0
-        message = f"{where}: {length} characters long; at most {expected_value} allowed"
-    elif keyword == "pattern":
-        rule = _PATTERN_RULES.get(str(expected_value), f"must match {expected_value}")
-        if value == "":
-            message = f"{where}: is empty; {rule}"
-        elif path and path[-1] == "caller_id" and isinstance(value, str) and not from_env:
-            message = f"{where}: {shown} {_bad_characters(value)}; {rule}"
-        elif expected_value == URL_PATTERN and isinstance(value, str) and not from_env:
-            message = f"{where}: {show(shown_url(value))}: {rule}"  # its secrets never shown
-        else:
-            message = f"{where}: {shown}: {rule}"
-    elif keyword == "minItems":
-        message = (
-            f"{where}: list at least {expected_value} item{'s' if expected_value != 1 else ''}"
-        )
-    elif keyword == "maxItems":
-        count = len(value) if isinstance(value, list) else 0
-        message = f"{where}: {count} items; at most {expected_value} allowed"
-    elif keyword == "uniqueItems" and isinstance(value, list):
+    check: FileCheck
+    error: ValidationError
+    path: JsonPath
+    where: str  # the path as written, or "file"
+    shown: str  # the value as a message may show it (a password never)
+
+    @property
+    def value(self) -> Any:
+        return self.error.instance
+
+    @property
+    def expected(self) -> Any:
+        return self.error.validator_value
+
+    @property
+    def from_env(self) -> bool:
+        """Taken from the environment: its variable is named, its value never quoted."""
+        return self.path in self.check.from_env
+
+
+def _report_value(check: FileCheck, error: ValidationError, path: JsonPath) -> None:
+    value = error.instance
+    refused = _Refused(
+        check,
+        error,
+        path,
+        where=format_path(path) or "file",
+        shown="the password" if is_secret_path(path) else check.shown(path, value),
+    )
+    if error.validator == "uniqueItems" and isinstance(value, list):
+        # Pointed at the second of the two, where the repeat stands.
         index = _first_repeat(value)
-        location = check.location((*path, index))
-        message = f"{where}: {check.shown((*path, index), value[index])} is listed twice"
-    elif secret or from_env:
-        message = f"{where}: {shown} is not valid here"  # the library's text would quote it
-    else:
-        message = f"{where}: {error.message}"
-    check.error(location, message)
+        shown = check.shown((*path, index), value[index])
+        check.error(check.location((*path, index)), f"{refused.where}: {shown} is listed twice")
+        return
+    message = _VALUE_MESSAGES.get(str(error.validator), _other_message)
+    check.error(check.location(path), message(refused))
+
+
+def _type_message(refused: _Refused) -> str:
+    expected, path, value = refused.expected, refused.path, refused.value
+    names = [expected] if isinstance(expected, str) else list(expected)
+    wanted = " or ".join(_TYPE_NAMES.get(name, name) for name in names)
+    message = f"{refused.where}: expected {wanted}, found {_found(refused.check, path, value)}"
+    written = refused.check.document.plain_numbers.get(path)
+    if "string" in names and written is not None and not is_secret_path(path):
+        return message + f'; put it in quotes: "{written}"'
+    if value is None:
+        entry = "entry" if path and isinstance(path[-1], int) else "key"
+        return message + f"; give a value or remove the {entry}"
+    return message
+
+
+def _const_message(refused: _Refused) -> str:
+    if refused.path == ("version",):
+        return (
+            f"version: {refused.shown} is not supported; this orchestrator reads version: "
+            f"{refused.expected}"
+        )
+    return f"{refused.where}: must be {show(refused.expected)}, found {refused.shown}"
+
+
+def _enum_message(refused: _Refused) -> str:
+    choices = [c if isinstance(c, str) else show(c) for c in refused.expected]
+    unique = list(dict.fromkeys(choices))
+    value = refused.value
+    words = [c for c in refused.expected if isinstance(c, str)]
+    hint = suggestion(value, words) if isinstance(value, str) else ""
+    return f"{refused.where}: {refused.shown} is not one of {', '.join(unique)}{hint}"
+
+
+def _pattern_message(refused: _Refused) -> str:
+    value, where, expected = refused.value, refused.where, refused.expected
+    rule = _PATTERN_RULES.get(str(expected), f"must match {expected}")
+    if value == "":
+        return f"{where}: is empty; {rule}"
+    if isinstance(value, str) and refused.path[-1:] == ("caller_id",) and not refused.from_env:
+        return f"{where}: {refused.shown} {_bad_characters(value)}; {rule}"
+    if isinstance(value, str) and expected == URL_PATTERN and not refused.from_env:
+        return f"{where}: {show(shown_url(value))}: {rule}"  # its secrets never shown
+    return f"{where}: {refused.shown}: {rule}"
+
+
+def _min_items_message(refused: _Refused) -> str:
+    count = refused.expected
+    return f"{refused.where}: list at least {count} item{'s' if count != 1 else ''}"
+
+
+def _max_length_message(refused: _Refused) -> str:
+    length = len(refused.value) if isinstance(refused.value, str) else 0
+    return f"{refused.where}: {length} characters long; at most {refused.expected} allowed"
+
+
+def _max_items_message(refused: _Refused) -> str:
+    count = len(refused.value) if isinstance(refused.value, list) else 0
+    return f"{refused.where}: {count} items; at most {refused.expected} allowed"
+
+
+def _other_message(refused: _Refused) -> str:
+    if is_secret_path(refused.path) or refused.from_env:
+        return f"{refused.where}: {refused.shown} is not valid here"  # the library's text quotes it
+    return f"{refused.where}: {refused.error.message}"
+
+
+# The message for a value, by the schema keyword it failed (any other: _other_message).
+_VALUE_MESSAGES: Final[dict[str, Callable[[_Refused], str]]] = {
+    "type": _type_message,
+    "const": _const_message,
+    "enum": _enum_message,
+    "minimum": lambda r: f"{r.where}: {r.shown} is less than the minimum of {r.expected}",
+    "maximum": lambda r: f"{r.where}: {r.shown} is more than the maximum of {r.expected}",
+    "minLength": lambda r: f"{r.where}: is empty; give a value or remove the key",
+    "maxLength": _max_length_message,
+    "pattern": _pattern_message,
+    "minItems": _min_items_message,
+    "maxItems": _max_items_message,
+}
 
 
 def _first_repeat(items: list[Any]) -> int:

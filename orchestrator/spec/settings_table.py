@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from orchestrator.masking import mask_destination
 from orchestrator.spec import convert
@@ -39,7 +39,7 @@ from orchestrator.spec.setting_fields import DialInput, DialValue, Json, Pairs
 from orchestrator.texml import contract
 
 Policy = Literal["update", "redial", "next_dial"]
-POLICIES: Final = ("update", "redial", "next_dial")
+POLICIES: Final[tuple[Policy, ...]] = get_args(Policy)
 # How plan learns the live leg's value: from the participant resource or the record (value),
 # from the destination it was dialed at (to), or from whom it coaches live (coach).
 Compare = Literal["value", "destination", "coaching"]

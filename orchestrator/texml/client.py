@@ -39,7 +39,15 @@ from orchestrator.texml.contract import (
     ParticipantResource,
     RecordingResource,
 )
-from orchestrator.texml.transport import Answer, Gate, RequestValue, RetryPolicy, Transport
+from orchestrator.texml.transport import (
+    Answer,
+    DialKind,
+    Gate,
+    HttpMethod,
+    RequestValue,
+    RetryPolicy,
+    Transport,
+)
 
 __all__ = ["CallList", "DialAnswer", "RequestValue", "TexmlClient"]
 
@@ -199,10 +207,10 @@ class TexmlClient:
 
     async def _place(
         self,
-        method: str,
+        method: HttpMethod,
         path: str,
         fields: Mapping[str, RequestValue],
-        kind: str,
+        kind: DialKind,
         gate: Gate,
     ) -> Answer:
         """Send one request that may place a call, never retried; an answer that leaves it

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Final, Literal, TypedDict
+from typing import Final, Literal, TypedDict, get_args
 
 # The rate-limit headers are named where what they say is read.
 from orchestrator.pacing.headers import (
@@ -55,10 +55,23 @@ SANDBOX_RECORDINGS_PATH: Final = "/_sandbox/recordings/{recording_sid}.wav"
 # Enumerations.
 BEEP_VALUES: Final = ("true", "false", "onEnter", "onExit")
 HTTP_METHODS: Final = ("GET", "POST")
-CALL_STATUS_EVENTS: Final = ("initiated", "ringing", "answered", "completed")
-CONFERENCE_STATUS_EVENTS: Final = ("start", "end", "join", "leave")
-RECORDING_STATUS_EVENTS: Final = ("in-progress", "completed", "absent")
-CONFERENCE_RECORDING_STATUS_EVENTS: Final = ("in-progress", "completed", "failed", "absent")
+# The events a callback subscribes to (its *StatusCallbackEvent field). Each set of words is a
+# Literal, spelled once, and its tuple is read off it: a misspelt word where the type is declared
+# is a type error, and the tuples check what a request sends.
+CallStatusEvent = Literal["initiated", "ringing", "answered", "completed"]
+CALL_STATUS_EVENTS: Final[tuple[CallStatusEvent, ...]] = get_args(CallStatusEvent)
+ConferenceStatusEvent = Literal["start", "end", "join", "leave"]
+CONFERENCE_STATUS_EVENTS: Final[tuple[ConferenceStatusEvent, ...]] = get_args(ConferenceStatusEvent)
+RecordingStatusEvent = Literal["in-progress", "completed", "absent"]
+RECORDING_STATUS_EVENTS: Final[tuple[RecordingStatusEvent, ...]] = get_args(RecordingStatusEvent)
+ConferenceRecordingStatusEvent = Literal["in-progress", "completed", "failed", "absent"]
+CONFERENCE_RECORDING_STATUS_EVENTS: Final[tuple[ConferenceRecordingStatusEvent, ...]] = get_args(
+    ConferenceRecordingStatusEvent
+)
+# A word of any of them (the default events of a subscription given without its own).
+CallbackEvent = Literal[
+    CallStatusEvent, ConferenceStatusEvent, RecordingStatusEvent, ConferenceRecordingStatusEvent
+]
 MACHINE_DETECTION_MODES: Final = ("Enable", "DetectMessageEnd")
 RECORDING_CHANNELS: Final = ("mono", "dual")
 RECORDING_TRACKS: Final = ("inbound", "outbound", "both")
@@ -80,12 +93,15 @@ DESTINATION_PATTERN: Final = re.compile(r"^(\+[1-9][0-9]{1,14}|[Ss][Ii][Pp][Ss]?
 DEFAULT_DIALS_PER_SECOND: Final = 30
 DEFAULT_DIAL_WINDOW_S: Final = 5
 
-# Statuses.
+# Statuses, as Literals with their tuples read off them (as the events above).
 ParticipantStatus = Literal["connecting", "connected", "completed"]
-PARTICIPANT_STATUSES: Final = ("connecting", "connected", "completed")
+PARTICIPANT_STATUSES: Final[tuple[ParticipantStatus, ...]] = get_args(ParticipantStatus)
 # What an answered participant may be called: the spec's enum says connected, Telnyx's own
 # documentation examples show in-progress. A client takes either.
-PARTICIPANT_CONNECTED_STATUSES: Final = ("connected", "in-progress")
+ParticipantConnectedStatus = Literal["connected", "in-progress"]
+PARTICIPANT_CONNECTED_STATUSES: Final[tuple[ParticipantConnectedStatus, ...]] = get_args(
+    ParticipantConnectedStatus
+)
 
 
 def is_connected(participant_status: object) -> bool:
@@ -94,28 +110,31 @@ def is_connected(participant_status: object) -> bool:
 
 
 ConferenceStatus = Literal["init", "in-progress", "completed"]
-CONFERENCE_STATUSES: Final = ("init", "in-progress", "completed")
+CONFERENCE_STATUSES: Final[tuple[ConferenceStatus, ...]] = get_args(ConferenceStatus)
 # The Calls resource keeps a leg after it left the conference and says why it ended.
-CallStatus = Literal[
-    "queued", "ringing", "in-progress", "canceled", "completed", "failed", "busy", "no-answer"
-]
-CALL_STATUSES: Final = (
-    "queued",
-    "ringing",
-    "in-progress",
-    "canceled",
-    "completed",
-    "failed",
-    "busy",
-    "no-answer",
-)
-CALL_ENDED_STATUSES: Final = ("canceled", "completed", "failed", "busy", "no-answer")
+CallLiveStatus = Literal["queued", "ringing", "in-progress"]
+CALL_LIVE_STATUSES: Final[tuple[CallLiveStatus, ...]] = get_args(CallLiveStatus)
+CallEndedStatus = Literal["canceled", "completed", "failed", "busy", "no-answer"]
+CALL_ENDED_STATUSES: Final[tuple[CallEndedStatus, ...]] = get_args(CallEndedStatus)
+CallStatus = Literal[CallLiveStatus, CallEndedStatus]
+CALL_STATUSES: Final[tuple[CallStatus, ...]] = get_args(CallStatus)
+# A call-progress callback's CallStatus: the call's status, or initiated before it rings.
+CallbackCallStatus = Literal["initiated", CallStatus]
 # A call's answered_by once detection is done: the spec's enum says human, machine or not_sure;
 # the AMD callback's AnsweredBy says human, machine_start, machine_end_beep, machine_end_silence,
 # machine_end_other, fax or unknown, and the resource may well use those words too. A client
 # takes either.
 AnsweredBy = Literal["human", "machine", "not_sure"]
-ANSWERED_BY_VALUES: Final = ("human", "machine", "not_sure")
+ANSWERED_BY_VALUES: Final[tuple[AnsweredBy, ...]] = get_args(AnsweredBy)
+AmdAnsweredBy = Literal[
+    "human",
+    "machine_start",
+    "machine_end_beep",
+    "machine_end_silence",
+    "machine_end_other",
+    "fax",
+    "unknown",
+]
 
 
 def answered_by(word: str) -> AnsweredBy:
@@ -131,13 +150,15 @@ def answered_by(word: str) -> AnsweredBy:
 # JSON for InitiateTexmlCall; the official Python SDK sends JSON everywhere.
 FORM_MEDIA_TYPE: Final = "application/x-www-form-urlencoded"
 JSON_MEDIA_TYPE: Final = "application/json"
-CONFERENCE_END_REASONS: Final = (
+ConferenceEndReason = Literal[
     "participant-with-end-conference-on-exit-left",
     "last-participant-left",
     "conference-ended-via-api",
     "time-exceeded",
-)
-RECORDING_STATUSES: Final = ("processing", "absent", "completed", "deleted")
+]
+CONFERENCE_END_REASONS: Final[tuple[ConferenceEndReason, ...]] = get_args(ConferenceEndReason)
+RecordingStatus = Literal["processing", "absent", "completed", "deleted"]
+RECORDING_STATUSES: Final[tuple[RecordingStatus, ...]] = get_args(RecordingStatus)
 
 # Error codes (strings, as the API sends them).
 CODE_MISSING_PARAMETER: Final = "10004"

@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal, get_args
 from urllib.parse import urlencode
 
 import aiohttp
@@ -52,8 +52,12 @@ RequestValue = contract.FieldValue | Secret
 # The key and bodies are never logged.
 REQUEST_LOG: Final = logging.getLogger("orchestrator.requests")
 
+HttpMethod = Literal["GET", "POST", "DELETE"]
 # Kinds of request that may place a call: never retried, paced by the dial pacer, not by reads.
-DIAL_KINDS = ("dial", "calls")
+DialKind = Literal["dial", "calls"]
+DIAL_KINDS: Final[tuple[DialKind, ...]] = get_args(DialKind)
+# What a request is to its encoding and its pacing: a dial kind, or else its method.
+RequestKind = DialKind | HttpMethod
 
 
 @dataclass(frozen=True)
@@ -94,8 +98,9 @@ class Gate:
 
 
 # Body encodings, per kind of endpoint (the spec declares form for some, JSON for others).
-JSON = "json"
-FORM = "form"
+Encoding = Literal["json", "form"]
+JSON: Final[Encoding] = "json"
+FORM: Final[Encoding] = "form"
 
 
 class Transport:
@@ -115,7 +120,8 @@ class Transport:
         self._in_flight = asyncio.Semaphore(concurrency)
         self._concurrency = concurrency
         self._session: aiohttp.ClientSession | None = None
-        self._encoding: dict[str, str] = {}  # endpoint kind -> JSON or FORM, once one was refused
+        # Endpoint kind -> JSON or FORM, once one was refused.
+        self._encoding: dict[RequestKind, Encoding] = {}
         # Since when every request has failed to connect (None: the last one got an answer).
         self.unreachable_since: float | None = None
 
@@ -139,7 +145,7 @@ class Transport:
 
     async def request_retrying(
         self,
-        method: str,
+        method: HttpMethod,
         path: str,
         *,
         body: Mapping[str, RequestValue] | None = None,
@@ -155,7 +161,7 @@ class Transport:
 
     async def answer_retrying(
         self,
-        method: str,
+        method: HttpMethod,
         path: str,
         *,
         body: Mapping[str, RequestValue] | None = None,
@@ -192,19 +198,21 @@ class Transport:
             return 0.0
         return time.monotonic() - self.unreachable_since
 
-    def _encode(self, kind: str, body: Mapping[str, RequestValue]) -> tuple[str | bytes, str]:
+    def _encode(
+        self, kind: RequestKind, body: Mapping[str, RequestValue]
+    ) -> tuple[str | bytes, str]:
         if self._encoding.get(kind, JSON) == FORM:
             return encode_form(body), contract.FORM_MEDIA_TYPE
         return json.dumps(encode_body(body)), contract.JSON_MEDIA_TYPE
 
     async def request_once(
         self,
-        method: str,
+        method: HttpMethod,
         path: str,
         *,
         body: Mapping[str, RequestValue] | None = None,
         params: Mapping[str, str] | None = None,
-        kind: str | None = None,
+        kind: RequestKind | None = None,
         gate: Gate | None = None,
         attempt: int = 1,
     ) -> Answer:
@@ -222,11 +230,11 @@ class Transport:
 
     async def _send(
         self,
-        method: str,
+        method: HttpMethod,
         path: str,
         body: Mapping[str, RequestValue] | None,
         params: Mapping[str, str] | None,
-        kind: str,
+        kind: RequestKind,
         gate: Gate | None,
         attempt: int,
     ) -> Answer:
