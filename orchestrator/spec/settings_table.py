@@ -19,10 +19,10 @@ changes (engine.planner), what apply takes into the record
 (engine.persistence) and its update in place (engine.executor).
 
 A new setting takes an entry here, its key in schemas/conference.schema.json
-(under defaults, roles and participants) and its line in the README. The typed
-model (``ParticipantSettings``, spec/model.py) names it too, because the code
-that acts on a setting reads it typed; tests hold the schema and the model to
-this table.
+(under defaults, roles and participants) and its line in
+docs/conference-files.md. The typed model (``ParticipantSettings``,
+spec/model.py) names it too, because the code that acts on a setting reads it
+typed; tests hold the schema and the model to this table.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ sandbox (``orchestrator.sandbox``) are two faces of the same contract and
 cannot drift apart. Sources: ../shared/reference (Telnyx's API reference, its
 OpenAPI spec and the official SDK 4.x).
 
-Choices where the sources disagree or are silent (also in the README):
+Choices where the sources disagree or are silent (also in docs/api-choices.md):
 - Our client sends JSON bodies with PascalCase names, as the official SDK
   does; the sandbox accepts those and the documented form encoding.
 - In a form body ``CustomHeaders`` is a JSON array string
