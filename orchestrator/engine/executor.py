@@ -22,20 +22,43 @@ from typing import Any
 
 from orchestrator.engine import events as ev
 from orchestrator.engine.account import Account
+from orchestrator.engine.creating import CreatorEnded
 from orchestrator.engine.creation import Creation
-from orchestrator.engine.dialing import CreatorEnded, Dialer, Unconfirmed
+from orchestrator.engine.detection import Screening
+from orchestrator.engine.dialing import Dialer
+from orchestrator.engine.ledger import Unconfirmed
 from orchestrator.engine.planner import CONFERENCE, Action, Plan, Stray
 from orchestrator.engine.results import LegState, State
-from orchestrator.engine.settling import UNANSWERED, LegWatcher, ended_state
-from orchestrator.engine.waiting import Stopped, result_unless, sleep_unless, within
+from orchestrator.engine.settling import UNANSWERED, LegWatcher
+from orchestrator.engine.waiting import Stopped, poll, result_unless, sleep_unless, within
 from orchestrator.errors import AuthenticationError, NotFoundError, OrchestratorError
-from orchestrator.spec.model import MachineAction, Participant
+from orchestrator.spec.model import Participant
 from orchestrator.spec.settings_table import BY_KEY
-from orchestrator.texml import contract
 from orchestrator.texml.client import RequestValue
 
-# How long past the detection's own timeout a result may take to reach Calls/{sid}.
-DETECTION_MARGIN_S = 5.0
+
+@dataclass(frozen=True)
+class _Tried:
+    """How a participant's last try went: its leg's state (None: no news), why detection
+    left it, and whether the tries end here (with the verdict, if any)."""
+
+    last: LegState | None
+    heard: str | None = None
+    final: bool = False
+    verdict: Verdict | None = None
+
+
+def _exhausted(participant: Participant, tried: _Tried) -> Verdict:
+    """Every number tried as often as ``retry`` allows, and nobody connected."""
+    count = len(participant.to)
+    if tried.last == "machine":
+        why = tried.heard or "a machine answered"
+        if count > 1:
+            return Verdict(f"{why} on the last of {count} numbers")
+        return Verdict(f"{why}, and there is no other number")
+    if count > 1:
+        return Verdict(f"no answer on any of {count} numbers (last: {tried.last})")
+    return Verdict(f"no answer ({tried.last})")
 
 
 @dataclass(frozen=True)
@@ -67,6 +90,13 @@ class ConferenceRun:
         self.stop = account.halt  # no new dial once halted, for whatever reason
         self.creation = Creation(plan.conference_sid, plan.creator)
         self.dialer = Dialer(self.spec, account, self.creation, self._held_calls)
+        self.screening = Screening(
+            self.client,
+            self.options.poll,
+            self.stop,
+            self.options.settle_timeout_s,
+            lambda kind, participant, **fields: self.publish(kind, participant, **fields),
+        )
         self._watcher: LegWatcher | None = None
         # Each participant's call SID once it is connected (or dialed, with --no-wait);
         # None once it is known it never will be. Coaches wait on these.
@@ -194,7 +224,6 @@ class ConferenceRun:
 
     async def _run_dial(self, action: Action) -> Verdict | None:
         participant = action.participant
-        name = participant.name
         coach_sid: str | None = None
         if participant.coach is not None:
             coach_sid = await self._coached_sid(action)
@@ -202,51 +231,65 @@ class ConferenceRun:
                 return Verdict(
                     f"not dialed: {participant.coach}, whom it coaches, is not connected"
                 )
-        retry = participant.settings.retry
-        tries_per_number = 1 + (retry.attempts if retry is not None else 0)
-        last: LegState | None = None
-        detected: str | None = None  # why the last number was left: a machine, or no verdict
+        tried = _Tried(None)
         for index, destination in enumerate(participant.to):
-            for attempt in range(tries_per_number):
-                if attempt > 0 and retry is not None and retry.interval_s > 0:
-                    await sleep_unless(retry.interval_s, self.stop)
-                if self.stop.is_set():
-                    raise Stopped
-                if last is not None and index > 0 and attempt == 0:
-                    after = detected if last == "machine" and detected else last
-                    self.publish(ev.Fallback, name, number=index + 1, after=after)
-                elif last is not None and attempt > 0:
-                    self.publish(ev.Retrying, name, after=last)
-                placed = await self.dialer.place(participant, destination, coach_sid)
-                if isinstance(placed, CreatorEnded):
-                    # A creating call that ended before it made the conference.
-                    last = placed.state
-                    self.publish(ev.LegEnded, name, state=last, call_sid=placed.call_sid)
-                    if placed.note is not None:
-                        self.publish(ev.Noted, name, text=placed.note)
-                    if last not in UNANSWERED:
-                        return Verdict("the call meant to create the conference did not join it")
-                    continue
-                last, detected, failed = await self._follow(participant, placed)
-                if failed is not None or last is None:
-                    return failed
-                if last == "machine":
-                    break  # machine_detection says: the next number
-                if last not in UNANSWERED:  # connected, hung up: nothing to retry
-                    return None
-        count = len(participant.to)
-        if last == "machine":
-            why = detected or "a machine answered"
-            return Verdict(
-                f"{why} on the last of {count} numbers"
-                if count > 1
-                else f"{why}, and there is no other number"
-            )
-        return Verdict(
-            f"no answer on any of {count} numbers (last: {last})"
-            if count > 1
-            else f"no answer ({last})"
-        )
+            tried = await self._dial_number(participant, index, destination, coach_sid, tried)
+            if tried.final:
+                return tried.verdict
+        return _exhausted(participant, tried)
+
+    async def _dial_number(
+        self,
+        participant: Participant,
+        index: int,
+        destination: str,
+        coach_sid: str | None,
+        tried: _Tried,
+    ) -> _Tried:
+        """This number's tries (``retry``): until one settles it, or detection moves on."""
+        retry = participant.settings.retry
+        for attempt in range(1 + (retry.attempts if retry is not None else 0)):
+            if attempt > 0 and retry is not None and retry.interval_s > 0:
+                await sleep_unless(retry.interval_s, self.stop)
+            if self.stop.is_set():
+                raise Stopped
+            if tried.last is not None:
+                self._say_why_again(participant, index, attempt, tried)
+            tried = await self._try(participant, destination, coach_sid)
+            if tried.final or tried.last == "machine":
+                break
+        return tried
+
+    def _say_why_again(
+        self, participant: Participant, index: int, attempt: int, tried: _Tried
+    ) -> None:
+        name = participant.name
+        if index > 0 and attempt == 0:
+            after = tried.heard if tried.last == "machine" and tried.heard else tried.last
+            self.publish(ev.Fallback, name, number=index + 1, after=after)
+        elif attempt > 0:
+            self.publish(ev.Retrying, name, after=tried.last)
+
+    async def _try(
+        self, participant: Participant, destination: str, coach_sid: str | None
+    ) -> _Tried:
+        """One call: placed (or adopted), then followed until it settles."""
+        name = participant.name
+        placed = await self.dialer.place(participant, destination, coach_sid)
+        if isinstance(placed, CreatorEnded):
+            # A creating call that ended before it made the conference.
+            self.publish(ev.LegEnded, name, state=placed.state, call_sid=placed.call_sid)
+            if placed.note is not None:
+                self.publish(ev.Noted, name, text=placed.note)
+            if placed.state not in UNANSWERED:
+                never = Verdict("the call meant to create the conference did not join it")
+                return _Tried(placed.state, final=True, verdict=never)
+            return _Tried(placed.state)
+        last, heard, failed = await self._follow(participant, placed)
+        if failed is not None or last is None:
+            return _Tried(last, final=True, verdict=failed)
+        # Connected, or hung up: nothing more to try; unanswered or a machine: the next try.
+        return _Tried(last, heard, final=last not in (*UNANSWERED, "machine"))
 
     async def _follow(
         self, participant: Participant, call_sid: str
@@ -260,109 +303,31 @@ class ConferenceRun:
             return None, None, None
         last = await self._settle(call_sid)
         if last is None:
-            if self.account.gone is not None:
-                return None, None, Verdict(f"dialed, not confirmed: {self.account.gone}")
-            if self.stop.is_set():
-                raise Stopped
-            trouble = self._watcher.last_error if self._watcher is not None else None
-            if trouble is not None:
-                return None, None, Verdict(f"could not confirm the leg: {trouble}", State.UNKNOWN)
-            waited = self.options.settle_timeout_s
-            return (
-                None,
-                None,
-                Verdict(f"not connected after {waited:g}s (still ringing, or not listed yet)"),
-            )
+            return None, None, self._unsettled()
         if last != "connected":
             self.publish(ev.LegEnded, name, state=last, call_sid=call_sid, source="poll")
             return last, None, None
-        last, detected, error = await self._screen(participant, call_sid)
-        if last == "connected" and participant.settings.hold:
-            assert self.sid is not None
-            await self.client.update_participant(self.sid, call_sid, {"Hold": True})
-        if last == "connected":
-            self._publish_call_sid(name, call_sid)
-        return last, detected, Verdict(error) if error else None
-
-    async def _screen(
-        self, participant: Participant, call_sid: str
-    ) -> tuple[LegState, str | None, str | None]:
-        """A connected leg, and machine detection's verdict on it when detection is on: whether
-        it stays connected, is hung up for good ("hung-up", with the error), or is hung up to
-        try the next number ("machine", with why).
-
-        The result is read from ``Calls/{sid}``'s ``answered_by``, so no webhook receiver is
-        needed; without a verdict in time the answer counts as not_sure. A leg detection would
-        keep whatever it says is connected at once; one it may hang up, once the verdict is in.
-        """
-        name = participant.name
-        detection = participant.settings.machine_detection
-        if detection is None:
-            self.publish(ev.Connected, name, call_sid=call_sid, source="poll")
-            return "connected", None, None
-        keeps = (detection.on_machine, detection.on_not_sure) == ("accept", "accept")
-        if keeps:
-            self.publish(ev.Connected, name, call_sid=call_sid, source="poll")
-        waiting_s = (detection.timeout_ms or contract.DEFAULT_MACHINE_DETECTION_TIMEOUT_MS) / 1000
-        answered_by, ended_as = await self._answered_by(
-            call_sid, min(waiting_s + DETECTION_MARGIN_S, self.options.settle_timeout_s)
-        )
-        if ended_as is not None:
-            self.publish(ev.LegEnded, name, state=ended_as, call_sid=call_sid, source="api")
-            return ended_as, None, None
-        verdict = contract.answered_by(answered_by) if answered_by else "not_sure"
-        action: MachineAction = (
-            "accept"
-            if verdict == "human"
-            else detection.on_machine
-            if verdict == "machine"
-            else detection.on_not_sure
-        )
-        self.publish(
-            ev.MachineDetected,
-            name,
-            answered_by=answered_by,
-            verdict=verdict,
-            action=action,
-            source="api",
-        )
-        if action == "accept":
-            if not keeps:
-                self.publish(ev.Connected, name, call_sid=call_sid, source="poll")
-            return "connected", None, None
         assert self.sid is not None
-        with contextlib.suppress(NotFoundError):  # it may have left by itself meanwhile
-            await self.client.delete_participant(self.sid, call_sid)
-        machine = verdict == "machine"
-        self.publish(ev.HungUp, name, why="machine" if machine else "not_sure", call_sid=call_sid)
-        setting = "on_machine" if machine else "on_not_sure"
-        heard = "a machine answered" if machine else "detection could not tell who answered"
-        if action == "hangup":
-            return "hung-up", None, f"{heard} (machine_detection.{setting}: hangup)"
-        return "machine", heard, None
+        screened = await self.screening.screen(self.sid, participant, call_sid)
+        if screened.state == "connected":
+            if participant.settings.hold:
+                await self.client.update_participant(self.sid, call_sid, {"Hold": True})
+            self._publish_call_sid(name, call_sid)
+        failed = Verdict(screened.error) if screened.error else None
+        return screened.state, screened.heard, failed
 
-    async def _answered_by(
-        self, call_sid: str, timeout_s: float
-    ) -> tuple[str | None, LegState | None]:
-        """The call's answered_by once detection has run (None after ``timeout_s``), or how the
-        call ended before it had."""
-        deadline = time.monotonic() + timeout_s
-        poll = self.options.poll
-        delay = poll.first_s
-        while not self.stop.is_set():
-            with contextlib.suppress(NotFoundError):  # not known to Calls yet: keep asking
-                call = await self.client.get_call(call_sid)
-                answered_by = call.get("answered_by")
-                if isinstance(answered_by, str) and answered_by:
-                    return answered_by, None
-                gone = ended_state(call.get("status"))
-                if gone is not None:
-                    return None, gone
-            if time.monotonic() >= deadline:
-                break
-            await sleep_unless(delay, self.stop)
-            delay = min(delay * poll.factor, poll.max_s)
-        return None, None
+    def _unsettled(self) -> Verdict:
+        """Why a leg's wait ended without news: the API gone, the run stopped, a failing
+        poll, or the settle timeout."""
+        if self.account.gone is not None:
+            return Verdict(f"dialed, not confirmed: {self.account.gone}")
+        if self.stop.is_set():
+            raise Stopped
+        trouble = self._watcher.last_error if self._watcher is not None else None
+        if trouble is not None:
+            return Verdict(f"could not confirm the leg: {trouble}", State.UNKNOWN)
+        waited = self.options.settle_timeout_s
+        return Verdict(f"not connected after {waited:g}s (still ringing, or not listed yet)")
 
     async def _settle(self, call_sid: str) -> LegState | None:
         """How the leg settled; None if it had not when waiting stopped or timed out."""
@@ -414,21 +379,17 @@ class ConferenceRun:
 
     async def _hang_up_and_wait(self, call_sid: str) -> bool:
         """Remove the leg; whether the API stopped returning it within --settle-timeout."""
-        assert self.sid is not None
+        sid = self.sid
+        assert sid is not None
         with contextlib.suppress(NotFoundError):
-            await self.client.delete_participant(self.sid, call_sid)
+            await self.client.delete_participant(sid, call_sid)
+
         # A new dial with the same Label is refused while the old leg is still listed.
-        deadline = time.monotonic() + self.options.settle_timeout_s
-        poll = self.options.poll
-        delay = poll.first_s
-        while await self.client.find_participant(self.sid, call_sid) is not None:
-            if self.stop.is_set():
-                raise Stopped
-            if time.monotonic() >= deadline:
-                return False
-            await sleep_unless(delay, self.stop)
-            delay = min(delay * poll.factor, poll.max_s)
-        return True
+        async def gone() -> bool | None:
+            return True if await self.client.find_participant(sid, call_sid) is None else None
+
+        until = time.monotonic() + self.options.settle_timeout_s
+        return await poll(gone, self.stop, self.options.poll, until=until) is not None
 
     async def _run_stray(self, stray: Stray) -> None:
         if not stray.hang_up:

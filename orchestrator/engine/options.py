@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orchestrator.engine.lock import DEFAULT_LOCK_TIMEOUT_S
-from orchestrator.engine.settling import PollSchedule
 from orchestrator.engine.state import StateStore
+from orchestrator.engine.waiting import PollSchedule
 from orchestrator.pacing.dials import PauseHook
 from orchestrator.texml import contract
 

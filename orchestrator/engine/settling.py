@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 
 from orchestrator.engine.results import LegState
+from orchestrator.engine.waiting import PollSchedule
 from orchestrator.errors import NotFoundError, OrchestratorError
 from orchestrator.pacing.gates import ListBudget
 from orchestrator.texml import contract
@@ -44,15 +45,6 @@ _CALL_STATUS_TO_LEG: dict[str, LegState] = {
 
 UNANSWERED: tuple[LegState, ...] = ("no-answer", "busy", "failed")
 CALL_LOOKUPS_PER_POLL = 8
-
-
-@dataclass(frozen=True)
-class PollSchedule:
-    first_s: float = 0.2
-    factor: float = 1.5
-    max_s: float = 2.0
-    # First look at Calls/{sid} for a leg the list does not show; doubling up to 4x after.
-    lookup_s: float = 1.0
 
 
 def ended_state(call_status: str | None) -> LegState | None:

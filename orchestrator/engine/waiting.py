@@ -1,16 +1,29 @@
-"""Waiting for something unless the run is stopped first.
+"""Waiting for something unless the run is stopped first, and asking again until it comes.
 
 Every wait in a run races the stop event (Ctrl-C, a signal, the API gone):
-these helpers are that race, written once.
+these helpers are that race, written once; ``poll`` is the one way a run asks
+the API again and again, backing off, until an answer or a deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    first_s: float = 0.2
+    factor: float = 1.5
+    max_s: float = 2.0
+    # First look at Calls/{sid} for a leg the list does not show; doubling up to 4x after.
+    lookup_s: float = 1.0
 
 
 class Stopped(Exception):
@@ -51,6 +64,28 @@ async def within(future: asyncio.Future[T], stop: asyncio.Event, timeout_s: floa
     finally:
         stopped.cancel()
     return future.result() if future in done else None
+
+
+async def poll(
+    probe: Callable[[], Awaitable[T | None]],
+    stop: asyncio.Event,
+    schedule: PollSchedule,
+    *,
+    until: float | None = None,
+) -> T | None:
+    """Ask ``probe`` until it answers (not None), backing off as ``schedule`` says; None once
+    ``until`` (monotonic) has passed with no answer. Raises Stopped if ``stop`` is set first."""
+    delay = schedule.first_s
+    while True:
+        found = await probe()
+        if found is not None:
+            return found
+        if until is not None and time.monotonic() >= until:
+            return None
+        await sleep_unless(delay, stop)
+        if stop.is_set():
+            raise Stopped
+        delay = min(delay * schedule.factor, schedule.max_s)
 
 
 async def sleep_unless(seconds: float, stop: asyncio.Event) -> None:

@@ -9,7 +9,7 @@ from typing import Any, cast
 import yaml
 
 from orchestrator.engine.options import ApplyOptions
-from orchestrator.engine.settling import PollSchedule
+from orchestrator.engine.waiting import PollSchedule
 from orchestrator.sandbox import SandboxInfo, parse_scenario, running_sandbox
 from orchestrator.secret import Secret
 from orchestrator.spec import load_spec

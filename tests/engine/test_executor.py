@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator.engine.apply import apply_with_connection
 from orchestrator.engine.options import ApplyOptions
-from orchestrator.engine.settling import PollSchedule
+from orchestrator.engine.waiting import PollSchedule
 from orchestrator.sandbox import SandboxInfo
 from orchestrator.secret import Secret
 from orchestrator.texml.client import TexmlClient

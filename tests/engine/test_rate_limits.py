@@ -21,7 +21,7 @@ from orchestrator.engine.apply import apply_with_connection
 from orchestrator.engine.events import CallPlaced, Event
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.run_model import RunModel
-from orchestrator.engine.settling import PollSchedule
+from orchestrator.engine.waiting import PollSchedule
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
 from orchestrator.texml.client import TexmlClient
 from tests.cli.support import CliSession
