@@ -169,16 +169,37 @@ class Watch:
     async def _round(self, watched: Watched) -> None:
         watched.wake.clear()
         changed = self._follow_the_file(watched)
-        now = time.monotonic()
-        spec = watched.spec
-        names = {p.name for p in spec.participants}
+        names = {p.name for p in watched.spec.participants}
         new = names - watched.seen
+        due = self._redials_due(watched, names)
+        before = self._states(watched)
+        first = watched.rounds == 0
+        done = await self._apply(
+            watched,
+            dial_only=None if first else new | due,
+            look_up=None if first else new,
+        )
+        self._after(watched, done, names)
+        if isinstance(done.stopped_by, AuthenticationError) or self.account.gone is not None:
+            self.account.halt.set()  # no later round can mend these
+            return
+        if isinstance(done.stopped_by, ConferenceEnded) or done.status == "completed":
+            watched.ended = True
+            name = watched.spec.conference.name
+            self._notice(f"{name}: the conference has ended; no longer watched")
+            return
+        moved = self._drops(watched) or changed or bool(due) or bool(new)
+        self._schedule_next(watched, moved or before != self._states(watched))
+
+    def _redials_due(self, watched: Watched, names: set[str]) -> set[str]:
+        """Who is due a redial now; each is announced (``redial 1 of 2``) and counted."""
+        now = time.monotonic()
         due = {
             name
             for name, state in watched.reconnects.items()
             if state.due_at is not None and state.due_at <= now and name in names
         }
-        policies = {p.name: p.settings.reconnect or Reconnect() for p in spec.participants}
+        policies = {p.name: p.settings.reconnect or Reconnect() for p in watched.spec.participants}
         for name in sorted(due):
             state = watched.reconnects[name]
             state.redials.append(now)
@@ -188,17 +209,14 @@ class Watch:
             self._publish(
                 Redialing, watched, name, number=len(state.redials), of=policies[name].attempts
             )
-        before = self._states(watched)
-        first = watched.rounds == 0
-        done = await self._apply(
-            watched,
-            dial_only=None if first else new | due,
-            look_up=None if first else new,
-        )
+        return due
+
+    def _after(self, watched: Watched, done: Round, names: set[str]) -> None:
+        """What a round leaves for the next: the conference, the record, who is handled."""
         watched.rounds += 1
         self.rounds += 1
         self.last_round_at = time.time()
-        known = self.model.conferences.get(spec.path)
+        known = self.model.conferences.get(watched.spec.path)
         if known is not None and known.sid is not None:
             watched.sid = known.sid
         if done.record is not None:
@@ -208,23 +226,15 @@ class Watch:
         watched.seen = names
         for gone in watched.reconnects.keys() - names:
             del watched.reconnects[gone]
-        if isinstance(done.stopped_by, AuthenticationError) or self.account.gone is not None:
-            self.account.halt.set()  # no later round can mend these
-            return
-        if isinstance(done.stopped_by, ConferenceEnded) or done.status == "completed":
-            watched.ended = True
-            self._notice(f"{spec.conference.name}: the conference has ended; no longer watched")
-            return
-        moved = self._drops(watched) or changed or bool(due) or bool(new)
-        moved = moved or before != self._states(watched)
+
+    def _schedule_next(self, watched: Watched, moved: bool) -> None:
+        """The next round: an interval on, longer while nothing moves; sooner for a redial."""
         interval = self.options.interval_s
-        watched.idle_s = (
-            interval
-            if moved or not watched.idle_s
-            else min(
-                watched.idle_s * self.options.idle_factor, interval * self.options.idle_max_factor
-            )
-        )
+        if moved or not watched.idle_s:
+            watched.idle_s = interval
+        else:
+            longest = interval * self.options.idle_max_factor
+            watched.idle_s = min(watched.idle_s * self.options.idle_factor, longest)
         next_redial = min(
             (s.due_at for s in watched.reconnects.values() if s.due_at is not None),
             default=None,

@@ -116,43 +116,62 @@ class LiveProgress:
             rate = 0.0 if self._finished else len(self._dialed_at) / window
             expected = self._expected
             finished = self._finished is not None
-        tally = model.tally() if model is not None else None
-        total = max(expected, tally.total if tally else 0)
-        settled = tally.settled if tally else 0
-        labels = dict(tally.labels) if tally else {}
-        if tally is not None and total > tally.total:
-            labels["waiting"] = labels.get("waiting", 0) + total - tally.total
+        tally = model.tally() if model is not None else _NOTHING_YET
+        # Before the plans come in, everyone expected is waiting.
+        labels = dict(tally.labels)
+        if expected > tally.total:
+            labels["waiting"] = labels.get("waiting", 0) + expected - tally.total
         width = self._console.width
-        label = f" {settled}/{total} settled"
-        room = max(width - len(label), 0)
-        done = room if not total else min(room, round(room * settled / total))
-        # Two glyphs, not one in two colours: the bar must read without colour too.
-        bar = Text("\u2588" * done, style="green") + Text(
-            "\u2591" * (room - done), style="bright_black"
-        )
-        bar.append(label)
-        counts = Text(no_wrap=True, overflow="ellipsis")
-        for index, (text, state) in enumerate(state_counts(labels, width)):
-            if index:
-                counts.append(", ")
-            counts.append(text, style=_MEANING_STYLE[state_meaning(state)] if state else None)
-        dials = tally.dials if tally else 0
-        pace = Text(
-            f"{rate:.1f} dials/s, {plural(dials, 'dial')}, {_seconds(now - self._started)} elapsed",
-            no_wrap=True,
-            overflow="ellipsis",
-        )
-        lines: list[RenderableType] = [bar, counts, pace]
-        if tally is not None and not finished:
-            waiting = labels.get("waiting", 0)
-            lines += [
-                Text(n, style="yellow", no_wrap=True, overflow="ellipsis")
-                for n in _notes(tally, waiting, rate)
-            ]
+        lines: list[Text] = [
+            _bar(tally.settled, max(expected, tally.total), width),
+            _counts(labels, width),
+            Text(
+                f"{rate:.1f} dials/s, {plural(tally.dials, 'dial')}, "
+                f"{_seconds(now - self._started)} elapsed",
+                no_wrap=True,
+                overflow="ellipsis",
+            ),
+        ]
+        if not finished:
+            notes = _notes(tally, labels.get("waiting", 0), rate)
+            lines += [Text(n, style="yellow", no_wrap=True, overflow="ellipsis") for n in notes]
         for line in lines:
-            if isinstance(line, Text):
-                line.truncate(width, overflow="ellipsis")
+            line.truncate(width, overflow="ellipsis")
         return Group(*lines)
+
+
+_NOTHING_YET = Tally(
+    total=0,
+    settled=0,
+    labels={},
+    dials=0,
+    rate_limited=0,
+    paused_until=0.0,
+    pause_why="",
+    creating=(),
+    waiting=(),
+)
+
+
+def _bar(settled: int, total: int, width: int) -> Text:
+    label = f" {settled}/{total} settled"
+    room = max(width - len(label), 0)
+    done = room if not total else min(room, round(room * settled / total))
+    # Two glyphs, not one in two colours: the bar must read without colour too.
+    bar = Text("\u2588" * done, style="green") + Text(
+        "\u2591" * (room - done), style="bright_black"
+    )
+    bar.append(label)
+    return bar
+
+
+def _counts(labels: dict[str, int], width: int) -> Text:
+    counts = Text(no_wrap=True, overflow="ellipsis")
+    for index, (text, state) in enumerate(state_counts(labels, width)):
+        if index:
+            counts.append(", ")
+        counts.append(text, style=_MEANING_STYLE[state_meaning(state)] if state else None)
+    return counts
 
 
 def _notes(tally: Tally, waiting: int, rate: float) -> list[str]:

@@ -177,54 +177,58 @@ def render_result_text(
     sid = result.sid or "not running"
     status = f", {result.status}" if result.status else ""
     lines = [f"Conference {result.name} ({result.path}): {sid}{status}"]
-    header = ["NAME", "ROLE", "TO", "DESIRED", "OBSERVED", "CALL SID", "ATTEMPTS", "NOTE"]
-    if not activity:
-        header.remove("ATTEMPTS")
     shown = result.participants
     if not full and len(shown) > LONG_TABLE:
         shown = [p for p in shown if not p.converged]
-    rows = [header]
-    for p in shown:
-        row = [
-            p.name,
-            p.role,
-            mask_destination(p.to),
-            p.desired,
-            p.observed,
-            _short_sid(p.call_sid),
-        ]
-        if activity:
-            row.append(str(p.attempts))
-        rows.append([*row, _note(p)])
-    rows = fit(rows, width)
+    rows = fit(_rows(shown, activity=activity), width)
     lines.extend(" " * INDENT + line for line in table(rows, rows[0].index("OBSERVED"), style))
     hidden = len(result.participants) - len(shown)
     if hidden:
         lines.append(f"  ... and {hidden} more, all converged (--full lists every row)")
+    lines += _totals(result, activity=activity, width=width)
+    failed = [p for p in result.participants if not p.converged]
+    if activity and failed:
+        lines.append(style("Did not converge:", "bad"))
+        lines.extend(f"  {why(p)}" for p in failed)
+    if result.interrupted:
+        lines.append(_interruption(result))
+    return "\n".join(lines) + "\n"
+
+
+def _rows(shown: Sequence[ParticipantOutcome], *, activity: bool) -> list[list[str]]:
+    """The table's header and one row per participant (ATTEMPTS only for a run)."""
+    header = ["NAME", "ROLE", "TO", "DESIRED", "OBSERVED", "CALL SID", "ATTEMPTS", "NOTE"]
+    if not activity:
+        header.remove("ATTEMPTS")
+    rows = [header]
+    for p in shown:
+        row = [p.name, p.role, mask_destination(p.to), p.desired, p.observed]
+        row.append(_short_sid(p.call_sid))
+        if activity:
+            row.append(str(p.attempts))
+        rows.append([*row, _note(p)])
+    return rows
+
+
+def _totals(result: ConferenceResult, *, activity: bool, width: int | None) -> list[str]:
+    """``5 participants: 5 connected; all converged. 5 dials, 0 rate-limited, 2.7s.``, in two
+    lines when one would not fit ``width``."""
     head = f"{plural(len(result.participants), 'participant')}: "
     counts = Counter(str(p.observed) for p in result.participants)
     room = None if width is None else width - len(head) - 1
     states = ", ".join(text for text, _ in state_counts(counts, room))
-    failed = [p for p in result.participants if not p.converged]
-    if activity:
-        verdict = "all converged" if not failed else f"{len(failed)} did not converge"
-        tail = (
-            f"{verdict}. {plural(result.dials, 'dial')}, {result.rate_limited} rate-limited, "
-            f"{result.duration_s:.1f}s."
-        )
-        line = f"{head}{states}; {tail}"
-        if width is not None and len(line) > width:  # on a narrow terminal, two lines
-            lines += [f"{head}{states};", tail]
-        else:
-            lines.append(line)
-        if failed:
-            lines.append(style("Did not converge:", "bad"))
-            lines.extend(f"  {why(p)}" for p in failed)
-    else:
-        lines.append(f"{head}{states}.")
-    if result.interrupted:
-        lines.append(_interruption(result))
-    return "\n".join(lines) + "\n"
+    if not activity:
+        return [f"{head}{states}."]
+    failed = sum(not p.converged for p in result.participants)
+    verdict = "all converged" if not failed else f"{failed} did not converge"
+    tail = (
+        f"{verdict}. {plural(result.dials, 'dial')}, {result.rate_limited} rate-limited, "
+        f"{result.duration_s:.1f}s."
+    )
+    line = f"{head}{states}; {tail}"
+    if width is not None and len(line) > width:  # on a narrow terminal, two lines
+        return [f"{head}{states};", tail]
+    return [line]
 
 
 def _interruption(result: ConferenceResult) -> str:
