@@ -40,6 +40,7 @@ from orchestrator.engine.results import ConferenceResult
 from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.state import StateStore
 from orchestrator.engine.watch import (
+    DEFAULT_INTERVAL_S,
     Serve,
     WatchOptions,
     file_reloader,
@@ -194,7 +195,7 @@ async def _tell_the_stop(
 @click.option(
     "--interval",
     type=click.FloatRange(0.1),
-    default=2.0,
+    default=DEFAULT_INTERVAL_S,
     show_default=True,
     help="With --watch: time between looks at each conference, in seconds (longer while "
     "nothing changes).",

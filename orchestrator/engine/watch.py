@@ -63,13 +63,16 @@ from orchestrator.yamlfile import MAX_FILE_BYTES
 # callbacks (replayed, or from anyone who can reach the port) must not multiply API reads.
 WAKE_SPACING_S = 1.0
 
+# Seconds between looks at a conference while something moves (longer while nothing does).
+DEFAULT_INTERVAL_S = 2.0
+
 # (path) -> the file's new spec, or the lines that say why it is not valid.
 Reload = Callable[[str], "ConferenceSpec | list[str]"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class WatchOptions:
-    interval_s: float = 2.0
+    interval_s: float = DEFAULT_INTERVAL_S
     idle_factor: float = 1.5  # the interval grows by this while nothing changes
     idle_max_factor: float = 4.0  # ... up to this many intervals
 

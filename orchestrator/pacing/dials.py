@@ -98,11 +98,6 @@ class DialPacer(FifoGate):
         self._consecutive = 0  # 429s since the last accepted dial
         self._paused_at = -math.inf  # when the latest pause began
         self.rate_limited = 0
-        self.in_flight_peak = 0
-
-    @property
-    def outstanding(self) -> int:
-        return self._outstanding
 
     def _expire(self, now: float) -> int:
         """Accepted dials still inside this run's window."""
@@ -145,7 +140,6 @@ class DialPacer(FifoGate):
 
     def _take(self, now: float) -> None:
         self._outstanding += 1
-        self.in_flight_peak = max(self.in_flight_peak, self._outstanding)
         self.pace.started(now)
 
     def _untake(self, grant: Grant) -> None:

@@ -359,7 +359,7 @@ def _first_repeat(items: list[Any]) -> int:
 
 
 def _bad_characters(value: str) -> str:
-    allowed = set("-_~!.+ ")
+    allowed = set(contract.CALLER_ID_PUNCTUATION)
     bad = sorted({ch for ch in value if not (ch.isascii() and (ch.isalnum() or ch in allowed))})
     if not bad:
         return "is not allowed"

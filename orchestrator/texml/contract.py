@@ -3,8 +3,8 @@
 One place names every path, field, enum, limit, status and error code the
 product relies on, so that the client (``orchestrator.texml.client``) and the
 sandbox (``orchestrator.sandbox``) are two faces of the same contract and
-cannot drift apart. Sources: ../shared/reference (Telnyx's API reference, its
-OpenAPI spec and the official SDK 4.x).
+cannot drift apart. Sources: Telnyx's API reference, its OpenAPI spec (the
+TeXML Conferences and Calls part) and the official Python SDK 4.x.
 
 Choices where the sources disagree or are silent (also in docs/api-choices.md):
 - Our client sends JSON bodies with PascalCase names, as the official SDK
@@ -85,6 +85,7 @@ DEFAULT_MACHINE_DETECTION_TIMEOUT_MS: Final = 30_000  # MachineDetectionTimeout'
 MAX_PARTICIPANTS_RANGE: Final = (2, 800)
 DEFAULT_MAX_PARTICIPANTS: Final = 250
 CALLER_ID_MAX_LENGTH: Final = 128
+CALLER_ID_PUNCTUATION: Final = " -_~!.+"  # beside ASCII letters and digits
 CALLER_ID_PATTERN: Final = re.compile(r"^[A-Za-z0-9 \-_~!.+]{1,128}$")
 # A conference's friendly name, and whom a participant dials: an E.164 number or a SIP URI.
 FRIENDLY_NAME_PATTERN: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -95,7 +96,6 @@ DEFAULT_DIAL_WINDOW_S: Final = 5
 
 # Statuses, as Literals with their tuples read off them (as the events above).
 ParticipantStatus = Literal["connecting", "connected", "completed"]
-PARTICIPANT_STATUSES: Final[tuple[ParticipantStatus, ...]] = get_args(ParticipantStatus)
 # What an answered participant may be called: the spec's enum says connected, Telnyx's own
 # documentation examples show in-progress. A client takes either.
 ParticipantConnectedStatus = Literal["connected", "in-progress"]
@@ -158,7 +158,6 @@ ConferenceEndReason = Literal[
 ]
 CONFERENCE_END_REASONS: Final[tuple[ConferenceEndReason, ...]] = get_args(ConferenceEndReason)
 RecordingStatus = Literal["processing", "absent", "completed", "deleted"]
-RECORDING_STATUSES: Final[tuple[RecordingStatus, ...]] = get_args(RecordingStatus)
 
 # Error codes (strings, as the API sends them).
 CODE_MISSING_PARAMETER: Final = "10004"
@@ -342,9 +341,6 @@ CONFERENCE_NOUN_ATTRIBUTES: Final = (
     "recordingStatusCallbackMethod",
 )
 
-SECRET_FIELDS: Final = frozenset(
-    f.name for fields in (DIAL_FIELDS, INITIATE_CALL_FIELDS) for f in fields.values() if f.secret
-)
 
 FieldValue = str | int | float | bool | list[dict[str, str]]
 
