@@ -330,12 +330,16 @@ class RunModel:
         if event.status == 429:
             self._conference(event).rate_limited += 1
 
-    def _dial_started(self, event: ev.ParticipantEvent, destination: str) -> ParticipantOutcome:
+    def _no_longer_waiting(self, event: ev.ParticipantEvent) -> ParticipantOutcome:
+        """Its dial went, or it is done: not creating the conference, not waiting for anyone."""
         conference = self._conference(event)
         if conference.creating == event.participant:
             conference.creating = None
         conference.waiting.pop(event.participant, None)
-        outcome = self._of(event)
+        return self._of(event)
+
+    def _dial_started(self, event: ev.ParticipantEvent, destination: str) -> ParticipantOutcome:
+        outcome = self._no_longer_waiting(event)
         outcome.to = destination
         outcome.error = None
         return outcome
@@ -420,11 +424,7 @@ class RunModel:
         self._note(self._of(event), event.text)
 
     def _finished(self, event: ev.Finished) -> None:
-        conference = self._conference(event)
-        if conference.creating == event.participant:
-            conference.creating = None
-        conference.waiting.pop(event.participant, None)
-        outcome = self._of(event)
+        outcome = self._no_longer_waiting(event)
         outcome.active = False
         if event.observed is not None:
             self._observe(outcome, event.observed, event.at)

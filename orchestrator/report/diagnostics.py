@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
 
 from orchestrator import exit_codes
+from orchestrator.report.envelope import finding_json
 from orchestrator.report.github import annotation
 from orchestrator.report.words import plural
 from orchestrator.spec import ValidationResult
-from orchestrator.spec.model import Diagnostic
 
 
 def exit_code(result: ValidationResult) -> int:
@@ -37,17 +36,6 @@ def render_text(result: ValidationResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _as_json(diagnostic: Diagnostic) -> dict[str, Any]:
-    location = diagnostic.location
-    return {
-        "file": location.file,
-        "line": location.line,
-        "col": location.col,
-        "severity": diagnostic.severity,
-        "message": diagnostic.message,
-    }
-
-
 def render_json(result: ValidationResult) -> str:
     invalid = set(result.invalid_files)
     report = {
@@ -61,7 +49,7 @@ def render_json(result: ValidationResult) -> str:
             "text": summary(result),
         },
         "files": [{"path": file, "valid": file not in invalid} for file in result.files],
-        "diagnostics": [_as_json(diagnostic) for diagnostic in result.diagnostics],
+        "diagnostics": [finding_json(diagnostic) for diagnostic in result.diagnostics],
     }
     return json.dumps(report, indent=2) + "\n"
 
