@@ -102,6 +102,7 @@ class ConferenceRun:
         # None once it is known it never will be. Coaches wait on these.
         self._call_sids: dict[str, asyncio.Future[str | None]] = {}
         self.fatal: OrchestratorError | None = None
+        self._sent = False  # a dial, an update or a hang-up was asked for
 
     @property
     def sid(self) -> str | None:
@@ -275,6 +276,7 @@ class ConferenceRun:
     ) -> _Tried:
         """One call: placed (or adopted), then followed until it settles."""
         name = participant.name
+        self._sent = True
         placed = await self.dialer.place(participant, destination, coach_sid)
         if isinstance(placed, CreatorEnded):
             # A creating call that ended before it made the conference.
@@ -358,6 +360,7 @@ class ConferenceRun:
             fields.update(wanted)
             sent.append(change.field)
         if fields:
+            self._sent = True
             # By call SID: a call found by its number (no Label) is updated the same way.
             await self.client.update_participant(self.sid, call_sid, fields)
             self.publish(ev.Updated, participant.name, settings=tuple(sent))
@@ -381,6 +384,7 @@ class ConferenceRun:
         """Remove the leg; whether the API stopped returning it within --settle-timeout."""
         sid = self.sid
         assert sid is not None
+        self._sent = True
         with contextlib.suppress(NotFoundError):
             await self.client.delete_participant(sid, call_sid)
 
@@ -395,6 +399,7 @@ class ConferenceRun:
         if not stray.hang_up:
             return
         assert self.sid is not None
+        self._sent = True
         error: str | None = None
         try:
             with contextlib.suppress(NotFoundError):  # already gone is what was asked
@@ -407,9 +412,16 @@ class ConferenceRun:
 
     # The run -----------------------------------------------------------------
 
+    @property
+    def sent_anything(self) -> bool:
+        """Whether this round asked the API to change anything (a dial, an update, a hang-up):
+        if not, the round's own read of the live conference is what is true now."""
+        return self._sent
+
     async def reconcile(self) -> None:
-        """One last look at every leg the run holds, so the summary says what is true now."""
-        if self.sid is None:
+        """One last look at every leg the run holds, so the summary says what is true now;
+        none when the round changed nothing (its live read is that look)."""
+        if self.sid is None or not self._sent:
             return
         try:
             conference = await self.client.get_conference(self.sid)

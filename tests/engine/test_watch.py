@@ -32,6 +32,7 @@ from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.results import ConferenceResult, State
 from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.watch import (
+    Watch,
     WatchOptions,
     digest_of,
     file_reloader,
@@ -41,7 +42,14 @@ from orchestrator.sandbox import SandboxInfo
 from orchestrator.texml.client import TexmlClient
 from orchestrator.webhooks.signing import SigningKey
 from orchestrator.webhooks.watch_server import WatchServer, listening
-from tests.engine.support import TEST_OPTIONS, conference_file, connection_for, fast_sandbox, load
+from tests.engine.support import (
+    TEST_OPTIONS,
+    conference_file,
+    connection_for,
+    fast_sandbox,
+    load,
+    sandbox_health,
+)
 
 # Real time: a hung-up leg is seen within a fifth of a second.
 QUICK = WatchOptions(interval_s=0.2, idle_max_factor=1.0)
@@ -395,3 +403,29 @@ def test_a_watched_file_that_became_a_named_pipe_is_not_waited_for(tmp_path: Pat
     path.unlink()
     os.mkfifo(path)
     assert digest_of(str(path)) == b""  # unreadable: the last valid version stays in force
+
+
+async def test_an_idle_round_reads_the_conference_and_its_participant_list_once_each(
+    tmp_path: Path,
+) -> None:
+    path = conference_file(tmp_path, people({"name": "bob", "to": "+12065550101"}))
+    watches: list[Watch] = []
+
+    @asynccontextmanager
+    async def keep(watch: Watch, client: TexmlClient) -> AsyncIterator[object]:
+        watches.append(watch)
+        yield watch
+
+    async with fast_sandbox() as info, watching(info, path, serve=keep) as run:
+        await run.until(lambda: len(run.said("bob", Connected)) == 1)
+        await asyncio.sleep(0.5)  # the rounds that settled bob are over
+        [watch] = watches
+        before = (await sandbox_health(info))["requests"].get("GET", 0), watch.rounds
+        await asyncio.sleep(1.2)
+        after = (await sandbox_health(info))["requests"].get("GET", 0), watch.rounds
+        await run.finish()
+    rounds = after[1] - before[1]
+    assert rounds >= 3
+    # Each idle round: GET Conferences/{sid} and one participant-list page, nothing more
+    # (the health reads themselves are not counted by the sandbox).
+    assert after[0] - before[0] == 2 * rounds
