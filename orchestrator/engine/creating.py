@@ -124,6 +124,15 @@ class Creator:
         self, participant: Participant, destination: str, claim: Claim
     ) -> str | CreatorEnded:
         """Create the conference by a call running <Dial><Conference>, and wait until it exists."""
+        wanted = self.spec.conference.max_participants
+        most = contract.NOUN_MAX_PARTICIPANTS_RANGE[1]
+        if wanted is not None and wanted > most:
+            self.account.notice(
+                f"{self.spec.conference.name}: a conference created by a TeXML call takes at most "
+                f"{most} participants (the <Conference> noun's maxParticipants); it is created "
+                f"with {most}, and every dial into it asks for {wanted} (MaxParticipants), which "
+                "the API is not documented to apply to a running conference"
+            )
         fields = initiate_call_fields(self.spec, participant, destination)
         answer: InitiateCallResult
         try:

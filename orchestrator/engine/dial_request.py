@@ -9,6 +9,7 @@ from __future__ import annotations
 from orchestrator.spec.model import Callback, Conference, ConferenceSpec, Participant
 from orchestrator.spec.setting_fields import DialInput
 from orchestrator.spec.settings_table import SETTINGS, dial_pairs
+from orchestrator.texml import contract
 from orchestrator.texml.client import RequestValue
 
 
@@ -97,6 +98,9 @@ def conference_texml(name: str, fields: dict[str, RequestValue]) -> str:
         value = fields.get(field)
         if value is None or isinstance(value, list):
             continue
+        if field == "MaxParticipants" and isinstance(value, int):
+            # The noun takes fewer than a dial does; the run's dials ask for the rest.
+            value = min(value, contract.NOUN_MAX_PARTICIPANTS_RANGE[1])
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
         attributes.append(f" {attribute}={quoteattr(text)}")
     return (

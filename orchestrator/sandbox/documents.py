@@ -36,8 +36,8 @@ _ATTRIBUTE_FIELDS: Final[dict[str, tuple[str, Field]]] = {
         Field(
             "maxParticipants",
             "int",
-            minimum=contract.MAX_PARTICIPANTS_RANGE[0],
-            maximum=contract.MAX_PARTICIPANTS_RANGE[1],
+            minimum=contract.NOUN_MAX_PARTICIPANTS_RANGE[0],
+            maximum=contract.NOUN_MAX_PARTICIPANTS_RANGE[1],
         ),
     ),
     "record": ("ConferenceRecord", Field("record", "enum", ("record-from-start", "do-not-record"))),

@@ -78,11 +78,14 @@ RECORDING_TRACKS: Final = ("inbound", "outbound", "both")
 TRIM_VALUES: Final = ("trim-silence", "do-not-trim")
 CONFERENCE_RECORD_VALUES: Final = ("true", "false", "record-from-start", "do-not-record")
 
-# Limits.
-TIMEOUT_RANGE: Final = (5, 120)
+# Limits, as the API reference documents them (docs/api-choices.md cites each page).
+TIMEOUT_RANGE: Final = (5, 120)  # the dial's Timeout, seconds of ringing
 DEFAULT_TIMEOUT_S: Final = 30
+TIME_LIMIT_RANGE: Final = (30, 14_400)  # TimeLimit, seconds
+MACHINE_DETECTION_TIMEOUT_RANGE: Final = (500, 60_000)  # MachineDetectionTimeout, ms
 DEFAULT_MACHINE_DETECTION_TIMEOUT_MS: Final = 30_000  # MachineDetectionTimeout's default
-MAX_PARTICIPANTS_RANGE: Final = (2, 800)
+MAX_PARTICIPANTS_RANGE: Final = (2, 800)  # the participant dial's MaxParticipants
+NOUN_MAX_PARTICIPANTS_RANGE: Final = (2, 250)  # the <Conference> noun's maxParticipants
 DEFAULT_MAX_PARTICIPANTS: Final = 250
 CALLER_ID_MAX_LENGTH: Final = 128
 CALLER_ID_PUNCTUATION: Final = " -_~!.+"  # beside ASCII letters and digits
@@ -196,7 +199,12 @@ MACHINE_DETECTION_FIELDS: Final = (
     Field("AmdStatusCallback", "str"),
     Field("AmdStatusCallbackMethod", "enum", HTTP_METHODS),
     Field("MachineDetection", "enum", MACHINE_DETECTION_MODES),
-    Field("MachineDetectionTimeout", "int", minimum=0),
+    Field(
+        "MachineDetectionTimeout",
+        "int",
+        minimum=MACHINE_DETECTION_TIMEOUT_RANGE[0],
+        maximum=MACHINE_DETECTION_TIMEOUT_RANGE[1],
+    ),
     Field("MachineDetectionSpeechThreshold", "int", minimum=0),
     Field("MachineDetectionSpeechEndThreshold", "int", minimum=0),
     Field("MachineDetectionSilenceTimeout", "int", minimum=0),
@@ -219,7 +227,7 @@ DIAL_FIELDS: Final = _fields(
     Field("Label", "str"),
     Field("ApplicationSid", "str"),
     Field("Timeout", "int", minimum=TIMEOUT_RANGE[0], maximum=TIMEOUT_RANGE[1]),
-    Field("TimeLimit", "int", minimum=1),
+    Field("TimeLimit", "int", minimum=TIME_LIMIT_RANGE[0], maximum=TIME_LIMIT_RANGE[1]),
     Field("EarlyMedia", "bool"),
     Field("PreferredCodecs", "str"),
     Field("SipAuthUsername", "str"),
@@ -294,7 +302,7 @@ INITIATE_CALL_FIELDS: Final = _fields(
     Field("Url", "str"),
     Field("UrlMethod", "enum", HTTP_METHODS),
     Field("Timeout", "int", minimum=TIMEOUT_RANGE[0], maximum=TIMEOUT_RANGE[1]),
-    Field("TimeLimit", "int", minimum=1),
+    Field("TimeLimit", "int", minimum=TIME_LIMIT_RANGE[0], maximum=TIME_LIMIT_RANGE[1]),
     Field("PreferredCodecs", "str"),
     Field("SipAuthUsername", "str"),
     Field("SipAuthPassword", "str", secret=True),

@@ -108,6 +108,21 @@ async def test_the_general_read_limit_slows_reads_and_never_dials(tmp_path: Path
     assert result.rate_limited == 0
 
 
+async def test_a_texml_call_creates_a_conference_of_more_than_250_with_the_nouns_maximum(
+    tmp_path: Path,
+) -> None:
+    # The <Conference> noun takes maxParticipants up to 250, the dial up to 800.
+    path = conference_file(tmp_path, numbered(4), max_participants=300)
+    notices: list[str] = []
+    options = dataclasses.replace(TEST_OPTIONS, notice=notices.append)
+    async with fast_sandbox(api={"create_by_name": False}) as info:
+        [result] = await apply_with_connection(
+            [load(path)], connection_for(info), options, asyncio.Event()
+        )
+    all_connected(result)
+    assert any("created with 250" in n and "asks for 300" in n for n in notices), notices
+
+
 @pytest.mark.parametrize("answer_names_the_call", [True, False], ids=["with-sid", "without-sid"])
 async def test_without_creation_by_name_a_texml_call_creates_the_conference(
     tmp_path: Path, answer_names_the_call: bool

@@ -21,6 +21,7 @@ from tests.sandbox.hooks import Arrival, Receiver, receiving
 from tests.sandbox.support import APP, Api, eventually, sandbox_api
 
 HANGS_UP = "+15550000005"  # hangs up ten simulated seconds after answering
+STAYS_UP = "+15550000008"  # answers and stays
 NUMBERS = {
     HANGS_UP: {"hangup_after": 10},
     "+15550000001": {"answer": "no-answer"},
@@ -335,9 +336,10 @@ async def test_hanging_up_through_the_api_is_the_caller_s_doing(receiver: Receiv
 
 async def test_a_time_limit_ends_the_call_as_such(receiver: Receiver) -> None:
     async with sandbox_api(numbers=NUMBERS) as api:
-        completed = (await _completed(api, receiver, "/limit", HANGS_UP, TimeLimit=3)).fields
+        # A call that would stay up is ended by its TimeLimit (30 s, the least the API takes).
+        completed = (await _completed(api, receiver, "/limit", STAYS_UP, TimeLimit=30)).fields
     assert (completed["HangupCause"], completed["HangupSource"]) == ("time_limit", "unknown")
-    assert 2 <= int(completed["CallDuration"]) <= 4
+    assert 29 <= int(completed["CallDuration"]) <= 31
 
 
 async def test_a_slow_receiver_holds_up_only_its_own_url(receiver: Receiver) -> None:

@@ -294,7 +294,7 @@ _PLAIN = texml("room")
             {"Texml": texml("room", maxParticipants="1")},
             "/Texml",
             contract.CODE_BAD_REQUEST,
-            "maxParticipants must be between 2 and 800, got 1",
+            "maxParticipants must be between 2 and 250, got 1",
         ),
         (
             {"Texml": texml("room", statusCallbackEvent="start mute")},

@@ -198,7 +198,7 @@ async def test_delete_hangs_up_and_frees_the_label() -> None:
 
 async def test_time_limit_hangs_up_after_answer(sandbox: SandboxInfo) -> None:
     async with open_api(sandbox) as api:
-        leg = await api.dial_ok("room", To="+12065550100", ApplicationSid=APP, TimeLimit=5)
+        leg = await api.dial_ok("room", To="+12065550100", ApplicationSid=APP, TimeLimit=30)
         await _status_becomes(api, leg["call_sid"], "in-progress")
         await _status_becomes(api, leg["call_sid"], "completed")
 

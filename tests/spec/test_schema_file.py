@@ -94,6 +94,19 @@ def test_enums_and_ranges_match_the_api_contract() -> None:
     assert conference["recording"]["properties"]["trim"]["enum"] == list(contract.TRIM_VALUES)
     detection = settings("machine_detection")["properties"]
     assert detection["mode"]["enum"] == list(contract.MACHINE_DETECTION_MODES)
+    # The documented ranges, in every copy of each setting (defaults, roles, participants).
+    ranges = {
+        "timeout": contract.TIMEOUT_RANGE,
+        "time_limit": contract.TIME_LIMIT_RANGE,
+        "timeout_ms": contract.MACHINE_DETECTION_TIMEOUT_RANGE,
+    }
+    seen: set[str] = set()
+    for path, node in walk(schema()):
+        key = path[-1] if path else ""
+        if key in ranges and node.get("type") == "integer" and "recording" not in path:
+            assert (node["minimum"], node["maximum"]) == ranges[key], path
+            seen.add(key)
+    assert seen == set(ranges)
 
     events = {
         ("defaults", "status_callback"): contract.CALL_STATUS_EVENTS,

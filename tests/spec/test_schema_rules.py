@@ -55,7 +55,7 @@ PARTICIPANT_CASES = [
     ),
     (
         "    time_limit: 0",
-        "8:17: error: participants[0].time_limit: 0 is less than the minimum of 1",
+        "8:17: error: participants[0].time_limit: 0 is less than the minimum of 30",
     ),
     (
         "    muted: 'yes'",
@@ -121,7 +121,7 @@ PARTICIPANT_CASES = [
     ),
     (
         "    machine_detection: {mode: Enable, timeout_ms: -1}",
-        "8:51: error: participants[0].machine_detection.timeout_ms: -1 is less than the minimum of 0",
+        "8:51: error: participants[0].machine_detection.timeout_ms: -1 is less than the minimum of 500",
     ),
     (
         "    machine_detection: {mode: Enable, status_callback: {url: https://e.example/a, "
