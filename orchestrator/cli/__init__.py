@@ -64,6 +64,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 STOPS_ON_SIGNALS = frozenset({"apply"})
 
 
+# In the context's meta: the command line as given (what a run's record says started it).
+COMMAND_LINE: Final = "orchestrator.command_line"
+
 # In the context's meta, set by a command run with -o json: the report whose envelope an
 # error prints ("plan", "dry-run", ...), since a script reading stdout must get one.
 JSON_REPORT: Final = "orchestrator.json_report"
@@ -85,6 +88,10 @@ def _report_error(ctx: click.Context, error: BaseException | str, code: int) -> 
 
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[COMMAND_LINE] = list(args)
+        return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [*COMMANDS, *(name for name in super().list_commands(ctx) if name not in COMMANDS)]

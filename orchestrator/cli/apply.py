@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,6 +24,7 @@ from orchestrator.cli.options import (
     state_store,
     yes_option,
 )
+from orchestrator.cli.record import recorded, start_recorder
 from orchestrator.cli.signals import run_with_signals, signals_for
 from orchestrator.cli.target import (
     Target,
@@ -48,6 +50,7 @@ from orchestrator.engine.watch import (
 )
 from orchestrator.errors import ConfigError, UsageError
 from orchestrator.files import write_atomically
+from orchestrator.record.recorder import Recorder
 from orchestrator.report.plan import hang_up_lines
 from orchestrator.report.progress import ProgressDisplay, progress_for
 from orchestrator.report.style import style_for
@@ -74,15 +77,25 @@ async def run_apply(
     model: RunModel,
     progress: ProgressDisplay | None,
     watching: WatchOptions | None = None,
-    listener: Callable[[Mapping[str, str], Callable[[str], None]], Serve] | None = None,
+    listener: Listener | None = None,
     stopped_by: Callable[[], str | None] = lambda: None,
+    recorder: Recorder | None = None,
+    keep_recordings: bool = True,
 ) -> list[str]:
     """Apply (or watch) the files, every step published to ``model``; the files, in order."""
     # While the live display is drawn, whatever else is said goes above it.
     say = progress.notice if progress is not None else to_stderr
     async with open_target(paths, target, say=say) as loaded, _frozen_heap():
+        keeper = None
+        if recorder is not None:
+            recorder.use(loaded.by_connection)
+            if keep_recordings:
+                from orchestrator.record.recordings import Keeper
+
+                keeper = Keeper(recorder, say=say)
         # The key comes from the environment the files expand with: with --sandbox, its own.
-        serve = listener(loaded.env, say) if listener is not None else None
+        heard = keeper.from_callback if keeper is not None else None
+        serve = listener(loaded.env, say, heard) if listener is not None else None
         if progress is not None:
             progress.expect(sum(len(s.participants) for s in loaded.specs))
         if watching is None:
@@ -111,6 +124,10 @@ async def run_apply(
             await asyncio.gather(*runs)
         finally:
             told.cancel()
+        if keeper is not None:
+            from orchestrator.record.recordings import keep_at_end
+
+            await keep_at_end(keeper, loaded.by_connection, model)
     return [spec.path for spec in loaded.specs]
 
 
@@ -206,6 +223,11 @@ async def _tell_the_stop(
     help="With --watch: receive the conferences' status callbacks here (they wake the watch at "
     "once; TELNYX_PUBLIC_KEY verifies them), and serve /healthz and /metrics.",
 )
+@click.option(
+    "--no-recordings",
+    is_flag=True,
+    help="Do not download the conferences' completed recordings into the run's record.",
+)
 @yes_option
 @full_option
 @color_option
@@ -227,6 +249,7 @@ def apply(
     watch: bool,
     interval: float,
     listen: str | None,
+    no_recordings: bool,
     yes: bool,
     full: bool,
     no_color: bool,
@@ -289,7 +312,12 @@ def apply(
     )
     model = RunModel(watching=watch)
     progress.attach(model)
-    with signals.for_the_run(live=live and not quiet):
+    # Every run is kept (see orchestrator.record), a --sandbox run's too.
+    recorder = start_recorder(
+        "apply", paths, state_dir, sandbox=target.sandbox, watch=watch, warn=progress.notice
+    )
+    model.subscribe(recorder)
+    with recorded(recorder) as ended, signals.for_the_run(live=live and not quiet):
         files: list[str] = []
         watching = WatchOptions(interval_s=interval) if watch else None
 
@@ -301,13 +329,24 @@ def apply(
             files = run_with_signals(
                 signals,
                 lambda stop: run_apply(
-                    paths, target, options, stop, model, progress, watching, listener, stopped_by
+                    paths,
+                    target,
+                    options,
+                    stop,
+                    model,
+                    progress,
+                    watching,
+                    listener,
+                    stopped_by,
+                    recorder,
+                    not no_recordings,
                 ),
             )
         finally:
             progress.finish()  # also when the run failed: the terminal gets its cursor back
         results = model.results_for(files)
         code = model.exit_code()
+        ended(code)
         # The report first: if stdout is gone (a closed terminal), the file still has it.
         report_failure = None if report_path is None else _write_report(report_path, results, code)
         for line in error_lines(results):
@@ -378,7 +417,13 @@ def _print(summary: str) -> None:
             click.echo(f"warning: cannot print the summary ({error.strerror or error})", err=True)
 
 
-def _listener(listen: str) -> Callable[[Mapping[str, str], Callable[[str], None]], Serve]:
+# The --listen server for an environment; told of each callback taken (for the record).
+Listener = Callable[
+    [Mapping[str, str], Callable[[str], None], Callable[[Mapping[str, Any]], None] | None], Serve
+]
+
+
+def _listener(listen: str) -> Listener:
     """The --listen server for an environment (whose TELNYX_PUBLIC_KEY verifies callbacks),
     started with the watch; the address is checked now, before anything else."""
     host, _, port_text = listen.rpartition(":")
@@ -391,7 +436,11 @@ def _listener(listen: str) -> Callable[[Mapping[str, str], Callable[[str], None]
             "of a loopback address instead"
         )
 
-    def serve(env: Mapping[str, str], say: Callable[[str], None]) -> Serve:
+    def serve(
+        env: Mapping[str, str],
+        say: Callable[[str], None],
+        heard: Callable[[Mapping[str, Any]], None] | None,
+    ) -> Serve:
         from orchestrator.webhooks.signing import PUBLIC_KEY_ENV, public_key_from
         from orchestrator.webhooks.watch_server import listening
 
@@ -401,6 +450,7 @@ def _listener(listen: str) -> Callable[[Mapping[str, str], Callable[[str], None]
             int(port_text),
             public_key=public_key_from(key_text) if key_text else None,
             announce=say,
+            heard=heard,
         )
 
     return serve

@@ -9,10 +9,13 @@ import click
 
 from orchestrator import exit_codes
 from orchestrator.cli.options import API_ENVIRONMENT, state_option, state_store, yes_option
-from orchestrator.cli.target import Target, open_target, target_options
+from orchestrator.cli.record import recorded, start_recorder
+from orchestrator.cli.target import Target, open_target, target_options, to_stderr
+from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.state import StateStore
 from orchestrator.engine.teardown import Teardown, tear_down_all
 from orchestrator.errors import UsageError
+from orchestrator.record.recorder import Recorder
 from orchestrator.report.down import DOWN_REPORTERS
 
 
@@ -23,8 +26,12 @@ async def run_down(
     *,
     end_conference: bool,
     confirmed: bool,
+    model: RunModel | None = None,
+    recorder: Recorder | None = None,
 ) -> list[Teardown]:
     async with open_target(paths, target, undialable="ignore") as loaded:
+        if recorder is not None:
+            recorder.use(loaded.by_connection)
         specs = loaded.specs
         if not confirmed:
             names = ", ".join(s.conference.name for s in specs)
@@ -43,7 +50,7 @@ async def run_down(
                 what += f" ({', '.join(enders)} ending the conference for everyone as they leave)"
             click.confirm(f"{what}?", abort=True, err=True)
         by_path = await tear_down_all(
-            loaded.by_connection, end_conference=end_conference, store=store
+            loaded.by_connection, end_conference=end_conference, store=store, model=model
         )
     return [by_path[spec.path] for spec in loaded.specs]
 
@@ -90,16 +97,24 @@ def down(
         raise UsageError(
             "down hangs up live calls and there is no terminal to confirm on; pass --yes"
         )
-    teardowns = asyncio.run(
-        run_down(
-            paths,
-            target,
-            None if target.sandbox else state_store(state_dir),
-            end_conference=end_conference,
-            confirmed=yes,
+    # Its hang-ups are kept as a run of their own, through the run model as apply's are.
+    model = RunModel()
+    recorder = start_recorder("down", paths, state_dir, sandbox=target.sandbox, warn=to_stderr)
+    model.subscribe(recorder)
+    with recorded(recorder) as ended:
+        teardowns = asyncio.run(
+            run_down(
+                paths,
+                target,
+                None if target.sandbox else state_store(state_dir),
+                end_conference=end_conference,
+                confirmed=yes,
+                model=model,
+                recorder=recorder,
+            )
         )
-    )
-    code = exit_codes.OK if all(t.ok for t in teardowns) else exit_codes.FAILED
+        code = exit_codes.OK if all(t.ok for t in teardowns) else exit_codes.FAILED
+        ended(code)
     click.echo(DOWN_REPORTERS[output](teardowns, exit_code=code), nl=False)
     if code != exit_codes.OK:
         raise SystemExit(code)

@@ -81,6 +81,9 @@ def planned_rows(plan: Plan, *, wait: bool) -> tuple[PlannedRow, ...]:
                 action=action.kind,
                 call_sid=live["call_sid"] if live is not None else None,
                 observed=observed,
+                muted=bool(participant.settings.muted),
+                hold=bool(participant.settings.hold),
+                coaching=participant.coach,
             )
         )
     rows += [

@@ -50,6 +50,10 @@ class PlannedRow:
     action: str
     call_sid: str | None = None  # the live leg, when there is one
     observed: State | None = None  # what is live now, when known
+    # How the file wants the leg while connected (a record's timeline draws it).
+    muted: bool = False
+    hold: bool = False
+    coaching: str | None = None  # whom it coaches
 
 
 @dataclass(frozen=True, kw_only=True)

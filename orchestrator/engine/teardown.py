@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from orchestrator.engine.events import ConferenceSeen, HungUp
 from orchestrator.engine.live import read_live_state
+from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.state import StateStore
 from orchestrator.errors import ApiError, ApiUnreachable, NotFoundError
 from orchestrator.spec.model import ConferenceSpec, Participant
@@ -48,9 +50,16 @@ class Teardown:
 
 
 async def tear_down(
-    client: TexmlClient, spec: ConferenceSpec, *, end_conference: bool, store: StateStore | None
+    client: TexmlClient,
+    spec: ConferenceSpec,
+    *,
+    end_conference: bool,
+    store: StateStore | None,
+    model: RunModel | None = None,
 ) -> Teardown:
-    """Hang up the file's participants (or end the conference); the record forgets whom it ended."""
+    """Hang up the file's participants (or end the conference); the record forgets whom it ended.
+    Each hang-up is published to ``model`` (the run's record keeps it)."""
+    name = spec.conference.name
     account_sid = spec.account_sid or client.connection.account_sid
     recorded = store.load(spec.path, account_sid, spec.conference.name) if store else None
     state = await read_live_state(client, spec, recorded)
@@ -59,6 +68,12 @@ async def tear_down(
         forget = set(recorded.participants) if recorded is not None else set()
     elif end_conference:
         await client.update_conference(state.conference["sid"], {"Status": "completed"})
+        if model is not None:
+            model.publish(
+                ConferenceSeen(
+                    file=spec.path, conference=name, sid=state.conference["sid"], status="completed"
+                )
+            )
         result = Teardown(spec=spec, conference_sid=state.conference["sid"], ended_conference=True)
         forget = set(recorded.participants) if recorded is not None else set()
     else:
@@ -74,6 +89,16 @@ async def tear_down(
                 return HangUp(name=participant.name, result=HangUpResult.ABSENT)
             except (ApiError, ApiUnreachable) as error:
                 return HangUp(name=participant.name, result=HangUpResult.FAILED, error=str(error))
+            if model is not None:
+                model.publish(
+                    HungUp(
+                        file=spec.path,
+                        conference=name,
+                        participant=participant.name,
+                        why="down",
+                        call_sid=live["call_sid"],
+                    )
+                )
             return HangUp(name=participant.name, result=HangUpResult.HUNG_UP)
 
         enders = [p for p in spec.participants if p.settings.end_conference_on_exit]
@@ -103,6 +128,7 @@ async def tear_down_all(
     *,
     end_conference: bool,
     store: StateStore | None,
+    model: RunModel | None = None,
 ) -> dict[str, Teardown]:
     """``tear_down`` for every file (by path), one client per account."""
 
@@ -111,7 +137,9 @@ async def tear_down_all(
             return list(
                 await asyncio.gather(
                     *(
-                        tear_down(client, spec, end_conference=end_conference, store=store)
+                        tear_down(
+                            client, spec, end_conference=end_conference, store=store, model=model
+                        )
                         for spec in specs
                     )
                 )

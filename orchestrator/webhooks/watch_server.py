@@ -19,7 +19,8 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -83,9 +84,15 @@ class WatchMetrics(Collector):
 
 class WatchServer:
     def __init__(
-        self, watch: Watch, client: TexmlClient, *, public_key: Ed25519PublicKey | None
+        self,
+        watch: Watch,
+        client: TexmlClient,
+        *,
+        public_key: Ed25519PublicKey | None,
+        heard: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
         self._watch = watch
+        self._heard = heard  # told of each callback taken (the record keeps recordings)
         self._public_key = public_key
         self._registry = CollectorRegistry(auto_describe=False)
         self._registry.register(WatchMetrics(watch, client))
@@ -136,6 +143,8 @@ class WatchServer:
         watched = self._watch.by_conference(key) if key else None
         if watched is not None:
             watched.wake.set()  # a hint to look soon; the watch decides when
+        if self._heard is not None:
+            self._heard(fields)
         return web.Response(text="ok")
 
 
@@ -145,13 +154,14 @@ def listening(
     *,
     public_key: Ed25519PublicKey | None,
     announce: Callable[[str], None] | None = None,
+    heard: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> Serve:
     """What serves a watch on ``host:port`` for the watch's length (``port`` 0: any free one;
     the address bound is announced)."""
 
     @contextlib.asynccontextmanager
     async def serve(watch: Watch, client: TexmlClient) -> AsyncIterator[object]:
-        server = WatchServer(watch, client, public_key=public_key)
+        server = WatchServer(watch, client, public_key=public_key, heard=heard)
         async with serving(server.app(), host, port, label="--listen") as bound:
             server.url = f"http://{host}:{bound}"
             if announce is not None:
