@@ -46,6 +46,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "down",
         "Hang up the files' participants, or end the conferences.",
     ),
+    "history": (
+        "orchestrator.cli.history",
+        "history",
+        "List the runs kept in the local record, or show one (text, JSON, HTML, SVG).",
+    ),
     "sandbox": (
         "orchestrator.cli.sandbox",
         "sandbox",

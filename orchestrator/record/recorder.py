@@ -177,14 +177,18 @@ class Recorder:
         ]
         self._write_header()
 
-    def finish(self, exit_code: int) -> None:
-        """The run has ended: everything on disk, and the header says how it ended."""
+    def close(self) -> None:
+        """Everything appended on disk; nothing more is written."""
         self.sync()
         with self._lock:
             if self._log is not None:
                 with contextlib.suppress(OSError):
                     self._log.close()
                 self._log = None
+
+    def finish(self, exit_code: int) -> None:
+        """The run has ended: everything on disk, and the header says how it ended."""
+        self.close()
         self.header.ended = iso_ms(time.time())
         self.header.exit_code = exit_code
         self._write_header()

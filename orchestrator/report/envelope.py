@@ -20,15 +20,16 @@ from orchestrator.errors import SpecError
 from orchestrator.spec.model import Diagnostic
 
 VERSION: Final = 1
-Command = Literal["apply", "plan", "status", "down"]
+Command = Literal["apply", "plan", "status", "down", "history"]
 # The reports, each with its schema: a command's, and apply --dry-run's.
-Report = Literal["apply", "plan", "status", "down", "dry-run"]
+Report = Literal["apply", "plan", "status", "down", "dry-run", "history"]
 REPORT_SCHEMAS: Final[dict[str, str]] = {
     "apply": "apply-report.schema.json",
     "plan": "plan-report.schema.json",
     "status": "status-report.schema.json",
     "down": "down-report.schema.json",
     "dry-run": "dry-run-report.schema.json",
+    "history": "history-report.schema.json",
 }
 
 
