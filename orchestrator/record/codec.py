@@ -86,15 +86,36 @@ def _fields(value: Any) -> dict[str, Any]:
 
 
 class Encoder:
-    """Events to lines; remembers each file's last plan so a repeat is written short."""
+    """Events to lines; remembers each file's last plan so a repeat is written short, and
+    leaves out what a round of apply --watch repeats without news: a participant's bare
+    ``finished`` right after the same, a conference seen as it was last seen."""
 
     def __init__(self) -> None:
         self._rows: dict[str, tuple[ev.PlannedRow, ...]] = {}
+        self._last: dict[tuple[str, ...], dict[str, Any]] = {}
 
-    def line(self, event: ev.Event) -> str:
+    def _repeats(self, event: ev.Event, fields: dict[str, Any]) -> bool:
+        if isinstance(event, ev.ParticipantEvent):
+            key: tuple[str, ...] = (event.file, event.participant)
+        elif isinstance(event, ev.ConferenceSeen):
+            key = (event.file, "", event.kind, event.source)
+        else:
+            return False
+        said = {"kind": event.kind, **fields}
+        last, self._last[key] = self._last.get(key), said
+        repeatable = isinstance(event, ev.ConferenceSeen) or (
+            isinstance(event, ev.Finished) and len(fields) == 3  # file, conference, participant
+        )
+        return repeatable and last == said
+
+    def line(self, event: ev.Event) -> str | None:
+        """The event's line; None for a repeat that says nothing new."""
+        fields = _fields(event)
+        if self._repeats(event, fields):
+            return None
         document: dict[str, Any] = {"at": iso_ms(event.at), "kind": event.kind}
         document["source"] = event.source
-        document.update(_fields(event))
+        document.update(fields)
         if isinstance(event, ev.ConferencePlanned):
             if self._rows.get(event.file) == event.rows:
                 document["rows"] = SAME_ROWS

@@ -154,8 +154,11 @@ class Recorder:
         with self._lock:
             if self._log is None:
                 return
+            line = self._encoder.line(event)
+            if line is None:
+                return
             try:
-                self._log.write(self._encoder.line(event))
+                self._log.write(line)
                 self._log.flush()
             except OSError as error:
                 self._failed(error)

@@ -62,8 +62,14 @@ def view_of(run: StoredRun) -> RunView:
     return RunView(run, conferences, len(events), unreadable, run_end)
 
 
-def unknown(view: ConferenceView) -> list[str]:
-    """What the record does not know about the conference, one line each."""
+def unknown(view: ConferenceView, *, sandbox: bool = False) -> list[str]:
+    """What the record does not know about the conference, one line each (``sandbox``: the
+    run's API was a --sandbox that ended with it, so nothing more can be learned)."""
+    later = (
+        "the --sandbox run's simulation ended with it; nothing more can be learned"
+        if sandbox
+        else "history --fetch asks the API"
+    )
     lines = []
     fold = view.fold
     for lane in fold.lanes.values():
@@ -71,12 +77,9 @@ def unknown(view: ConferenceView) -> list[str]:
             if leg.end is None and (leg.connected_at is not None or leg.dialed_at is not None):
                 status = leg.learned.get("status")
                 still = f" (the API said {status})" if isinstance(status, str) else ""
-                lines.append(
-                    f"{lane.name}: still on when the record ends{still}; "
-                    "history --fetch learns when it ended"
-                )
+                lines.append(f"{lane.name}: still on when the record ends{still} ({later})")
     if fold.sid is not None and fold.end is None:
-        lines.append("the conference's end: not known yet (history --fetch asks the API)")
+        lines.append(f"the conference's end: not known ({later})")
     for sid, why in fold.not_kept.items():
         lines.append(f"recording {sid}: not kept ({why})")
     return lines

@@ -162,7 +162,7 @@ def leg_json(leg: Leg, *, full: bool) -> dict[str, Any]:
     }
 
 
-def conference_json(view: ConferenceView, *, full: bool) -> dict[str, Any]:
+def conference_json(view: ConferenceView, *, full: bool, sandbox: bool = False) -> dict[str, Any]:
     fold = view.fold
     document: dict[str, Any] = (
         result_json(view.result)
@@ -200,12 +200,13 @@ def conference_json(view: ConferenceView, *, full: bool) -> dict[str, Any]:
         }
         for r in fold.recordings
     ]
-    document["unknown"] = unknown(view)
+    document["unknown"] = unknown(view, sandbox=sandbox)
     return document
 
 
 def render_run_json(view: RunView, *, full: bool = False) -> str:
-    conferences = [conference_json(c, full=full) for c in view.conferences]
+    sandbox = view.run.header.sandbox
+    conferences = [conference_json(c, full=full, sandbox=sandbox) for c in view.conferences]
     return render_envelope(
         "history",
         conferences,
@@ -264,7 +265,8 @@ def render_run_text(
                 f"  recording {recording.recording_sid}: {recording.path}, "
                 f"{seconds(recording.duration_s)}, sha256 {recording.sha256[:12]}…"
             )
-        part += [f"  unknown: {line}" for line in unknown(conference)]
+        gaps = unknown(conference, sandbox=header.sandbox)
+        part += [f"  not known: {line}" for line in gaps]
         summary = (
             render_result_text(conference.result, full=full, style=style, width=width)
             if conference.result is not None

@@ -54,7 +54,7 @@ def _figure_cards(figures: Figures) -> str:
         (
             seconds(figures.all_connected_s) if figures.all_connected_s is not None else "never",
             f"until all {figures.wanted} wanted were connected",
-            "",
+            _never(figures) if figures.all_connected_s is None and figures.wanted else "",
         ),
         (
             seconds(missing) if missing is not None else "-",
@@ -72,6 +72,11 @@ def _figure_cards(figures: Figures) -> str:
         )
         + "</div>"
     )
+
+
+def _never(figures: Figures) -> str:
+    absent = [name for name, joined in figures.joined_s.items() if joined is None]
+    return f"{', '.join(absent)} never joined" if absent else "never all at once"
 
 
 def _description(view: ConferenceView) -> str:
@@ -187,7 +192,7 @@ def _conference(
         full=full,
         prefix=f"n{number}-",
     )
-    gaps = unknown(view)
+    gaps = unknown(view, sandbox=run.run.header.sandbox)
     not_known = (
         "<h3>Not known</h3><ul>" + "".join(f"<li>{escape(g)}</li>" for g in gaps) + "</ul>"
         if gaps

@@ -70,7 +70,7 @@ class Layout:
 
 
 WIDE = Layout(width=1000, label_w=190, lane_h=40, bar_h=14, band_h=8, font=13, ticks=8)
-COMPACT = Layout(width=360, label_w=0, lane_h=54, bar_h=14, band_h=8, font=13, ticks=4)
+COMPACT = Layout(width=360, label_w=0, lane_h=62, bar_h=14, band_h=8, font=13, ticks=4)
 
 
 def _defs(p: str) -> str:
@@ -90,27 +90,34 @@ def _fill(kind: str, p: str) -> str:
 def _mark_shape(kind: str, x: float, y: float) -> str:
     """A shape of its own for each kind of mark, centred on (x, y)."""
     s = 5.5
-    stroke = 'stroke="#111111" stroke-width="1.5"'
-    if kind in ("refused", "paced"):
-        return f'<path d="M{x - s},{y - s} L{x + s},{y + s} M{x + s},{y - s} L{x - s},{y + s}" {stroke} fill="none"/>'
-    if kind == "drop":
-        return (
-            f'<path d="M{x - s},{y - s} L{x + s},{y - s} L{x},{y + s} Z" fill="#c0392b" {stroke}/>'
-        )
-    if kind in ("redial", "retry"):
-        return f'<circle cx="{x}" cy="{y}" r="{s}" fill="#ffffff" {stroke}/><path d="M{x - 2.5},{y} L{x + 2.5},{y} M{x},{y - 2.5} L{x},{y + 2.5}" {stroke}/>'
-    if kind == "machine":
-        return f'<path d="M{x},{y - s - 1} L{x + s + 1},{y} L{x},{y + s + 1} L{x - s - 1},{y} Z" fill="#f1c40f" {stroke}/>'
-    if kind == "hangup":
-        return f'<rect x="{x - s}" y="{y - s}" width="{2 * s}" height="{2 * s}" fill="#111111" {stroke}/>'
-    if kind == "fallback":
-        return (
-            f'<path d="M{x - s},{y + s} L{x + s},{y} L{x - s},{y - s} Z" fill="#ffffff" {stroke}/>'
-        )
-    if kind in ("start", "end"):
-        return f'<path d="M{x},{y - s - 2} L{x},{y + s + 2}" stroke="#111111" stroke-width="3"/>'
-    # lost, unanswered, adopted: a ring
-    return f'<circle cx="{x}" cy="{y}" r="{s - 1}" fill="none" stroke="#111111" stroke-width="2"/>'
+    line = 'stroke="#111111" stroke-width="1.5"'
+    ring = f'<circle cx="{x}" cy="{y}" r="{s}" fill="#ffffff" {line}/>'
+    shapes = {
+        "refused": f'<path d="M{x - s},{y - s} L{x + s},{y + s} M{x + s},{y - s} L{x - s},{y + s}" '
+        f'{line} fill="none"/>',
+        "paced": f'<rect x="{x - s}" y="{y - s}" width="{2 * s}" height="{2 * s}" fill="#ffffff" '
+        f'{line}/><path d="M{x - 2},{y - 3} L{x - 2},{y + 3} M{x + 2},{y - 3} L{x + 2},{y + 3}" '
+        f"{line}/>",
+        "lost": f'<circle cx="{x}" cy="{y}" r="{s}" fill="#ffffff" stroke="#111111" '
+        'stroke-width="1.5" stroke-dasharray="2 2"/>',
+        "fallback": f'<path d="M{x - s},{y + s} L{x + s},{y} L{x - s},{y - s} Z" fill="#ffffff" '
+        f"{line}/>",
+        "retry": ring + f'<circle cx="{x}" cy="{y}" r="1.8" fill="#111111"/>',
+        "redial": ring + f'<path d="M{x - 3},{y} L{x + 3},{y} M{x},{y - 3} L{x},{y + 3}" {line}/>',
+        "unanswered": ring + f'<path d="M{x - 3.5},{y + 3.5} L{x + 3.5},{y - 3.5}" {line}/>',
+        "machine": f'<path d="M{x},{y - s - 1} L{x + s + 1},{y} L{x},{y + s + 1} L{x - s - 1},{y} Z" '
+        f'fill="#f1c40f" {line}/>',
+        "drop": f'<path d="M{x - s},{y - s} L{x + s},{y - s} L{x},{y + s} Z" fill="#c0392b" {line}/>',
+        "hangup": f'<rect x="{x - s}" y="{y - s}" width="{2 * s}" height="{2 * s}" '
+        f'fill="#111111" {line}/>',
+        "adopted": f'<path d="M{x},{y - s} L{x + s},{y + s} L{x - s},{y + s} Z" fill="#ffffff" '
+        f"{line}/>",
+        "start": f'<path d="M{x},{y - s - 2} L{x},{y + s + 2} M{x},{y - s - 2} L{x + 6},{y - s}" '
+        'stroke="#111111" stroke-width="2.5" fill="none"/>',
+        "end": f'<path d="M{x},{y - s - 2} L{x},{y + s + 2} M{x},{y - s - 2} L{x - 6},{y - s}" '
+        'stroke="#111111" stroke-width="2.5" fill="none"/>',
+    }
+    return shapes.get(kind, ring)
 
 
 def _step(duration: float, ticks: int) -> float:
@@ -260,12 +267,13 @@ def _conference_row(c: _Canvas, conference: ConferenceFold, top: float) -> None:
     c.parts.append("</g>")
 
 
-def _legend(c: _Canvas, top: float) -> float:
-    """The legend, wrapped to the width; returns where it ends."""
+def _legend(c: _Canvas, top: float, marks: set[str]) -> float:
+    """The legend (every kind of bar, the kinds of mark drawn), wrapped to the width; returns
+    where it ends."""
     layout = c.l
     x, y = 8.0, top
     items: list[tuple[str, str]] = [("bar:" + k, v) for k, v in BARS.items()]
-    items += [("mark:" + k, v) for k, v in MARKS.items()]
+    items += [("mark:" + k, v) for k, v in MARKS.items() if k in marks]
     for key, words in items:
         kind = key.split(":", 1)[1]
         needed = 26 + len(words) * (layout.font - 4) * 0.62
@@ -314,7 +322,9 @@ def render_svg(
     for lane in conference.lanes.values():
         _lane(c, lane, top, figures.until, full)
         top += layout.lane_h
-    bottom = _legend(c, top + 14)
+    drawn = {m.kind for lane in conference.lanes.values() for m in lane.marks}
+    drawn |= {m.kind for m in conference.marks} | {"start", "end"}
+    bottom = _legend(c, top + 14, drawn)
     height = round(bottom + 6)
     ids = f"{prefix}title {prefix}desc"
     return (
