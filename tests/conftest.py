@@ -87,3 +87,12 @@ def read_only_folder(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("no folder here refuses new files to this user")
     finally:
         folder.chmod(0o755)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One headless Chromium per test module (tests/browser.py)."""
+    from tests.browser import launched
+
+    with launched() as chromium:
+        yield chromium

@@ -9,6 +9,7 @@ for its width (names above their bars) and wide tables scroll within themselves.
 
 from __future__ import annotations
 
+import functools
 import os
 from html import escape
 from pathlib import Path
@@ -180,18 +181,11 @@ def _conference(
     fold = view.fold
     title = f"Timeline of conference {fold.name} ({fold.file}), run {run.run.id}"
     description = _description(view)
-    wide = render_svg(
-        fold, view.figures, title=title, description=description, full=full, prefix=f"w{number}-"
+    draw = functools.partial(
+        render_svg, fold, view.figures, title=title, description=description, full=full
     )
-    narrow = render_svg(
-        fold,
-        view.figures,
-        title=title,
-        description=description,
-        compact=True,
-        full=full,
-        prefix=f"n{number}-",
-    )
+    wide = draw(prefix=f"w{number}-", standalone=False)
+    narrow = draw(compact=True, prefix=f"n{number}-", standalone=False)
     gaps = unknown(view, sandbox=run.run.header.sandbox)
     not_known = (
         "<h3>Not known</h3><ul>" + "".join(f"<li>{escape(g)}</li>" for g in gaps) + "</ul>"

@@ -300,8 +300,10 @@ def render_svg(
     compact: bool = False,
     full: bool = False,
     prefix: str = "t-",
+    standalone: bool = True,
 ) -> str:
-    """The timeline of ``conference`` as one standalone ``<svg>`` element."""
+    """The timeline of ``conference`` as one ``<svg>`` element; ``standalone``: with its
+    namespace, as a file of its own needs (inline in HTML it needs none)."""
     layout = COMPACT if compact else WIDE
     t0 = min(
         [
@@ -328,7 +330,9 @@ def render_svg(
     height = round(bottom + 6)
     ids = f"{prefix}title {prefix}desc"
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" role="img" '
+        "<svg"
+        + (' xmlns="http://www.w3.org/2000/svg"' if standalone else "")
+        + ' class="timeline" role="img" '
         f'viewBox="0 0 {layout.width} {height}" width="{layout.width}" height="{height}" '
         f'font-family="{FONT}" aria-labelledby="{ids}">'
         f'<title id="{prefix}title">{escape(title)}</title>'
