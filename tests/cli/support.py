@@ -77,7 +77,7 @@ SCHEMAS = Path(__file__).parents[2] / "schemas"
 
 def json_report(args: Sequence[str]) -> str | None:
     """The report (a key of REPORT_SCHEMAS) that ``orchestrator ARGS`` prints as JSON, if any."""
-    if not args or args[0] not in ("apply", "plan", "status", "down"):
+    if not args or args[0] not in ("apply", "plan", "status", "down", "history"):
         return None
     pairs = zip(args, [*args[1:], ""], strict=True)
     asked = any(a in ("-o", "--output") and b == "json" for a, b in pairs)
