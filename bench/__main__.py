@@ -13,7 +13,17 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-from bench import contention, faults, paced, paced_scale, scale, startup, throughput, validate
+from bench import (
+    contention,
+    faults,
+    paced,
+    paced_scale,
+    record,
+    scale,
+    startup,
+    throughput,
+    validate,
+)
 from bench.runner import REPO, Report, machine
 from bench.sandbox import BenchError
 
@@ -26,6 +36,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "contention": contention,
     "paced-scale": paced_scale,
     "faults": faults,
+    "record": record,
 }
 RESULTS = REPO / "bench" / "results"
 

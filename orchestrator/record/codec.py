@@ -87,14 +87,21 @@ def _fields(value: Any) -> dict[str, Any]:
 
 class Encoder:
     """Events to lines; remembers each file's last plan so a repeat is written short, and
-    leaves out what a round of apply --watch repeats without news: a participant's bare
-    ``finished`` right after the same, a conference seen as it was last seen."""
+    leaves out what a round of apply --watch repeats without news: a note the participant
+    already has, a participant's bare ``finished`` right after the same, a conference seen as
+    it was last seen (the run model makes nothing more of them)."""
 
     def __init__(self) -> None:
         self._rows: dict[str, tuple[ev.PlannedRow, ...]] = {}
         self._last: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._notes: set[tuple[str, str, str]] = set()
 
     def _repeats(self, event: ev.Event, fields: dict[str, Any]) -> bool:
+        if isinstance(event, ev.Noted):
+            note = (event.file, event.participant, event.text)
+            if note in self._notes:
+                return True
+            self._notes.add(note)
         if isinstance(event, ev.ParticipantEvent):
             key: tuple[str, ...] = (event.file, event.participant)
         elif isinstance(event, ev.ConferenceSeen):
@@ -102,11 +109,13 @@ class Encoder:
         else:
             return False
         said = {"kind": event.kind, **fields}
-        last, self._last[key] = self._last.get(key), said
         repeatable = isinstance(event, ev.ConferenceSeen) or (
             isinstance(event, ev.Finished) and len(fields) == 3  # file, conference, participant
         )
-        return repeatable and last == said
+        if repeatable and self._last.get(key) == said:
+            return True
+        self._last[key] = said
+        return False
 
     def line(self, event: ev.Event) -> str | None:
         """The event's line; None for a repeat that says nothing new."""

@@ -186,3 +186,13 @@ def test_conference_files_are_valid_and_distinct_per_block(tmp_path: Path) -> No
     assert len(numbers) == 10
     path = write_conference(tmp_path, "one", 5)
     assert expected_numbers(path) == {p["name"]: p["to"] for p in first["participants"]}
+
+
+def test_record_reads_the_growth_of_both_run_folders(tmp_path: Path) -> None:
+    code, result = run_benchmark(
+        tmp_path, "record", "--participants", "6", "--watch-s", "1.5", "--interval", "0.5"
+    )
+    assert code == 0, result["invalid"]
+    assert result["apply"]["dialed"] == 6
+    assert result["bytes_per_participant_event"] > 0
+    assert result["watch"]["rounds"] >= 1
