@@ -36,6 +36,17 @@ ENDED_AS = {
 }
 
 
+def _closer(stamp: Any, seen: float | None) -> float | None:
+    """The API's time (``stamp``, to the second), or the run's own sight within that second."""
+    if not isinstance(stamp, str):
+        return seen
+    try:
+        moment = parse_iso(stamp)
+    except ValueError:
+        return seen
+    return seen if seen is not None and moment <= seen < moment + 1 else moment
+
+
 @dataclass(frozen=True)
 class Settings:
     """How a leg is held from ``at`` on: what the file wanted when it was dialed or updated."""
@@ -68,16 +79,12 @@ class Leg:
 
     @property
     def end(self) -> float | None:
-        """When it ended: the API's time if it gave one (never before the leg connected)."""
-        stamp = self.learned.get("ended_at")
-        if isinstance(stamp, str):
-            try:
-                moment = parse_iso(stamp)
-            except ValueError:
-                return self.ended_at
-            floor = self.connected_at or self.dialed_at or moment
-            return max(moment, floor)
-        return self.ended_at
+        """When it ended: the API's time if it gave one, which is to the second: the run's own
+        sight of the end within that second is the closer one (never before the leg began)."""
+        moment = _closer(self.learned.get("ended_at"), self.ended_at)
+        if moment is None:
+            return None
+        return max(moment, self.connected_at or self.dialed_at or moment)
 
     @property
     def cause(self) -> str | None:
@@ -141,25 +148,18 @@ class ConferenceFold:
 
     @property
     def end(self) -> float | None:
-        stamp = self.learned.get("ended_at")
-        if isinstance(stamp, str):
-            try:
-                return parse_iso(stamp)
-            except ValueError:
-                pass
-        return self.ended_at
+        """When it ended: as ``Leg.end``, the API's second or the run's sight within it."""
+        return _closer(self.learned.get("ended_at"), self.ended_at)
 
     @property
     def start(self) -> float | None:
-        """When the conference began: the API's creation time, else its first connection."""
-        stamp = self.learned.get("created_at")
-        if isinstance(stamp, str):
-            try:
-                return parse_iso(stamp)
-            except ValueError:
-                pass
-        connected = [leg.connected_at for lane in self.lanes.values() for leg in lane.legs]
-        return min((c for c in connected if c is not None), default=None)
+        """When the conference began: the API's creation time (or, within its second, the run's
+        first dial, which made it), else its first connection."""
+        legs = [leg for lane in self.lanes.values() for leg in lane.legs]
+        dialed = min((leg.dialed_at for leg in legs if leg.dialed_at is not None), default=None)
+        if isinstance(self.learned.get("created_at"), str):
+            return _closer(self.learned["created_at"], dialed)
+        return min((leg.connected_at for leg in legs if leg.connected_at is not None), default=None)
 
     def lane(self, name: str) -> Lane:
         found = self.lanes.get(name)
@@ -281,6 +281,8 @@ def _ended(conference: ConferenceFold, event: ev.LegEnded | ev.HungUp) -> None:
             lane.marks.append(Mark(event.at, "hangup", leg.how))
     elif leg.how is None:
         leg.how = ENDED_AS.get(event.state, event.state)
+        if event.state in ("busy", "no-answer", "failed") and leg.connected_at is None:
+            lane.marks.append(Mark(event.at, "unreached", leg.how))
     if leg.ended_at is None:
         leg.ended_at = event.at
 

@@ -38,6 +38,7 @@ MARKS = {
     "paced": "dial paced (429 or the dial limit)",
     "lost": "dial's answer lost",
     "fallback": "fallback number dialed",
+    "unreached": "not answered (busy, no answer, failed)",
     "retry": "same number dialed again",
     "machine": "machine detected",
     "drop": "dropped",
@@ -102,6 +103,8 @@ def _mark_shape(kind: str, x: float, y: float) -> str:
         'stroke-width="1.5" stroke-dasharray="2 2"/>',
         "fallback": f'<path d="M{x - s},{y + s} L{x + s},{y} L{x - s},{y - s} Z" fill="#ffffff" '
         f"{line}/>",
+        "unreached": f'<path d="M{x},{y - s - 2} L{x},{y + s + 2}" stroke="#111111" '
+        f'stroke-width="2"/><circle cx="{x}" cy="{y + s + 2}" r="2" fill="#111111"/>',
         "retry": ring + f'<circle cx="{x}" cy="{y}" r="1.8" fill="#111111"/>',
         "redial": ring + f'<path d="M{x - 3},{y} L{x + 3},{y} M{x},{y - 3} L{x},{y + 3}" {line}/>',
         "unanswered": ring + f'<path d="M{x - 3.5},{y + 3.5} L{x + 3.5},{y - 3.5}" {line}/>',

@@ -34,7 +34,7 @@ def test_each_participant_gets_its_legs_and_how_each_ended() -> None:
     assert erin.legs[0].connected_at is None
     assert [m.kind for m in erin.marks] == ["paced", "machine"]
     assert [m.kind for m in bob.marks] == ["drop", "redial"]
-    assert [m.kind for m in dave.marks] == ["fallback"]
+    assert [m.kind for m in dave.marks] == ["unreached", "fallback"]
 
 
 def test_spans_show_ringing_connected_muted_and_coaching() -> None:
