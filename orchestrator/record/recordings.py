@@ -27,7 +27,7 @@ from orchestrator.engine.events import Source
 from orchestrator.engine.run_model import RunModel
 from orchestrator.errors import OrchestratorError
 from orchestrator.masking import shown_url
-from orchestrator.record.facts import RecordingKept, RecordingNotKept
+from orchestrator.record.facts import CallLearned, RecordingKept, RecordingNotKept
 from orchestrator.record.recorder import Recorder
 from orchestrator.record.runs import RECORDINGS, make_private_folder
 from orchestrator.spec.model import ConferenceSpec
@@ -126,6 +126,7 @@ class Keeper:
         self.missed: dict[str, str] = {}
         self._busy: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._learned: set[tuple[str, str]] = set()  # (call SID, field) taken from callbacks
 
     def _key_for(self, url: str) -> str | None:
         """The API key of the connection ``url`` is on the origin of, if any."""
@@ -194,7 +195,10 @@ class Keeper:
         return None
 
     def from_callback(self, fields: Mapping[str, Any]) -> None:
-        """A recording callback heard by apply --watch --listen: download it now."""
+        """A callback heard by apply --watch --listen: a completed recording is downloaded now;
+        a call's ``completed`` callback gives its hangup cause, which the API's call resource
+        does not carry."""
+        self._hangup_cause(fields)
         if fields.get("RecordingStatus") != "completed" or not fields.get("RecordingUrl"):
             return
         recording = {
@@ -210,6 +214,29 @@ class Keeper:
         task = asyncio.get_running_loop().create_task(self.keep(recording, "callback"))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _hangup_cause(self, fields: Mapping[str, Any]) -> None:
+        call_sid = fields.get("CallSid")
+        if fields.get("CallStatus") != "completed" or not isinstance(call_sid, str):
+            return
+        where = self._recorder.where(str(fields.get("ConferenceSid") or ""), call_sid)
+        if where is None or where.participant is None:
+            return
+        for name, key in (("hangup_cause", "HangupCause"), ("hangup_source", "HangupSource")):
+            value = fields.get(key)
+            if isinstance(value, str) and value and (call_sid, name) not in self._learned:
+                self._learned.add((call_sid, name))
+                self._recorder.append(
+                    CallLearned(
+                        file=where.file,
+                        conference=where.conference,
+                        participant=where.participant,
+                        call_sid=call_sid,
+                        field=name,
+                        value=value,
+                        source="callback",
+                    )
+                )
 
     async def drain(self) -> None:
         """Wait for the downloads the callbacks started."""

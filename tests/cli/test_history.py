@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -116,13 +117,14 @@ def test_no_secret_is_written_to_the_record(cli: CliSession) -> None:
         ),
         (("history", "2"), exit_codes.USAGE, "error: run '2' is ambiguous: 2 runs start so"),
         (("history", "-o", "html"), exit_codes.USAGE, "error: -o html draws one run: name it"),
+        (("history", "nope", "-o", "json"), exit_codes.USAGE, "error: no run 'nope'"),
         (
             ("history", "last", "--out", "/nonexistent/dir/run.html", "-o", "html"),
             exit_codes.FAILED,
             "error: --out /nonexistent/dir/run.html: cannot write it",
         ),
     ],
-    ids=["unknown", "ambiguous", "html-without-run", "unwritable-out"],
+    ids=["unknown", "ambiguous", "html-without-run", "unknown-json", "unwritable-out"],
 )
 def test_bad_input_is_one_line_and_a_non_zero_exit(
     cli: CliSession, args: tuple[str, ...], code: int, said: str
@@ -302,3 +304,62 @@ def test_a_run_is_completed_from_the_api_once_and_drawn_one_lane_each(
         looked = look(browser, page, 1280)
     assert looked.errors == [] and looked.lanes == [4] and looked.width <= 1280
     assert f'href="{os.path.relpath(kept, page.parent)}"' in page.read_text()
+
+
+def test_callbacks_heard_by_the_watch_keep_a_recording_once_and_a_hangup_cause(
+    cli: CliSession,
+) -> None:
+    with socket.socket() as probe:  # a free port, named in the file before the listener binds it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    hook = {"status_callback": {"url": f"http://127.0.0.1:{port}/recordings"}}
+    people = [
+        {"name": "alice", "to": ALICE, "role": "host"},
+        # The sandbox's +1206...0101 of the cli fixture answers and stays: hung up below.
+        {
+            "name": "bob",
+            "to": BOB,
+            "record": True,
+            "recording": hook,
+            "status_callback": {"url": f"http://127.0.0.1:{port}/calls", "events": ["completed"]},
+        },
+    ]
+    path = cli.write(people)
+    command = [sys.executable, "-m", "orchestrator", "apply", str(path), "-q", "--watch"]
+    process = subprocess.Popen(
+        [*command, "--interval", "0.2", "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli.env,
+    )
+    runs = cli.directory.joinpath(*RUNS)
+    try:
+        _wait_for(runs, lambda events: sum(e["kind"] == "connected" for e in events) == 2, process)
+        sid = cli.conference_sid()
+        bob = cli.api(lambda c: c.get_participant(sid, "bob"))["call_sid"]
+        cli.api(lambda c: c.delete_participant(sid, bob))  # his leg's recording completes
+        kept = _wait_for(
+            runs,
+            lambda events: {"recording-kept", "call-learned"} <= {e["kind"] for e in events},
+            process,
+        )
+        cli.api(lambda c: c.update_conference(sid, {"Status": "completed"}))
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    [recording] = [e for e in kept if e["kind"] == "recording-kept"]
+    assert (recording["source"], recording["participant"], recording["call_sid"]) == (
+        "callback",
+        "bob",
+        bob,
+    )
+    # The call's completed callback says why it ended, which GET Calls/{sid} does not.
+    causes = {e["field"]: e for e in kept if e["kind"] == "call-learned"}
+    assert causes["hangup_cause"]["source"] == "callback"
+    assert causes["hangup_cause"]["call_sid"] == bob and causes["hangup_cause"]["value"]
+    [run] = runs_of(cli)
+    assert hashlib.sha256((run / recording["path"]).read_bytes()).hexdigest() == recording["sha256"]
+    # The end of the run lists the recordings again: the one kept is not fetched twice.
+    assert [e["kind"] for e in lines_of_log(run)].count("recording-kept") == 1, stderr
