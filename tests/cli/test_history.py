@@ -363,3 +363,24 @@ def test_callbacks_heard_by_the_watch_keep_a_recording_once_and_a_hangup_cause(
     assert hashlib.sha256((run / recording["path"]).read_bytes()).hexdigest() == recording["sha256"]
     # The end of the run lists the recordings again: the one kept is not fetched twice.
     assert [e["kind"] for e in lines_of_log(run)].count("recording-kept") == 1, stderr
+
+
+def test_a_prune_is_kept_as_a_hang_up_in_its_run_under_state_dir(cli: CliSession) -> None:
+    state = ("--state-dir", str(cli.directory / "kept"))
+    path = cli.write(PEOPLE)
+    cli.apply(path, *state)
+    cli.write(PEOPLE[:2])  # carol left the file
+    pruned = cli.run("apply", str(path), "-q", "--prune", "--yes", *state)
+    assert pruned.returncode == 0, pruned.stderr
+    assert not cli.directory.joinpath(*RUNS).exists()  # all of it under --state-dir
+
+    document = envelope("history", cli.run("history", "-o", "json", *state))
+    assert len(document["runs"]) == 2
+    newest = document["runs"][0]["id"]
+    log = lines_of_log(cli.directory / "kept" / "runs" / newest)
+    assert [(e["participant"], e["why"]) for e in log if e["kind"] == "hung-up"] == [
+        ("carol", "prune")
+    ]
+    page = cli.run("history", newest, "-o", "svg", *state)
+    assert page.returncode == 0, page.stderr
+    assert "<title>hung up by apply --prune</title>" in page.stdout
