@@ -94,10 +94,9 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
     if applied["dialed"] != n:
         report.invalid.append(f"the first apply dialed {applied['dialed']} of {n}")
     per_event = applied["participant_event_bytes"] / max(applied["participant_events"], 1)
-    idle_rounds = max(kept["rounds"] - 1, 1)
     # The watch's first round plans with every row; the later ones say "same" and add no more
     # than what changed.
-    first_round = kept["log_bytes"] if kept["rounds"] <= 1 else None
+    per_round = _per_idle_round(folders[1])
     report.row("apply: whole command, spawn to exit", seconds(first.wall_s))
     report.row("apply: log size (events.jsonl)", f"{applied['log_bytes']} bytes")
     report.row("apply: header size (run.json)", f"{applied['header_bytes']} bytes")
@@ -113,7 +112,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
     )
     report.row(
         "watch: bytes per round after the first",
-        f"{_per_idle_round(folders[1], kept):.0f}",
+        f"{per_round:.0f}",
     )
     report.row("watch: exit code (stopped with Ctrl-C)", str(watched.returncode))
     report.raw = {
@@ -121,14 +120,13 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
         "apply": applied,
         "watch": kept,
         "bytes_per_participant_event": per_event,
-        "idle_rounds": idle_rounds,
-        "first_round_bytes": first_round,
+        "bytes_per_idle_round": per_round,
         "apply_wall_s": first.wall_s,
     }
     return report
 
 
-def _per_idle_round(folder: Path, figures: dict[str, Any]) -> float:
+def _per_idle_round(folder: Path) -> float:
     """The log's bytes after its second plan, per round from then on (rounds without news)."""
     lines = (folder / "events.jsonl").read_text(encoding="utf-8").splitlines()
     plans = [i for i, line in enumerate(lines) if '"kind":"planned"' in line]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +15,9 @@ from orchestrator.errors import ConfigError, UsageError
 from orchestrator.files import write_atomically
 from orchestrator.record.runs import StoredRun, list_runs, pick, run_folders
 from orchestrator.record.view import RunView, view_of
+
+if TYPE_CHECKING:
+    from orchestrator.texml.connection import Connection
 
 FORMATS = ("text", "json", "html", "svg")
 
@@ -42,7 +46,7 @@ def _select(
     return runs, views
 
 
-def _connection_for(run: StoredRun, target: Target) -> object:
+def _connection_for(run: StoredRun, target: Target) -> Connection:
     from orchestrator.texml.connection import resolve_connection
 
     header = run.header
@@ -71,10 +75,8 @@ def _connection_for(run: StoredRun, target: Target) -> object:
 
 def _fetch(run: StoredRun, target: Target, *, recordings: bool) -> None:
     from orchestrator.record.fetch import fetch
-    from orchestrator.texml.connection import Connection
 
     connection = _connection_for(run, target)
-    assert isinstance(connection, Connection)
     done = asyncio.run(fetch(run, connection, recordings=recordings, say=to_stderr))
     kept = f", {done.kept} recording(s) kept" if recordings else ""
     to_stderr(f"fetched: {done.learned} new fact(s){kept}")
