@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from orchestrator.engine.events import ConferenceSeen, HungUp
+from orchestrator.engine.events import ConferenceSeen, Event, HungUp
 from orchestrator.engine.live import read_live_state
+from orchestrator.engine.planner import LiveState
 from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.state import StateStore
 from orchestrator.errors import ApiError, ApiUnreachable, NotFoundError
@@ -59,68 +60,84 @@ async def tear_down(
 ) -> Teardown:
     """Hang up the file's participants (or end the conference); the record forgets whom it ended.
     Each hang-up is published to ``model`` (the run's record keeps it)."""
-    name = spec.conference.name
     account_sid = spec.account_sid or client.connection.account_sid
     recorded = store.load(spec.path, account_sid, spec.conference.name) if store else None
     state = await read_live_state(client, spec, recorded)
+    everyone = set(recorded.participants) if recorded is not None else set()
+    down = _Down(client, spec, model)
     if state.conference is None:
-        result = Teardown(spec=spec, conference_sid=None)
-        forget = set(recorded.participants) if recorded is not None else set()
+        result, forget = Teardown(spec=spec, conference_sid=None), everyone
     elif end_conference:
-        await client.update_conference(state.conference["sid"], {"Status": "completed"})
-        if model is not None:
-            model.publish(
-                ConferenceSeen(
-                    file=spec.path, conference=name, sid=state.conference["sid"], status="completed"
-                )
-            )
-        result = Teardown(spec=spec, conference_sid=state.conference["sid"], ended_conference=True)
-        forget = set(recorded.participants) if recorded is not None else set()
+        result, forget = await down.end_whole(state.conference["sid"]), everyone
     else:
-        sid = state.conference["sid"]
-
-        async def hang_up(participant: Participant) -> HangUp:
-            live = state.participants.get(participant.name)
-            if live is None:
-                return HangUp(name=participant.name, result=HangUpResult.ABSENT)
-            try:
-                await client.delete_participant(sid, live["call_sid"])
-            except NotFoundError:
-                return HangUp(name=participant.name, result=HangUpResult.ABSENT)
-            except (ApiError, ApiUnreachable) as error:
-                return HangUp(name=participant.name, result=HangUpResult.FAILED, error=str(error))
-            if model is not None:
-                model.publish(
-                    HungUp(
-                        file=spec.path,
-                        conference=name,
-                        participant=participant.name,
-                        why="down",
-                        call_sid=live["call_sid"],
-                    )
-                )
-            return HangUp(name=participant.name, result=HangUpResult.HUNG_UP)
-
-        enders = [p for p in spec.participants if p.settings.end_conference_on_exit]
-        others = [p for p in spec.participants if not p.settings.end_conference_on_exit]
-        hang_ups = list(await asyncio.gather(*(hang_up(p) for p in others)))
-        for participant in enders:
-            hang_ups.append(await hang_up(participant))
-        ended_with: tuple[str, ...] = ()
-        if enders and (await client.get_conference(sid)).get("status") == "completed":
-            ended_with = tuple(p.name for p in enders)
-        result = Teardown(
-            spec=spec, conference_sid=sid, hang_ups=tuple(hang_ups), ended_with=ended_with
-        )
-        if ended_with and recorded is not None:
-            forget = set(recorded.participants)  # everyone left with the conference
+        result = await down.hang_up_each(state)
+        if result.ended_with:
+            forget = everyone  # everyone left with the conference
         else:
-            forget = {h.name for h in hang_ups if h.result != HangUpResult.FAILED}
+            forget = {h.name for h in result.hang_ups if h.result != HangUpResult.FAILED}
     if store is not None and recorded is not None and forget & set(recorded.participants):
-        for name in forget:
-            recorded.participants.pop(name, None)
+        for label in forget:
+            recorded.participants.pop(label, None)
         store.save(spec.path, recorded)
     return result
+
+
+class _Down:
+    """One file's conference, brought down: whole, or leg by leg, each step published."""
+
+    def __init__(self, client: TexmlClient, spec: ConferenceSpec, model: RunModel | None) -> None:
+        self.client = client
+        self.spec = spec
+        self.model = model
+
+    def _publish(self, event: Event) -> None:
+        if self.model is not None:
+            self.model.publish(event)
+
+    async def end_whole(self, sid: str) -> Teardown:
+        await self.client.update_conference(sid, {"Status": "completed"})
+        name = self.spec.conference.name
+        self._publish(
+            ConferenceSeen(file=self.spec.path, conference=name, sid=sid, status="completed")
+        )
+        return Teardown(spec=self.spec, conference_sid=sid, ended_conference=True)
+
+    async def hang_up_each(self, state: LiveState) -> Teardown:
+        """Everyone else at once, then whoever ends the conference by leaving, one by one."""
+        assert state.conference is not None
+        sid = state.conference["sid"]
+        enders = [p for p in self.spec.participants if p.settings.end_conference_on_exit]
+        others = [p for p in self.spec.participants if not p.settings.end_conference_on_exit]
+        hang_ups = list(await asyncio.gather(*(self._hang_up(state, sid, p) for p in others)))
+        for participant in enders:
+            hang_ups.append(await self._hang_up(state, sid, participant))
+        ended_with: tuple[str, ...] = ()
+        if enders and (await self.client.get_conference(sid)).get("status") == "completed":
+            ended_with = tuple(p.name for p in enders)
+        return Teardown(
+            spec=self.spec, conference_sid=sid, hang_ups=tuple(hang_ups), ended_with=ended_with
+        )
+
+    async def _hang_up(self, state: LiveState, sid: str, participant: Participant) -> HangUp:
+        live = state.participants.get(participant.name)
+        if live is None:
+            return HangUp(name=participant.name, result=HangUpResult.ABSENT)
+        try:
+            await self.client.delete_participant(sid, live["call_sid"])
+        except NotFoundError:
+            return HangUp(name=participant.name, result=HangUpResult.ABSENT)
+        except (ApiError, ApiUnreachable) as error:
+            return HangUp(name=participant.name, result=HangUpResult.FAILED, error=str(error))
+        self._publish(
+            HungUp(
+                file=self.spec.path,
+                conference=self.spec.conference.name,
+                participant=participant.name,
+                why="down",
+                call_sid=live["call_sid"],
+            )
+        )
+        return HangUp(name=participant.name, result=HangUpResult.HUNG_UP)
 
 
 async def tear_down_all(

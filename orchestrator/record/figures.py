@@ -119,25 +119,12 @@ def figures(conference: ConferenceFold, run_end: float | None) -> Figures:
     wanted = [lane for lane in conference.lanes.values() if lane.wanted]
     on = {lane.name: connected_spans(lane, until) for lane in wanted}
     joined = {name: (s[0][0] - origin if s else None) for name, s in on.items()}
-    firsts = [(s[0][0], name) for name, s in on.items() if s]
-    first = min(firsts, default=None)
+    first = min(((s[0][0], name) for name, s in on.items() if s), default=None)
     together: list[tuple[float, float]] | None = None
     for lane_spans in on.values():
         together = lane_spans if together is None else _intersect(together, lane_spans)
     all_at = together[0][0] if together else None
-    longest: float | None = None
-    who: tuple[str, ...] = ()
-    gap_from: float | None = None
-    if all_at is not None and together is not None:
-        gaps = [(b[0] - a[1], a[1], b[0]) for a, b in itertools.pairwise(together)]
-        if together[-1][1] < until:
-            gaps.append((until - together[-1][1], together[-1][1], until))
-        longest = 0.0
-        if gaps:
-            longest, start, end = max(gaps)
-            middle = (start + end) / 2
-            who = tuple(name for name, s in on.items() if not any(a <= middle < b for a, b in s))
-            gap_from = start - origin
+    longest, who, gap_from = _longest_missing(on, together, until) if together else (None, (), None)
     return Figures(
         origin=origin,
         until=until,
@@ -148,5 +135,21 @@ def figures(conference: ConferenceFold, run_end: float | None) -> Figures:
         joined_s=joined,
         longest_missing_s=longest,
         longest_missing_who=who,
-        longest_missing_from_s=gap_from,
+        longest_missing_from_s=gap_from - origin if gap_from is not None else None,
     )
+
+
+def _longest_missing(
+    on: dict[str, list[tuple[float, float]]], together: list[tuple[float, float]], until: float
+) -> tuple[float, tuple[str, ...], float | None]:
+    """Once everyone wanted was on: the longest stretch with someone missing, who was missing,
+    and when it began (0.0, nobody, None: never)."""
+    gaps = [(b[0] - a[1], a[1], b[0]) for a, b in itertools.pairwise(together)]
+    if together[-1][1] < until:
+        gaps.append((until - together[-1][1], together[-1][1], until))
+    if not gaps:
+        return 0.0, (), None
+    longest, start, end = max(gaps)
+    middle = (start + end) / 2
+    who = tuple(name for name, s in on.items() if not any(a <= middle < b for a, b in s))
+    return longest, who, start
