@@ -441,8 +441,8 @@ def _listener(listen: str) -> Listener:
         say: Callable[[str], None],
         heard: Callable[[Mapping[str, Any]], None] | None,
     ) -> Serve:
+        from orchestrator.web.watch_server import listening
         from orchestrator.webhooks.signing import PUBLIC_KEY_ENV, public_key_from
-        from orchestrator.webhooks.watch_server import listening
 
         key_text = env.get(PUBLIC_KEY_ENV, "").strip()
         return listening(

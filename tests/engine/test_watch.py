@@ -40,8 +40,8 @@ from orchestrator.engine.watch import (
 )
 from orchestrator.sandbox import SandboxInfo
 from orchestrator.texml.client import TexmlClient
+from orchestrator.web.watch_server import WatchServer, listening
 from orchestrator.webhooks.signing import SigningKey
-from orchestrator.webhooks.watch_server import WatchServer, listening
 from tests.engine.support import (
     TEST_OPTIONS,
     conference_file,

@@ -17,8 +17,8 @@ import pytest
 from orchestrator.engine.watch import WatchOptions, file_reloader, watch_with_connection
 from orchestrator.sandbox import SandboxInfo
 from orchestrator.texml.client import TexmlClient
+from orchestrator.web.watch_server import WatchServer, listening
 from orchestrator.webhooks.signing import SigningKey, public_key_from
-from orchestrator.webhooks.watch_server import WatchServer, listening
 from tests.engine.support import (
     TEST_OPTIONS,
     conference_file,
