@@ -108,6 +108,32 @@ class DialPaused(Event):
     why: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class Finding:
+    """One reason a file's new version was refused, where it points (1-based line and column)."""
+
+    path: str
+    line: int
+    col: int
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EditRefused(Event):
+    """apply --watch: the file changed and its new version is not valid; the last valid one
+    stays in force."""
+
+    kind: ClassVar[str] = "edit-refused"
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EditApplied(Event):
+    """apply --watch: the file changed and its new version is the one applied from now on."""
+
+    kind: ClassVar[str] = "edit-applied"
+
+
 # A participant ----------------------------------------------------------------
 
 

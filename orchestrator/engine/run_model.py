@@ -56,6 +56,8 @@ class ConferenceState:
     started_at: float = field(default_factory=time.time)
     lost: dict[str, list[str]] = field(default_factory=dict)  # lost answers, per participant
     redials: dict[str, int] = field(default_factory=dict)  # apply --watch's, per participant
+    refused_edit: ev.EditRefused | None = None  # apply --watch: the file's last invalid version
+    edit_applied_at: float | None = None  # ... and when a valid one last took over
 
 
 def worst_exit_code(codes: Iterable[int]) -> int:
@@ -126,6 +128,8 @@ class RunModel:
             ev.Redialing: self._redialing,
             ev.Noted: self._noted,
             ev.Finished: self._finished,
+            ev.EditRefused: self._edit_refused,
+            ev.EditApplied: self._edit_applied,
         }
 
     # The stream ------------------------------------------------------------
@@ -183,6 +187,15 @@ class RunModel:
                     for coach, whom in c.waiting.items()
                 ),
             )
+
+    def edits(self, file: str) -> tuple[ev.EditRefused | None, float | None]:
+        """apply --watch: the file's last refused version (its findings), and when a valid
+        version last took over (None, None: no edit seen)."""
+        with self._lock:
+            conference = self.conferences.get(file)
+            if conference is None:
+                return None, None
+            return conference.refused_edit, conference.edit_applied_at
 
     def results_for(self, files: Iterable[str]) -> list[ConferenceResult]:
         """The conferences of these files, in this order (those the run got to)."""
@@ -422,6 +435,12 @@ class RunModel:
 
     def _noted(self, event: ev.Noted) -> None:
         self._note(self._of(event), event.text)
+
+    def _edit_refused(self, event: ev.EditRefused) -> None:
+        self._conference(event).refused_edit = event
+
+    def _edit_applied(self, event: ev.EditApplied) -> None:
+        self._conference(event).edit_applied_at = event.at
 
     def _finished(self, event: ev.Finished) -> None:
         outcome = self._no_longer_waiting(event)

@@ -42,6 +42,9 @@ from orchestrator.engine.apply import Round, open_account, run_round
 from orchestrator.engine.events import (
     ConferenceFailed,
     Dropped,
+    EditApplied,
+    EditRefused,
+    Finding,
     ParticipantEvent,
     Redialing,
     RedialUnanswered,
@@ -54,7 +57,7 @@ from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.state import ConferenceState
 from orchestrator.errors import AuthenticationError, OrchestratorError
 from orchestrator.reading import Unreadable, read_bounded
-from orchestrator.spec.model import ConferenceSpec, Participant, Reconnect
+from orchestrator.spec.model import ConferenceSpec, Diagnostic, Participant, Reconnect
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
 from orchestrator.yamlfile import MAX_FILE_BYTES
@@ -66,8 +69,8 @@ WAKE_SPACING_S = 1.0
 # Seconds between looks at a conference while something moves (longer while nothing does).
 DEFAULT_INTERVAL_S = 2.0
 
-# (path) -> the file's new spec, or the lines that say why it is not valid.
-Reload = Callable[[str], "ConferenceSpec | list[str]"]
+# (path) -> the file's new spec, or the findings that say why it is not valid.
+Reload = Callable[[str], "ConferenceSpec | list[Diagnostic]"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -300,15 +303,20 @@ class Watch:
             return False
         watched.digest = digest
         loaded = self._reload(watched.spec.path)
+        path, name = watched.spec.path, watched.spec.conference.name
         if isinstance(loaded, list):
-            for line in loaded:
-                self._notice(line)
+            for finding in loaded:
+                self._notice(str(finding))
             self._notice(
                 f"{watched.spec.path}: not applied (invalid); the last valid version stays in force"
+            )
+            self.model.publish(
+                EditRefused(file=path, conference=name, findings=tuple(map(_finding, loaded)))
             )
             return False
         watched.spec = loaded
         self._notice(f"{loaded.path}: changed; applying the new version")
+        self.model.publish(EditApplied(file=path, conference=name))
         return True
 
     def _drops(self, watched: Watched) -> bool:
@@ -398,14 +406,19 @@ def _woken(watched: Watched, now: float) -> bool:
     return True
 
 
+def _finding(diagnostic: Diagnostic) -> Finding:
+    where = diagnostic.location
+    return Finding(path=where.file, line=where.line, col=where.col, message=diagnostic.message)
+
+
 def file_reloader(env: Mapping[str, str]) -> Reload:
     """Reload a file as apply loads it: fully validated, every ${VAR} set; the findings if not."""
     from orchestrator.spec import load_specs
 
-    def reload(path: str) -> ConferenceSpec | list[str]:
+    def reload(path: str) -> ConferenceSpec | list[Diagnostic]:
         result = load_specs([path], env=env, strict_env=True)
         if result.errors or not result.specs:
-            return [str(d) for d in result.diagnostics if d.severity == "error"]
+            return [d for d in result.diagnostics if d.severity == "error"]
         return result.specs[0]
 
     return reload

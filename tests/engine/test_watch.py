@@ -69,6 +69,7 @@ class Running:
         self.notices: list[str] = []
         self.stop = asyncio.Event()
         self.task: asyncio.Task[list[ConferenceResult]] | None = None
+        self.model = RunModel(watching=True)
 
     def progress(self, event: Event) -> None:
         if isinstance(event, ParticipantEvent):
@@ -99,7 +100,7 @@ async def watching(
     serve: Any = None,
 ) -> AsyncIterator[Running]:
     running = Running()
-    model = RunModel(watching=True)
+    model = running.model
     model.subscribe(running.progress)
     running.task = asyncio.create_task(
         watch_with_connection(
@@ -250,6 +251,15 @@ async def test_the_file_is_followed_valid_edits_applied_invalid_ones_ignored(
         path.write_text(path.read_text().replace("to: '+12065550102'", "to: 12065550102"))
         await run.until(lambda: any("not applied (invalid)" in n for n in run.notices))
         assert any(":" in n and "error:" in n and "participants[2].to" in n for n in run.notices)
+        # The model holds it as a fact, pointing at the line and column of the typo.
+        refused, applied_at = run.model.edits(str(path))
+        assert refused is not None and applied_at is not None and applied_at < refused.at
+        [finding] = refused.findings
+        typo = next(
+            n for n, line in enumerate(path.read_text().splitlines(), 1) if "to: 1206" in line
+        )
+        assert (finding.path, finding.line) == (str(path), typo)
+        assert finding.col > 1 and "participants[2].to" in finding.message
         await asyncio.sleep(0.5)
         dials = await dials_by_label(info)
         [result] = await run.finish()

@@ -23,7 +23,8 @@ def at(seconds: float) -> dict[str, object]:
 def demo_events() -> list[ev.Event]:
     """alice (host) on from 2 s; bob drops at 20 s and is redialed, on again at 31 s; carol
     coaches alice from 4 s; dave is muted, busy on his first number, on his second at 9 s;
-    erin's voicemail answers and is hung up; the conference ends at 60 s."""
+    erin's voicemail answers and is hung up; an edit of the file is refused at 40 s and the
+    next applied at 45 s; the conference ends at 60 s."""
     rows = (
         _row("alice", "host", "+12065550100"),
         _row("bob", "participant", "+12065550101"),
@@ -61,5 +62,12 @@ def demo_events() -> list[ev.Event]:
         ev.Redialing(**at(30), participant="bob", number=1, of=2),
         ev.CallPlaced(**at(30), participant="bob", destination="+12065550101", call_sid="B2"),
         ev.Connected(**at(31), participant="bob", call_sid="B2", source="poll"),
+        ev.EditRefused(
+            **at(40),
+            findings=(
+                ev.Finding(path=FILE, line=21, col=12, message="participants[3].muted: expected"),
+            ),
+        ),
+        ev.EditApplied(**at(45)),
         ev.ConferenceSeen(**at(60), sid="CF1", status="completed", source="poll"),
     ]
