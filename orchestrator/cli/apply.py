@@ -11,11 +11,11 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import click
 
 from orchestrator import exit_codes
+from orchestrator.cli.face import FacePlan, face_options, face_plan, serving_face
 from orchestrator.cli.options import (
     API_ENVIRONMENT,
     color_option,
@@ -43,7 +43,6 @@ from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.state import StateStore
 from orchestrator.engine.watch import (
     DEFAULT_INTERVAL_S,
-    Serve,
     WatchOptions,
     file_reloader,
     watch_with_connection,
@@ -55,7 +54,6 @@ from orchestrator.report.plan import hang_up_lines
 from orchestrator.report.progress import ProgressDisplay, progress_for
 from orchestrator.report.style import style_for
 from orchestrator.report.summary import SUMMARY_REPORTERS, error_lines, render_json
-from orchestrator.texml.connection import is_loopback
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +75,7 @@ async def run_apply(
     model: RunModel,
     progress: ProgressDisplay | None,
     watching: WatchOptions | None = None,
-    listener: Listener | None = None,
+    face: FacePlan | None = None,
     stopped_by: Callable[[], str | None] = lambda: None,
     recorder: Recorder | None = None,
     keep_recordings: bool = True,
@@ -93,41 +91,40 @@ async def run_apply(
                 from orchestrator.record.recordings import Keeper
 
                 keeper = Keeper(recorder, say=say)
-        # The key comes from the environment the files expand with: with --sandbox, its own.
         heard = keeper.from_callback if keeper is not None else None
-        serve = listener(loaded.env, say, heard) if listener is not None else None
         if progress is not None:
             progress.expect(sum(len(s.participants) for s in loaded.specs))
-        if watching is None:
-            runs = [
-                apply_with_connection(group, connection, options, stop, model)
-                for connection, group in loaded.by_connection.items()
-            ]
-        else:
-            reload = file_reloader(loaded.env)
-            runs = [
-                watch_with_connection(
-                    group,
-                    connection,
-                    options,
-                    watching,
-                    stop,
-                    reload=reload,
-                    model=model,
-                    notice=options.notice,
-                    serve=serve,
-                )
-                for connection, group in loaded.by_connection.items()
-            ]
-        told = asyncio.create_task(_tell_the_stop(stop, model, stopped_by))
-        try:
-            await asyncio.gather(*runs)
-        finally:
-            told.cancel()
-        if keeper is not None:
-            from orchestrator.record.recordings import keep_at_end
+        async with serving_face(face, model, loaded.env, say, heard) as serve:
+            if watching is None:
+                runs = [
+                    apply_with_connection(group, connection, options, stop, model)
+                    for connection, group in loaded.by_connection.items()
+                ]
+            else:
+                reload = file_reloader(loaded.env)
+                runs = [
+                    watch_with_connection(
+                        group,
+                        connection,
+                        options,
+                        watching,
+                        stop,
+                        reload=reload,
+                        model=model,
+                        notice=options.notice,
+                        serve=serve,
+                    )
+                    for connection, group in loaded.by_connection.items()
+                ]
+            told = asyncio.create_task(_tell_the_stop(stop, model, stopped_by))
+            try:
+                await asyncio.gather(*runs)
+            finally:
+                told.cancel()
+            if keeper is not None:
+                from orchestrator.record.recordings import keep_at_end
 
-            await keep_at_end(keeper, loaded.by_connection, model)
+                await keep_at_end(keeper, loaded.by_connection, model)
     return [spec.path for spec in loaded.specs]
 
 
@@ -217,12 +214,7 @@ async def _tell_the_stop(
     help="With --watch: time between looks at each conference, in seconds (longer while "
     "nothing changes).",
 )
-@click.option(
-    "--listen",
-    metavar="HOST:PORT",
-    help="With --watch: receive the conferences' status callbacks here (they wake the watch at "
-    "once; TELNYX_PUBLIC_KEY verifies them), and serve /healthz and /metrics.",
-)
+@face_options
 @click.option(
     "--no-recordings",
     is_flag=True,
@@ -249,6 +241,8 @@ def apply(
     watch: bool,
     interval: float,
     listen: str | None,
+    board: str | None,
+    board_allow_remote: bool,
     no_recordings: bool,
     yes: bool,
     full: bool,
@@ -284,9 +278,9 @@ def apply(
     # Installed by the command line before this module was imported, as a rule: a signal
     # from then on ends the run with its summary and report.
     signals = signals_for(click.get_current_context())
-    if listen is not None and not watch:
-        raise UsageError("--listen is for apply --watch: add --watch, or drop --listen")
-    listener = _listener(listen) if listen is not None else None
+    face = face_plan(
+        listen=listen, board=board, allow_remote=board_allow_remote, full=full, watch=watch
+    )
     if report_path is not None:
         _check_report_path(report_path)
     if (prune or redial_changed) and not yes and not target.sandbox:
@@ -336,7 +330,7 @@ def apply(
                     model,
                     progress,
                     watching,
-                    listener,
+                    face,
                     stopped_by,
                     recorder,
                     not no_recordings,
@@ -415,45 +409,6 @@ def _print(summary: str) -> None:
     except OSError as error:
         with contextlib.suppress(OSError):
             click.echo(f"warning: cannot print the summary ({error.strerror or error})", err=True)
-
-
-# The --listen server for an environment; told of each callback taken (for the record).
-Listener = Callable[
-    [Mapping[str, str], Callable[[str], None], Callable[[Mapping[str, Any]], None] | None], Serve
-]
-
-
-def _listener(listen: str) -> Listener:
-    """The --listen server for an environment (whose TELNYX_PUBLIC_KEY verifies callbacks),
-    started with the watch; the address is checked now, before anything else."""
-    host, _, port_text = listen.rpartition(":")
-    host = host.strip("[]") or "127.0.0.1"
-    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise UsageError(f"--listen {listen!r}: expected HOST:PORT, such as 127.0.0.1:9100")
-    if not is_loopback(host):
-        raise UsageError(
-            f"--listen {listen}: {host} is not loopback; put a reverse proxy or tunnel in front "
-            "of a loopback address instead"
-        )
-
-    def serve(
-        env: Mapping[str, str],
-        say: Callable[[str], None],
-        heard: Callable[[Mapping[str, Any]], None] | None,
-    ) -> Serve:
-        from orchestrator.web.watch_server import listening
-        from orchestrator.webhooks.signing import PUBLIC_KEY_ENV, public_key_from
-
-        key_text = env.get(PUBLIC_KEY_ENV, "").strip()
-        return listening(
-            host,
-            int(port_text),
-            public_key=public_key_from(key_text) if key_text else None,
-            announce=say,
-            heard=heard,
-        )
-
-    return serve
 
 
 def _confirm_hang_ups(

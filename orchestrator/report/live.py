@@ -24,7 +24,7 @@ from rich.text import Text
 from orchestrator.engine import events as ev
 from orchestrator.engine.run_model import RunModel, Tally
 from orchestrator.report.style import state_meaning
-from orchestrator.report.words import plural, state_counts
+from orchestrator.report.words import coach_words, creating_words, plural, state_counts
 
 REFRESH_PER_SECOND = 8
 
@@ -183,9 +183,9 @@ def _notes(tally: Tally, waiting: int, rate: float) -> list[str]:
     elif waiting and rate > 0:
         notes.append(f"last dial in about {_seconds(waiting / rate)} at this pace")
     for conference, creator in tally.creating:
-        notes.append(f"{conference}: waiting for {creator}'s dial to create the conference")
+        notes.append(f"{conference}: {creating_words(creator)}")
     for conference, coach, whom in tally.waiting[:3]:
-        notes.append(f"{conference}/{coach}: waiting for {whom} to connect")
+        notes.append(f"{conference}/{coach_words(coach, whom)}")
     return notes
 
 

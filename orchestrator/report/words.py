@@ -18,6 +18,16 @@ _SHORT = {
 }
 
 
+def creating_words(creator: str) -> str:
+    """Why a conference does not move yet: the dial that creates it has not been answered."""
+    return f"waiting for {creator}'s dial to create the conference"
+
+
+def coach_words(coach: str, whom: str) -> str:
+    """Why a coach is not dialed yet: whom it coaches is not connected."""
+    return f"{coach}: waiting for {whom} to connect"
+
+
 def plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 

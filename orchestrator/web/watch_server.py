@@ -36,9 +36,8 @@ from orchestrator.webhooks.signing import SeenSignatures
 
 
 class WatchMetrics(Collector):
-    def __init__(self, watch: Watch, client: TexmlClient) -> None:
-        self._watch = watch
-        self._client = client
+    def __init__(self, server: WatchServer) -> None:
+        self._server = server
 
     def collect(self) -> Iterator[Metric]:
         by_state = GaugeMetricFamily(
@@ -52,29 +51,35 @@ class WatchMetrics(Collector):
         limited = CounterMetricFamily(
             "orchestrator_rate_limited", "Dials the API answered 429.", labels=["conference"]
         )
-        model = self._watch.model
-        for watched in self._watch.watched:
-            if watched.spec.path not in model.conferences:
-                continue
-            result = model.result(watched.spec.path)
-            name = result.name
-            for state, count in Counter(str(p.observed) for p in result.participants).items():
-                by_state.add_metric([name, state], count)
-            dials.add_metric([name], result.dials)
-            limited.add_metric([name], result.rate_limited)
+        attached = self._server.attached
+        for watch, _ in attached:
+            model = watch.model
+            for watched in watch.watched:
+                if watched.spec.path not in model.conferences:
+                    continue
+                result = model.result(watched.spec.path)
+                name = result.name
+                for state, count in Counter(str(p.observed) for p in result.participants).items():
+                    by_state.add_metric([name, state], count)
+                dials.add_metric([name], result.dials)
+                limited.add_metric([name], result.rate_limited)
         yield by_state
         yield dials
         yield limited
         yield CounterMetricFamily(
-            "orchestrator_redials", "Redials of dropped participants.", value=self._watch.redials
+            "orchestrator_redials",
+            "Redials of dropped participants.",
+            value=sum(w.redials for w, _ in attached),
         )
         yield CounterMetricFamily(
-            "orchestrator_reads", "Reads, updates and deletes sent.", value=self._client.reads_sent
+            "orchestrator_reads",
+            "Reads, updates and deletes sent.",
+            value=sum(c.reads_sent for _, c in attached),
         )
         yield CounterMetricFamily(
-            "orchestrator_rounds", "Reconcile rounds run.", value=self._watch.rounds
+            "orchestrator_rounds", "Reconcile rounds run.", value=sum(w.rounds for w, _ in attached)
         )
-        last = self._watch.last_round_at
+        last = max((w.last_round_at for w, _ in attached if w.last_round_at), default=None)
         yield GaugeMetricFamily(
             "orchestrator_last_reconcile_timestamp_seconds",
             "When the last reconcile round ended (Unix time).",
@@ -83,19 +88,21 @@ class WatchMetrics(Collector):
 
 
 class WatchServer:
+    """The routes of --listen, for the watches attached to it (one per account): a server that
+    starts before them (sharing its port with the board) answers /healthz as ``starting``
+    and takes callbacks without waking anything until one is attached."""
+
     def __init__(
         self,
-        watch: Watch,
-        client: TexmlClient,
         *,
         public_key: Ed25519PublicKey | None,
         heard: Callable[[Mapping[str, Any]], None] | None = None,
     ) -> None:
-        self._watch = watch
+        self.attached: list[tuple[Watch, TexmlClient]] = []
         self._heard = heard  # told of each callback taken (the record keeps recordings)
         self._public_key = public_key
         self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(WatchMetrics(watch, client))
+        self._registry.register(WatchMetrics(self))
         self._seen = SeenSignatures()
         self.received = 0
         self.rejected = 0
@@ -103,20 +110,38 @@ class WatchServer:
         self.started = time.monotonic()
         self.url: str | None = None  # where it listens, once it does
 
-    def app(self) -> web.Application:
-        app = application()
+    @contextlib.contextmanager
+    def attach(self, watch: Watch, client: TexmlClient) -> Iterator[WatchServer]:
+        """``watch`` served (woken by callbacks, counted by /healthz and /metrics) for the
+        length of the block."""
+        pair = (watch, client)
+        self.attached.append(pair)
+        try:
+            yield self
+        finally:
+            self.attached.remove(pair)
+
+    def add_to(self, app: web.Application) -> None:
+        """The routes, last of ``app``'s: every path no earlier route takes is a callback."""
         app.router.add_get("/healthz", self._health)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_route("*", "/{path:.*}", self._callback)
+
+    def app(self) -> web.Application:
+        app = application()
+        self.add_to(app)
         return app
 
     async def _health(self, request: web.Request) -> web.Response:
-        watching = [w.spec.conference.name for w in self._watch.watched if not w.ended]
+        watches = [watch for watch, _ in self.attached]
+        watching = [
+            w.spec.conference.name for watch in watches for w in watch.watched if not w.ended
+        ]
         return web.json_response(
             {
-                "status": "ok",
+                "status": "ok" if watches else "starting",
                 "watching": watching,
-                "rounds": self._watch.rounds,
+                "rounds": sum(watch.rounds for watch in watches),
                 "callbacks": self.received,
                 "rejected": self.rejected,
                 "replayed": self.replayed,
@@ -140,12 +165,20 @@ class WatchServer:
             return web.Response(text="ok")  # taken before: answered, never acted on again
         fields = taken.fields
         key = str(fields.get("ConferenceSid") or fields.get("FriendlyName") or "")
-        watched = self._watch.by_conference(key) if key else None
-        if watched is not None:
-            watched.wake.set()  # a hint to look soon; the watch decides when
+        for watch, _ in self.attached if key else ():
+            watched = watch.by_conference(key)
+            if watched is not None:
+                watched.wake.set()  # a hint to look soon; the watch decides when
         if self._heard is not None:
             self._heard(fields)
         return web.Response(text="ok")
+
+
+def checking(public_key: Ed25519PublicKey | None) -> str:
+    """What the start-up line says of the callbacks' signatures."""
+    if public_key is not None:
+        return "verifying signatures"
+    return "NOT verifying signatures: without TELNYX_PUBLIC_KEY it trusts anyone who can reach it"
 
 
 def listening(
@@ -161,17 +194,15 @@ def listening(
 
     @contextlib.asynccontextmanager
     async def serve(watch: Watch, client: TexmlClient) -> AsyncIterator[object]:
-        server = WatchServer(watch, client, public_key=public_key, heard=heard)
-        async with serving(server.app(), host, port, label="--listen") as bound:
-            server.url = f"http://{host}:{bound}"
-            if announce is not None:
-                checking = (
-                    "verifying signatures"
-                    if public_key is not None
-                    else "NOT verifying signatures: without TELNYX_PUBLIC_KEY it trusts anyone "
-                    "who can reach it"
-                )
-                announce(f"listening on {server.url}/ (callbacks, /healthz, /metrics); {checking}")
-            yield server
+        server = WatchServer(public_key=public_key, heard=heard)
+        with server.attach(watch, client):
+            async with serving(server.app(), host, port, label="--listen") as bound:
+                server.url = f"http://{host}:{bound}"
+                if announce is not None:
+                    announce(
+                        f"listening on {server.url}/ (callbacks, /healthz, /metrics); "
+                        f"{checking(public_key)}"
+                    )
+                yield server
 
     return serve
