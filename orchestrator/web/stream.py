@@ -81,9 +81,13 @@ class EventStream:
         if self._last_word is not None:
             return
         self._last_word = _encode(self._last_id, kind, data)
-        self._send(self._last_word)
         for queue in list(self._viewers):
-            self._end(queue)
+            self._viewers.discard(queue)
+            try:
+                queue.put_nowait(self._last_word)
+                queue.put_nowait(None)
+            except asyncio.QueueFull:
+                self._end(queue)  # stalled: it is told when it comes back
 
     def _send(self, message: Message) -> None:
         for queue in list(self._viewers):
