@@ -10,6 +10,7 @@ import sys
 import click
 
 from orchestrator.errors import UsageError
+from orchestrator.sandbox.inspector import inspector_url
 from orchestrator.sandbox.logs import log_to_stderr
 from orchestrator.sandbox.scenario import Scenario
 from orchestrator.sandbox.scenario_file import load_scenario
@@ -61,6 +62,9 @@ async def serve(
         click.echo(f"Listening on {info.base_url} (scenario: {scenario_name})")
         click.echo("Point orchestrator or the Telnyx SDK at it with:")
         click.echo(f"  {export_line(info)}")
+        click.echo(
+            f"Inspector (every request and callback): {inspector_url(info.base_url, info.api_key)}"
+        )
         click.echo("Press Ctrl-C to stop.")
         sys.stdout.flush()
         # What it took to start (modules, the application) lives as long as the sandbox: out of

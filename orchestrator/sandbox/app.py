@@ -1,8 +1,8 @@
 """The sandbox as an aiohttp application: the simulation, its limits and counters, and
 the routes that serve them.
 
-One application holds the API's routes at ``/v2`` and the introspection routes
-at ``/v2/_sandbox``; its one middleware (``middleware``) does what every API
+One application holds the API's routes at ``/v2``, the introspection routes
+at ``/v2/_sandbox`` and the inspector's page at ``/_sandbox/``; its one middleware (``middleware``) does what every API
 request goes through, puts introspection behind the token alone, and answers
 unknown paths and methods with a Telnyx error body.
 """
@@ -14,6 +14,7 @@ from typing import Final
 from aiohttp import web
 
 from orchestrator.sandbox.callbacks import WebhookSender
+from orchestrator.sandbox.inspector import Inspector
 from orchestrator.sandbox.limits import Counters, dial_limiter, read_limiter
 from orchestrator.sandbox.middleware import sandbox_middleware
 from orchestrator.sandbox.resources import API_PREFIX
@@ -24,6 +25,7 @@ from orchestrator.webhooks.signing import SigningKey
 
 SIMULATION: Final = web.AppKey("simulation", Simulation)
 WEBHOOKS: Final = web.AppKey("webhooks", WebhookSender)
+INSPECTOR: Final = web.AppKey("inspector", Inspector)
 
 MAX_BODY_BYTES: Final = 1024 * 1024
 
@@ -53,15 +55,27 @@ def create_app(
     app[WEBHOOKS] = webhooks
     introspection = IntrospectionRoutes(simulation, counters, webhooks.stats)
     own_routes = introspection.add_to(app.router, prefix=API_PREFIX)
-    ApiRoutes(simulation, dial_limiter(scenario)).add_to(app.router, prefix=API_PREFIX)
+    dials, reads = dial_limiter(scenario), read_limiter(scenario)
+    ApiRoutes(simulation, dials).add_to(app.router, prefix=API_PREFIX)
+    inspector = Inspector(
+        simulation,
+        api_key=api_key,
+        limits={"dials (and placed calls)": dials, "reads (GET)": reads},
+        counters=counters,
+        deliveries=webhooks.stats,
+    )
+    inspector.add_to(app.router)
+    webhooks.attempted = inspector.attempted
+    app[INSPECTOR] = inspector
     app.middlewares.append(
         sandbox_middleware(
             simulation,
             counters,
-            read_limiter(scenario),
+            reads,
             api_key=api_key,
             access_log=access_log,
             introspection=own_routes,
+            inspector=inspector,
         )
     )
 

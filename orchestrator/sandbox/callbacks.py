@@ -43,7 +43,7 @@ import contextlib
 import logging
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Final
 from urllib.parse import urlencode
@@ -157,6 +157,9 @@ class WebhookSender:
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         self.stats = DeliveryStats()
+        # Told of every attempt: the callback, its headers, the answer's status (None: none
+        # came) and body or what went wrong (the inspector shows them).
+        self.attempted: Callable[[Webhook, Mapping[str, str], int | None, str], None] | None = None
 
     def send(self, hook: Webhook) -> None:
         """Deliver ``hook`` in the background (held, duplicated as configured); never blocks
@@ -305,10 +308,15 @@ class WebhookSender:
             async with self._session.request(
                 hook.method, target, data=body, headers=headers, allow_redirects=False
             ) as response:
-                await response.read()
+                answer = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as error:
-            return "timed out" if isinstance(error, TimeoutError) else type(error).__name__
+            failure = "timed out" if isinstance(error, TimeoutError) else type(error).__name__
+            if self.attempted is not None:
+                self.attempted(hook, headers, None, failure)
+            return failure
+        if self.attempted is not None:
+            self.attempted(hook, headers, status, answer[:512].decode("utf-8", "replace"))
         if not 200 <= status < 300:
             return f"HTTP {status}"
         self.stats.sent += 1

@@ -69,6 +69,11 @@ class RateLimiter:
             headers=headers,
         )
 
+    def used(self, now: float) -> int:
+        """Requests accepted within the window that ends ``now`` (the inspector shows it)."""
+        self._expire(now)
+        return len(self._accepted)
+
     def accept(self, now: float) -> dict[str, str]:
         """Count a request that was carried out; the rate-limit headers for its answer."""
         if self.limit <= 0:

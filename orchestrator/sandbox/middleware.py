@@ -31,6 +31,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from orchestrator.sandbox.fields import ApiFailure, not_found
+from orchestrator.sandbox.inspector import Inspector
 from orchestrator.sandbox.limits import Counters, RateLimiter
 from orchestrator.sandbox.responses import Dropped, error_response, garbled
 from orchestrator.sandbox.routes import fault_key, is_participant_list
@@ -50,9 +51,11 @@ def sandbox_middleware(
     api_key: str,
     access_log: bool,
     introspection: Collection[web.AbstractResource],
+    inspector: Inspector | None = None,
 ) -> Middleware:
     """The one middleware of the sandbox's application; ``introspection``: the resources
-    of the sandbox's own routes (every other route is the API's)."""
+    of the sandbox's own routes (every other route is the API's); ``inspector``: told of
+    every API request, its routes checking their own key."""
     scenario = simulation.scenario
     faults = scenario.faults
     latency_s = scenario.latency_ms / 1000
@@ -119,6 +122,8 @@ def sandbox_middleware(
                 "connection dropped" if isinstance(response, Dropped) else response.status,
                 (time.monotonic() - started) * 1000,
             )
+        if inspector is not None:
+            await inspector.seen(request, response, started)
         return response
 
     async def own(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -137,6 +142,8 @@ def sandbox_middleware(
             return unmatched(request, handler)
         if match_info.route.resource in introspection:
             return own(request, handler)
+        if inspector is not None and match_info.route.resource in inspector.resources:
+            return handler(request)  # the inspector's page: its key as a cookie or a header
         return api(request, handler)
 
     return middleware
