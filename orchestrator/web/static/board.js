@@ -160,7 +160,14 @@
 
   function connect() {
     source = new EventSource("events");
-    source.addEventListener("open", () => { if (!ended) P.banner(null); });
+    // A browser keeps at most six connections to one server: a seventh tab's stream waits.
+    const slow = setTimeout(() => {
+      if (source.readyState !== EventSource.OPEN && !ended) {
+        P.banner("Still connecting\u2026 (a browser holds six streams to one server at most: " +
+          "close other tabs of this board)", "bad");
+      }
+    }, 5000);
+    source.addEventListener("open", () => { clearTimeout(slow); if (!ended) P.banner(null); });
     source.addEventListener("error", () => {
       if (!ended) P.banner("The stream from the run was lost; trying again\u2026", "bad");
     });
