@@ -4,16 +4,22 @@ each attempt's signature and the receiver's answer, bounded memory, never counte
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import http.server
 import json
+import threading
 from typing import Any
 
 import aiohttp
 from telnyx.lib.webhook_verification import verify_webhook_signature
 
+from orchestrator.sandbox import parse_scenario, sandbox_in_thread
 from orchestrator.sandbox.inspector import REQUESTS_KEPT, inspector_url
 from orchestrator.texml import contract
+from tests.browser import launched
 from tests.sandbox.hooks import receiving
-from tests.sandbox.support import APP, Api, eventually, sandbox_api
+from tests.sandbox.support import APP, Api, eventually, open_api, sandbox_api
 
 PATHS = ("", "state.json", "static/inspector.js", "static/page.css", "elsewhere")
 
@@ -139,3 +145,59 @@ async def test_what_is_kept_is_bounded() -> None:
     assert (
         numbers == sorted(numbers, reverse=True) and numbers[0] - numbers[-1] == REQUESTS_KEPT - 1
     )
+
+
+class _Taking(http.server.BaseHTTPRequestHandler):
+    """A receiver that takes every callback (in a thread of its own)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"taken")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_the_inspector_page_shows_a_delivered_callback_with_its_signature() -> None:
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Taking)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{receiver.server_address[1]}/calls"
+    try:
+        with sandbox_in_thread(parse_scenario({"time_scale": 0.01, "seed": 2})) as info:
+
+            async def dial() -> None:
+                async with open_api(info) as api:
+                    await api.dial_ok("shown", To="+12065550100", ApplicationSid=APP,
+                                      StatusCallback=hook, StatusCallbackEvent="initiated")  # fmt: skip
+
+            asyncio.run(dial())
+            # The browser after the dial: its loop holds this thread while it runs.
+            with launched() as browser:
+                looked = {}
+                errors: list[str] = []
+                for width in (1280, 390):
+                    page = browser.new_page(viewport={"width": width, "height": 900})
+                    page.on(
+                        "console", lambda m: errors.append(m.text) if m.type == "error" else None
+                    )
+                    page.on("pageerror", lambda e: errors.append(str(e)))
+                    page.goto(inspector_url(info.base_url, info.api_key))
+                    page.wait_for_selector(".callback .attempt .signature dd")
+                    page.wait_for_selector("#requests tr.request")
+                    looked[width] = (
+                        page.inner_text(".callback .attempt"),
+                        page.evaluate("document.documentElement.scrollWidth"),
+                        page.url,
+                    )
+                    page.close()
+    finally:
+        receiver.shutdown()
+    assert errors == []
+    for width, (attempt, scroll_width, url) in looked.items():
+        assert "HTTP 200" in attempt and "taken" in attempt
+        assert "telnyx-signature-ed25519" in attempt and "telnyx-timestamp" in attempt
+        signature = attempt.split("telnyx-signature-ed25519")[1].split()[0]
+        assert len(base64.b64decode(signature)) == 64  # an Ed25519 signature, shown whole
+        assert scroll_width <= width and "key=" not in url
