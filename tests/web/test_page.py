@@ -5,16 +5,28 @@ a reconnecting page resumes from its last id, told to start over when it was awa
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import time
+import tomllib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from orchestrator.serving import serving
-from orchestrator.web.page import CSP, Gate, add_page_routes, html_response, json_response, shell
+from orchestrator.web.page import (
+    CSP,
+    Gate,
+    add_page_routes,
+    html_response,
+    json_response,
+    shell,
+    static_file,
+    static_names,
+)
 from orchestrator.web.stream import EventStream
 
 KEY = "k3y-for-the-test"
@@ -144,3 +156,15 @@ async def test_a_viewer_resumes_from_its_last_id_and_one_away_too_long_starts_ov
         # A page that comes once it has ended is told at once, and its stream ends.
         late = await asyncio.wait_for(read_stream(url, 9, 2), 10)
         assert [e for _, e, _ in late] == ["now", "end"]
+
+
+def test_the_pages_files_are_package_data_that_the_wheel_ships() -> None:
+    names = static_names()
+    assert {"page.css", "page.js", "board.js", "inspector.js"} <= names
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    wheel = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert wheel["packages"] == ["orchestrator"]
+    for name in names:
+        where = f"orchestrator/web/static/{name}"
+        assert any(fnmatch.fnmatch(where, pattern) for pattern in wheel["artifacts"]), name
+        assert static_file(name).strip()
