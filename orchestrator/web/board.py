@@ -2,18 +2,21 @@
 
 A subscriber of the run model: every event is folded (``record.fold``, for the timeline) and,
 when it is worth a line, sent at once to every page as a message of the stream
-(``web.stream``), with an id a reconnecting page resumes from. How things stand (the rows, the
-counts, the timeline) is a snapshot of the run model, the one the summary and the terminal
-read, taken on the event loop between two events; it is sent after a change, at most
-``1 / SPACING_S`` times a second however many events come, and every ``REFRESH_S`` while
-pages are open (the timeline grows with the time). While no page is open, no snapshot is
-taken. No page, however many, ever costs a read of the API.
+(``web.stream``), with an id a reconnecting page resumes from. How things stand is read from
+the run model, the one the summary and the terminal read, on the event loop between two
+events. A page that connects is given all of it (``snapshot``); after that, at most
+``1 / SPACING_S`` times a second however many events come, the overview and the conferences
+whose words changed (a conference that did not change is not sent again); a conference's
+timeline is drawn again when it moved (at most every ``TIMELINE_SPACING_S``) and every
+``TIMELINE_CLOCK_S`` for the time that passes. While no page is open, nothing is built or
+drawn. No page, however many, ever costs a read of the API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import secrets
 import time
 from typing import Any, Final
@@ -21,7 +24,8 @@ from typing import Any, Final
 from aiohttp import web
 
 from orchestrator.engine import events as ev
-from orchestrator.engine.run_model import RunModel
+from orchestrator.engine.results import ConferenceResult
+from orchestrator.engine.run_model import RunModel, Tally
 from orchestrator.record.figures import figures
 from orchestrator.record.fold import ConferenceFold, RunFold
 from orchestrator.report.timeline import render_svg
@@ -30,9 +34,9 @@ from orchestrator.web.page import Gate, add_page_routes, html_response, json_res
 from orchestrator.web.stream import EventStream
 
 PATH: Final = "/board/"
-SPACING_S: Final = 0.2  # snapshots at most five times a second, however many events come
-REFRESH_S: Final = 5.0  # and one this often while pages are open, for the timeline's clock
-TIMELINE_REDRAW_S: Final = 2.0  # a timeline unchanged but for the time is drawn again this often
+SPACING_S: Final = 0.2  # changes sent at most five times a second, however many events come
+TIMELINE_SPACING_S: Final = 5.0  # a conference's timeline drawn at most this often as it moves
+TIMELINE_CLOCK_S: Final = 30.0  # and this often while pages are open, for the time that passes
 
 BODY: Final = """<header class="top"><h1>Bridge board</h1><p id="run" class="meta">connecting\u2026</p>
 </header><div id="banner" class="banner" role="status" hidden></div>
@@ -41,6 +45,24 @@ BODY: Final = """<header class="top"><h1>Bridge board</h1><p id="run" class="met
 <section id="recent" aria-labelledby="recent-title"><h2 id="recent-title">Recent events</h2>
 <ol id="events" class="events"></ol></section>
 <noscript><p>The board needs JavaScript to follow the run; state.json holds the same.</p></noscript>"""
+
+
+# What a timeline's drawing depends on but the passing of time: a round of a watch that
+# changes nothing leaves it as it was, and its timeline is not drawn again for it.
+Shape = tuple[object, ...]
+
+
+def shape(fold: ConferenceFold) -> Shape:
+    lanes = tuple(
+        (
+            name,
+            len(lane.marks),
+            lane.settings[-1] if lane.settings else None,
+            tuple((leg.dialed_at, leg.connected_at, leg.end) for leg in lane.legs),
+        )
+        for name, lane in fold.lanes.items()
+    )
+    return (fold.start, fold.end, len(fold.marks), lanes)
 
 
 def new_token() -> str:
@@ -55,8 +77,10 @@ class Board:
         self.stream = EventStream()
         self.fold = RunFold()
         self._said: dict[str, dict[str, tuple[float, str]]] = {}  # file -> who -> last line
-        self._changes: dict[str, int] = {}  # events per conference file (timelines redrawn)
-        self._drawn: dict[str, tuple[int, float, dict[str, str]]] = {}
+        self._drawn: dict[str, tuple[Shape, float, dict[str, str]]] = {}  # shape, when, SVGs
+        self._touched: set[str] = set()  # files with events since the last broadcast
+        self._sent: dict[str, str] = {}  # file -> its view as last broadcast (JSON)
+        self._sent_run = ""
         self._order: dict[str, int] = {}  # each file's number: its pictures' ids
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -70,7 +94,7 @@ class Board:
             return
         self.fold.add(event)
         if event.file:
-            self._changes[event.file] = self._changes.get(event.file, 0) + 1
+            self._touched.add(event.file)
         line = event_line(event, self.full)
         if line is not None:
             if line["participant"] is not None:
@@ -79,27 +103,36 @@ class Board:
             self.stream.append("event", line)
         self._dirty.set()
 
-    async def _send_snapshots(self) -> None:
+    async def _send_changes(self) -> None:
         while not self.stream.closed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), REFRESH_S)
+                await asyncio.wait_for(self._dirty.wait(), TIMELINE_SPACING_S)
             self._dirty.clear()
             if self.stream.viewers and not self.stream.closed:
-                self.stream.broadcast("board", self.snapshot())
+                self._broadcast(time.time())
             await asyncio.sleep(SPACING_S)
 
+    def _broadcast(self, now: float) -> None:
+        """What changed since the last broadcast: the overview and the conferences that moved
+        (each sent only when its words changed), and the timelines due a drawing."""
+        news = self._news(now)
+        if news is not None:
+            self.stream.broadcast("board", news)
+        for file, pictures in self._timelines_due(now):
+            self.stream.broadcast("timeline", {"file": file, **pictures})
+
     def bound(self, port: int) -> None:
-        """Served on ``port`` from now on: snapshots start; the cookie is the port's own (a
+        """Served on ``port`` from now on: updates start; the cookie is the port's own (a
         cookie does not tell two ports of one host apart)."""
         self.gate.cookie = f"orchestrator_board_{port}"
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._send_snapshots())
+            self._task = asyncio.get_running_loop().create_task(self._send_changes())
 
     async def end(self, exit_code: int | None) -> None:
-        """The run is over: the last snapshot and the word that it ended, to every page."""
+        """The run is over: the last changes and the word that it ended, to every page."""
         if not self.stream.closed:
             if self.stream.viewers:
-                self.stream.broadcast("board", self.snapshot())
+                self._broadcast(time.time())
             self.stream.close("end", {"at": time.time(), "exit_code": exit_code})
         if self._task is not None:
             self._task.cancel()
@@ -109,16 +142,20 @@ class Board:
     # How things stand -----------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """The board as it stands: taken between two events, so its counts are the model's."""
+        """The whole board as it stands (for a page that connects, and state.json): taken
+        between two events, so its counts are the model's."""
         self.snapshots += 1
         now = time.time()
         tally = self.model.tally()
         shown = []
         for result in self.model.results():
+            view = self._view(result, tally)
             fold = self.fold.conferences.get(result.path)
-            said = self._said.get(result.path, {})
-            view = conference(result, self.model, tally, fold, said, self.full)
-            view["timeline"] = self._timeline(result.path, fold, now)
+            drawn = self._drawn.get(result.path)
+            if drawn is not None and fold is not None and drawn[0] == shape(fold):
+                view["timeline"] = drawn[2]
+            elif fold is not None and fold.lanes:
+                view["timeline"] = self._draw(result.path, fold, now)
             shown.append(view)
         return {
             "now": now,
@@ -127,13 +164,48 @@ class Board:
             "conferences": shown,
         }
 
-    def _timeline(self, file: str, fold: ConferenceFold | None, now: float) -> dict[str, str]:
-        if fold is None or not fold.lanes:
-            return {}
-        changes = self._changes.get(file, 0)
-        drawn = self._drawn.get(file)
-        if drawn is not None and drawn[0] == changes and now - drawn[1] < TIMELINE_REDRAW_S:
-            return drawn[2]
+    def _view(self, result: ConferenceResult, tally: Tally) -> dict[str, Any]:
+        fold = self.fold.conferences.get(result.path)
+        said = self._said.get(result.path, {})
+        return conference(result, self.model, tally, fold, said, self.full)
+
+    def _news(self, now: float) -> dict[str, Any] | None:
+        """The overview and the conferences whose words changed since the last broadcast;
+        None when nothing did."""
+        tally = self.model.tally()
+        run = overview(tally, self.model)
+        changed = []
+        touched, self._touched = self._touched, set()
+        for result in self.model.results_for(f for f in self.model.conferences if f in touched):
+            view = self._view(result, tally)
+            said = json.dumps(view, sort_keys=True)
+            if self._sent.get(result.path) != said:
+                self._sent[result.path] = said
+                changed.append(view)
+        said_run = json.dumps(run, sort_keys=True)
+        if not changed and said_run == self._sent_run:
+            return None
+        self._sent_run = said_run
+        self.snapshots += 1
+        return {"now": now, "full": self.full, "run": run, "conferences": changed}
+
+    def _timelines_due(self, now: float) -> list[tuple[str, dict[str, str]]]:
+        """The timelines to draw again: changed, and not drawn for ``TIMELINE_SPACING_S``;
+        or not drawn for ``TIMELINE_CLOCK_S``, for the time that passed."""
+        due = []
+        for file, fold in self.fold.conferences.items():
+            if not fold.lanes:
+                continue
+            drawn = self._drawn.get(file)
+            if drawn is not None:
+                age = now - drawn[1]
+                moved = drawn[0] != shape(fold)
+                if age < TIMELINE_CLOCK_S and not (moved and age >= TIMELINE_SPACING_S):
+                    continue
+            due.append((file, self._draw(file, fold, now)))
+        return due
+
+    def _draw(self, file: str, fold: ConferenceFold, now: float) -> dict[str, str]:
         number = self._order.setdefault(file, len(self._order))
         found = figures(fold, now)
         title = f"Timeline of {fold.name} ({fold.file}) so far"
@@ -151,7 +223,7 @@ class Board:
             )
             for kind in ("wide", "narrow")
         }
-        self._drawn[file] = (changes, now, pictures)
+        self._drawn[file] = (shape(fold), now, pictures)
         return pictures
 
     # The routes ----------------------------------------------------------------

@@ -6,6 +6,7 @@
   const el = P.el;
   const MAX_EVENTS = 100;
   const sections = new Map(); // conference file -> its section
+  const names = new Map(); // conference file -> its name
   let lastEvent = 0;
   let ended = false;
   let source = null;
@@ -21,10 +22,10 @@
 
   function renderRun(data) {
     const run = data.run;
-    const names = data.conferences.map((c) => c.name).join(", ") || "no conference yet";
+    const called = [...names.values()].join(", ") || "no conference yet";
     const head = document.getElementById("run");
     head.replaceChildren(
-      `${names} \u00b7 ${run.watching ? "watching" : "applying"} since ${P.clock(run.started_at)} \u00b7 `,
+      `${called} \u00b7 ${run.watching ? "watching" : "applying"} since ${P.clock(run.started_at)} \u00b7 `,
       P.since(run.started_at, "{} elapsed"),
       ` \u00b7 numbers ${data.full ? "shown" : "masked"}`,
     );
@@ -57,12 +58,14 @@
 
   function personRow(row) {
     const notes = el("td", { class: "notes", "data-label": "notes" }, row.notes.join("; ") || "");
-    if (row.last) {
-      notes.append(el("span", { class: "last" }, `last: ${row.last.text} (`,
-        P.since(row.last.at, "{} ago"), ")"));
+    // The participant's last event, when it says more than the observed word does.
+    const last = row.last && row.last.text !== row.observed ? row.last : null;
+    if (last) {
+      notes.append(el("span", { class: "last" }, `last: ${last.text} (`,
+        P.since(last.at, "{} ago"), ")"));
     }
-    if (!row.notes.length && !row.last) notes.classList.add("empty");
-    const since = row.since ? P.since(row.since) : "-";
+    if (!row.notes.length && !last) notes.classList.add("empty");
+    const since = row.since ? el("span", {}, `${P.clock(row.since)} (`, P.since(row.since), ")") : "-";
     const cell = (name, label, value, extra) =>
       el("td", { class: `${name}${value === "-" ? " empty" : ""} ${extra || ""}`, "data-label": label }, value);
     return el("tr", { "data-participant": row.name, class: row.converged ? "converged" : "not-converged" },
@@ -135,16 +138,22 @@
     section.querySelector(".people").replaceChildren(el("div", { class: "scroll" },
       el("table", { class: "cards" }, el("thead", {}, head),
         el("tbody", {}, ...c.participants.map(personRow)))));
+    if (c.timeline) drawTimeline(section, c.timeline);
+  }
+
+  function drawTimeline(section, pictures) {
     const timeline = section.querySelector("details.timeline");
-    timeline.hidden = !c.timeline.wide;
-    if (c.timeline.wide) {
-      figureOf("wide", c.timeline.wide, section);
-      figureOf("narrow", c.timeline.narrow, section);
+    timeline.hidden = !pictures.wide;
+    if (pictures.wide) {
+      figureOf("wide", pictures.wide, section);
+      figureOf("narrow", pictures.narrow, section);
     }
   }
 
+  // A page that connects is given every conference; after that only those that changed.
   function render(data) {
     P.serverTime(data.now);
+    for (const c of data.conferences) names.set(c.file, c.name);
     renderRun(data);
     data.conferences.forEach(renderConference);
     P.tick();
@@ -182,6 +191,11 @@
       addEvent(JSON.parse(message.data));
     });
     source.addEventListener("board", (message) => render(JSON.parse(message.data)));
+    source.addEventListener("timeline", (message) => {
+      const pictures = JSON.parse(message.data);
+      const section = sections.get(pictures.file);
+      if (section) drawTimeline(section, pictures);
+    });
     source.addEventListener("end", (message) => {
       ended = true;
       source.close();
