@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 from bench import (
+    board,
     contention,
     faults,
     paced,
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "paced-scale": paced_scale,
     "faults": faults,
     "record": record,
+    "board": board,
 }
 RESULTS = REPO / "bench" / "results"
 

@@ -196,3 +196,15 @@ def test_record_reads_the_growth_of_both_run_folders(tmp_path: Path) -> None:
     assert result["apply"]["dialed"] == 6
     assert result["bytes_per_participant_event"] > 0
     assert result["watch"]["rounds"] >= 1
+
+
+def test_board_pages_are_served_and_cost_no_api_read(tmp_path: Path) -> None:
+    code, result = run_benchmark(
+        tmp_path, "board", "--conferences", "2", "--participants", "4", "--pages", "3",
+        "--seconds", "5", "--repeat", "1",
+    )  # fmt: skip
+    assert code == 0, result["invalid"]
+    runs = {pages: found[0] for pages, found in result["runs"].items()}
+    assert [len(runs[pages]["received"]) for pages in ("0", "1", "3")] == [0, 1, 3]
+    assert all(page["snapshots"] >= 1 and page["event_bytes"] for page in runs["3"]["received"])
+    assert all(run["requests"]["POST"] == 8 for run in runs.values())  # everyone dialed once
