@@ -9,7 +9,8 @@ with ``fields`` and ``dial_fields``, page lists with ``paging``, and ask the
 ``simulation``, which changes the ``model``'s records through the
 ``lifecycle`` on a ``clock``, with SIDs from ``ids``. Answers are built by
 ``resources`` (and ``responses``, ``media``); webhooks by ``events``, signed
-and sent, at least once, by ``callbacks``. ``limits`` holds the rate limiters and request counters,
+and sent, at least once, by ``callbacks``. ``limits`` holds the rate limiters and request counters, ``inspector`` the page at
+``/_sandbox/`` that shows every request and callback,
 ``scenario`` the behaviour a run is configured with (read by ``scenario_file``), and ``documents`` the
 TeXML of placed calls.
 """
