@@ -33,6 +33,7 @@ from orchestrator.masking import HIDDEN, printable, shown_url
 from orchestrator.sandbox.callbacks import DeliveryStats, Webhook
 from orchestrator.sandbox.limits import Counters, RateLimiter
 from orchestrator.sandbox.resources import API_PREFIX
+from orchestrator.sandbox.responses import Dropped
 from orchestrator.sandbox.simulation import Simulation
 from orchestrator.texml import contract
 from orchestrator.web.page import Gate, add_page_routes, html_response, json_response, shell
@@ -137,7 +138,7 @@ class Inspector:
                 "method": request.method,
                 "path": printable(request.path, limit=VALUE_CHARS),
                 "query": shown_fields(list(request.query.items())),
-                "status": response.status,
+                "status": None if isinstance(response, Dropped) else response.status,
                 "ms": round((time.monotonic() - started) * 1000, 1),
                 "fields": await _body_fields(request),
                 "key": self._authorization(request),

@@ -187,6 +187,10 @@ def event_line(event: ev.Event, full: bool) -> dict[str, Any] | None:
     text = words(event) if words is not None else describe(event)
     if text is None:
         return None
+    destination = getattr(event, "destination", None)
+    if full and isinstance(destination, str):
+        # The log's words mask the number they name; with --full the board shows it whole.
+        text = text.replace(mask_destination(destination), destination)
     who = event.participant if isinstance(event, ev.ParticipantEvent) else None
     return {
         "at": event.at,

@@ -19,6 +19,7 @@ import aiohttp
 import yaml
 
 from orchestrator.engine import events as ev
+from orchestrator.engine.results import State
 from orchestrator.engine.run_model import RunModel, label
 from orchestrator.engine.watch import WatchOptions, file_reloader, watch_with_connection
 from orchestrator.report.summary import render_text
@@ -317,3 +318,22 @@ async def test_one_port_serves_the_board_callbacks_health_and_metrics(tmp_path: 
     [board_line] = [line for line in run.said if run.token in line]
     assert board_line.startswith("board: http://127.0.0.1:")
     assert any("(callbacks, /healthz, /metrics, the board)" in line for line in run.said)
+
+
+def test_numbers_are_masked_unless_the_operator_asked_for_full() -> None:
+    for full in (False, True):
+        model = RunModel(watching=True)
+        board = Board(model, token="t", full=full)
+        where = {"file": "f.yaml", "conference": "c"}
+        row = ev.PlannedRow(
+            name="sre", role="participant", to=DROPPING, desired=State.CONNECTED, action="dial"
+        )
+        model.publish(ev.ConferencePlanned(**where, sid=None, status=None, rows=(row,)))
+        model.publish(
+            ev.CallPlaced(**where, participant="sre", destination=DROPPING, call_sid="CA1")
+        )
+        typo = ev.Finding(path="f.yaml", line=3, col=9, message="'+12065550199' is not one")
+        model.publish(ev.EditRefused(**where, findings=(typo,)))
+        shown = json.dumps(board.snapshot(), ensure_ascii=False)
+        assert (DROPPING in shown, "+12065550199" in shown) == (full, full)
+        assert ("+1206•••0190" in shown, "+1206•••0199" in shown) == (not full, not full)
