@@ -285,3 +285,20 @@ def test_ten_open_pages_cost_the_sandbox_no_read(cli: CliSession) -> None:
     assert after == before, (before, after)
     assert shown == {"3 connected"}
     assert "3 participants: 3 connected; all converged." in summary
+
+
+@pytest.mark.long
+def test_a_page_says_when_its_stream_is_lost(cli: CliSession) -> None:
+    with watching(cli, PEOPLE, "--interval", "30") as run:
+        url = run.url()
+        with launched() as browser:
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_selector('tr[data-participant="carol"]')
+            assert page.is_hidden("#banner")
+            run.process.send_signal(signal.SIGKILL)  # no last word: the stream just stops
+            until(page, "() => !document.getElementById('banner').hidden", 30)
+            banner = page.inner_text("#banner")
+            rows = page.locator("tr[data-participant]").count()
+    assert "lost" in banner and "trying again" in banner
+    assert rows == 3  # what it showed stays on the page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import http.server
 import json
 import os
@@ -108,6 +109,17 @@ def test_serves_prints_settings_logs_and_stops_on_ctrl_c(tmp_path: Path) -> None
         assert len(base64.b64decode(settings["TELNYX_PUBLIC_KEY"], validate=True)) == 32
         base = settings["TELNYX_BASE_URL"]
         assert base.startswith("http://127.0.0.1:") and base.endswith("/v2")
+        assert process.stdout is not None
+        inspector = process.stdout.readline().strip()
+        assert inspector == (
+            f"Inspector (every request and callback): {base[:-3]}/_sandbox/?key={TOKEN}"
+        )
+        where = urllib.parse.urlsplit(base)
+        opened = http.client.HTTPConnection(where.hostname or "", where.port, timeout=10)
+        opened.request("GET", f"/_sandbox/?key={TOKEN}")
+        answer = opened.getresponse()
+        assert answer.status == 303 and "HttpOnly" in (answer.getheader("Set-Cookie") or "")
+        opened.close()
 
         url = _participants_url(settings, "demo")
         status, body = _post_form(url, TOKEN, ME)

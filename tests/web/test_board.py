@@ -337,3 +337,35 @@ def test_numbers_are_masked_unless_the_operator_asked_for_full() -> None:
         shown = json.dumps(board.snapshot(), ensure_ascii=False)
         assert (DROPPING in shown, "+12065550199" in shown) == (full, full)
         assert ("+1206•••0190" in shown, "+1206•••0199" in shown) == (not full, not full)
+
+
+def test_why_nothing_moves_is_said_from_the_tally() -> None:
+    model = RunModel(watching=False)
+    board = Board(model, token="t")
+    where = {"file": "f.yaml", "conference": "c"}
+    rows = tuple(
+        ev.PlannedRow(name=name, role=role, to=to, desired=State.CONNECTED, action="dial")
+        for name, role, to in (
+            ("lead", "host", "+12065550100"),
+            ("mentor", "coach", "+12065550101"),
+        )
+    )
+    model.publish(ev.ConferencePlanned(**where, sid=None, status=None, rows=rows))
+    model.publish(ev.Creating(**where, participant="lead"))
+    model.publish(ev.Waiting(**where, participant="mentor", whom="lead"))
+    model.publish(ev.DialPaused(**where, seconds=12.0, why="the API answered 429; retry in 12s"))
+    shown = check_against_the_model(board, model)
+    tally = model.tally()
+    assert shown["run"]["paused_until"] == tally.paused_until > time.time() + 10
+    assert shown["run"]["pause_why"] == "the API answered 429; retry in 12s"
+    assert shown["conferences"][0]["waits"] == [
+        "waiting for lead's dial to create the conference",
+        "mentor: waiting for lead to connect",
+    ]
+    assert [c["text"] for c in shown["run"]["counts"]] == ["2 waiting"]
+    model.publish(
+        ev.CallPlaced(**where, participant="lead", destination="+12065550100", call_sid="A")
+    )
+    assert check_against_the_model(board, model)["conferences"][0]["waits"] == [
+        "mentor: waiting for lead to connect"
+    ]
