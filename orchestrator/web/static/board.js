@@ -71,7 +71,7 @@
     return el("tr", { "data-participant": row.name, class: row.converged ? "converged" : "not-converged" },
       el("td", { class: "name" }, row.name),
       cell("role", "role", row.role),
-      cell("to", "number", row.to, "mono"),
+      el("td", { class: "to", "data-label": "number" }, el("span", { class: "mono" }, row.to)),
       cell("desired", "desired", row.desired, P.meaning(row.desired_meaning)),
       el("td", { class: `observed ${P.meaning(row.observed_meaning)}`, "data-label": "observed" },
         el("span", { class: `mark-${observedMark(row)}` }, row.observed)),

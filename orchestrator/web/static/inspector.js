@@ -43,11 +43,11 @@
         el("thead", {}, el("tr", {}, ...["label", "to", "status", "held", "call"].map((h) => el("th", {}, h)))),
         el("tbody", {}, ...c.legs.map((leg) => el("tr", { "data-call": leg.call_sid },
           el("td", { class: "name" }, leg.label || "(no label)"),
-          el("td", { class: "mono", "data-label": "to" }, leg.to),
+          el("td", { "data-label": "to" }, el("span", { class: "mono" }, leg.to)),
           el("td", { class: "status", "data-label": "status" }, leg.status),
           el("td", { "data-label": "held" }, [leg.muted && "muted", leg.hold && "on hold",
             leg.coaching && "coaching"].filter(Boolean).join(" \u00b7 ") || "-"),
-          el("td", { class: "mono", "data-label": "call" }, leg.call_sid))))))
+          el("td", { "data-label": "call" }, el("span", { class: "mono" }, leg.call_sid)))))))
         : el("p", { class: "meta" }, "no one in it now")));
     document.getElementById("conferences").replaceChildren(
       ...(shown.length ? shown : [el("p", { class: "meta" }, "no conference yet")]));
@@ -78,7 +78,7 @@
   function requests(data) {
     const rows = data.requests.slice(0, SHOWN).map((r) => el("tr", { class: "request", "data-number": r.number },
       el("td", { class: "name", "data-label": "at" }, P.clock(r.at)),
-      el("td", { class: "mono wide-cell", "data-label": "request" }, `${r.method} ${r.path}`),
+      el("td", { class: "wide-cell", "data-label": "request" }, el("span", { class: "mono" }, `${r.method} ${r.path}`)),
       el("td", { class: `status ${statusClass(r.status)}`, "data-label": "status" },
         r.status === null ? "connection dropped" : String(r.status)),
       el("td", { class: "ms", "data-label": "took" }, `${r.ms} ms`),
