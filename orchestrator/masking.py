@@ -49,7 +49,8 @@ def read_url(url: str) -> URL | None:
         return None
     try:
         parsed = URL(url)
-    except (ValueError, TypeError, UnicodeError):
+    # yarl raises IndexError for some bracketed hosts ("https://u:[]@?"): unreadable all the same.
+    except (ValueError, TypeError, UnicodeError, IndexError):
         return None
     if not parsed.is_absolute() or not parsed.host:
         return None

@@ -108,7 +108,7 @@ def is_local_url(url: str) -> bool:
     """True for http(s) URLs whose host is a loopback address or ``localhost`` (no DNS lookup)."""
     try:
         host = URL(url).host
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, IndexError):
         return False
     return host is not None and is_loopback(host)
 

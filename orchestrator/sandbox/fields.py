@@ -302,7 +302,7 @@ _CONVERTERS: Final[dict[FieldKind, Callable[[Field, Any], FieldValue]]] = {
 def _check_url(name: str, value: str) -> None:
     try:
         url = URL(value)
-    except ValueError:
+    except (ValueError, IndexError):  # yarl's IndexError: some bracketed hosts
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.host:
         raise invalid(name, f"{name} must be an absolute http:// or https:// URL")

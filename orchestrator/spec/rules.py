@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.masking import read_url, shown_url
 from orchestrator.spec.context import FileCheck
 from orchestrator.spec.model import JsonPath
 from orchestrator.spec.paths import format_path
@@ -54,6 +55,27 @@ def check_rules(check: FileCheck, merged: dict[int, MergedSettings]) -> None:
     _check_from(check, data, entries, merged)
     _check_duplicate_numbers(check, data, entries)
     _check_merged_required(check, entries, merged)
+    _check_callback_urls(check, check.data, ())
+
+
+def _check_callback_urls(check: FileCheck, value: Any, path: JsonPath) -> None:
+    """Every callback URL as the HTTP client reads it: one it would read otherwise than written
+    (a password holding an unencoded # / ? [ ]) would send the callbacks somewhere else."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = (*path, key)
+            if key == "url" and path[-1:] == ("status_callback",) and isinstance(item, str):
+                if read_url(item) is None and not check.is_unresolved(here):
+                    check.error(
+                        check.location(here),
+                        f"{format_path(here)}: {shown_url(item)}: the URL does not read as "
+                        "written (percent-encode #, /, ?, [ and ] in its user and password)",
+                    )
+            else:
+                _check_callback_urls(check, item, here)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_callback_urls(check, item, (*path, index))
 
 
 def _name_of(check: FileCheck, index: int, entry: dict[str, Any]) -> str | None:

@@ -239,3 +239,16 @@ def test_schema_and_rule_findings_do_not_repeat_each_other(tmp_path: Path) -> No
         "6:45: error: participants[0].role: 'no such role': use only letters, digits, '.', '_' "
         "and '-' (at most 128)"
     ]
+
+
+def test_a_callback_url_must_read_as_written(tmp_path: Path) -> None:
+    # The HTTP client would take part of this password for the host: the callbacks would go
+    # elsewhere. The password itself is never shown.
+    text = HEAD + (
+        "  - name: alice\n"
+        "    to: '+12065550101'\n"
+        "    status_callback: {url: 'https://ci:s3[cr]t@hooks.example.com/calls'}\n"
+    )
+    [finding] = findings(tmp_path, text)
+    assert finding.startswith("8:28: error: participants[0].status_callback.url: https://***: ")
+    assert "s3" not in finding and "does not read as written" in finding
