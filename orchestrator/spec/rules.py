@@ -59,12 +59,13 @@ def check_rules(check: FileCheck, merged: dict[int, MergedSettings]) -> None:
 
 
 def _check_callback_urls(check: FileCheck, value: Any, path: JsonPath) -> None:
-    """Every callback URL as the HTTP client reads it: one it would read otherwise than written
-    (a password holding an unencoded # / ? [ ]) would send the callbacks somewhere else."""
+    """Every URL as the HTTP client reads it: one it would read otherwise than written (a
+    password holding an unencoded # / ? [ ]) would send the callbacks or fetches elsewhere."""
     if isinstance(value, dict):
         for key, item in value.items():
             here = (*path, key)
-            if key == "url" and path[-1:] == ("status_callback",) and isinstance(item, str):
+            # Not an http(s) URL at all is the schema's finding, said once.
+            if _names_a_url(key) and isinstance(item, str) and item.startswith(_SCHEMES):
                 if read_url(item) is None and not check.is_unresolved(here):
                     check.error(
                         check.location(here),
@@ -76,6 +77,13 @@ def _check_callback_urls(check: FileCheck, value: Any, path: JsonPath) -> None:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_callback_urls(check, item, (*path, index))
+
+
+_SCHEMES = ("http://", "https://")
+
+
+def _names_a_url(key: object) -> bool:
+    return isinstance(key, str) and (key == "url" or key.endswith("_url"))
 
 
 def _name_of(check: FileCheck, index: int, entry: dict[str, Any]) -> str | None:

@@ -252,3 +252,14 @@ def test_a_callback_url_must_read_as_written(tmp_path: Path) -> None:
     [finding] = findings(tmp_path, text)
     assert finding.startswith("8:28: error: participants[0].status_callback.url: https://***: ")
     assert "s3" not in finding and "does not read as written" in finding
+
+
+def test_a_wait_url_must_read_as_written_too(tmp_path: Path) -> None:
+    text = HEAD + (
+        "  - name: alice\n"
+        "    to: '+12065550101'\n"
+        "    wait_url: 'https://ci:s3#cr@hooks.example.com/hold.xml'\n"
+    )
+    [finding] = findings(tmp_path, text)
+    assert finding.startswith("8:15: error: participants[0].wait_url: https://***: ")
+    assert "s3" not in finding
