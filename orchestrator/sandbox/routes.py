@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from orchestrator.sandbox import introspection
 from orchestrator.sandbox.callbacks import DeliveryStats
 from orchestrator.sandbox.dial_fields import named_as_documented
 from orchestrator.sandbox.fields import check_fields, invalid, not_found, read_body
@@ -324,9 +325,9 @@ class IntrospectionRoutes:
         resources added, by which the middleware tells them from the API's."""
         resources: set[web.AbstractResource] = set()
         for path, handler in (
-            (contract.SANDBOX_DIALS_PATH, self.dials),
-            (contract.SANDBOX_HEALTH_PATH, self.health),
-            (contract.SANDBOX_RECORDINGS_PATH, self.recording_media),
+            (introspection.DIALS_PATH, self.dials),
+            (introspection.HEALTH_PATH, self.health),
+            (introspection.RECORDINGS_PATH, self.recording_media),
         ):
             resource = router.add_get(prefix + path, handler).resource
             if resource is not None:

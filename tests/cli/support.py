@@ -27,6 +27,7 @@ from click.testing import CliRunner
 from orchestrator.cli import cli
 from orchestrator.report.envelope import REPORT_SCHEMAS
 from orchestrator.sandbox import SandboxInfo
+from orchestrator.sandbox.introspection import DialRecord, SandboxClient
 from orchestrator.texml.client import TexmlClient
 from tests.engine.support import conference_file, connection_for
 
@@ -182,8 +183,17 @@ class CliSession:
 
         return self.api(look)
 
+    def dials(self) -> list[DialRecord]:
+        """Every dial the sandbox accepted, in order."""
+
+        async def main() -> list[DialRecord]:
+            async with SandboxClient(connection_for(self.info)) as sandbox:
+                return await sandbox.dials()
+
+        return asyncio.run(main())
+
     def dial_count(self) -> int:
-        return len(self.api(lambda c: c.sandbox_dials()))
+        return len(self.dials())
 
 
 def lines_of(output: str) -> list[str]:

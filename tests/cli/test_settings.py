@@ -164,7 +164,7 @@ def test_a_changed_setting_of_a_live_participant(cli: CliSession, case: Case) ->
         assert waiting.returncode == exit_codes.CHANGES  # the live call still has the old one
         assert cli.run("status", str(path), **ENV).returncode == exit_codes.DRIFT
         cli.apply(path, "--redial-changed", "--yes")
-        redialed = cli.api(lambda c: c.sandbox_dials())[dials:]
+        redialed = cli.dials()[dials:]
         assert [d["label"] for d in redialed] == ["bob"]  # exactly once
 
     after = cli.run("plan", str(path), "--detailed-exitcode", **ENV)

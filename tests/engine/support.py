@@ -11,12 +11,12 @@ import yaml
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.settling import PollSchedule
 from orchestrator.sandbox import SandboxInfo, parse_scenario, running_sandbox
+from orchestrator.sandbox.introspection import DialRecord, SandboxClient
 from orchestrator.secret import Secret
 from orchestrator.spec import load_spec
 from orchestrator.spec.model import ConferenceSpec
-from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
-from orchestrator.texml.contract import ConferenceResource, DialRecord, ParticipantResource
+from orchestrator.texml.contract import ConferenceResource, ParticipantResource
 
 FAST = {"time_scale": 0.01, "seed": 7}
 
@@ -80,13 +80,13 @@ def fast_sandbox(**scenario: Any) -> Any:
 
 async def sandbox_dials(info: SandboxInfo) -> list[DialRecord]:
     """Every dial (and placed call) the sandbox accepted, in order."""
-    async with TexmlClient(connection_for(info)) as client:
-        return await client.sandbox_dials()
+    async with SandboxClient(connection_for(info)) as sandbox:
+        return await sandbox.dials()
 
 
 async def sandbox_health(info: SandboxInfo) -> dict[str, Any]:
-    async with TexmlClient(connection_for(info)) as client:
-        return await client.sandbox_health()
+    async with SandboxClient(connection_for(info)) as sandbox:
+        return await sandbox.health()
 
 
 def dialed_once(dials: list[DialRecord], names: list[str]) -> None:

@@ -13,10 +13,10 @@ from orchestrator.engine.apply import apply_with_connection
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.settling import PollSchedule
 from orchestrator.sandbox import SandboxInfo
+from orchestrator.sandbox.introspection import DialRecord, SandboxClient
 from orchestrator.secret import Secret
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
-from orchestrator.texml.contract import DialRecord
 from tests.engine.support import (
     TEST_OPTIONS,
     conference_file,
@@ -30,8 +30,8 @@ EXAMPLES = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.yaml"))
 
 
 async def _dials(info: SandboxInfo) -> list[DialRecord]:
-    async with TexmlClient(connection_for(info)) as client:
-        return await client.sandbox_dials()
+    async with SandboxClient(connection_for(info)) as sandbox:
+        return await sandbox.dials()
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])

@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator.engine.apply import apply_with_connection
 from orchestrator.engine.results import ConferenceResult
-from orchestrator.texml.contract import DialRecord
+from orchestrator.sandbox.introspection import DialRecord
 from tests.engine.support import (
     TEST_OPTIONS,
     conference_file,

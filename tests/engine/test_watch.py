@@ -41,7 +41,14 @@ from orchestrator.sandbox import SandboxInfo
 from orchestrator.texml.client import TexmlClient
 from orchestrator.webhooks.signing import SigningKey
 from orchestrator.webhooks.watch_server import WatchServer, listening
-from tests.engine.support import TEST_OPTIONS, conference_file, connection_for, fast_sandbox, load
+from tests.engine.support import (
+    TEST_OPTIONS,
+    conference_file,
+    connection_for,
+    fast_sandbox,
+    load,
+    sandbox_dials,
+)
 
 # Real time: a hung-up leg is seen within a fifth of a second.
 QUICK = WatchOptions(interval_s=0.2, idle_max_factor=1.0)
@@ -115,8 +122,7 @@ async def watching(
 
 
 async def dials_by_label(info: SandboxInfo) -> Counter[str | None]:
-    async with TexmlClient(connection_for(info)) as client:
-        return Counter(d["label"] for d in await client.sandbox_dials())
+    return Counter(d["label"] for d in await sandbox_dials(info))
 
 
 def dropping_sandbox() -> Any:

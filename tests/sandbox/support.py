@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from orchestrator.sandbox import SandboxInfo, parse_scenario, running_sandbox
+from orchestrator.sandbox import SandboxInfo, introspection, parse_scenario, running_sandbox
 from orchestrator.texml import contract
 
 T = TypeVar("T")
@@ -120,7 +120,7 @@ class Api:
         return str((await self.call(call_sid))["status"])
 
     async def dials(self) -> list[dict[str, Any]]:
-        answer = await self.request("GET", contract.SANDBOX_DIALS_PATH)
+        answer = await self.request("GET", introspection.DIALS_PATH)
         assert answer.status == 200, answer.body
         return list(answer.body["dials"])
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from telnyx.lib.webhook_verification import verify_webhook_signature
 
+from orchestrator.sandbox import introspection
 from orchestrator.sandbox.callbacks import retry_delay
-from orchestrator.texml import contract
 from tests.sandbox.hooks import Arrival, Receiver, receiving
 from tests.sandbox.support import APP, Api, eventually, sandbox_api
 
@@ -38,7 +38,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def _health(api: Api) -> dict[str, Any]:
-    answer = await api.request("GET", contract.SANDBOX_HEALTH_PATH)
+    answer = await api.request("GET", introspection.HEALTH_PATH)
     assert answer.status == 200, answer.body
     return dict(answer.body)
 

@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 
 from orchestrator.errors import ScenarioError
-from orchestrator.sandbox import FIELD_API, ApiBehaviour, Scenario, load_scenario, parse_scenario
+from orchestrator.sandbox import (
+    FIELD_API,
+    ApiBehaviour,
+    Scenario,
+    introspection,
+    load_scenario,
+    parse_scenario,
+)
 from orchestrator.texml import contract
 from tests.sandbox.support import APP, Api, eventually, sandbox_api
 
@@ -20,7 +27,7 @@ ROOM_TEXML = "<Response><Dial><Conference>{name}</Conference></Dial></Response>"
 
 
 async def _health(api: Api) -> dict[str, Any]:
-    answer = await api.request("GET", contract.SANDBOX_HEALTH_PATH)
+    answer = await api.request("GET", introspection.HEALTH_PATH)
     assert answer.status == 200, answer.body
     return dict(answer.body)
 

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 import telnyx
 
-from orchestrator.sandbox import SandboxInfo
+from orchestrator.sandbox import SandboxInfo, introspection
 from orchestrator.sandbox.documents import parse_conference_dial
 from orchestrator.sandbox.fields import ApiFailure
 from orchestrator.texml import contract
@@ -216,7 +216,7 @@ async def test_initiated_calls_count_against_the_dial_limit() -> None:
         assert (refused.status, refused.error["code"]) == (429, contract.CODE_DIAL_RATE_LIMITED)
         assert int(refused.headers[contract.HEADER_RETRY_AFTER]) >= 1
         assert len(await api.dials()) == 2
-        health = (await api.request("GET", contract.SANDBOX_HEALTH_PATH)).body
+        health = (await api.request("GET", introspection.HEALTH_PATH)).body
         assert health["rate_limited"][contract.CODE_DIAL_RATE_LIMITED] == 1
 
 

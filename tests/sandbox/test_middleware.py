@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.sandbox import parse_scenario, running_sandbox
+from orchestrator.sandbox import introspection, parse_scenario, running_sandbox
 from orchestrator.texml import contract
 from tests.sandbox.support import APP, Api, open_api, sandbox_api
 
@@ -17,7 +17,7 @@ ACCESS_LINE = " -> "
 
 
 async def _health(api: Api) -> dict[str, Any]:
-    answer = await api.request("GET", contract.SANDBOX_HEALTH_PATH)
+    answer = await api.request("GET", introspection.HEALTH_PATH)
     assert answer.status == 200, answer.body
     return dict(answer.body)
 
@@ -61,7 +61,7 @@ async def test_a_head_of_the_participant_list_counts_as_one() -> None:
 async def test_introspection_needs_the_token_but_is_never_counted() -> None:
     async with sandbox_api() as api:
         async with open_api(api.info, api_key="KEYwrong") as stranger:
-            refused = await stranger.request("GET", contract.SANDBOX_DIALS_PATH)
+            refused = await stranger.request("GET", introspection.DIALS_PATH)
         assert refused.status == 401
         assert refused.error["code"] == contract.CODE_AUTHENTICATION_FAILED
         await api.dials()

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from orchestrator.sandbox import SandboxInfo
+from orchestrator.sandbox import SandboxInfo, introspection
 from orchestrator.texml import contract
 from tests.sandbox.support import APP, eventually, open_api, sandbox_api
 
@@ -156,8 +156,8 @@ async def test_authentication(sandbox: SandboxInfo) -> None:
         answer = await wrong.dial("room", To="+12065550100", ApplicationSid=APP)
         assert answer.status == 401
         assert answer.error["code"] == contract.CODE_AUTHENTICATION_FAILED
-        assert (await wrong.request("GET", contract.SANDBOX_DIALS_PATH)).status == 401
-        assert (await wrong.request("GET", contract.SANDBOX_HEALTH_PATH)).status == 401
+        assert (await wrong.request("GET", introspection.DIALS_PATH)).status == 401
+        assert (await wrong.request("GET", introspection.HEALTH_PATH)).status == 401
     async with open_api(sandbox) as api:
         path = sandbox.base_url + api.path(contract.CONFERENCES_PATH)
         async with api.session.get(path, headers={"Authorization": ""}) as response:
@@ -338,7 +338,7 @@ async def test_introspection_lists_every_accepted_dial(sandbox: SandboxInfo) -> 
         assert all(d["conference_sid"] == first["conference_sid"] for d in dials)
         assert 0 <= dials[0]["time"] <= dials[1]["time"] < 30
         assert dials[1]["status"] in ("canceled", "completed")
-        health = (await api.request("GET", contract.SANDBOX_HEALTH_PATH)).body
+        health = (await api.request("GET", introspection.HEALTH_PATH)).body
         assert health["status"] == "ok" and health["dials"] == 2
 
         async def answered() -> bool:
