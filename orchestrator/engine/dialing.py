@@ -32,7 +32,6 @@ What the API may do that a dial survives:
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -162,6 +161,7 @@ class Dialer:
         self.pacer = account.pacer
         self.options = account.options
         self.stop = account.halt  # no new dial once halted, for whatever reason
+        self.clock = account.clock
         self.creation = creation
         self.on_wire = 0  # dial requests sent whose answer has not arrived
         self.ledgers: dict[str, DialLedger] = {}
@@ -247,7 +247,7 @@ class Dialer:
                 # Nothing left this machine: wait and try again, until the API counts as gone.
                 refused_connections += 1
                 delay = min(_REFUSED_FIRST_S * 2 ** (refused_connections - 1), _REFUSED_MAX_S)
-                await sleep_unless(delay, self.stop)
+                await sleep_unless(delay, self.stop, self.clock)
                 if self.client.unreachable_for() >= self.options.give_up_s:
                     self.account.give_up_if_gone()
                     raise
@@ -329,9 +329,9 @@ class Dialer:
             if call is not None:
                 self._confirmed(participant, destination, call["sid"])
                 return await self._await_conference(participant, destination, claim, call["sid"])
-            if time.monotonic() >= deadline:
+            if self.clock.now() >= deadline:
                 return self._ruled_out(participant, lost)
-            await sleep_unless(delay, self.stop)
+            await sleep_unless(delay, self.stop, self.clock)
             if self.stop.is_set():
                 raise Stopped
             delay = min(delay * self.options.poll.factor, self.options.poll.max_s)
@@ -354,9 +354,9 @@ class Dialer:
             if call_sid:
                 self._confirmed(participant, destination, call_sid)
                 return call_sid
-            if time.monotonic() >= deadline:
+            if self.clock.now() >= deadline:
                 self._ruled_out(participant, lost)
-            await sleep_unless(delay, self.stop)
+            await sleep_unless(delay, self.stop, self.clock)
             if self.stop.is_set():
                 raise Stopped
             delay = min(delay * self.options.poll.factor, self.options.poll.max_s)
@@ -383,7 +383,7 @@ class Dialer:
         listed = await self.client.list_calls(
             to=destination, since=(local_now - timedelta(days=1)).date()
         )
-        elapsed = time.monotonic() - lost.sent_at
+        elapsed = self.clock.now() - lost.sent_at
         # Dates are whole seconds, and the server's clock is read from a whole-second Date.
         earliest = (listed.server_time or local_now) - timedelta(seconds=elapsed + _CLOCK_SLACK_S)
         held = self.known_calls | self._held_calls()
@@ -440,7 +440,7 @@ class Dialer:
                         return False
                     if sent_at is None:
                         self.on_wire += 1
-                    sent_at = time.monotonic()
+                    sent_at = self.clock.now()
                     return True
 
                 try:
@@ -525,11 +525,11 @@ class Dialer:
         """Wait for a creating call to make the conference: the call's SID once it has (the
         conference's SID is published by then), or how the call ended without making it."""
         ring_s = participant.settings.timeout or contract.DEFAULT_TIMEOUT_S
-        deadline = time.monotonic() + ring_s + self.options.settle_timeout_s
+        deadline = self.clock.now() + ring_s + self.options.settle_timeout_s
         poll = self.options.poll
         delay = poll.first_s
         conference_sid: str | None = None
-        while time.monotonic() < deadline and not self.stop.is_set():
+        while self.clock.now() < deadline and not self.stop.is_set():
             if conference_sid is None:
                 found = await find_conference(self.client, self.spec)
                 conference_sid = found["sid"] if found is not None else None
@@ -544,7 +544,7 @@ class Dialer:
                 if state is not None:
                     claim.created(None)
                     return CreatorEnded(state, call_sid)
-            await sleep_unless(delay, self.stop)
+            await sleep_unless(delay, self.stop, self.clock)
             delay = min(delay * poll.factor, poll.max_s)
         claim.created(conference_sid)
         if conference_sid is None:

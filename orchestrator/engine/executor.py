@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +64,7 @@ class ConferenceRun:
         self.client = account.client
         self.options = account.options
         self.stop = account.halt  # no new dial once halted, for whatever reason
+        self.clock = account.clock
         self.creation = Creation(plan.conference_sid, plan.creator)
         self.dialer = Dialer(self.spec, account, self.creation, self._held_calls)
         self._watcher: LegWatcher | None = None
@@ -209,7 +209,7 @@ class ConferenceRun:
         for index, destination in enumerate(participant.to):
             for attempt in range(tries_per_number):
                 if attempt > 0 and retry is not None and retry.interval_s > 0:
-                    await sleep_unless(retry.interval_s, self.stop)
+                    await sleep_unless(retry.interval_s, self.stop, self.clock)
                 if self.stop.is_set():
                     raise Stopped
                 if last is not None and index > 0 and attempt == 0:
@@ -346,7 +346,7 @@ class ConferenceRun:
     ) -> tuple[str | None, LegState | None]:
         """The call's answered_by once detection has run (None after ``timeout_s``), or how the
         call ended before it had."""
-        deadline = time.monotonic() + timeout_s
+        deadline = self.clock.now() + timeout_s
         poll = self.options.poll
         delay = poll.first_s
         while not self.stop.is_set():
@@ -358,9 +358,9 @@ class ConferenceRun:
                 gone = ended_state(call.get("status"))
                 if gone is not None:
                     return None, gone
-            if time.monotonic() >= deadline:
+            if self.clock.now() >= deadline:
                 break
-            await sleep_unless(delay, self.stop)
+            await sleep_unless(delay, self.stop, self.clock)
             delay = min(delay * poll.factor, poll.max_s)
         return None, None
 
@@ -368,7 +368,9 @@ class ConferenceRun:
         """How the leg settled; None if it had not when waiting stopped or timed out."""
         if self._watcher is None:
             self._watcher = self._new_watcher()
-        return await within(self._watcher.watch(call_sid), self.stop, self.options.settle_timeout_s)
+        return await within(
+            self._watcher.watch(call_sid), self.stop, self.options.settle_timeout_s, self.clock
+        )
 
     def _new_watcher(self) -> LegWatcher:
         assert self.sid is not None
@@ -418,15 +420,15 @@ class ConferenceRun:
         with contextlib.suppress(NotFoundError):
             await self.client.delete_participant(self.sid, call_sid)
         # A new dial with the same Label is refused while the old leg is still listed.
-        deadline = time.monotonic() + self.options.settle_timeout_s
+        deadline = self.clock.now() + self.options.settle_timeout_s
         poll = self.options.poll
         delay = poll.first_s
         while await self.client.find_participant(self.sid, call_sid) is not None:
             if self.stop.is_set():
                 raise Stopped
-            if time.monotonic() >= deadline:
+            if self.clock.now() >= deadline:
                 return False
-            await sleep_unless(delay, self.stop)
+            await sleep_unless(delay, self.stop, self.clock)
             delay = min(delay * poll.factor, poll.max_s)
         return True
 

@@ -1,14 +1,15 @@
 """Waiting for something unless the run is stopped first.
 
 Every wait in a run races the stop event (Ctrl-C, a signal, the API gone):
-these helpers are that race, written once.
+these helpers are that race, written once. Timeouts are kept by the run's clock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any, TypeVar
+
+from orchestrator.clock import Clock, wait_first
 
 T = TypeVar("T")
 
@@ -40,20 +41,24 @@ async def result_unless(future: asyncio.Future[T], stop: asyncio.Event) -> T:
     raise Stopped
 
 
-async def within(future: asyncio.Future[T], stop: asyncio.Event, timeout_s: float) -> T | None:
+async def within(
+    future: asyncio.Future[T], stop: asyncio.Event, timeout_s: float, clock: Clock
+) -> T | None:
     """The future's result if it comes within ``timeout_s`` and before ``stop``; else None."""
     stopped = asyncio.ensure_future(stop.wait())
-    waiters: set[asyncio.Future[Any]] = {future, stopped}
     try:
-        done, _ = await asyncio.wait(
-            waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
+        done = await wait_first({future, stopped}, timeout_s, clock)
     finally:
         stopped.cancel()
     return future.result() if future in done else None
 
 
-async def sleep_unless(seconds: float, stop: asyncio.Event) -> None:
+async def sleep_unless(seconds: float, stop: asyncio.Event, clock: Clock) -> None:
     """Sleep for ``seconds``, or less if ``stop`` is set meanwhile."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    if stop.is_set():
+        return
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await wait_first({stopped}, seconds, clock)
+    finally:
+        stopped.cancel()
