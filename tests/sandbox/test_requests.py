@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.sandbox import SandboxInfo, introspection
 from orchestrator.texml import contract
-from tests.sandbox.support import APP, eventually, open_api, sandbox_api
+from tests.sandbox.support import APP, eventually, open_api, stepped_api
 
 
 async def test_form_body_dial_with_every_kind_of_field(sandbox: SandboxInfo) -> None:
@@ -312,7 +312,7 @@ async def test_calls_list_filters_by_number_status_and_date(sandbox: SandboxInfo
 
 
 async def test_calls_list_shows_a_new_call_only_after_the_calls_lag() -> None:
-    async with sandbox_api(time_scale=0.01, api={"calls_lag_s": 100}) as api:
+    async with stepped_api(api={"calls_lag_s": 100}) as api:
         dialed = await api.dial_ok("room", To="+12065550100", ApplicationSid=APP)
         calls_path = contract.CALLS_PATH.format(account_sid=api.info.account_sid)
         assert (await api.request("GET", calls_path)).body["calls"] == []
@@ -321,7 +321,10 @@ async def test_calls_list_shows_a_new_call_only_after_the_calls_lag() -> None:
             calls = (await api.request("GET", calls_path)).body["calls"]
             return [c["sid"] for c in calls] or None
 
-        assert await eventually(listed) == [dialed["call_sid"]]
+        await api.advance(99)
+        assert await listed() is None
+        await api.advance(1)
+        assert await listed() == [dialed["call_sid"]]
 
 
 async def test_introspection_lists_every_accepted_dial(sandbox: SandboxInfo) -> None:
