@@ -20,11 +20,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from telnyx.lib.webhook_verification import verify_webhook_signature
 
 from orchestrator.serving import SHUTDOWN_GRACE_S
 from orchestrator.texml import contract
 from orchestrator.webhooks.signing import SigningKey
+from tests.sdk import verify_webhook_signature
 
 TOKEN = "KEYcli-test-3b9d"
 

@@ -12,12 +12,12 @@ from itertools import pairwise
 from typing import Any
 
 import pytest
-from telnyx.lib.webhook_verification import verify_webhook_signature
 
 from orchestrator.sandbox import introspection
 from orchestrator.sandbox.callbacks import retry_delay
 from tests.sandbox.hooks import Arrival, Receiver, receiving
 from tests.sandbox.support import APP, Api, eventually, sandbox_api, stepped_api
+from tests.sdk import verify_webhook_signature
 
 HANGS_UP = "+15550000005"  # hangs up ten simulated seconds after answering
 NUMBERS = {

@@ -8,7 +8,6 @@ from xml.sax.saxutils import quoteattr
 
 import aiohttp
 import pytest
-import telnyx
 
 from orchestrator.sandbox import SandboxInfo, introspection
 from orchestrator.sandbox.documents import parse_conference_dial
@@ -16,6 +15,7 @@ from orchestrator.sandbox.fields import ApiFailure
 from orchestrator.texml import contract
 from tests.sandbox.hooks import receiving
 from tests.sandbox.support import APP, Answer, Api, eventually, sandbox_api
+from tests.sdk import telnyx
 
 SLOW = "+15550000004"  # answers after 10 simulated seconds (100 ms at time_scale 0.01)
 NO_ANSWER = "+15550000001"

@@ -6,10 +6,10 @@ import asyncio
 import time
 
 import pytest
-import telnyx
 
 from orchestrator.sandbox import SandboxInfo
 from tests.sandbox.support import APP
+from tests.sdk import telnyx
 
 NO_ANSWER = "+15550000001"
 

@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 from aiohttp import web
-from telnyx.lib.webhook_verification import verify_webhook_signature
 from yarl import URL
 
 from orchestrator.webhooks.receiver import Receiver, describe, event_name
@@ -26,6 +25,7 @@ from orchestrator.webhooks.signing import (
     public_key_from,
     verify,
 )
+from tests.sdk import verify_webhook_signature
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JOIN = b"StatusCallbackEvent=participant-join&ConferenceSid=c-1&CallSid=v3%3Aabc&ParticipantLabel=alice&SequenceNumber=3"

@@ -9,7 +9,6 @@ import stat
 from pathlib import Path
 
 import pytest
-from telnyx.lib.webhook_verification import verify_webhook_signature
 
 from orchestrator.errors import ConfigError
 from orchestrator.webhooks.signing import (
@@ -21,6 +20,7 @@ from orchestrator.webhooks.signing import (
     signed_payload,
     verify,
 )
+from tests.sdk import verify_webhook_signature
 
 BODY = b"CallSid=v3%3Aabc&CallStatus=completed"
 
