@@ -2,7 +2,8 @@
 
 Imported when a test first uses it, not when test modules are collected: importing the
 SDK builds thousands of models (a second and a half of CPU), which every pytest worker
-would otherwise pay whether it runs one of these tests or not.
+would otherwise pay whether it runs one of these tests or not. The tests that use it are
+marked ``USES_SDK``, one group that xdist's loadgroup hands to a single worker.
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ import importlib
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
+
+import pytest
+
+# The tests that use the SDK run on one worker: only that one pays for importing it.
+USES_SDK = pytest.mark.xdist_group("official-sdk")
 
 
 class _Module:

@@ -9,9 +9,12 @@ import pytest
 
 from orchestrator.sandbox import SandboxInfo
 from tests.sandbox.support import APP
-from tests.sdk import telnyx
+from tests.sdk import USES_SDK, telnyx
 
 NO_ANSWER = "+15550000001"
+
+
+pytestmark = USES_SDK
 
 
 def _client(info: SandboxInfo, api_key: str | None = None) -> telnyx.Telnyx:
