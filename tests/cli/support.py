@@ -15,8 +15,9 @@ import contextlib
 import functools
 import inspect
 import json
+import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,11 +60,32 @@ def _runner() -> CliRunner:
     return CliRunner()
 
 
+# The loggers a command may set up for the process (-v, the sandbox's log): put back as they
+# were after each command run in this process, so a later test's log capture sees them.
+CONFIGURED_LOGGERS = ("orchestrator.requests", "orchestrator.sandbox")
+
+
+@contextlib.contextmanager
+def loggers_restored() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in CONFIGURED_LOGGERS]
+    saved = [(log.level, log.propagate, list(log.handlers)) for log in loggers]
+    try:
+        yield
+    finally:
+        for log, (level, propagate, handlers) in zip(loggers, saved, strict=True):
+            log.setLevel(level)
+            log.propagate = propagate
+            log.handlers[:] = handlers
+
+
 def invoke(*args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Ran:
     """``orchestrator ARGS`` in this process, with no TELNYX_* or ORCH* settings but ``env``'s."""
     overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith(OWN_SETTINGS)}
     overrides.update(env or {})
-    with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+    with (
+        contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext(),
+        loggers_restored(),
+    ):
         # catch_exceptions=False: what would be a traceback in a subprocess fails the test.
         result = _runner().invoke(
             cli, list(args), env=overrides, catch_exceptions=False, prog_name="orchestrator"
