@@ -21,6 +21,7 @@ def field(tmp_path: Path) -> Iterator[CliSession]:
 
 
 @pytest.mark.parametrize("with_record", [True, False], ids=["record", "no-record"])
+@pytest.mark.long
 def test_plan_status_and_down_know_the_call_that_created_the_conference(
     field: CliSession, with_record: bool
 ) -> None:

@@ -32,6 +32,9 @@ from orchestrator.serving import SHUTDOWN_GRACE_S
 from tests.cli.support import OWN_SETTINGS, CliSession
 from tests.engine.support import conference_file, numbered
 
+# Every test runs orchestrator processes and signals them.
+pytestmark = pytest.mark.long
+
 PEOPLE = 30
 
 

@@ -187,6 +187,7 @@ async def test_wrong_api_key_stops_before_dialing(tmp_path: Path) -> None:
     assert {p.observed for p in result.participants} == {"not-dialed"}
 
 
+@pytest.mark.long  # the client's retries of a refused connection, in real time
 async def test_unreachable_api_is_one_clear_error(tmp_path: Path) -> None:
     path = conference_file(tmp_path, numbered(2))
     async with fast_sandbox() as info:

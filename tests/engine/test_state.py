@@ -246,6 +246,7 @@ def _replace(document: Any, place: tuple[str, ...], value: Any) -> Any:
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(place=st.sampled_from(PLACES), value=json_values)
+@pytest.mark.long
 def test_any_json_in_the_record_loads_or_warns_and_what_loads_writes_back(
     tmp_path: Path, place: tuple[str, ...], value: Any
 ) -> None:
@@ -440,6 +441,7 @@ def _holding_process(tmp_path: Path) -> subprocess.Popen[str]:
     return process
 
 
+@pytest.mark.long
 async def test_another_process_holding_the_lock_is_waited_for_by_pid(tmp_path: Path) -> None:
     process = _holding_process(tmp_path)
     store, _ = store_in(tmp_path / "state")

@@ -26,6 +26,9 @@ from orchestrator.texml import contract
 from orchestrator.webhooks.signing import SigningKey
 from tests.sdk import USES_SDK, verify_webhook_signature
 
+# Every test runs the sandbox as a process of its own.
+pytestmark = pytest.mark.long
+
 TOKEN = "KEYcli-test-3b9d"
 
 
