@@ -3,7 +3,7 @@
 Imported when a test first uses it, not when test modules are collected: importing the
 SDK builds thousands of models (a second and a half of CPU), which every pytest worker
 would otherwise pay whether it runs one of these tests or not. The tests that use it are
-marked ``USES_SDK``, one group that xdist's loadgroup hands to a single worker.
+marked ``uses_sdk``: one group that xdist's loadgroup hands to a single worker.
 """
 
 from __future__ import annotations
@@ -11,12 +11,22 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-# The tests that use the SDK run on one worker: only that one pays for importing it.
-USES_SDK = pytest.mark.xdist_group("official-sdk")
+T = TypeVar("T")
+
+# The tests that use the SDK run on one worker, the only one that pays for importing it; and
+# as that takes seconds, they are long (left out of the quick loop).
+USES_SDK = [pytest.mark.xdist_group("official-sdk"), pytest.mark.long]
+
+
+def uses_sdk(test: T) -> T:
+    """Marks a test as one that uses the SDK (``USES_SDK``)."""
+    for mark in USES_SDK:
+        test = mark(test)
+    return test
 
 
 class _Module:

@@ -16,7 +16,7 @@ from orchestrator.sandbox import introspection
 from orchestrator.sandbox.callbacks import retry_delay
 from tests.sandbox.hooks import Arrival, Receiver, receiving
 from tests.sandbox.support import APP, Api, eventually, sandbox_api, stepped_api
-from tests.sdk import USES_SDK, verify_webhook_signature
+from tests.sdk import uses_sdk, verify_webhook_signature
 
 HANGS_UP = "+15550000005"  # hangs up ten simulated seconds after answering
 NUMBERS = {
@@ -58,7 +58,7 @@ def test_retries_wait_one_two_four_seconds_then_double_up_to_a_minute() -> None:
     assert [retry_delay(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
 
 
-@USES_SDK
+@uses_sdk
 async def test_a_receiver_that_fails_twice_still_gets_the_event_with_one_event_id(
     receiver: Receiver,
 ) -> None:

@@ -15,7 +15,7 @@ from orchestrator.sandbox.fields import ApiFailure
 from orchestrator.texml import contract
 from tests.sandbox.hooks import receiving
 from tests.sandbox.support import APP, Answer, Api, eventually, sandbox_api
-from tests.sdk import USES_SDK, telnyx
+from tests.sdk import telnyx, uses_sdk
 
 SLOW = "+15550000004"  # answers after 10 simulated seconds (100 ms at time_scale 0.01)
 NO_ANSWER = "+15550000001"
@@ -394,7 +394,7 @@ async def test_reset_after_commit_places_the_call_but_drops_the_answer() -> None
         assert (await conference_named(api, "lost"))["status"] == "in-progress"
 
 
-@USES_SDK
+@uses_sdk
 def test_the_official_sdk_places_the_call(sandbox_thread: SandboxInfo) -> None:
     account = sandbox_thread.account_sid
     with telnyx.Telnyx(

@@ -11,7 +11,7 @@ from orchestrator.sandbox import parse_scenario, running_sandbox
 from orchestrator.webhooks.signing import SigningKey
 from tests.sandbox.hooks import Arrival, Receiver, receiving
 from tests.sandbox.support import APP, open_api, sandbox_api
-from tests.sdk import USES_SDK, verify_webhook_signature, webhook_verification_error
+from tests.sdk import uses_sdk, verify_webhook_signature, webhook_verification_error
 
 # Hangs up ten simulated seconds after answering; human, so detection reports after 2.5 s.
 CALLEE = "+15550000005"
@@ -72,7 +72,7 @@ async def _every_kind(receiver: Receiver, method: str) -> tuple[str, list[Arriva
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
-@USES_SDK
+@uses_sdk
 async def test_every_kind_of_callback_verifies_with_the_official_sdk(
     receiver: Receiver, method: str
 ) -> None:
@@ -93,7 +93,7 @@ async def test_every_kind_of_callback_verifies_with_the_official_sdk(
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
-@USES_SDK
+@uses_sdk
 async def test_a_tampered_payload_or_another_key_fails(receiver: Receiver, method: str) -> None:
     public_key, arrivals = await _every_kind(receiver, method)
     other_key = SigningKey.generate().public_key
@@ -110,7 +110,7 @@ async def test_a_tampered_payload_or_another_key_fails(receiver: Receiver, metho
                 verify_webhook_signature(b"", arrival.headers, public_key)
 
 
-@USES_SDK
+@uses_sdk
 async def test_a_given_signing_key_signs_and_is_reported(receiver: Receiver) -> None:
     key = SigningKey.generate()
     scenario = parse_scenario({"time_scale": 0.01, "seed": 1})

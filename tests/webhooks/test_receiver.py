@@ -25,7 +25,7 @@ from orchestrator.webhooks.signing import (
     public_key_from,
     verify,
 )
-from tests.sdk import USES_SDK, verify_webhook_signature
+from tests.sdk import uses_sdk, verify_webhook_signature
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JOIN = b"StatusCallbackEvent=participant-join&ConferenceSid=c-1&CallSid=v3%3Aabc&ParticipantLabel=alice&SequenceNumber=3"
@@ -44,7 +44,7 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-@USES_SDK
+@uses_sdk
 def test_our_signatures_verify_with_the_official_sdk_and_tampering_fails() -> None:
     key = SigningKey.generate()
     headers = key.headers(JOIN)
@@ -75,7 +75,7 @@ def test_a_callback_in_one_line() -> None:
     assert re.fullmatch(r"\[verified\] \d\d:\d\d:\d\d participant-join call=v3:abc label=a", line)
 
 
-@USES_SDK
+@uses_sdk
 async def test_the_receiver_prints_verifies_rejects_and_forwards() -> None:
     key = SigningKey.generate()
     forwarded: list[tuple[str, bytes, dict[str, str]]] = []

@@ -20,12 +20,12 @@ from orchestrator.webhooks.signing import (
     signed_payload,
     verify,
 )
-from tests.sdk import USES_SDK, verify_webhook_signature
+from tests.sdk import uses_sdk, verify_webhook_signature
 
 BODY = b"CallSid=v3%3Aabc&CallStatus=completed"
 
 
-@USES_SDK
+@uses_sdk
 def test_a_signature_verifies_here_and_with_the_official_sdk() -> None:
     key = SigningKey.generate()
     headers = key.headers(BODY)
