@@ -161,6 +161,7 @@ async def test_a_form_only_api_is_sent_forms_after_one_415_each(tmp_path: Path) 
     ]
 
 
+@pytest.mark.long  # sixty dials over HTTP, in real time, a quarter of their answers garbled
 async def test_malformed_answers_are_ambiguous_dials_never_a_crash(tmp_path: Path) -> None:
     path = conference_file(tmp_path, numbered(60))
     options = dataclasses.replace(TEST_OPTIONS, dials_per_second=0)
