@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -54,3 +55,10 @@ def read_only_folder(tmp_path: Path) -> Iterator[Path]:
         pytest.skip("no folder here refuses new files to this user")
     finally:
         folder.chmod(0o755)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection built (modules, test items, strategies) lives to the end: keep the
+    garbage collector from walking it again at every full collection, the last ones at exit
+    included."""
+    gc.freeze()
