@@ -5,6 +5,7 @@ memory on a stepped clock (``stepped_sandbox``), where a run takes no real time 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -158,7 +159,9 @@ class SteppedSandbox:
 @asynccontextmanager
 async def stepped_sandbox(**scenario: Any) -> AsyncIterator[SteppedSandbox]:
     """The sandbox in memory on a stepped clock; simulated time is the clock's own unless the
-    scenario gives a time_scale."""
+    scenario gives a time_scale. The jitter of the client's retries comes from the random
+    module: seeded here, so that a run goes the same way every time, as its clock does."""
+    random.seed(scenario.get("seed", 7))
     clock = SteppedClock()
     merged = parse_scenario({"seed": 7, **scenario})
     async with in_memory_sandbox(merged, clock=clock) as inner:
