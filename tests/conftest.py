@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,39 +27,6 @@ def sandbox_thread() -> Iterator[SandboxInfo]:
     """The sandbox in a background thread, for synchronous clients."""
     with sandbox_in_thread(parse_scenario(FAST_SCENARIO)) as info:
         yield info
-
-
-def _shares(total: int, workers: int) -> list[int]:
-    """Where each worker's share of the list starts: xdist's worksteal hands out the list in
-    contiguous shares (``remaining // workers_left`` each) before any stealing."""
-    starts, position = [], 0
-    for left in range(workers, 0, -1):
-        starts.append(position)
-        position += (total - position) // left
-    return starts
-
-
-@pytest.hookimpl(trylast=True)  # after -m and -k have deselected what they do
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each long test at the head of a different worker's share, so that they run side by side
-    and overlap everything else; the rest keep their order. Without xdist: long tests first."""
-    long = [item for item in items if item.get_closest_marker("long") is not None]
-    if not long:
-        return
-    rest = [item for item in items if item.get_closest_marker("long") is None]
-    workerinput = getattr(config, "workerinput", None)
-    workers = int(workerinput["workercount"]) if workerinput else 1
-    heads = _shares(len(items), workers)[: len(long)]
-    ordered: list[pytest.Item] = []
-    first, extra = long[: len(heads)], long[len(heads) :]
-    for index in range(len(items)):
-        if first and index in heads:
-            ordered.append(first.pop(0))
-        elif extra:
-            ordered.append(extra.pop(0))  # more long tests than workers: soon after the first
-        else:
-            ordered.append(rest.pop(0))
-    items[:] = ordered
 
 
 def _writable(folder: Path) -> bool:
@@ -96,3 +64,10 @@ def browser() -> Iterator[object]:
 
     with launched() as chromium:
         yield chromium
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What collection built (modules, test items, strategies) lives to the end: keep the
+    garbage collector from walking it again at every full collection, the last ones at exit
+    included."""
+    gc.freeze()

@@ -101,6 +101,7 @@ async def test_an_address_in_use_is_one_line_with_the_label_and_the_hint() -> No
     assert message.endswith("; try --port 0") and "\n" not in message
 
 
+@pytest.mark.long
 async def test_stopping_refuses_new_connections_at_once_and_cuts_a_held_request_after_the_grace() -> (
     None
 ):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from orchestrator.clock import Clock
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.run_model import RunModel
 from orchestrator.pacing.dials import DialPacer
@@ -25,6 +26,11 @@ class Account:
     model: RunModel  # where every step of the run is published
     create_by_call: bool = False  # dialing into a friendly name was refused: create by a call
     gone: str | None = None  # why the run gave up on the API
+
+    @property
+    def clock(self) -> Clock:
+        """The time the run reads: the client's, which its pacing and retries read too."""
+        return self.client.clock
 
     def give_up_if_gone(self) -> None:
         """Halt new dials once the API has answered nothing for ``give_up_s``."""

@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 
+from orchestrator.clock import REAL_CLOCK, Clock
 from orchestrator.engine.account import Account
 from orchestrator.engine.events import (
     ConferenceFailed,
@@ -38,6 +39,7 @@ from orchestrator.spec.model import ConferenceSpec
 from orchestrator.texml import contract
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
+from orchestrator.texml.transport import HttpTransport
 
 
 class NeedsApplication(OrchestratorError):
@@ -214,7 +216,7 @@ async def apply_conference(spec: ConferenceSpec, account: Account) -> None:
     store = account.options.state
     account_sid = spec.account_sid or account.client.connection.account_sid
     try:
-        async with record_lock(store, spec, account_sid, account.options):
+        async with record_lock(store, spec, account_sid, account.options, account.clock):
             recorded = store.load(spec.path, account_sid, spec.conference.name) if store else None
             done = await run_round(spec, account, recorded=recorded)
             if store is not None and done.record is not None:
@@ -236,11 +238,13 @@ async def open_account(
     def paused(seconds: float, why: str) -> None:
         model.publish(DialPaused(file="", conference="", seconds=seconds, why=why, source="api"))
 
-    pacer = pacer or DialPacer(options.dials_per_second, options.dial_window_s, on_pause=paused)
-    halt = asyncio.Event()
-    account = Account(
-        client, pacer, options, stop, halt, ListBudget(options.list_rounds_per_second), model
+    clock = client.clock
+    pacer = pacer or DialPacer(
+        options.dials_per_second, options.dial_window_s, clock=clock, on_pause=paused
     )
+    halt = asyncio.Event()
+    budget = ListBudget(options.list_rounds_per_second, clock=clock)
+    account = Account(client, pacer, options, stop, halt, budget, model)
 
     async def halt_when_due() -> None:
         """Halt on stop, or once the API has not answered for give_up_s."""
@@ -248,7 +252,7 @@ async def open_account(
             account.give_up_if_gone()
             if halt.is_set():
                 return
-            await sleep_unless(1.0, stop)
+            await sleep_unless(1.0, stop, clock)
         halt.set()
 
     watcher = asyncio.create_task(halt_when_due(), name="halt watch")
@@ -281,7 +285,13 @@ async def apply_with_connection(
     options: ApplyOptions,
     stop: asyncio.Event,
     model: RunModel | None = None,
+    *,
+    transport: HttpTransport | None = None,
+    clock: Clock = REAL_CLOCK,
 ) -> list[ConferenceResult]:
-    """Open one client for the account and apply every spec through it."""
-    async with TexmlClient(connection, concurrency=options.concurrency) as client:
+    """Open one client for the account and apply every spec through it (over ``transport``,
+    on ``clock``: the network and real time unless given others)."""
+    async with TexmlClient(
+        connection, transport=transport, clock=clock, concurrency=options.concurrency
+    ) as client:
         return await apply_all(specs, client, options, stop, model)

@@ -10,7 +10,6 @@ goes on unlocked.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import fcntl
@@ -22,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 
+from orchestrator.clock import REAL_CLOCK, Clock
 from orchestrator.errors import ConfigError
 
 # Longer than an apply normally takes (a leg is waited on for up to 150 s by default, and
@@ -50,13 +50,14 @@ async def holding(
     on_unlocked: Callable[[Path, OSError], None],
     timeout_s: float | None = DEFAULT_LOCK_TIMEOUT_S,
     poll_s: float = 0.15,
+    clock: Clock = REAL_CLOCK,
 ) -> AsyncIterator[None]:
     """Hold the exclusive lock at ``lock_path`` for the length of the block.
 
     While another process (or another open of the same lock) holds it, calls
     ``on_wait`` once with a line naming the holder and polls every ``poll_s``
-    seconds without blocking the event loop; raises :class:`StateLocked` after
-    ``timeout_s`` (None: wait as long as it takes). A lock file that cannot be
+    seconds (of ``clock``) without blocking the event loop; raises :class:`StateLocked`
+    after ``timeout_s`` (None: wait as long as it takes). A lock file that cannot be
     created (``prepare`` makes its folder) calls ``on_unlocked`` and the block runs
     unlocked. The lock is released when the block ends, however it ends.
     """
@@ -72,7 +73,7 @@ async def holding(
     try:
         held = False
         try:
-            await _acquire(fd, lock_path, conference, on_wait, timeout_s, poll_s)
+            await _acquire(fd, lock_path, conference, on_wait, timeout_s, poll_s, clock)
             held = True
         except OSError as error:  # a file system without locks (some network mounts)
             if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
@@ -97,9 +98,10 @@ async def _acquire(
     on_wait: Callable[[str], None] | None,
     timeout_s: float | None,
     poll_s: float,
+    clock: Clock,
 ) -> None:
     """Take the exclusive lock on ``fd``, polling so the event loop keeps running meanwhile."""
-    started = time.monotonic()
+    started = clock.now()
     told = False
     while True:
         try:
@@ -115,11 +117,11 @@ async def _acquire(
                     f"waiting for the lock on {lock_path} "
                     f"({holder}: another apply of this conference)"
                 )
-        waited = time.monotonic() - started
+        waited = clock.now() - started
         if timeout_s is not None and waited >= timeout_s:
             raise StateLocked(lock_path, conference, holder, timeout_s)
         pause = poll_s if timeout_s is None else min(poll_s, timeout_s - waited)
-        await asyncio.sleep(pause)
+        await clock.sleep(pause)
 
 
 def _holder(lock_path: Path) -> str:

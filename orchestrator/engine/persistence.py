@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 from collections.abc import Mapping
 
+from orchestrator.clock import Clock
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.planner import Action, LiveState, Plan
 from orchestrator.engine.results import ParticipantOutcome, State
@@ -15,9 +16,14 @@ from orchestrator.spec.settings_table import SETTINGS, fingerprint
 
 
 def record_lock(
-    store: StateStore | None, spec: ConferenceSpec, account_sid: str, options: ApplyOptions
+    store: StateStore | None,
+    spec: ConferenceSpec,
+    account_sid: str,
+    options: ApplyOptions,
+    clock: Clock,
 ) -> contextlib.AbstractAsyncContextManager[object]:
-    """Two applies of one conference with one local record take turns, as Terraform's do."""
+    """Two applies of one conference with one local record take turns, as Terraform's do
+    (waiting on ``clock``)."""
     if store is None:
         return contextlib.nullcontext()
     return store.locked(
@@ -26,6 +32,7 @@ def record_lock(
         spec.conference.name,
         on_wait=options.notice,
         timeout_s=options.lock_timeout_s,
+        clock=clock,
     )
 
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from dataclasses import dataclass
 
+from orchestrator.clock import Clock
 from orchestrator.engine.results import LegState
 from orchestrator.engine.waiting import PollSchedule
 from orchestrator.errors import NotFoundError, OrchestratorError
@@ -71,9 +71,10 @@ class LegWatcher:
         budget: ListBudget | None = None,
     ) -> None:
         self._client = client
+        self._clock: Clock = client.clock
         self._conference_sid = conference_sid
         self._schedule = schedule or PollSchedule()
-        self._budget = budget or ListBudget(0)
+        self._budget = budget or ListBudget(0, clock=client.clock)
         self._pending: dict[str, _Pending] = {}
         self._added = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -84,7 +85,7 @@ class LegWatcher:
         if entry is None:
             future: asyncio.Future[LegState] = asyncio.get_running_loop().create_future()
             lookup = self._schedule.lookup_s
-            entry = _Pending(future, time.monotonic() + lookup, lookup)
+            entry = _Pending(future, self._clock.now() + lookup, lookup)
             self._pending[call_sid] = entry
             self._added.set()
         if self._task is None:
@@ -108,7 +109,7 @@ class LegWatcher:
                 self._added.clear()
                 await self._added.wait()
                 delay = self._schedule.first_s
-            await asyncio.sleep(delay)
+            await self._clock.sleep(delay)
             self._added.clear()
             try:
                 settled = await self._poll_once()
@@ -134,7 +135,7 @@ class LegWatcher:
         await self._budget.acquire()
         listed = await self._client.list_participants(self._conference_sid)
         status_by_sid = {p.get("call_sid"): p.get("status") for p in listed}
-        now = time.monotonic()
+        now = self._clock.now()
         settled = 0
         to_look_up: list[str] = []
         for call_sid in judged:

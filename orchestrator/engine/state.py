@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.clock import REAL_CLOCK, Clock
 from orchestrator.engine.lock import DEFAULT_LOCK_TIMEOUT_S, holding
 from orchestrator.files import write_atomically
 from orchestrator.spec.schema import DESTINATION_PATTERN, NAME_PATTERN
@@ -136,6 +137,7 @@ class StateStore:
         on_wait: Callable[[str], None] | None = None,
         timeout_s: float | None = DEFAULT_LOCK_TIMEOUT_S,
         poll_s: float = 0.15,
+        clock: Clock = REAL_CLOCK,
     ) -> contextlib.AbstractAsyncContextManager[None]:
         """The exclusive lock on the conference's record for the length of a block
         (``engine.lock.holding``); a lock file that cannot be had only warns."""
@@ -148,6 +150,7 @@ class StateStore:
             on_unlocked=self._warn_unlocked,
             timeout_s=timeout_s,
             poll_s=poll_s,
+            clock=clock,
         )
 
     def _warn_unlocked(self, lock_path: Path, error: OSError) -> None:

@@ -2,17 +2,18 @@
 
 Every wait in a run races the stop event (Ctrl-C, a signal, the API gone):
 these helpers are that race, written once; ``poll`` is the one way a run asks
-the API again and again, backing off, until an answer or a deadline.
+the API again and again, backing off, until an answer or a deadline. Timeouts
+and deadlines are kept by the run's clock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from orchestrator.clock import Clock, wait_first
 
 T = TypeVar("T")
 
@@ -53,14 +54,13 @@ async def result_unless(future: asyncio.Future[T], stop: asyncio.Event) -> T:
     raise Stopped
 
 
-async def within(future: asyncio.Future[T], stop: asyncio.Event, timeout_s: float) -> T | None:
+async def within(
+    future: asyncio.Future[T], stop: asyncio.Event, timeout_s: float, clock: Clock
+) -> T | None:
     """The future's result if it comes within ``timeout_s`` and before ``stop``; else None."""
     stopped = asyncio.ensure_future(stop.wait())
-    waiters: set[asyncio.Future[Any]] = {future, stopped}
     try:
-        done, _ = await asyncio.wait(
-            waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-        )
+        done = await wait_first({future, stopped}, timeout_s, clock)
     finally:
         stopped.cancel()
     return future.result() if future in done else None
@@ -70,25 +70,32 @@ async def poll(
     probe: Callable[[], Awaitable[T | None]],
     stop: asyncio.Event,
     schedule: PollSchedule,
+    clock: Clock,
     *,
     until: float | None = None,
 ) -> T | None:
     """Ask ``probe`` until it answers (not None), backing off as ``schedule`` says; None once
-    ``until`` (monotonic) has passed with no answer. Raises Stopped if ``stop`` is set first."""
+    ``until`` (on ``clock``) has passed with no answer. Raises Stopped if ``stop`` is set
+    first."""
     delay = schedule.first_s
     while True:
         found = await probe()
         if found is not None:
             return found
-        if until is not None and time.monotonic() >= until:
+        if until is not None and clock.now() >= until:
             return None
-        await sleep_unless(delay, stop)
+        await sleep_unless(delay, stop, clock)
         if stop.is_set():
             raise Stopped
         delay = min(delay * schedule.factor, schedule.max_s)
 
 
-async def sleep_unless(seconds: float, stop: asyncio.Event) -> None:
+async def sleep_unless(seconds: float, stop: asyncio.Event, clock: Clock) -> None:
     """Sleep for ``seconds``, or less if ``stop`` is set meanwhile."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    if stop.is_set():
+        return
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await wait_first({stopped}, seconds, clock)
+    finally:
+        stopped.cancel()

@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.clock import REAL_CLOCK, Clock, wait_first
 from orchestrator.engine.account import Account
 from orchestrator.engine.apply import Round, open_account, run_round
 from orchestrator.engine.events import (
@@ -60,6 +61,7 @@ from orchestrator.reading import Unreadable, read_bounded
 from orchestrator.spec.model import ConferenceSpec, Diagnostic, Participant, Reconnect
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
+from orchestrator.texml.transport import HttpTransport
 from orchestrator.yamlfile import MAX_FILE_BYTES
 
 # A callback wakes a conference's round at most this often, whatever arrives: a flood of
@@ -103,7 +105,7 @@ class Watched:
     reconnects: dict[str, _Reconnects] = field(default_factory=dict)
     ended: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    woken_at: float = float("-inf")  # when a wake last started a round (monotonic)
+    woken_at: float = float("-inf")  # when a wake last started a round (the run's clock)
     due_at: float = 0.0
     idle_s: float = 0.0
 
@@ -133,7 +135,8 @@ class Watch:
         self._reload = reload
         self._notice = notice or (lambda line: None)
         self.watched = [Watched(spec, digest_of(spec.path)) for spec in specs]
-        self.started = time.monotonic()
+        self.clock = account.clock
+        self.started = self.clock.now()
         self.rounds = 0
         self.redials = 0
         self.last_round_at: float | None = None
@@ -149,7 +152,7 @@ class Watch:
         await asyncio.gather(*(self._round(w) for w in self.watched))
         stop = self.account.halt
         while not stop.is_set() and not all(w.ended for w in self.watched):
-            now = time.monotonic()
+            now = self.clock.now()
             due = [w for w in self.watched if not w.ended and (w.due_at <= now or _woken(w, now))]
             if due:
                 await asyncio.gather(*(self._round(w) for w in due))
@@ -161,11 +164,11 @@ class Watch:
         live = [w for w in self.watched if not w.ended]
         # A wake that came too soon after the last one is honoured once its spacing is over.
         wakes = [w.woken_at + WAKE_SPACING_S for w in live if w.wake.is_set()]
-        delay = max(0.0, min([w.due_at for w in live] + wakes) - time.monotonic())
+        delay = max(0.0, min([w.due_at for w in live] + wakes) - self.clock.now())
         waiters = [asyncio.ensure_future(w.wake.wait()) for w in live if not w.wake.is_set()]
         waiters.append(asyncio.ensure_future(self.account.halt.wait()))
         try:
-            await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            await wait_first(waiters, delay, self.clock)
         finally:
             for waiter in waiters:
                 waiter.cancel()
@@ -199,7 +202,7 @@ class Watch:
 
     def _redials_due(self, watched: Watched, names: set[str]) -> set[str]:
         """Who is due a redial now; each is announced (``redial 1 of 2``) and counted."""
-        now = time.monotonic()
+        now = self.clock.now()
         due = {
             name
             for name, state in watched.reconnects.items()
@@ -245,7 +248,7 @@ class Watch:
             (s.due_at for s in watched.reconnects.values() if s.due_at is not None),
             default=None,
         )
-        watched.due_at = time.monotonic() + watched.idle_s
+        watched.due_at = self.clock.now() + watched.idle_s
         if next_redial is not None:
             watched.due_at = min(watched.due_at, next_redial)
 
@@ -273,7 +276,7 @@ class Watch:
         memory = watched.memory
         try:
             # Per round, so that an apply meanwhile (or another watcher) can take its turn.
-            async with record_lock(store, spec, account_sid, self.account.options):
+            async with record_lock(store, spec, account_sid, self.account.options, self.clock):
                 if memory is None:
                     memory = (
                         store.load(spec.path, account_sid, spec.conference.name)
@@ -322,7 +325,7 @@ class Watch:
     def _drops(self, watched: Watched) -> bool:
         """Note who left since the last round, and whose redial did not connect, and when
         each may be dialed again."""
-        now = time.monotonic()
+        now = self.clock.now()
         moved = False
         known = self.model.conferences.get(watched.spec.path)
         if known is None:
@@ -439,11 +442,16 @@ async def watch_with_connection(
     model: RunModel | None = None,
     notice: Callable[[str], None] | None = None,
     serve: Serve | None = None,
+    transport: HttpTransport | None = None,
+    clock: Clock = REAL_CLOCK,
 ) -> list[ConferenceResult]:
-    """One client and account for the files of one account, watched until ``stop``."""
+    """One client and account for the files of one account, watched until ``stop`` (over
+    ``transport``, on ``clock``: the network and real time unless given others)."""
     model = model or RunModel(watching=True)
     async with (
-        TexmlClient(connection, concurrency=options.concurrency) as client,
+        TexmlClient(
+            connection, transport=transport, clock=clock, concurrency=options.concurrency
+        ) as client,
         open_account(client, options, stop, model) as account,
     ):
         watch = Watch(specs, account, watch_options, reload=reload, notice=notice)

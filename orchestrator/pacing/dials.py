@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from orchestrator.clock import REAL_CLOCK, Clock
 from orchestrator.pacing.gates import MIN_SHARE, FifoGate, GateStopped, Grant, Pace, backoff_s
 from orchestrator.pacing.headers import RateReport
 
@@ -78,7 +78,7 @@ class DialPacer(FifoGate):
         dials_per_second: float,
         window_s: float,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = REAL_CLOCK,
         on_pause: PauseHook | None = None,
     ) -> None:
         super().__init__(clock=clock)
@@ -90,7 +90,7 @@ class DialPacer(FifoGate):
         self._on_pause = on_pause
         self._finished: deque[float] = deque()  # answer times of the dials still inside a window
         self._outstanding = 0  # dials started whose answer has not arrived yet
-        self._budget: _Budget | None = self._probe(-1, clock())
+        self._budget: _Budget | None = self._probe(-1, clock.now())
         self._budget_source = -1  # the grant whose answer set the budget
         # The API announced a limit no lower than ours: our window mirrors its window.
         self._limit_confirmed = False
@@ -149,7 +149,7 @@ class DialPacer(FifoGate):
         """Whether a dial granted earlier may still leave now (it may have waited for a request
         slot meanwhile): not if a pause began since, a newer answer left no room for it, or the
         limit shrank below what is held."""
-        now = self._clock()
+        now = self.clock.now()
         if now < self.paused_until and ticket.started <= self._paused_at:
             return False
         budget = self._budget
@@ -167,7 +167,7 @@ class DialPacer(FifoGate):
         ticket.sent = False
 
     def pause(self, seconds: float) -> None:
-        self._paused_at = self._clock()
+        self._paused_at = self.clock.now()
         super().pause(seconds)
 
     @asynccontextmanager
@@ -184,7 +184,7 @@ class DialPacer(FifoGate):
         finally:
             self._outstanding -= 1
             if not ticket.refused:
-                self._finished.append(self._clock())
+                self._finished.append(self.clock.now())
             budget = self._budget
             if (
                 budget is not None
@@ -194,7 +194,7 @@ class DialPacer(FifoGate):
             ):
                 # The probe told nothing: it never reached the server (probe again), or its answer
                 # said nothing of the window (go by our own window alone).
-                self._budget = None if ticket.sent else self._probe(ticket.seq, self._clock())
+                self._budget = None if ticket.sent else self._probe(ticket.seq, self.clock.now())
             self.wake()
 
     def accepted(self, ticket: DialTicket, rate: RateReport | None) -> None:
@@ -216,7 +216,7 @@ class DialPacer(FifoGate):
         ticket.refused = True
         self.rate_limited += 1
         self._consecutive += 1
-        now = self._clock()
+        now = self.clock.now()
         wait = rate.wait_s if rate is not None else None
         if wait is None:
             wait = backoff_s(self._consecutive, max(self.window_s, 1.0))
@@ -251,7 +251,7 @@ class DialPacer(FifoGate):
         if ticket.seq <= self._budget_source:
             return
         self._budget_source = ticket.seq
-        until = self._clock() + rate.reset_s
+        until = self.clock.now() + rate.reset_s
         self._budget = _Budget(ticket.seq, rate.remaining, until)
         self.wake()
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
+
+from orchestrator.clock import REAL_CLOCK, Clock, Timer
 
 # How hard a new episode of 429s cuts the pace, and how it climbs back.
 CUT_FACTOR = 0.7
@@ -110,11 +110,11 @@ class Grant:
 class FifoGate:
     """Lets waiting requests through in order, one per free place, woken by one timer."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+    def __init__(self, *, clock: Clock = REAL_CLOCK) -> None:
+        self.clock = clock
         self._granted = 0
         self._waiters: deque[asyncio.Future[Grant]] = deque()
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self._stop_watches: dict[int, asyncio.Task[None]] = {}
         self.paused_until = 0.0
 
@@ -143,7 +143,7 @@ class FifoGate:
             if stop.is_set():
                 raise GateStopped
             self._watch(stop)
-        now = self._clock()
+        now = self.clock.now()
         if not self._waiters and self._blocked_for(now) is None:
             return self._grant(now)
         future: asyncio.Future[Grant] = asyncio.get_running_loop().create_future()
@@ -163,7 +163,7 @@ class FifoGate:
         self._pump()
 
     def pause(self, seconds: float) -> None:
-        self.paused_until = max(self.paused_until, self._clock() + seconds)
+        self.paused_until = max(self.paused_until, self.clock.now() + seconds)
         self._pump()
 
     def _pump(self) -> None:
@@ -175,15 +175,14 @@ class FifoGate:
             if head.done():  # cancelled or stopped
                 self._waiters.popleft()
                 continue
-            now = self._clock()
+            now = self.clock.now()
             wait = self._blocked_for(now)
             if wait is None:
                 self._waiters.popleft()
                 head.set_result(self._grant(now))
                 continue
             if wait != math.inf:
-                loop = asyncio.get_running_loop()
-                self._timer = loop.call_later(max(wait, 0.0), self._pump)
+                self._timer = self.clock.call_later(max(wait, 0.0), self._pump)
             return
 
     def _watch(self, stop: asyncio.Event) -> None:
@@ -224,7 +223,7 @@ class ReadThrottle(FifoGate):
     here: their own limit is the dial pacer's business.
     """
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, *, clock: Clock = REAL_CLOCK) -> None:
         super().__init__(clock=clock)
         self.pace = Pace(0.0)
         self.rate_limited = 0
@@ -242,7 +241,7 @@ class ReadThrottle(FifoGate):
     def limited(self, sent_at: float, hint_s: float | None) -> None:
         self.rate_limited += 1
         self._consecutive += 1
-        now = self._clock()
+        now = self.clock.now()
         self.pace.cut(sent_at, now)
         self.pause(hint_s if hint_s is not None else backoff_s(self._consecutive, 8.0))
 
@@ -253,9 +252,7 @@ class ReadThrottle(FifoGate):
 class ListBudget(FifoGate):
     """At most ``rounds_per_second`` participant-list rounds start, across every conference."""
 
-    def __init__(
-        self, rounds_per_second: float, *, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, rounds_per_second: float, *, clock: Clock = REAL_CLOCK) -> None:
         super().__init__(clock=clock)
         self._spacing = 1.0 / rounds_per_second if rounds_per_second > 0 else 0.0
         self._next = 0.0

@@ -13,6 +13,7 @@ from typing import Final
 
 from aiohttp import web
 
+from orchestrator.clock import REAL_CLOCK, Clock
 from orchestrator.sandbox.callbacks import WebhookSender
 from orchestrator.sandbox.inspector import Inspector
 from orchestrator.sandbox.limits import Counters, dial_limiter, read_limiter
@@ -38,16 +39,19 @@ def create_app(
     signing_key: SigningKey,
     allow_remote_callbacks: bool = False,
     access_log: bool = False,
+    clock: Clock = REAL_CLOCK,
 ) -> web.Application:
     """The sandbox serving ``/v2/...``, signing its callbacks with ``signing_key``;
-    ``access_log``: a line at INFO for every API request (otherwise at DEBUG)."""
+    ``access_log``: a line at INFO for every API request (otherwise at DEBUG); ``clock``:
+    the time its simulation, limits and deliveries run on."""
     webhooks = WebhookSender(
         signing_key=signing_key,
         behaviour=scenario.webhooks,
         seed=scenario.seed,
         allow_remote=allow_remote_callbacks,
+        clock=clock,
     )
-    simulation = Simulation(scenario, account_sid=account_sid, notify=webhooks.send)
+    simulation = Simulation(scenario, account_sid=account_sid, notify=webhooks.send, clock=clock)
     counters = Counters()
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)

@@ -52,6 +52,7 @@ import aiohttp
 from yarl import URL
 
 from orchestrator import __version__
+from orchestrator.clock import REAL_CLOCK, Clock, Timer
 from orchestrator.masking import shown_url
 from orchestrator.sandbox.scenario import WebhookBehaviour
 from orchestrator.texml import contract
@@ -144,8 +145,10 @@ class WebhookSender:
         seed: int = 0,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         allow_remote: bool = False,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self._key = signing_key
+        self._clock = clock
         self._behaviour = behaviour or WebhookBehaviour()
         self._random = random.Random(f"{seed}:webhooks")
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -153,7 +156,7 @@ class WebhookSender:
         self._refused_urls: set[str] = set()
         self._queues: dict[str, asyncio.Queue[_Attempt]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
-        self._timers: set[asyncio.TimerHandle] = set()  # held callbacks and pending retries
+        self._timers: set[Timer] = set()  # held callbacks and pending retries
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
         self.stats = DeliveryStats()
@@ -210,13 +213,13 @@ class WebhookSender:
         if seconds <= 0:
             self._enqueue(attempt)
             return
-        holder: list[asyncio.TimerHandle] = []
+        holder: list[Timer] = []
 
         def due() -> None:
             self._timers.discard(holder[0])
             self._enqueue(attempt)
 
-        handle = asyncio.get_running_loop().call_later(seconds, due)
+        handle = self._clock.call_later(seconds, due)
         holder.append(handle)
         self._timers.add(handle)
 

@@ -47,7 +47,6 @@ the result is in; its call-progress callbacks from then on carry AnsweredBy.
 from __future__ import annotations
 
 import logging
-import time
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -154,7 +153,7 @@ class Lifecycle:
     def enter(self, conference: Conference, leg: Leg, values: Mapping[str, FieldValue]) -> None:
         """Put ``leg`` into ``conference`` with the conference settings its request carried."""
         leg.conference = conference
-        leg.listed_at = time.monotonic() + self._clock.real_seconds(
+        leg.listed_at = self._clock.now() + self._clock.real_seconds(
             self._scenario.api.participant_list_lag_s
         )
         conference.join(leg)
@@ -267,7 +266,7 @@ class Lifecycle:
         now = datetime.now(UTC)
         leg.call_status = "in-progress"
         leg.answered = now
-        leg.answered_at = time.monotonic()
+        leg.answered_at = self._clock.now()
         leg.updated = now
         detection = leg.detection
         if detection is not None:
@@ -371,7 +370,7 @@ class Lifecycle:
         leg.hangup_source = source or default_source
         leg.call_status = call_status
         leg.ended = now
-        leg.ended_at = time.monotonic()
+        leg.ended_at = self._clock.now()
         leg.updated = now
         conference = leg.conference
         if conference is not None:
@@ -428,7 +427,7 @@ class Lifecycle:
             channels=channels,
             subscription=sub,
             created=now,
-            started_at=time.monotonic(),
+            started_at=self._clock.now(),
             updated=now,
         )
         conference.recordings.append(recording)

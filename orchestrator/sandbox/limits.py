@@ -1,8 +1,9 @@
 """Rate limits and request counters: the account's dial limit, the general read limit,
 and what clients asked of the API (reported by /_sandbox/health, read by benchmarks).
 
-Limits run on real (monotonic) time, not simulated time: they protect the API,
-not the calls. Refused requests do not count against a limit.
+Limits run on the sandbox's underlying clock (real time unless a test steps it), not
+simulated time: they protect the API, not the calls. Refused requests do not count
+against a limit.
 """
 
 from __future__ import annotations

@@ -21,10 +21,8 @@ method, 429s by code), so nothing needs to read the access lines.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
-import time
 from collections.abc import Awaitable, Collection
 
 from aiohttp import web
@@ -62,14 +60,15 @@ def sandbox_middleware(
     account_sid = simulation.account.sid
     key = api_key.encode("utf-8")
     level = logging.INFO if access_log else logging.DEBUG
+    clock = simulation.clock.base  # latency and the read limit are real time, not simulated
 
     async def api(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.monotonic()
+        started = clock.now()
         method = request.method
         try:
             counters.asked(method, participant_list=is_participant_list(request))
             if latency_s > 0:
-                await asyncio.sleep(latency_s)
+                await clock.sleep(latency_s)
             if not authorized(request, key):
                 raise unauthorized()
             in_path = request.match_info.get("account_sid")
@@ -77,7 +76,7 @@ def sandbox_middleware(
                 raise not_found(f"no account {in_path}")
             read = method in _READS
             if read:
-                now = time.monotonic()
+                now = clock.now()
                 read_limiter.check(now)
                 limit_headers = read_limiter.accept(now)
             # Fault draws come in this order (error, then the handler's own, then garbling),
@@ -120,7 +119,7 @@ def sandbox_middleware(
                 method,
                 request.path,
                 "connection dropped" if isinstance(response, Dropped) else response.status,
-                (time.monotonic() - started) * 1000,
+                (clock.now() - started) * 1000,
             )
         if inspector is not None:
             await inspector.seen(request, response, started)

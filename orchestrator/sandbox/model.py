@@ -7,7 +7,6 @@ live leg has this SID or Label). How records change over time is in
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Final
 
+from orchestrator.clock import Timer
 from orchestrator.sandbox.scenario import DEFAULT_BEHAVIOUR, NumberBehaviour
 from orchestrator.texml import contract
 from orchestrator.texml.contract import (
@@ -74,7 +74,7 @@ class Departed:
     seq: int
     call_sid: str
     label: str | None
-    until: float  # monotonic
+    until: float  # a moment of the sandbox's clock
     view: ParticipantResource
 
 
@@ -88,7 +88,7 @@ class Recording:
     channels: int
     subscription: Subscription | None
     created: datetime
-    started_at: float  # monotonic seconds
+    started_at: float  # a moment of the sandbox's clock
     status: RecordingStatus = "processing"
     duration: int | None = None
     updated: datetime | None = None
@@ -141,15 +141,15 @@ class Leg:
     listed_at: float = 0.0
     call_status: CallStatus = "ringing"
     answered: datetime | None = None
-    answered_at: float | None = None  # monotonic, for durations
+    answered_at: float | None = None  # a moment of the sandbox's clock, for durations
     ended: datetime | None = None
-    ended_at: float | None = None  # monotonic: a duration ends here, not at the next read
+    ended_at: float | None = None  # a moment: a duration ends here, not at the next read
     # Why the leg ended, as the completed callback's HangupCause and HangupSource say it.
     hangup_cause: str = ""
     hangup_source: str = ""
     recording: Recording | None = None
     callback_sequence: int = 0
-    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    timers: list[Timer] = field(default_factory=list)
     # What the scenario says this call to its number does (its first or a later call).
     behaviour: NumberBehaviour = DEFAULT_BEHAVIOUR
     detection: Detection | None = None

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, Final
 
+from orchestrator.sandbox import introspection
 from orchestrator.sandbox.clock import SimulatedClock
 from orchestrator.sandbox.model import Account, Conference, Leg, Recording
 from orchestrator.sandbox.scenario import ApiBehaviour
@@ -47,7 +48,7 @@ def media_url(account: Account, recording: Recording) -> str | None:
     """Where a completed recording's audio is served (by the sandbox itself)."""
     if recording.status != "completed":
         return None
-    path = contract.SANDBOX_RECORDINGS_PATH.format(recording_sid=recording.sid)
+    path = introspection.RECORDINGS_PATH.format(recording_sid=recording.sid)
     return f"{account.public_base}{path}"
 
 
@@ -190,7 +191,7 @@ class Resources:
 
     def dial_record(self, leg: Leg) -> dict[str, Any]:
         """One entry of /_sandbox/dials."""
-        record: contract.DialRecord = {
+        record: introspection.DialRecord = {
             "conference_sid": leg.conference.sid if leg.conference is not None else None,
             "label": leg.label,
             "to": leg.to,

@@ -14,12 +14,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from orchestrator.sandbox import introspection
 from orchestrator.sandbox.callbacks import DeliveryStats
 from orchestrator.sandbox.dial_fields import named_as_documented
 from orchestrator.sandbox.fields import check_fields, invalid, not_found, read_body
@@ -122,7 +122,7 @@ class ApiRoutes:
             if leg is not None:
                 return leg
         if departed:
-            now = time.monotonic()
+            now = self.sim.clock.now()
             for name in refs:
                 gone = conference.departed_one(name, now)
                 if gone is not None:
@@ -186,7 +186,7 @@ class ApiRoutes:
     async def dial(self, request: web.Request) -> web.StreamResponse:
         raw = await self._body(request)
         # From here to the answer nothing awaits: the checks and the dial are one step.
-        now = time.monotonic()
+        now = self.sim.clock.now()
         self.dial_limiter.check(now)
         ref = _strip_json(request.match_info["conference_sid"])
         values = check_fields(raw, contract.DIAL_FIELDS)
@@ -203,7 +203,7 @@ class ApiRoutes:
         base = self.views.account_path(contract.PARTICIPANTS_PATH, conference_sid=conference.sid)
         # A new leg is listed only once the scenario's list lag has passed since it joined;
         # one hung up through the API, until its hang-up lag has passed.
-        now = time.monotonic()
+        now = self.sim.clock.now()
         shown: list[Leg | Departed] = [
             leg for leg in conference.live_legs() if leg.listed_at <= now
         ]
@@ -242,7 +242,7 @@ class ApiRoutes:
     async def initiate_call(self, request: web.Request) -> web.StreamResponse:
         raw = await self._body(request)
         # As for a dial, nothing awaits from the checks to the answer.
-        now = time.monotonic()
+        now = self.sim.clock.now()
         self.dial_limiter.check(now)
         values = check_fields(raw, contract.INITIATE_CALL_FIELDS)
         leg = named_as_documented(raw, lambda: self.sim.initiate_call(values))
@@ -275,7 +275,7 @@ class ApiRoutes:
         query = request.query
         filters: dict[str, str] = {}
         # Eventually consistent, as GET Calls/{sid}: a new call is listed once the lag passed.
-        now = time.monotonic()
+        now = self.sim.clock.now()
         items = [leg for leg in self.sim.account.calls.values() if leg.known_at <= now]
         for field, attribute in (("To", "to"), ("From", "from_")):
             if wanted := query.get(field):
@@ -303,7 +303,7 @@ class ApiRoutes:
         if leg is None and ref.endswith(".json"):
             leg = calls.get(ref[: -len(".json")])
         # Calls is eventually consistent: a new call is unknown until the scenario's lag passed.
-        if leg is None or leg.known_at > time.monotonic():
+        if leg is None or leg.known_at > self.sim.clock.now():
             raise not_found(f"no call {ref} in this account")
         return web.json_response(self.views.call(leg))
 
@@ -325,9 +325,9 @@ class IntrospectionRoutes:
         resources added, by which the middleware tells them from the API's."""
         resources: set[web.AbstractResource] = set()
         for path, handler in (
-            (contract.SANDBOX_DIALS_PATH, self.dials),
-            (contract.SANDBOX_HEALTH_PATH, self.health),
-            (contract.SANDBOX_RECORDINGS_PATH, self.recording_media),
+            (introspection.DIALS_PATH, self.dials),
+            (introspection.HEALTH_PATH, self.health),
+            (introspection.RECORDINGS_PATH, self.recording_media),
         ):
             resource = router.add_get(prefix + path, handler).resource
             if resource is not None:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.clock import REAL_CLOCK, Clock
 from orchestrator.errors import ConfigError
 from orchestrator.sandbox.app import SIMULATION, create_app
 from orchestrator.sandbox.resources import API_PREFIX
@@ -65,11 +66,13 @@ async def running_sandbox(
     allow_remote_callbacks: bool = False,
     access_log: bool = False,
     signing_key: SigningKey | None = None,
+    clock: Clock = REAL_CLOCK,
 ) -> AsyncIterator[SandboxInfo]:
     """Serve the sandbox from the running event loop until the block exits.
 
     ``port=0`` picks a free port; ``access_log`` logs every API request at INFO;
-    ``signing_key`` signs the callbacks (default: a new key for this run).
+    ``signing_key`` signs the callbacks (default: a new key for this run); ``clock`` is the
+    time the simulation runs on (real time; a test may step one by hand).
     On exit every simulated timer is cancelled and webhook deliveries stop.
     Raises ConfigError when the address cannot be used.
     """
@@ -86,6 +89,7 @@ async def running_sandbox(
         signing_key=signer,
         allow_remote_callbacks=allow_remote_callbacks,
         access_log=access_log,
+        clock=clock,
     )
     hint = " (pick another --port, or 0 for any free port)" if port else ""
     async with serving(app, host, port, hint=hint) as bound_port:

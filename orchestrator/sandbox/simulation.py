@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from orchestrator.clock import REAL_CLOCK, Clock
 from orchestrator.masking import shown_url
 from orchestrator.sandbox.callbacks import Webhook
 from orchestrator.sandbox.clock import SimulatedClock
@@ -55,11 +55,12 @@ class Simulation:
         *,
         account_sid: str,
         notify: Callable[[Webhook], None],
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.scenario = scenario
         # The public base is replaced by the absolute base URL once listening.
         self.account = Account(sid=account_sid, public_base=API_PREFIX)
-        self.clock = SimulatedClock(scenario.time_scale)
+        self.clock = SimulatedClock(scenario.time_scale, clock)
         self.resources = Resources(self.account, self.clock, scenario.api)
         self._ids = Identities(scenario.seed)
         self._faults = random.Random(f"{scenario.seed}:faults")
@@ -241,7 +242,7 @@ class Simulation:
             join_name=join_name,
             join_values=dict(values) if join_name is not None else NO_VALUES,
             custom_headers=custom_headers(values),
-            known_at=time.monotonic() + self.clock.real_seconds(self.scenario.api.calls_lag_s),
+            known_at=self.clock.now() + self.clock.real_seconds(self.scenario.api.calls_lag_s),
             call_status="queued" if join_name is not None else "ringing",
             detection=detection(values, placed=False),
         )
@@ -263,7 +264,7 @@ class Simulation:
                 seq=leg.seq,
                 call_sid=leg.sid,
                 label=leg.label,
-                until=time.monotonic() + self.clock.real_seconds(lag),
+                until=self.clock.now() + self.clock.real_seconds(lag),
                 view=view,
             )
 

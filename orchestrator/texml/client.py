@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from yarl import URL
 
+from orchestrator.clock import REAL_CLOCK, Clock
 from orchestrator.errors import (
     ApiUnreachable,
     DialUnconfirmed,
@@ -34,16 +35,17 @@ from orchestrator.texml.connection import Connection
 from orchestrator.texml.contract import (
     CallResource,
     ConferenceResource,
-    DialRecord,
     InitiateCallResult,
     ParticipantResource,
     RecordingResource,
 )
 from orchestrator.texml.transport import (
+    AiohttpTransport,
     Answer,
     DialKind,
     Gate,
     HttpMethod,
+    HttpTransport,
     RequestValue,
     RetryPolicy,
     Transport,
@@ -88,19 +90,29 @@ class DialAnswer(Generic[T]):
 
 
 class TexmlClient:
-    """Typed methods for the endpoints the product uses."""
+    """Typed methods for the endpoints the product uses.
+
+    ``transport`` carries the requests (default: over the network, ``AiohttpTransport``;
+    one given is its giver's to close); ``clock`` is the time retries, the read throttle and
+    everything that paces a run read (default: real time).
+    """
 
     def __init__(
         self,
         connection: Connection,
         *,
+        transport: HttpTransport | None = None,
+        clock: Clock = REAL_CLOCK,
         concurrency: int = 50,
         timeout_s: float = 30.0,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.connection = connection
+        self.clock = clock
+        self._own_http = transport is None
+        http = transport or AiohttpTransport(concurrency=concurrency, timeout_s=timeout_s)
         self._transport = Transport(
-            connection, concurrency=concurrency, timeout_s=timeout_s, retry=retry
+            connection, http, concurrency=concurrency, retry=retry, clock=clock
         )
 
     @property
@@ -123,6 +135,8 @@ class TexmlClient:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._transport.close()
+        if self._own_http:
+            await self._transport.http.aclose()
 
     # Paths ---------------------------------------------------------------
 
@@ -303,19 +317,6 @@ class TexmlClient:
             query["StartTime_gt"] = (since - timedelta(days=1)).isoformat()
         items, server_time = await self._list_dated(self._path(contract.CALLS_PATH), "calls", query)
         return CallList(cast(list[CallResource], items), server_time)
-
-    # Sandbox introspection ----------------------------------------------
-
-    async def sandbox_dials(self) -> list[DialRecord]:
-        body = await self._transport.request_retrying("GET", contract.SANDBOX_DIALS_PATH)
-        return cast(list[DialRecord], body["dials"])
-
-    async def sandbox_health(self) -> dict[str, Any]:
-        """The sandbox's counters (requests by method, 429s by code, ...)."""
-        return cast(
-            dict[str, Any],
-            await self._transport.request_retrying("GET", contract.SANDBOX_HEALTH_PATH),
-        )
 
     # Transport -----------------------------------------------------------
 

@@ -46,12 +46,6 @@ RECORDINGS_PATH: Final = CONFERENCE_PATH + "/Recordings"
 CALLS_PATH: Final = ACCOUNT_PATH + "/Calls"  # POST: InitiateTexmlCall
 CALL_PATH: Final = CALLS_PATH + "/{call_sid}"
 
-# Sandbox-only introspection, directly under the base URL (not under an account).
-SANDBOX_DIALS_PATH: Final = "/_sandbox/dials"
-SANDBOX_HEALTH_PATH: Final = "/_sandbox/health"
-# Where the sandbox serves a recording's (silent) audio: the media_url of its recordings.
-SANDBOX_RECORDINGS_PATH: Final = "/_sandbox/recordings/{recording_sid}.wav"
-
 # Enumerations.
 BEEP_VALUES: Final = ("true", "false", "onEnter", "onExit")
 HTTP_METHODS: Final = ("GET", "POST")
@@ -437,16 +431,3 @@ class ErrorObject(TypedDict, total=False):
 
 class ErrorBody(TypedDict):
     errors: list[ErrorObject]
-
-
-class DialRecord(TypedDict):
-    """One entry of the sandbox's ``/_sandbox/dials``: a dial request or placed call it accepted.
-
-    ``conference_sid`` is None for a call placed by InitiateTexmlCall until it joins.
-    """
-
-    conference_sid: str | None
-    label: str | None
-    to: str
-    call_sid: str
-    time: float

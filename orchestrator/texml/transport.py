@@ -11,6 +11,12 @@ failed one placed a call is for the caller to find out.
 Bodies go as JSON, as the official Python SDK sends them; an endpoint that
 answers 415 to JSON gets the spec's form encoding from then on (and the other
 way round), and the refused request is sent again: a 415 did nothing.
+
+Underneath, an ``HttpTransport`` carries one request to the server and its
+answer back, and nothing else: ``AiohttpTransport`` over the network (the
+default), or another that hands requests to a server in the same process
+(the sandbox's ``InMemoryTransport``). Encodings, retries, pacing and error
+mapping are the same whichever carries them.
 """
 
 from __future__ import annotations
@@ -19,15 +25,15 @@ import asyncio
 import json
 import logging
 import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, Protocol, get_args
 from urllib.parse import urlencode
 
 import aiohttp
 
 from orchestrator import __version__
+from orchestrator.clock import REAL_CLOCK, Clock
 from orchestrator.errors import (
     ApiError,
     ApiUnreachable,
@@ -97,6 +103,79 @@ class Gate:
             raise NotSent("held back: dialing paused while the request waited", held_back=True)
 
 
+@dataclass(frozen=True)
+class HttpRequest:
+    method: HttpMethod
+    url: str  # the base URL and path, percent-encoded as sent
+    params: Mapping[str, str] | None  # the query, added to the URL's own
+    headers: Mapping[str, str]
+    body: bytes | None
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    reason: str | None
+    headers: Mapping[str, str]  # a multidict: names are looked up without regard to case
+    body: bytes
+
+
+class NoAnswer(Exception):
+    """A request that got no answer: ``problem`` in a few words a person can act on; ``sent``
+    False when no connection was made (nothing reached the server)."""
+
+    def __init__(self, problem: str, *, sent: bool) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.sent = sent
+
+
+class HttpTransport(Protocol):
+    """Carries one request to the server and its answer back; raises NoAnswer."""
+
+    async def send(self, request: HttpRequest) -> HttpResponse: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AiohttpTransport:
+    """Over the network: one pooled aiohttp session (opened on first use), every request in
+    flight counting against ``concurrency``."""
+
+    def __init__(self, *, concurrency: int = 50, timeout_s: float = 30.0) -> None:
+        self._concurrency = concurrency
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 10.0))
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def send(self, request: HttpRequest) -> HttpResponse:
+        session = self._session or self._open()
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                data=request.body,
+                params=request.params,
+                headers=request.headers,
+            ) as response:
+                raw = await response.read()
+                return HttpResponse(response.status, response.reason, response.headers, raw)
+        except aiohttp.ClientConnectorError as error:
+            raise NoAnswer(_connection_problem(error), sent=False) from error
+        except (TimeoutError, aiohttp.ClientError) as error:
+            # Past connecting, the request may have reached the server.
+            raise NoAnswer(_connection_problem(error), sent=True) from error
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
 # Body encodings, per kind of endpoint (the spec declares form for some, JSON for others).
 Encoding = Literal["json", "form"]
 JSON: Final[Encoding] = "json"
@@ -104,44 +183,41 @@ FORM: Final[Encoding] = "form"
 
 
 class Transport:
+    """Requests to the API as the product makes them, carried by ``http``."""
+
     def __init__(
         self,
         connection: Connection,
+        http: HttpTransport,
         *,
         concurrency: int = 50,
-        timeout_s: float = 30.0,
         retry: RetryPolicy | None = None,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.connection = connection
+        self.http = http
+        self.clock = clock
         self.retry = retry or RetryPolicy()
-        self.reads = ReadThrottle()
+        self.reads = ReadThrottle(clock=clock)
         self.reads_sent = 0  # reads, updates and deletes that left (for apply --watch's metrics)
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(timeout_s, 10.0))
         self._in_flight = asyncio.Semaphore(concurrency)
-        self._concurrency = concurrency
-        self._session: aiohttp.ClientSession | None = None
+        self._open = False
         # Endpoint kind -> JSON or FORM, once one was refused.
         self._encoding: dict[RequestKind, Encoding] = {}
         # Since when every request has failed to connect (None: the last one got an answer).
         self.unreachable_since: float | None = None
+        self._headers = {
+            "Authorization": f"Bearer {connection.api_key.reveal()}",
+            "Accept": "application/json",
+            "User-Agent": f"orchestrator/{__version__}",
+        }
 
     async def open(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self._concurrency, limit_per_host=self._concurrency)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            headers={
-                "Authorization": f"Bearer {self.connection.api_key.reveal()}",
-                "Accept": "application/json",
-                "User-Agent": f"orchestrator/{__version__}",
-            },
-        )
+        self._open = True
 
     async def close(self) -> None:
+        self._open = False
         self.reads.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def request_retrying(
         self,
@@ -190,20 +266,18 @@ class Transport:
                 if isinstance(error, RateLimitedError):
                     continue  # the read throttle already holds every read for as long as asked
                 hint = error.retry_after if isinstance(error, ApiError) else None
-                await asyncio.sleep(self.retry.backoff(attempt, hint))
+                await self.clock.sleep(self.retry.backoff(attempt, hint))
 
     def unreachable_for(self) -> float:
         """Seconds during which every request has failed to connect (0 while answers arrive)."""
         if self.unreachable_since is None:
             return 0.0
-        return time.monotonic() - self.unreachable_since
+        return self.clock.now() - self.unreachable_since
 
-    def _encode(
-        self, kind: RequestKind, body: Mapping[str, RequestValue]
-    ) -> tuple[str | bytes, str]:
+    def _encode(self, kind: RequestKind, body: Mapping[str, RequestValue]) -> tuple[bytes, str]:
         if self._encoding.get(kind, JSON) == FORM:
-            return encode_form(body), contract.FORM_MEDIA_TYPE
-        return json.dumps(encode_body(body)), contract.JSON_MEDIA_TYPE
+            return encode_form(body).encode("utf-8"), contract.FORM_MEDIA_TYPE
+        return json.dumps(encode_body(body)).encode("utf-8"), contract.JSON_MEDIA_TYPE
 
     async def request_once(
         self,
@@ -238,11 +312,13 @@ class Transport:
         gate: Gate | None,
         attempt: int,
     ) -> Answer:
-        if self._session is None:
+        if not self._open:
             raise RuntimeError("Transport used outside 'async with'")
         url = self.connection.base_url + path
         data, media_type = (None, None) if body is None else self._encode(kind, body)
-        headers = None if media_type is None else {"Content-Type": media_type}
+        headers = (
+            self._headers if media_type is None else {**self._headers, "Content-Type": media_type}
+        )
         is_dial = kind in DIAL_KINDS
         if not is_dial:
             sent_at = (await self.reads.acquire()).at
@@ -250,40 +326,34 @@ class Transport:
             if gate is not None:
                 gate.check()
             if is_dial:
-                sent_at = time.monotonic()
+                sent_at = self.clock.now()
             else:
                 self.reads_sent += 1
-            started = time.monotonic()
+            started = self.clock.now()
             outcome = "no answer"
             try:
-                async with self._session.request(
-                    method, url, data=data, params=params, headers=headers
-                ) as response:
-                    raw = await response.read()  # JSON is UTF-8 (RFC 8259): no charset to find
-                    self.unreachable_since = None
-                    rate = rate_report(response.headers)
-                    outcome = str(response.status)
-                    if rate is not None and REQUEST_LOG.isEnabledFor(logging.DEBUG):
-                        outcome += f" {_shown_rate(rate)}"
-                    if response.status < 300:
-                        if not is_dial:
-                            self.reads.answered()
-                        return Answer(
-                            json.loads(raw) if raw.strip() else None,
-                            rate,
-                            response.headers.get("Date"),
-                        )
-                    text = raw.decode("utf-8", errors="replace")
-                    failure = self._error_for(response, text, method, path, rate)
-            except aiohttp.ClientConnectorError as error:
-                self._connect_failed()
+                response = await self.http.send(HttpRequest(method, url, params, headers, data))
+                raw = response.body  # JSON is UTF-8 (RFC 8259): no charset to find
+                self.unreachable_since = None
+                rate = rate_report(response.headers)
+                outcome = str(response.status)
+                if rate is not None and REQUEST_LOG.isEnabledFor(logging.DEBUG):
+                    outcome += f" {_shown_rate(rate)}"
+                if response.status < 300:
+                    if not is_dial:
+                        self.reads.answered()
+                    return Answer(
+                        json.loads(raw) if raw.strip() else None,
+                        rate,
+                        response.headers.get("Date"),
+                    )
+                text = raw.decode("utf-8", errors="replace")
+                failure = self._error_for(response, text, method, path, rate)
+            except NoAnswer as error:
+                if not error.sent:
+                    self._connect_failed()
                 raise _unreachable(
-                    self.connection.base_url, method, path, error, sent=False
-                ) from error
-            except (TimeoutError, aiohttp.ClientError) as error:
-                # Past connecting, the request may have reached the server.
-                raise _unreachable(
-                    self.connection.base_url, method, path, error, sent=True
+                    self.connection.base_url, method, path, error.problem, sent=error.sent
                 ) from error
             except (json.JSONDecodeError, UnicodeDecodeError) as error:
                 outcome += " (not JSON)"
@@ -292,7 +362,7 @@ class Transport:
                 ) from error
             finally:
                 if REQUEST_LOG.isEnabledFor(logging.DEBUG):
-                    elapsed_ms = (time.monotonic() - started) * 1000
+                    elapsed_ms = (self.clock.now() - started) * 1000
                     REQUEST_LOG.debug(
                         "%s %s -> %s, %.0f ms, attempt %d",
                         method,
@@ -310,11 +380,11 @@ class Transport:
 
     def _connect_failed(self) -> None:
         if self.unreachable_since is None:
-            self.unreachable_since = time.monotonic()
+            self.unreachable_since = self.clock.now()
 
     def _error_for(
         self,
-        response: aiohttp.ClientResponse,
+        response: HttpResponse,
         text: str,
         method: str,
         path: str,
@@ -369,10 +439,10 @@ def encode_form(body: Mapping[str, RequestValue]) -> str:
 
 
 def _unreachable(
-    base_url: str, method: str, path: str, error: BaseException, *, sent: bool
+    base_url: str, method: str, path: str, problem: str, *, sent: bool
 ) -> ApiUnreachable:
     return ApiUnreachable(
-        f"cannot reach the API at {shown_url(base_url)} ({_connection_problem(error)}); "
+        f"cannot reach the API at {shown_url(base_url)} ({problem}); "
         "check TELNYX_BASE_URL / --base-url and the network",
         method=method,
         path=path,

@@ -15,8 +15,9 @@ import contextlib
 import functools
 import inspect
 import json
+import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from click.testing import CliRunner
 from orchestrator.cli import cli
 from orchestrator.report.envelope import REPORT_SCHEMAS
 from orchestrator.sandbox import SandboxInfo
+from orchestrator.sandbox.introspection import DialRecord, SandboxClient
 from orchestrator.texml.client import TexmlClient
 from tests.engine.support import conference_file, connection_for
 
@@ -58,11 +60,32 @@ def _runner() -> CliRunner:
     return CliRunner()
 
 
+# The loggers a command may set up for the process (-v, the sandbox's log): put back as they
+# were after each command run in this process, so a later test's log capture sees them.
+CONFIGURED_LOGGERS = ("orchestrator.requests", "orchestrator.sandbox")
+
+
+@contextlib.contextmanager
+def loggers_restored() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in CONFIGURED_LOGGERS]
+    saved = [(log.level, log.propagate, list(log.handlers)) for log in loggers]
+    try:
+        yield
+    finally:
+        for log, (level, propagate, handlers) in zip(loggers, saved, strict=True):
+            log.setLevel(level)
+            log.propagate = propagate
+            log.handlers[:] = handlers
+
+
 def invoke(*args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Ran:
     """``orchestrator ARGS`` in this process, with no TELNYX_* or ORCH* settings but ``env``'s."""
     overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith(OWN_SETTINGS)}
     overrides.update(env or {})
-    with contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext():
+    with (
+        contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext(),
+        loggers_restored(),
+    ):
         # catch_exceptions=False: what would be a traceback in a subprocess fails the test.
         result = _runner().invoke(
             cli, list(args), env=overrides, catch_exceptions=False, prog_name="orchestrator"
@@ -182,8 +205,17 @@ class CliSession:
 
         return self.api(look)
 
+    def dials(self) -> list[DialRecord]:
+        """Every dial the sandbox accepted, in order."""
+
+        async def main() -> list[DialRecord]:
+            async with SandboxClient(connection_for(self.info)) as sandbox:
+                return await sandbox.dials()
+
+        return asyncio.run(main())
+
     def dial_count(self) -> int:
-        return len(self.api(lambda c: c.sandbox_dials()))
+        return len(self.dials())
 
 
 def lines_of(output: str) -> list[str]:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
@@ -97,6 +98,7 @@ def test_partial_run_exits_3(tmp_path: Path) -> None:
     assert "ended: no-answer" in row
 
 
+@pytest.mark.long
 def test_sigint_stops_dialing_and_writes_a_complete_report(tmp_path: Path) -> None:
     path = conference_file(tmp_path, numbered(60))
     report = tmp_path / "report.json"

@@ -21,6 +21,7 @@ def field(tmp_path: Path) -> Iterator[CliSession]:
 
 
 @pytest.mark.parametrize("with_record", [True, False], ids=["record", "no-record"])
+@pytest.mark.long
 def test_plan_status_and_down_know_the_call_that_created_the_conference(
     field: CliSession, with_record: bool
 ) -> None:
@@ -28,7 +29,7 @@ def test_plan_status_and_down_know_the_call_that_created_the_conference(
     state = ("--state-dir", str(field.directory / ("state" if with_record else "elsewhere")))
     applied = field.run("apply", str(path), "-q", "--state-dir", str(field.directory / "state"))
     assert applied.returncode == exit_codes.OK, applied.stdout + applied.stderr
-    [created] = [d for d in field.api(lambda c: c.sandbox_dials()) if d["label"] is None]
+    [created] = [d for d in field.dials() if d["label"] is None]
     assert created["to"] == PEOPLE[0]["to"]  # alice, the host, made the conference
 
     plan = field.run("plan", str(path), "--detailed-exitcode", *state)
@@ -46,4 +47,4 @@ def test_plan_status_and_down_know_the_call_that_created_the_conference(
     down = field.run("down", str(path), "--yes", *state)
     assert down.returncode == exit_codes.OK, down.stdout + down.stderr
     assert "- hung up alice" in lines_of(down.stdout)
-    assert len(field.api(lambda c: c.sandbox_dials())) == 3  # nobody dialed twice on the way
+    assert len(field.dials()) == 3  # nobody dialed twice on the way

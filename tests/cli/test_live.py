@@ -15,9 +15,13 @@ import termios
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.engine.support import conference_file, numbered
+
+# The display on a terminal, over a ring of three real seconds.
+pytestmark = pytest.mark.long
 
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

@@ -41,6 +41,7 @@ def schema_check(report: str, ran: Ran) -> dict[str, Any]:
     return document
 
 
+@pytest.mark.long
 def test_every_commands_json_is_one_envelope_valid_against_its_schema(cli: CliSession) -> None:
     people = [*PEOPLE, {"name": "dave", "to": ["+15550000001", "+15550000002"]}]
     path = cli.write(people)
@@ -94,7 +95,10 @@ def _closed_port() -> int:
 
 
 @pytest.mark.parametrize("report", list(COMMANDS))
-@pytest.mark.parametrize("failure", ["wrong-key", "unreachable", "invalid-file"])
+# Unreachable: the client's retries of a refused connection take a second of real time.
+@pytest.mark.parametrize(
+    "failure", ["wrong-key", pytest.param("unreachable", marks=pytest.mark.long), "invalid-file"]
+)
 def test_json_is_one_envelope_with_the_error_on_every_failure(
     cli: CliSession, report: str, failure: str
 ) -> None:
@@ -148,6 +152,7 @@ def test_a_usage_error_after_the_options_is_an_envelope_too(cli: CliSession, rep
         assert "pass --yes" in envelope("down", unconfirmed)["error"]["message"]
 
 
+@pytest.mark.long
 def test_the_last_lines_name_every_participant_that_did_not_converge(cli: CliSession) -> None:
     people = numbered(60)
     people[7]["to"] = ["+15550000001", "+15550000003"]
@@ -170,9 +175,10 @@ def test_the_last_lines_name_every_participant_that_did_not_converge(cli: CliSes
 @pytest.mark.parametrize(
     ("settings", "says"),
     [
-        (
+        pytest.param(
             {"TELNYX_BASE_URL": "http://127.0.0.1:9/v2"},
             "error: cannot reach the API at http://127.0.0.1:9/v2",
+            marks=pytest.mark.long,  # the client's retries of a refused connection
         ),
         ({"TELNYX_API_KEY": "KEYwrong"}, "error: the API refused the API key (HTTP 401"),
         (

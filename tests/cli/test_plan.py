@@ -153,7 +153,7 @@ def test_new_number_needs_a_redial_and_redial_changed_does_it(cli: CliSession) -
         "-/+ carol: to +1206\u2022\u2022\u20220102 -> +1206\u2022\u2022\u20220199 (redialed)"
     ) in lines_of(planned.stdout)
     cli.apply(path, "--redial-changed", "--yes")
-    dialed = cli.api(lambda c: c.sandbox_dials())
+    dialed = cli.dials()
     assert [d["to"] for d in dialed[dials:]] == ["+12065550199"]
     assert cli.run("plan", str(path), "--detailed-exitcode").returncode == exit_codes.OK
 

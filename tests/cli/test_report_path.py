@@ -72,6 +72,7 @@ def test_the_check_leaves_nothing_behind_and_a_relative_path_works(cli: CliSessi
     assert not [p for p in cli.directory.iterdir() if p.name.startswith(".r.json")]
 
 
+@pytest.mark.long
 def test_a_folder_removed_during_the_run_still_prints_the_summary(cli: CliSession) -> None:
     path = cli.write(numbered(20))
     folder = cli.directory / "reports"

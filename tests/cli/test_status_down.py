@@ -198,6 +198,7 @@ def test_a_record_that_cannot_be_written_only_warns_and_the_summary_stands(cli: 
     assert cli.dial_count() == 3
 
 
+@pytest.mark.long
 def test_status_watch_redraws_until_ctrl_c_and_exits_with_the_last_verdict(cli: CliSession) -> None:
     path = cli.write(PEOPLE)
     cli.apply(path)

@@ -62,6 +62,7 @@ def test_a_directory_walk_passes_over_a_named_pipe(cli: CliSession) -> None:
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.long
 def test_apply_of_a_named_pipe_ends_at_once_as_a_process(cli: CliSession) -> None:
     fifo = fifo_in(cli)
     process = subprocess.Popen(

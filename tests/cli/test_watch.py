@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 import yaml
 
 from orchestrator import exit_codes
@@ -46,6 +47,7 @@ def read_until(process: subprocess.Popen[str], pattern: str, timeout_s: float = 
     raise AssertionError("".join(lines))
 
 
+@pytest.mark.long
 def test_sigterm_ends_the_watch_with_the_summary_and_the_last_states_verdict(
     tmp_path: Path,
 ) -> None:
@@ -70,6 +72,7 @@ def test_sigterm_ends_the_watch_with_the_summary_and_the_last_states_verdict(
     assert "Traceback" not in stderr
 
 
+@pytest.mark.long
 def test_with_sandbox_the_listener_verifies_the_sandboxs_signed_callbacks(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a free port, named in the file before the listener binds it
         probe.bind(("127.0.0.1", 0))

@@ -1,22 +1,35 @@
-"""Helpers for engine tests: conference files written on the fly, the sandbox in-process."""
+"""Helpers for engine tests: conference files written on the fly, the sandbox in-process:
+over HTTP on a loopback port with simulated time running fast (``fast_sandbox``), or in
+memory on a stepped clock (``stepped_sandbox``), where a run takes no real time at all."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import yaml
 
+from orchestrator.clock import SteppedClock
+from orchestrator.engine.apply import apply_with_connection
 from orchestrator.engine.options import ApplyOptions
+from orchestrator.engine.results import ConferenceResult
+from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.waiting import PollSchedule
 from orchestrator.sandbox import SandboxInfo, parse_scenario, running_sandbox
+from orchestrator.sandbox.in_memory import InMemorySandbox, InMemoryTransport, in_memory_sandbox
+from orchestrator.sandbox.introspection import DialRecord, SandboxClient
 from orchestrator.secret import Secret
 from orchestrator.spec import load_spec
 from orchestrator.spec.model import ConferenceSpec
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
-from orchestrator.texml.contract import ConferenceResource, DialRecord, ParticipantResource
+from orchestrator.texml.contract import ConferenceResource, ParticipantResource
 
 FAST = {"time_scale": 0.01, "seed": 7}
 
@@ -80,13 +93,79 @@ def fast_sandbox(**scenario: Any) -> Any:
 
 async def sandbox_dials(info: SandboxInfo) -> list[DialRecord]:
     """Every dial (and placed call) the sandbox accepted, in order."""
-    async with TexmlClient(connection_for(info)) as client:
-        return await client.sandbox_dials()
+    async with SandboxClient(connection_for(info)) as sandbox:
+        return await sandbox.dials()
 
 
 async def sandbox_health(info: SandboxInfo) -> dict[str, Any]:
-    async with TexmlClient(connection_for(info)) as client:
-        return await client.sandbox_health()
+    async with SandboxClient(connection_for(info)) as sandbox:
+        return await sandbox.health()
+
+
+@dataclass(frozen=True)
+class SteppedSandbox:
+    """The sandbox in memory on a stepped clock, and runs of the engine against it: a run
+    moves the clock on whenever every task waits, so it takes no real time, and what it
+    does in how much of the clock's time is the same on every machine."""
+
+    inner: InMemorySandbox
+    clock: SteppedClock
+
+    @property
+    def info(self) -> SandboxInfo:
+        return self.inner.info
+
+    @property
+    def transport(self) -> InMemoryTransport:
+        return self.inner.transport
+
+    @property
+    def connection(self) -> Connection:
+        return connection_for(self.info)
+
+    async def apply(
+        self,
+        specs: list[ConferenceSpec],
+        options: ApplyOptions | None = None,
+        *,
+        stop: asyncio.Event | None = None,
+        model: RunModel | None = None,
+    ) -> list[ConferenceResult]:
+        """apply, as the CLI runs it (default options unless given others)."""
+        run = apply_with_connection(
+            specs,
+            self.connection,
+            options or ApplyOptions(),
+            stop or asyncio.Event(),
+            model,
+            transport=self.transport,
+            clock=self.clock,
+        )
+        return await self.clock.run(run)
+
+    def client(self) -> TexmlClient:
+        return TexmlClient(self.connection, transport=self.transport, clock=self.clock)
+
+    async def dials(self) -> list[DialRecord]:
+        """Every dial (and placed call) the sandbox accepted, in order."""
+        async with SandboxClient(self.connection, transport=self.transport) as sandbox:
+            return await sandbox.dials()
+
+    async def health(self) -> dict[str, Any]:
+        async with SandboxClient(self.connection, transport=self.transport) as sandbox:
+            return await sandbox.health()
+
+
+@asynccontextmanager
+async def stepped_sandbox(**scenario: Any) -> AsyncIterator[SteppedSandbox]:
+    """The sandbox in memory on a stepped clock; simulated time is the clock's own unless the
+    scenario gives a time_scale. The jitter of the client's retries comes from the random
+    module: seeded here, so that a run goes the same way every time, as its clock does."""
+    random.seed(scenario.get("seed", 7))
+    clock = SteppedClock()
+    merged = parse_scenario({"seed": 7, **scenario})
+    async with in_memory_sandbox(merged, clock=clock) as inner:
+        yield SteppedSandbox(inner, clock)
 
 
 def dialed_once(dials: list[DialRecord], names: list[str]) -> None:

@@ -1,8 +1,9 @@
 """apply against each of the real API's rough edges, as the sandbox's ``api:`` knobs stage them.
 
-Every test runs the engine over real HTTP against the in-process sandbox with one
-knob on its hard side, and asserts the verdicts are true: who is connected is
-reported connected, who did not answer is reported so, nobody is dialed twice.
+Every test runs the engine against the in-process sandbox with one knob on its hard
+side, and asserts the verdicts are true: who is connected is reported connected, who did
+not answer is reported so, nobody is dialed twice. Over real HTTP, but for the general
+read limit, a window of the sandbox's clock, which runs in memory on a stepped one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tests.engine.support import (
     numbered,
     sandbox_dials,
     sandbox_health,
+    stepped_sandbox,
 )
 
 
@@ -92,14 +94,13 @@ async def test_in_progress_is_connected_for_apply_and_for_the_next_plan(tmp_path
 
 async def test_the_general_read_limit_slows_reads_and_never_dials(tmp_path: Path) -> None:
     path = conference_file(tmp_path, numbered(30))
-    async with fast_sandbox(api={"reads_per_second": 4}) as info:
-        pacer = DialPacer(30, 5)
-        async with TexmlClient(connection_for(info)) as client:
-            [result] = await apply_all(
-                [load(path)], client, TEST_OPTIONS, asyncio.Event(), pacer=pacer
-            )
+    async with stepped_sandbox(api={"reads_per_second": 4}) as sandbox:
+        pacer = DialPacer(30, 5, clock=sandbox.clock)
+        async with sandbox.client() as client:
+            run = apply_all([load(path)], client, TEST_OPTIONS, asyncio.Event(), pacer=pacer)
+            [result] = await sandbox.clock.run(run)
             read_429s = client.reads.rate_limited
-        health = await sandbox_health(info)
+        health = await sandbox.health()
     all_connected(result)
     assert read_429s > 0 and health["rate_limited"]["10011"] == read_429s
     # Dials neither waited for reads' 429s nor slowed down because of them.
@@ -175,6 +176,7 @@ async def test_a_form_only_api_is_sent_forms_after_one_415_each(tmp_path: Path) 
     ]
 
 
+@pytest.mark.long  # sixty dials over HTTP, in real time, a quarter of their answers garbled
 async def test_malformed_answers_are_ambiguous_dials_never_a_crash(tmp_path: Path) -> None:
     path = conference_file(tmp_path, numbered(60))
     options = dataclasses.replace(TEST_OPTIONS, dials_per_second=0)

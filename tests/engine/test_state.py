@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orchestrator.clock import SteppedClock
 from orchestrator.engine.lock import StateLocked
 from orchestrator.engine.state import (
     MAX_RECORD_BYTES,
@@ -245,6 +246,7 @@ def _replace(document: Any, place: tuple[str, ...], value: Any) -> Any:
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(place=st.sampled_from(PLACES), value=json_values)
+@pytest.mark.long
 def test_any_json_in_the_record_loads_or_warns_and_what_loads_writes_back(
     tmp_path: Path, place: tuple[str, ...], value: Any
 ) -> None:
@@ -286,16 +288,25 @@ async def test_a_second_holder_waits_says_who_holds_it_and_gives_up_after_the_ti
     waits: list[str] = []
     lock = first.lock_path_for(spec_path(tmp_path), ACCOUNT, NAME)
     assert lock == first.path_for(spec_path(tmp_path), ACCOUNT, NAME).with_suffix(".json.lock")
+    clock = SteppedClock()
+
+    async def enter_second() -> None:
+        async with second.locked(
+            spec_path(tmp_path), ACCOUNT, NAME, on_wait=waits.append, timeout_s=30, clock=clock
+        ):
+            pytest.fail("entered a lock held by another")
+
     async with first.locked(spec_path(tmp_path), ACCOUNT, NAME):
         holder = json.loads(lock.read_text())
         assert holder["pid"] == os.getpid()
-        started = time.monotonic()
+        waiting = asyncio.create_task(enter_second())
+        await clock.advance(29.9)
+        assert not waiting.done()  # still waiting, and said so once
+        assert len(waits) == 1
+        await clock.advance(0.1)
+        assert waiting.done()
         with pytest.raises(StateLocked) as raised:
-            async with second.locked(
-                spec_path(tmp_path), ACCOUNT, NAME, on_wait=waits.append, timeout_s=0.4
-            ):
-                pytest.fail("entered a lock held by another")
-        assert 0.4 <= time.monotonic() - started < 2
+            await waiting
     assert isinstance(raised.value, ConfigError)
     message = str(raised.value)
     assert str(lock) in message and f"pid {os.getpid()}" in message
@@ -311,33 +322,38 @@ async def test_a_waiter_gets_the_lock_once_released_and_the_loop_keeps_running(
 ) -> None:
     first, _ = store_in(tmp_path / "state")
     second, _ = store_in(tmp_path / "state")
+    clock = SteppedClock()
     order: list[str] = []
     ticks = 0
 
     async def hold() -> None:
-        async with first.locked(spec_path(tmp_path), ACCOUNT, NAME):
+        async with first.locked(spec_path(tmp_path), ACCOUNT, NAME, clock=clock):
             order.append("first in")
-            await asyncio.sleep(0.5)
+            await clock.sleep(5.0)
             order.append("first out")
 
     async def wait() -> None:
-        await asyncio.sleep(0.05)
+        await clock.sleep(0.5)
         async with second.locked(
-            spec_path(tmp_path), ACCOUNT, NAME, on_wait=lambda m: order.append("waiting")
+            spec_path(tmp_path),
+            ACCOUNT,
+            NAME,
+            on_wait=lambda m: order.append("waiting"),
+            clock=clock,
         ):
             order.append("second in")
 
     async def tick() -> None:
         nonlocal ticks
         while True:
-            await asyncio.sleep(0.01)
+            await clock.sleep(0.1)
             ticks += 1
 
     ticker = asyncio.create_task(tick())
-    await asyncio.gather(hold(), wait())
+    await clock.run(asyncio.gather(hold(), wait()))
     ticker.cancel()
     assert order == ["first in", "waiting", "first out", "second in"]
-    assert ticks >= 20  # the event loop ran while the second one waited
+    assert ticks >= 45  # the event loop ran while the second one waited
 
 
 async def test_the_lock_is_released_when_the_holder_is_cancelled_or_fails(tmp_path: Path) -> None:
@@ -425,6 +441,7 @@ def _holding_process(tmp_path: Path) -> subprocess.Popen[str]:
     return process
 
 
+@pytest.mark.long
 async def test_another_process_holding_the_lock_is_waited_for_by_pid(tmp_path: Path) -> None:
     process = _holding_process(tmp_path)
     store, _ = store_in(tmp_path / "state")

@@ -1,4 +1,5 @@
-"""FifoGate, Pace and ReadThrottle on their own (the dial pacer's use of them is test_pacer's)."""
+"""FifoGate, Pace and ReadThrottle on their own (the dial pacer's use of them is test_dials's),
+on a stepped clock."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 
 import pytest
 
+from orchestrator.clock import SteppedClock, settle
 from orchestrator.pacing.gates import (
     APPROACH_S,
     CUT_FACTOR,
@@ -26,7 +28,7 @@ class Places(FifoGate):
     """A gate of ``capacity`` places that only a release frees: how subclasses use the gate."""
 
     def __init__(self, capacity: int) -> None:
-        super().__init__()
+        super().__init__(clock=SteppedClock())
         self.capacity = capacity
         self.in_use = 0
 
@@ -44,18 +46,13 @@ class Places(FifoGate):
         self.wake()
 
 
-async def _settle() -> None:
-    """Let every task that can run, run."""
-    for _ in range(5):
-        await asyncio.sleep(0)
-
-
 # FifoGate ----------------------------------------------------------------------
 
 
 async def test_waiters_are_let_through_in_the_order_they_came() -> None:
-    gate = FifoGate()
-    gate.pause(0.05)
+    clock = SteppedClock()
+    gate = FifoGate(clock=clock)
+    gate.pause(2.0)
     order: list[int] = []
 
     async def wait(i: int) -> Grant:
@@ -63,10 +60,14 @@ async def test_waiters_are_let_through_in_the_order_they_came() -> None:
         order.append(i)
         return grant
 
-    grants = await asyncio.gather(*(wait(i) for i in range(6)))
+    waiting = asyncio.gather(*(wait(i) for i in range(6)))
+    await clock.advance(1.9)
+    assert order == []  # none before the pause ended
+    await clock.advance(0.1)
+    grants = await waiting
     assert order == list(range(6))
     assert [g.seq for g in grants] == list(range(6))
-    assert all(g.at >= gate.paused_until for g in grants)  # none before the pause ended
+    assert {g.at for g in grants} == {2.0}
 
 
 async def test_one_waiter_goes_per_freed_place() -> None:
@@ -80,14 +81,14 @@ async def test_one_waiter_goes_per_freed_place() -> None:
         granted.append(i)
 
     tasks = [asyncio.create_task(wait(i)) for i in range(4)]
-    await _settle()
+    await settle()
     assert granted == []
     gate.release()
-    await _settle()
+    await settle()
     assert granted == [0]  # one place freed, one waiter through: no herd racing for it
     gate.release()
     gate.release()
-    await _settle()
+    await settle()
     assert granted == [0, 1, 2]
     assert gate.in_use == 2
     gate.release()
@@ -100,10 +101,10 @@ async def test_a_waiter_cancelled_as_it_is_granted_hands_the_place_on() -> None:
     await gate.acquire()
     first = asyncio.create_task(gate.acquire())
     second = asyncio.create_task(gate.acquire())
-    await _settle()
+    await settle()
     gate.release()  # the place goes to the first waiter...
     first.cancel()  # ...which is cancelled before it could run again
-    await _settle()
+    await settle()
     assert first.cancelled()
     assert second.done() and not second.cancelled()  # its place went on, not lost
     assert gate.in_use == 1
@@ -120,7 +121,7 @@ async def test_a_stop_already_set_refuses_at_once_and_a_later_one_releases_every
     later = asyncio.Event()
     await gate.acquire(later)
     waiters = [asyncio.create_task(gate.acquire(later)) for _ in range(3)]
-    await _settle()
+    await settle()
     later.set()
     results = await asyncio.gather(*waiters, return_exceptions=True)
     assert all(isinstance(r, GateStopped) for r in results)
@@ -221,7 +222,7 @@ def test_an_unpaced_run_climbs_past_the_429s_pace() -> None:
 
 
 async def test_reads_go_unthrottled_until_a_429() -> None:
-    throttle = ReadThrottle()
+    throttle = ReadThrottle(clock=SteppedClock())
     grants = [await throttle.acquire() for _ in range(50)]
     assert [g.seq for g in grants] == list(range(50))
     assert throttle.rate_limited == 0 and throttle.pace.rate is None
@@ -229,33 +230,43 @@ async def test_reads_go_unthrottled_until_a_429() -> None:
 
 
 async def test_a_429_holds_every_read_for_as_long_as_asked_then_spreads_them() -> None:
-    throttle = ReadThrottle()
-    sent = [(await throttle.acquire()).at for _ in range(50)][-1]  # a burst: 50 a second or more
-    throttle.limited(sent, 0.15)
+    clock = SteppedClock()
+    throttle = ReadThrottle(clock=clock)
+    sent = [(await throttle.acquire()).at for _ in range(50)][-1]  # a burst: 50 at once
+    throttle.limited(sent, 2.0)
     assert throttle.rate_limited == 1
     rate = throttle.pace.rate
     assert rate is not None and rate >= 50 * CUT_FACTOR
-    granted = await asyncio.gather(*(throttle.acquire() for _ in range(3)))
-    assert all(g.at >= throttle.paused_until for g in granted)
-    assert granted[0].at - sent >= 0.15
-    # Then one at a time at the cut pace, not all at once when the pause ends.
-    assert granted[1].at - granted[0].at >= 0.9 / rate
-    assert granted[2].at - granted[1].at >= 0.9 / rate
+    granted: list[Grant] = []
+
+    async def read() -> None:
+        granted.append(await throttle.acquire())
+
+    reads = asyncio.gather(*(read() for _ in range(3)))
+    await clock.advance(1.9)
+    assert granted == []  # held for as long as asked
+    await clock.advance(0.1)
+    assert len(granted) == 1  # then one, and the others spread at the cut pace
+    await clock.advance(1 / rate)
+    assert len(granted) == 2
+    await clock.advance(1 / rate)
+    assert len(granted) == 3
+    await reads
     throttle.close()
 
 
-def test_without_a_hint_the_pause_doubles_until_an_answer_arrives() -> None:
-    now = [100.0]
-    throttle = ReadThrottle(clock=lambda: now[0])
+async def test_without_a_hint_the_pause_doubles_until_an_answer_arrives() -> None:
+    clock = SteppedClock(100.0)
+    throttle = ReadThrottle(clock=clock)
     pauses = []
     for _ in range(5):
-        throttle.limited(now[0], None)
-        pauses.append(throttle.paused_until - now[0])
-        now[0] = throttle.paused_until
+        throttle.limited(clock.now(), None)
+        pauses.append(throttle.paused_until - clock.now())
+        await clock.advance(throttle.paused_until - clock.now())
     assert pauses == [1.0, 2.0, 4.0, 8.0, 8.0]  # doubling, up to eight seconds
     throttle.answered()
-    throttle.limited(now[0], None)
-    assert throttle.paused_until - now[0] == 1.0  # an answer in between starts it over
+    throttle.limited(clock.now(), None)
+    assert throttle.paused_until - clock.now() == 1.0  # an answer in between starts it over
     assert throttle.rate_limited == 6
 
 

@@ -1,10 +1,10 @@
 """Every view of a run says the same thing: the live display's last frame, the text summary and
-the JSON report, after a normal run, one with 429s and one stopped midway, against the sandbox."""
+the JSON report, after a normal run, one with 429s and one stopped midway, against the sandbox
+in memory on a stepped clock."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import io
 import json
 import re
@@ -15,20 +15,12 @@ from typing import Any
 from rich.console import Console
 
 from orchestrator.engine import events as ev
-from orchestrator.engine.apply import apply_with_connection
+from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.run_model import RunModel
 from orchestrator.report.live import LiveProgress
 from orchestrator.report.summary import render_json, render_text
 from orchestrator.report.words import state_counts
-from orchestrator.texml.client import TexmlClient
-from tests.engine.support import (
-    TEST_OPTIONS,
-    conference_file,
-    connection_for,
-    fast_sandbox,
-    load,
-    numbered,
-)
+from tests.engine.support import SteppedSandbox, conference_file, load, numbered, stepped_sandbox
 
 WIDTH = 120
 
@@ -60,10 +52,10 @@ async def _run(
                 stop.set()
 
     model.subscribe(stop_midway)
-    async with fast_sandbox(**scenario) as info:
+    async with stepped_sandbox(**scenario) as sandbox:
         if scenario.get("dials_per_second"):
-            await _fill_the_window(info, scenario["dials_per_second"])
-        await apply_with_connection([load(path)], connection_for(info), options, stop, model)
+            await _fill_the_window(sandbox, scenario["dials_per_second"])
+        await sandbox.apply([load(path)], options, stop=stop, model=model)
     display.finish()
     results = model.results()
     text = render_text(results)
@@ -71,9 +63,9 @@ async def _run(
     return _last_frame(screen), text, report, model
 
 
-async def _fill_the_window(info: Any, dials: int) -> None:
+async def _fill_the_window(sandbox: SteppedSandbox, dials: int) -> None:
     """Another process has just used the account's dial window: the run's first dials meet 429s."""
-    async with TexmlClient(connection_for(info)) as other:
+    async with sandbox.client() as other:
         for i in range(dials):
             fields = {
                 "To": f"+1206555{9000 + i:04d}",
@@ -104,14 +96,14 @@ def _agree(frame: list[str], text: str, report: dict[str, Any], model: RunModel)
 
 
 async def test_a_normal_run(tmp_path: Path) -> None:
-    frame, text, report, model = await _run(tmp_path, 12, TEST_OPTIONS)
+    frame, text, report, model = await _run(tmp_path, 12, ApplyOptions())
     _agree(frame, text, report, model)
     assert report["conferences"][0]["totals"]["by_state"] == {"connected": 12}
 
 
 async def test_a_run_with_429s(tmp_path: Path) -> None:
     # The account allows 10 dials in a second, which another process has just used.
-    options = dataclasses.replace(TEST_OPTIONS, dials_per_second=10, dial_window_s=1)
+    options = ApplyOptions(dials_per_second=10, dial_window_s=1)
     frame, text, report, model = await _run(
         tmp_path, 40, options, dials_per_second=10, dial_window_seconds=1
     )
@@ -123,7 +115,7 @@ async def test_a_run_with_429s(tmp_path: Path) -> None:
 
 async def test_a_run_stopped_midway(tmp_path: Path) -> None:
     # Paced to 10 dials a second, the run is stopped once 15 calls were placed.
-    options = dataclasses.replace(TEST_OPTIONS, dials_per_second=10, dial_window_s=1)
+    options = ApplyOptions(dials_per_second=10, dial_window_s=1)
     frame, text, report, model = await _run(tmp_path, 60, options, stop_after=15)
     _agree(frame, text, report, model)
     [conference] = report["conferences"]

@@ -1,4 +1,10 @@
-"""A thin HTTP client for sandbox tests: plain aiohttp, JSON or form bodies, no project code."""
+"""A thin HTTP client for sandbox tests: plain aiohttp, JSON or form bodies, no project code.
+
+The sandbox under test runs over HTTP on a loopback port, its simulated time either
+running fast in real time (``sandbox_api``, the ``sandbox`` fixture) or stepped by the
+test (``stepped_api``): then nothing happens in the simulation until the test moves the
+clock (``api.advance``), and ``api.eventually`` moves it on, timer by timer, until what
+it waits for has happened."""
 
 from __future__ import annotations
 
@@ -12,12 +18,14 @@ from urllib.parse import quote
 
 import aiohttp
 
-from orchestrator.sandbox import SandboxInfo, parse_scenario, running_sandbox
+from orchestrator.clock import SteppedClock
+from orchestrator.sandbox import SandboxInfo, introspection, parse_scenario, running_sandbox
 from orchestrator.texml import contract
 
 T = TypeVar("T")
 
 APP = "1846572522338780702"  # an ApplicationSid: dialing by name needs one
+STEP_S = 1.0  # the longest step of a stepped clock between two looks of ``eventually``
 
 
 @dataclass
@@ -32,9 +40,48 @@ class Answer:
 
 
 class Api:
-    def __init__(self, info: SandboxInfo, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        info: SandboxInfo,
+        session: aiohttp.ClientSession,
+        clock: SteppedClock | None = None,
+    ) -> None:
         self.info = info
         self.session = session
+        self.clock = clock  # the sandbox's, when the test steps it
+
+    @property
+    def stepped(self) -> SteppedClock:
+        assert self.clock is not None, "a sandbox on real time: nothing to step"
+        return self.clock
+
+    async def advance(self, seconds: float) -> None:
+        """Move the sandbox's clock on (it must be a stepped one)."""
+        await self.stepped.advance(seconds)
+
+    async def eventually(
+        self, probe: Callable[[], Awaitable[T | None]], *, within: float | None = None
+    ) -> T:
+        """Ask ``probe`` until it returns something other than None or False: in real time,
+        polling; on a stepped clock, moving it on between asks to the next timer, or a
+        second (what ``probe`` sees may change with time alone: a lag running out), for up
+        to ``within`` seconds of it."""
+        if self.clock is None:
+            return await eventually(probe, within=within or 5.0)
+        clock = self.clock
+        deadline = clock.now() + (within if within is not None else 3600.0)
+        while True:
+            await clock.advance(0)
+            value = await probe()
+            if value is not None and value is not False:
+                return value
+            if clock.now() >= deadline:
+                raise AssertionError(
+                    f"condition not met by {clock.now():g} s of the clock (last: {value!r})"
+                )
+            due = clock.next_due()
+            step = STEP_S if due is None else min(STEP_S, due - clock.now())
+            await clock.advance(min(step, deadline - clock.now()))
 
     def path(self, template: str, **parts: str) -> str:
         quoted = {k: quote(v, safe="") for k, v in parts.items()}
@@ -120,16 +167,18 @@ class Api:
         return str((await self.call(call_sid))["status"])
 
     async def dials(self) -> list[dict[str, Any]]:
-        answer = await self.request("GET", contract.SANDBOX_DIALS_PATH)
+        answer = await self.request("GET", introspection.DIALS_PATH)
         assert answer.status == 200, answer.body
         return list(answer.body["dials"])
 
 
 @asynccontextmanager
-async def open_api(info: SandboxInfo, *, api_key: str | None = None) -> AsyncIterator[Api]:
+async def open_api(
+    info: SandboxInfo, *, api_key: str | None = None, clock: SteppedClock | None = None
+) -> AsyncIterator[Api]:
     headers = {"Authorization": f"Bearer {api_key or info.api_key}"}
     async with aiohttp.ClientSession(headers=headers) as session:
-        yield Api(info, session)
+        yield Api(info, session, clock)
 
 
 @asynccontextmanager
@@ -137,6 +186,19 @@ async def sandbox_api(**scenario: Any) -> AsyncIterator[Api]:
     """A sandbox with the given scenario keys (simulated time fast unless said otherwise)."""
     merged = {"time_scale": 0.01, "seed": 1, **scenario}
     async with running_sandbox(parse_scenario(merged)) as info, open_api(info) as api:
+        yield api
+
+
+@asynccontextmanager
+async def stepped_api(**scenario: Any) -> AsyncIterator[Api]:
+    """A sandbox with the given scenario keys on a stepped clock (a simulated second is one
+    of the clock's unless a time_scale says otherwise), over HTTP."""
+    clock = SteppedClock()
+    merged = {"seed": 1, **scenario}
+    async with (
+        running_sandbox(parse_scenario(merged), clock=clock) as info,
+        open_api(info, clock=clock) as api,
+    ):
         yield api
 
 

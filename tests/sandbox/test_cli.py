@@ -21,11 +21,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from telnyx.lib.webhook_verification import verify_webhook_signature
 
 from orchestrator.serving import SHUTDOWN_GRACE_S
 from orchestrator.texml import contract
 from orchestrator.webhooks.signing import SigningKey
+from tests.sdk import uses_sdk, verify_webhook_signature
+
+# Every test runs the sandbox as a process of its own.
+pytestmark = pytest.mark.long
 
 TOKEN = "KEYcli-test-3b9d"
 
@@ -206,6 +209,7 @@ def test_signing_key_keeps_one_key_across_runs_and_prints_its_public_key(tmp_pat
     assert _public_key_of_a_run() not in (first, _public_key_of_a_run())
 
 
+@uses_sdk
 def test_callbacks_verify_with_the_public_key_of_the_export_line(tmp_path: Path) -> None:
     received: list[tuple[bytes, dict[str, str]]] = []
 

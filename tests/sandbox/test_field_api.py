@@ -1,26 +1,32 @@
-"""The scenario's ``api:`` knobs and ``profile: field``: the real API's rough edges, one by one."""
+"""The scenario's ``api:`` knobs and ``profile: field``: the real API's rough edges, one by one,
+against the sandbox over HTTP on a stepped clock (a simulated second is one of its seconds)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator.errors import ScenarioError
-from orchestrator.sandbox import FIELD_API, ApiBehaviour, Scenario, load_scenario, parse_scenario
+from orchestrator.sandbox import (
+    FIELD_API,
+    ApiBehaviour,
+    Scenario,
+    introspection,
+    load_scenario,
+    parse_scenario,
+)
 from orchestrator.texml import contract
-from tests.sandbox.support import APP, Api, eventually, sandbox_api
+from tests.sandbox.support import APP, Api, stepped_api
 
-SLOW = "+15550000004"  # answers after 10 simulated seconds (100 ms at time_scale 0.01)
+SLOW = "+15550000004"  # answers after 10 simulated seconds
 NUMBERS = {SLOW: {"answer": "after", "seconds": 10}}
 ROOM_TEXML = "<Response><Dial><Conference>{name}</Conference></Dial></Response>"
 
 
 async def _health(api: Api) -> dict[str, Any]:
-    answer = await api.request("GET", contract.SANDBOX_HEALTH_PATH)
+    answer = await api.request("GET", introspection.HEALTH_PATH)
     assert answer.status == 200, answer.body
     return dict(answer.body)
 
@@ -47,7 +53,7 @@ async def _conference_of(api: Api, name: str) -> dict[str, Any]:
         found = answer.body["conferences"] if answer.status == 200 else None
         return dict(found[0]) if found else None
 
-    return await eventually(probe)
+    return await api.eventually(probe)
 
 
 # Scenario parsing -----------------------------------------------------------------------
@@ -158,9 +164,8 @@ def test_api_mistakes_are_one_line_naming_file_and_key(
 
 
 async def test_participant_list_lag_hides_a_new_leg_from_the_list_only() -> None:
-    # Half a real second: room enough for the first list on a loaded machine.
-    async with sandbox_api(api={"participant_list_lag_s": 50}) as api:
-        dialed_at = time.monotonic()
+    async with stepped_api(api={"participant_list_lag_s": 50}) as api:
+        dialed_at = api.stepped.now()
         first = await api.dial_ok("lagged", To="+12065550100", ApplicationSid=APP, Label="a")
         sid = first["conference_sid"]
         assert (await api.participants(sid)).body["participants"] == []
@@ -173,13 +178,13 @@ async def test_participant_list_lag_hides_a_new_leg_from_the_list_only() -> None
             items = (await api.participants(sid)).body["participants"]
             return [p["call_sid"] for p in items] or None
 
-        assert await eventually(listed) == [first["call_sid"]]
-        assert time.monotonic() - dialed_at >= 0.5
+        assert await api.eventually(listed) == [first["call_sid"]]
+        assert 50 <= api.stepped.now() - dialed_at < 51
 
 
 async def test_calls_lag_answers_404_then_the_call() -> None:
-    async with sandbox_api(api={"calls_lag_s": 20}) as api:  # 200 ms
-        started = time.monotonic()
+    async with stepped_api(api={"calls_lag_s": 20}) as api:
+        started = api.stepped.now()
         dialed = await api.dial_ok("calls-lag", To="+12065550100", ApplicationSid=APP)
         path = api.path(contract.CALL_PATH, call_sid=dialed["call_sid"])
         early = await api.request("GET", path)
@@ -189,14 +194,14 @@ async def test_calls_lag_answers_404_then_the_call() -> None:
             answer = await api.request("GET", path)
             return dict(answer.body) if answer.status == 200 else None
 
-        assert (await eventually(known))["sid"] == dialed["call_sid"]
-        assert time.monotonic() - started >= 0.2
+        assert (await api.eventually(known))["sid"] == dialed["call_sid"]
+        assert 20 <= api.stepped.now() - started < 21
         # The participant endpoints knew it all along.
         assert (await api.participant(dialed["conference_sid"], dialed["call_sid"])).status == 200
 
 
 async def test_hangup_lag_goes_on_returning_a_participant_hung_up_through_the_api() -> None:
-    async with sandbox_api(api={"hangup_lag_s": 30}) as api:  # 300 ms
+    async with stepped_api(api={"hangup_lag_s": 30}) as api:
         host = await api.dial_ok("linger", To="+12065550100", ApplicationSid=APP, Label="host")
         sid = host["conference_sid"]
         guest = await api.dial_ok(sid, To="+12065550101", Label="guest")
@@ -205,8 +210,8 @@ async def test_hangup_lag_goes_on_returning_a_participant_hung_up_through_the_ap
             items = (await api.participants(sid)).body["participants"]
             return items if [p["status"] for p in items] == ["connected"] * 2 else None
 
-        before = await eventually(both_connected)
-        hung_up_at = time.monotonic()
+        before = await api.eventually(both_connected)
+        hung_up_at = api.stepped.now()
         assert (await api.delete_participant(sid, "guest")).status == 204
         # The list and the get, by call SID or Label, still give it as it was.
         listed = (await api.participants(sid)).body["participants"]
@@ -225,14 +230,14 @@ async def test_hangup_lag_goes_on_returning_a_participant_hung_up_through_the_ap
             items = (await api.participants(sid)).body["participants"]
             return [p["call_sid"] for p in items] == [host["call_sid"]]
 
-        await eventually(gone)
-        assert time.monotonic() - hung_up_at >= 0.3
+        await api.eventually(gone)
+        assert 30 <= api.stepped.now() - hung_up_at < 31
         assert (await api.participant(sid, "guest")).status == 404
         assert (await api.participant(sid, guest["call_sid"])).status == 404
 
 
 async def test_without_hangup_lag_a_hung_up_participant_is_gone_at_once() -> None:
-    async with sandbox_api() as api:
+    async with stepped_api() as api:
         host = await api.dial_ok("gone", To="+12065550100", ApplicationSid=APP, Label="host")
         sid = host["conference_sid"]
         assert (await api.delete_participant(sid, "host")).status == 204
@@ -242,7 +247,7 @@ async def test_without_hangup_lag_a_hung_up_participant_is_gone_at_once() -> Non
 
 async def test_hangup_lag_does_not_keep_a_leg_that_the_callee_hung_up() -> None:
     numbers = {"+15550000005": {"hangup_after": 1}}
-    async with sandbox_api(numbers=numbers, api={"hangup_lag_s": 1000}) as api:
+    async with stepped_api(numbers=numbers, api={"hangup_lag_s": 1000}) as api:
         host = await api.dial_ok("callee", To="+12065550100", ApplicationSid=APP)
         sid = host["conference_sid"]
         leaving = await api.dial_ok(sid, To="+15550000005", Label="leaving")
@@ -250,12 +255,12 @@ async def test_hangup_lag_does_not_keep_a_leg_that_the_callee_hung_up() -> None:
         async def left() -> bool:
             return (await api.call_status(leaving["call_sid"])) == "completed"
 
-        await eventually(left)
+        await api.eventually(left)
         assert (await api.participant(sid, "leaving")).status == 404
 
 
 async def test_max_page_size_refuses_a_larger_page_size_by_its_pointer() -> None:
-    async with sandbox_api(api={"max_page_size": 100}) as api:
+    async with stepped_api(api={"max_page_size": 100}) as api:
         host = await api.dial_ok("pages", To="+12065550100", ApplicationSid=APP)
         sid = host["conference_sid"]
         assert (await api.participants(sid, PageSize="100")).status == 200
@@ -269,7 +274,7 @@ async def test_max_page_size_refuses_a_larger_page_size_by_its_pointer() -> None
 
 
 async def test_the_default_page_size_stays_within_a_smaller_maximum() -> None:
-    async with sandbox_api(api={"max_page_size": 5}) as api:
+    async with stepped_api(api={"max_page_size": 5}) as api:
         host = await api.dial_ok("small", To="+12065550100", ApplicationSid=APP)
         sid = host["conference_sid"]
         for i in range(1, 7):
@@ -280,7 +285,7 @@ async def test_the_default_page_size_stays_within_a_smaller_maximum() -> None:
 
 
 async def test_connected_status_in_progress_in_list_get_and_update() -> None:
-    async with sandbox_api(api={"connected_status": "in-progress"}) as api:
+    async with stepped_api(api={"connected_status": "in-progress"}) as api:
         dialed = await api.dial_ok("word", To="+12065550100", ApplicationSid=APP, Label="a")
         assert dialed["status"] == "connecting"
         sid = dialed["conference_sid"]
@@ -289,7 +294,7 @@ async def test_connected_status_in_progress_in_list_get_and_update() -> None:
             status = (await api.participant(sid, "a")).body["status"]
             return status if status != "connecting" else None
 
-        assert await eventually(answered) == "in-progress"
+        assert await api.eventually(answered) == "in-progress"
         listed = (await api.participants(sid)).body["participants"]
         assert [p["status"] for p in listed] == ["in-progress"]
         updated = await api.update_participant(sid, "a", Muted=True)
@@ -297,7 +302,7 @@ async def test_connected_status_in_progress_in_list_get_and_update() -> None:
 
 
 async def test_no_retry_after_on_either_limit_but_ratelimit_headers() -> None:
-    async with sandbox_api(
+    async with stepped_api(
         dials_per_second=1, dial_window_seconds=1, api={"retry_after": False, "reads_per_second": 2}
     ) as api:
         first = await api.dial_ok("limits", To="+12065550100", ApplicationSid=APP)
@@ -316,8 +321,8 @@ async def test_no_retry_after_on_either_limit_but_ratelimit_headers() -> None:
 
 
 async def test_reads_per_second_limits_gets_and_recovers() -> None:
-    async with sandbox_api(api={"reads_per_second": 5}) as api:
-        started = time.monotonic()
+    async with stepped_api(api={"reads_per_second": 5}) as api:
+        started = api.stepped.now()
         answers = [await api.conferences() for _ in range(5)]
         assert [a.status for a in answers] == [200] * 5
         assert [a.headers[contract.HEADER_RATELIMIT_REMAINING] for a in answers] == [
@@ -328,7 +333,7 @@ async def test_reads_per_second_limits_gets_and_recovers() -> None:
             "0",
         ]
         refused = await api.request("GET", api.path(contract.CALL_PATH, call_sid="v3:any"))
-        assert time.monotonic() - started < 1.0
+        assert api.stepped.now() == started  # all six within the same moment
         assert refused.status == 429
         assert refused.error["code"] == contract.CODE_TOO_MANY_REQUESTS
         assert int(refused.headers[contract.HEADER_RETRY_AFTER]) == 1
@@ -337,17 +342,19 @@ async def test_reads_per_second_limits_gets_and_recovers() -> None:
         dialed = await api.dial("room", To="+12065550100", ApplicationSid=APP)
         assert dialed.status == 200
         assert len(await api.dials()) == 1
-        await asyncio.sleep(float(refused.headers[contract.HEADER_RATELIMIT_RESET]) + 0.02)
+        await api.advance(float(refused.headers[contract.HEADER_RATELIMIT_RESET]) - 0.01)
+        assert (await api.conferences()).status == 429  # not yet
+        await api.advance(0.01)
         assert (await api.conferences()).status == 200
         health = await _health(api)
         assert health["rate_limited"] == {
             contract.CODE_DIAL_RATE_LIMITED: 0,
-            contract.CODE_TOO_MANY_REQUESTS: 1,
+            contract.CODE_TOO_MANY_REQUESTS: 2,
         }
 
 
 async def test_create_by_name_off_refuses_names_but_not_sids() -> None:
-    async with sandbox_api(api={"create_by_name": False}) as api:
+    async with stepped_api(api={"create_by_name": False}) as api:
         refused = await api.dial("by-name", To="+12065550100", ApplicationSid=APP)
         assert (refused.status, refused.error["code"]) == (404, contract.CODE_NOT_FOUND)
         assert "<Dial><Conference>" in refused.error["detail"]
@@ -361,7 +368,7 @@ async def test_create_by_name_off_refuses_names_but_not_sids() -> None:
 
 
 async def test_json_bodies_off_answers_415_and_takes_the_same_fields_as_a_form() -> None:
-    async with sandbox_api(api={"json_bodies": False}) as api:
+    async with stepped_api(api={"json_bodies": False}) as api:
         fields = {"To": "+12065550100", "ApplicationSid": APP, "Label": "a", "Muted": True}
         refused = await api.dial("forms-only", **fields)
         assert refused.status == 415
@@ -384,7 +391,7 @@ async def test_json_bodies_off_answers_415_and_takes_the_same_fields_as_a_form()
 
 
 async def test_duplicate_labels_allowed_newest_answers_to_the_label() -> None:
-    async with sandbox_api(api={"duplicate_labels": "allow"}) as api:
+    async with stepped_api(api={"duplicate_labels": "allow"}) as api:
         first = await api.dial_ok("dupes", To="+12065550100", ApplicationSid=APP, Label="desk")
         sid = first["conference_sid"]
         second = await api.dial_ok(sid, To="+12065550101", Label="desk")
@@ -394,14 +401,14 @@ async def test_duplicate_labels_allowed_newest_answers_to_the_label() -> None:
         assert (await api.delete_participant(sid, "desk")).status == 204
         assert (await api.participant(sid, "desk")).body["call_sid"] == first["call_sid"]
 
-    async with sandbox_api() as api:
+    async with stepped_api() as api:
         first = await api.dial_ok("dupes", To="+12065550100", ApplicationSid=APP, Label="desk")
         again = await api.dial(first["conference_sid"], To="+12065550101", Label="desk")
         assert (again.status, again.error["source"]["pointer"]) == (422, "/Label")
 
 
 async def test_initiate_call_sid_off_answers_only_the_documented_fields() -> None:
-    async with sandbox_api(api={"initiate_call_sid": False}) as api:
+    async with stepped_api(api={"initiate_call_sid": False}) as api:
         answer = await _initiate(api, "quiet", form=False)
         assert answer == {"from": "+12065550199", "to": "+12065550100", "status": "queued"}
         [dial] = await api.dials()
@@ -409,8 +416,8 @@ async def test_initiate_call_sid_off_answers_only_the_documented_fields() -> Non
 
 
 async def test_field_profile_against_the_running_sandbox() -> None:
-    # The read limit is lifted (an explicit key wins over the profile) so polling stays fast.
-    async with sandbox_api(profile="field", numbers=NUMBERS, api={"reads_per_second": 0}) as api:
+    # The read limit is lifted (an explicit key wins over the profile): the test polls.
+    async with stepped_api(profile="field", numbers=NUMBERS, api={"reads_per_second": 0}) as api:
         json_dial = await api.dial("field-room", To="+12065550100", ApplicationSid=APP)
         assert json_dial.status == 415
         by_name = await api.dial("field-room", form=True, To="+12065550100", ApplicationSid=APP)
@@ -425,7 +432,7 @@ async def test_field_profile_against_the_running_sandbox() -> None:
             answer = await api.participants(conference["sid"])
             return answer.body["participants"] or None if answer.status == 200 else None
 
-        [participant] = await eventually(listed)
+        [participant] = await api.eventually(listed)
         assert participant["status"] == "in-progress"
         calls = await api.request(
             "GET", api.path(contract.CALL_PATH, call_sid=participant["call_sid"])
@@ -439,7 +446,7 @@ async def test_field_profile_against_the_running_sandbox() -> None:
 
 
 async def test_health_counts_requests_by_method_and_participant_lists() -> None:
-    async with sandbox_api() as api:
+    async with stepped_api() as api:
         dialed = await api.dial_ok("counted", To="+12065550100", ApplicationSid=APP, Label="a")
         sid = dialed["conference_sid"]
         await api.participants(sid)

@@ -8,14 +8,14 @@ from xml.sax.saxutils import quoteattr
 
 import aiohttp
 import pytest
-import telnyx
 
-from orchestrator.sandbox import SandboxInfo
+from orchestrator.sandbox import SandboxInfo, introspection
 from orchestrator.sandbox.documents import parse_conference_dial
 from orchestrator.sandbox.fields import ApiFailure
 from orchestrator.texml import contract
 from tests.sandbox.hooks import receiving
 from tests.sandbox.support import APP, Answer, Api, eventually, sandbox_api
+from tests.sdk import telnyx, uses_sdk
 
 SLOW = "+15550000004"  # answers after 10 simulated seconds (100 ms at time_scale 0.01)
 NO_ANSWER = "+15550000001"
@@ -216,7 +216,7 @@ async def test_initiated_calls_count_against_the_dial_limit() -> None:
         assert (refused.status, refused.error["code"]) == (429, contract.CODE_DIAL_RATE_LIMITED)
         assert int(refused.headers[contract.HEADER_RETRY_AFTER]) >= 1
         assert len(await api.dials()) == 2
-        health = (await api.request("GET", contract.SANDBOX_HEALTH_PATH)).body
+        health = (await api.request("GET", introspection.HEALTH_PATH)).body
         assert health["rate_limited"][contract.CODE_DIAL_RATE_LIMITED] == 1
 
 
@@ -394,6 +394,7 @@ async def test_reset_after_commit_places_the_call_but_drops_the_answer() -> None
         assert (await conference_named(api, "lost"))["status"] == "in-progress"
 
 
+@uses_sdk
 def test_the_official_sdk_places_the_call(sandbox_thread: SandboxInfo) -> None:
     account = sandbox_thread.account_sid
     with telnyx.Telnyx(

@@ -1,15 +1,16 @@
-"""Call legs and conferences moving through their states in simulated time, over HTTP."""
+"""Call legs and conferences moving through their states in simulated time, over HTTP: on a
+stepped clock the test moves (a simulated second is one of its seconds), but for the tests
+on the shared fast-running sandbox."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 import pytest
 
 from orchestrator.sandbox import SandboxInfo
-from tests.sandbox.support import APP, Api, eventually, open_api, sandbox_api
+from tests.sandbox.support import APP, Api, open_api, stepped_api
 
 NUMBERS = {
     "+15550000001": {"answer": "no-answer"},
@@ -26,7 +27,7 @@ async def _status_becomes(api: Api, call_sid: str, wanted: str) -> str:
         status = await api.call_status(call_sid)
         return status if status == wanted else None
 
-    return await eventually(probe)
+    return await api.eventually(probe)
 
 
 async def _conference_status(api: Api, sid: str, wanted: str) -> dict[str, Any]:
@@ -34,7 +35,7 @@ async def _conference_status(api: Api, sid: str, wanted: str) -> dict[str, Any]:
         conference = await api.conference(sid)
         return conference if conference["status"] == wanted else None
 
-    return await eventually(probe)
+    return await api.eventually(probe)
 
 
 async def test_answered_leg_connects_and_starts_the_conference(sandbox: SandboxInfo) -> None:
@@ -57,7 +58,7 @@ async def test_answered_leg_connects_and_starts_the_conference(sandbox: SandboxI
 
 
 async def test_unanswered_legs_end_with_their_reason_and_leave_the_list() -> None:
-    async with sandbox_api(numbers=NUMBERS) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         host = await api.dial_ok("room", To="+12065550100", ApplicationSid=APP)
         sid = host["conference_sid"]
         outcomes = {}
@@ -74,16 +75,20 @@ async def test_unanswered_legs_end_with_their_reason_and_leave_the_list() -> Non
 
 
 async def test_no_answer_takes_the_dial_timeout() -> None:
-    # One simulated second is 100 ms here, so Timeout=5 is 0.5 s and 120 would be 12 s.
-    async with sandbox_api(time_scale=0.1, numbers=NUMBERS) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         short = await api.dial_ok("room", To="+15550000001", ApplicationSid=APP, Timeout=5)
         long = await api.dial_ok(short["conference_sid"], To="+15550000001", Timeout=120)
         await _status_becomes(api, short["call_sid"], "no-answer")
+        assert api.stepped.now() == 5.0  # the short one's Timeout
         assert await api.call_status(long["call_sid"]) == "ringing"
+        await api.advance(114.0)
+        assert await api.call_status(long["call_sid"]) == "ringing"
+        await api.advance(1.0)
+        assert await api.call_status(long["call_sid"]) == "no-answer"
 
 
 async def test_answer_after_seconds_and_slower_than_timeout() -> None:
-    async with sandbox_api(numbers=NUMBERS) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         later = await api.dial_ok("room", To="+15550000004", ApplicationSid=APP, Timeout=30)
         too_slow = await api.dial_ok(later["conference_sid"], To="+15550000006", Timeout=5)
         await _status_becomes(api, later["call_sid"], "in-progress")
@@ -91,7 +96,7 @@ async def test_answer_after_seconds_and_slower_than_timeout() -> None:
 
 
 async def test_last_participant_hanging_up_completes_the_conference() -> None:
-    async with sandbox_api(numbers=NUMBERS) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         leg = await api.dial_ok("room", To="+15550000005", ApplicationSid=APP)
         await _status_becomes(api, leg["call_sid"], "in-progress")
         await _status_becomes(api, leg["call_sid"], "completed")
@@ -103,18 +108,18 @@ async def test_last_participant_hanging_up_completes_the_conference() -> None:
 
 
 async def test_an_ended_call_keeps_the_duration_from_answer_to_end() -> None:
-    async with sandbox_api(numbers=NUMBERS) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         leg = await api.dial_ok("room", To="+15550000005", ApplicationSid=APP)
         await _status_becomes(api, leg["call_sid"], "completed")
         ended = await api.call(leg["call_sid"])
-        await asyncio.sleep(0.1)  # ten simulated seconds later
+        await api.advance(10)
         again = await api.call(leg["call_sid"])
-    assert 9 <= int(ended["duration"]) <= 11  # hung up ten simulated seconds after answering
+    assert int(ended["duration"]) == 10  # hung up ten simulated seconds after answering
     assert again["duration"] == ended["duration"]
 
 
 async def test_end_conference_on_exit_ends_it_for_everyone() -> None:
-    async with sandbox_api(numbers=NUMBERS) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         host = await api.dial_ok(
             "room", To="+15550000005", ApplicationSid=APP, EndConferenceOnExit=True
         )
@@ -132,7 +137,7 @@ async def test_end_conference_on_exit_ends_it_for_everyone() -> None:
 
 
 async def test_ending_via_api_hangs_up_everyone() -> None:
-    async with sandbox_api(numbers=NUMBERS) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         first = await api.dial_ok("room", To="+12065550100", ApplicationSid=APP)
         sid = first["conference_sid"]
         await _status_becomes(api, first["call_sid"], "in-progress")
@@ -177,7 +182,7 @@ async def test_start_conference_on_enter_false_waits_for_a_starter(sandbox: Sand
 
 
 async def test_delete_hangs_up_and_frees_the_label() -> None:
-    async with sandbox_api(numbers=NUMBERS) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         host = await api.dial_ok("room", To="+12065550100", ApplicationSid=APP, Label="host")
         sid = host["conference_sid"]
         bob = await api.dial_ok(sid, To="+15550000001", Label="bob", Timeout=120)
@@ -290,7 +295,7 @@ async def test_update_end_conference_on_exit_beep_on_exit_wait_and_hold_urls(
 
 
 async def test_max_participants_from_the_creating_dial() -> None:
-    async with sandbox_api() as api:
+    async with stepped_api() as api:
         first = await api.dial_ok("small", To="+12065550100", ApplicationSid=APP, MaxParticipants=2)
         sid = first["conference_sid"]
         await api.dial_ok(sid, To="+12065550101", MaxParticipants=800)
@@ -328,24 +333,24 @@ REDIALED = {
 
 
 async def test_then_answer_the_first_call_hangs_up_every_later_one_stays() -> None:
-    async with sandbox_api(numbers=REDIALED) as api:
+    async with stepped_api(numbers=REDIALED) as api:
         first = await api.dial_ok("again", To="+15550000020", ApplicationSid=APP)
         await _status_becomes(api, first["call_sid"], "completed")
         second = await api.dial_ok("again", To="+15550000020", ApplicationSid=APP)
         await _status_becomes(api, second["call_sid"], "in-progress")
-        await asyncio.sleep(0.15)  # ten simulated seconds: past the first call's hang-up
+        await api.advance(15)  # past the five seconds after which the first call hung up
         assert await api.call_status(second["call_sid"]) == "in-progress"
         # Counted over the sandbox's life, not per conference: a third call elsewhere stays too.
         third = await api.dial_ok("elsewhere", To="+15550000020", ApplicationSid=APP)
         await _status_becomes(api, third["call_sid"], "in-progress")
-        await asyncio.sleep(0.1)
+        await api.advance(10)
         assert await api.call_status(third["call_sid"]) == "in-progress"
         ended = await api.call(first["call_sid"])
-    assert 4 <= int(ended["duration"]) <= 6  # the first hung up five simulated seconds in
+    assert int(ended["duration"]) == 5  # the first hung up five simulated seconds in
 
 
 async def test_then_no_answer_and_busy_after_a_first_call_that_answered() -> None:
-    async with sandbox_api(numbers=REDIALED) as api:
+    async with stepped_api(numbers=REDIALED) as api:
         for number, later in (("+15550000021", "no-answer"), ("+15550000022", "busy")):
             first = await api.dial_ok("again", To=number, ApplicationSid=APP, Timeout=5)
             await _status_becomes(api, first["call_sid"], "in-progress")
@@ -357,7 +362,7 @@ async def test_then_no_answer_and_busy_after_a_first_call_that_answered() -> Non
 
 
 async def test_then_answer_after_a_busy_first_call_and_who_answers_stays() -> None:
-    async with sandbox_api(numbers=REDIALED) as api:
+    async with stepped_api(numbers=REDIALED) as api:
         first = await api.dial_ok("busy-first", To="+15550000023", ApplicationSid=APP)
         await _status_becomes(api, first["call_sid"], "busy")
         second = await api.dial_ok(
@@ -369,4 +374,4 @@ async def test_then_answer_after_a_busy_first_call_and_who_answers_stays() -> No
             answered_by = (await api.call(second["call_sid"]))["answered_by"]
             return str(answered_by) if answered_by else None
 
-        assert await eventually(detected) == "machine"
+        assert await api.eventually(detected) == "machine"

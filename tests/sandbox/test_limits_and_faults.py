@@ -1,16 +1,19 @@
-"""Concurrency, the dial-rate window, injected faults and latency, and seeded reproducibility."""
+"""Concurrency, the dial-rate window, injected faults and latency, and seeded reproducibility.
+
+Windows and latency are the sandbox's clock's; where a test looks at them it steps that
+clock itself, over HTTP."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 
 import aiohttp
 import pytest
 
+from orchestrator.clock import settle
 from orchestrator.texml import contract
-from tests.sandbox.support import APP, Api, sandbox_api
+from tests.sandbox.support import APP, Api, sandbox_api, stepped_api
 
 
 async def test_fifty_concurrent_dials_to_a_new_name_make_one_conference() -> None:
@@ -38,21 +41,23 @@ async def _dial_many(api: Api, conference: str, count: int, start: int = 0) -> l
 
 
 async def test_default_limit_the_151st_dial_within_five_seconds_is_refused() -> None:
-    async with sandbox_api() as api:
+    async with stepped_api() as api:
         first = await api.dial_ok("busy-hour", To="+12065550100", ApplicationSid=APP)
         sid = first["conference_sid"]
-        started = time.monotonic()
+        await api.advance(contract.DEFAULT_DIAL_WINDOW_S - 1)  # within the same window
         statuses = await _dial_many(api, sid, 149)
         assert statuses == [200] * 149
         refused = await api.dial(sid, To="+12065559999")
-        assert time.monotonic() - started < contract.DEFAULT_DIAL_WINDOW_S
         assert refused.status == 429
         assert refused.error["code"] == contract.CODE_DIAL_RATE_LIMITED
         assert len(await api.dials()) == 150
+        await api.advance(1)  # the first dial has left the window: one place is free
+        assert (await api.dial(sid, To="+12065559999")).status == 200
+        assert (await api.dial(sid, To="+12065559998")).status == 429
 
 
 async def test_dial_window_headers_and_recovery() -> None:
-    async with sandbox_api(dials_per_second=4, dial_window_seconds=0.5) as api:
+    async with stepped_api(dials_per_second=4, dial_window_seconds=0.5) as api:
         first = await api.dial_ok("paced", To="+12065550100", ApplicationSid=APP)
         sid = first["conference_sid"]
         assert await _dial_many(api, sid, 1) == [200]
@@ -64,11 +69,11 @@ async def test_dial_window_headers_and_recovery() -> None:
         assert headers[contract.HEADER_RATELIMIT_LIMIT] == "2"
         assert headers[contract.HEADER_RATELIMIT_REMAINING] == "0"
         reset = float(headers[contract.HEADER_RATELIMIT_RESET])
-        assert 0 < reset <= 0.5
+        assert reset == 0.5  # no time has passed on the sandbox's clock
         # Refused dials do not count: once the window has moved on, two more are accepted.
         for _ in range(5):
             assert (await api.dial(sid, To="+12065559999")).status == 429
-        await asyncio.sleep(reset + 0.02)
+        await api.advance(reset)
         assert await _dial_many(api, sid, 2, start=10) == [200, 200]
         assert len(await api.dials()) == 4
 
@@ -126,10 +131,12 @@ async def test_reset_after_commit_drops_the_answer_but_places_the_call() -> None
 
 
 async def test_latency_delays_api_answers_but_not_introspection() -> None:
-    async with sandbox_api(latency_ms=150) as api:
-        started = time.monotonic()
-        assert (await api.conferences()).status == 200
-        assert time.monotonic() - started >= 0.15
-        started = time.monotonic()
-        await api.dials()
-        assert time.monotonic() - started < 0.15
+    async with stepped_api(latency_ms=1500) as api:
+        answer = asyncio.ensure_future(api.conferences())
+        await api.advance(1.4)
+        assert not answer.done()  # held for the latency
+        await api.advance(0.1)
+        assert (await answer).status == 200
+        dials = asyncio.ensure_future(api.dials())
+        await settle()
+        assert dials.done() and await dials == []  # at once: no time passed

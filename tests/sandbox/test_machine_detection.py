@@ -1,10 +1,11 @@
 """Answering-machine detection, simulated: who picks up is the scenario's, what is reported
-and when is the detection's, and nothing is detected for a call that did not ask."""
+and when is the detection's, and nothing is detected for a call that did not ask.
+
+The sandbox runs on a stepped clock (a simulated second is one of its seconds); its
+callbacks come over real HTTP, once the clock has reached the moment they are sent."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from orchestrator.sandbox.lifecycle import detection_result
 from orchestrator.texml import contract
 from tests.sandbox.hooks import Receiver, receiving
-from tests.sandbox.support import APP, Api, eventually, sandbox_api
+from tests.sandbox.support import APP, Api, stepped_api
 
 HUMAN = "+15550000010"
 MACHINE = "+15550000011"
@@ -23,9 +24,6 @@ NUMBERS = {
     MACHINE: {"answered_by": "machine"},
     NOT_SURE: {"answered_by": "not_sure"},
 }
-# One simulated second is 50 ms: a ring of 2 s answers after 100 ms, a machine is known
-# 200 ms after that.
-SCALE = 0.05
 ROOM_TEXML = "<Response><Dial><Conference>{name}</Conference></Dial></Response>"
 
 
@@ -52,7 +50,7 @@ async def _answered(api: Api, call_sid: str) -> dict[str, Any]:
         call = await api.call(call_sid)
         return call if call["status"] == "in-progress" else None
 
-    return await eventually(probe)
+    return await api.eventually(probe)
 
 
 async def _detected(api: Api, call_sid: str) -> dict[str, Any]:
@@ -60,21 +58,23 @@ async def _detected(api: Api, call_sid: str) -> dict[str, Any]:
         call = await api.call(call_sid)
         return call if call["answered_by"] is not None else None
 
-    return await eventually(probe)
+    return await api.eventually(probe)
 
 
 async def test_a_machine_is_detected_after_the_detection_time(receiver: Receiver) -> None:
-    async with sandbox_api(numbers=NUMBERS, time_scale=SCALE) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         leg = await api.dial_ok("amd", To=MACHINE, ApplicationSid=APP, **_amd(receiver))
         answered = await _answered(api, leg["call_sid"])
-        answered_at = time.monotonic()
         assert "answered_by" in answered and answered["answered_by"] is None  # not yet known
+        await api.advance(3.9)
+        assert (await api.call(leg["call_sid"]))["answered_by"] is None
+        assert receiver.on("/amd") == []
+        await api.advance(0.1)  # four simulated seconds after the answer
         [amd] = await receiver.received("/amd", 1)
         call = await api.call(leg["call_sid"])
     assert call["answered_by"] == "machine"
     assert call["answered_by"] in ("human", "machine", "not_sure")  # the spec's enum
     assert call["status"] == "in-progress"  # detection alone ends nothing
-    assert amd.at - answered_at >= 4 * SCALE * 0.8  # four simulated seconds after the answer
     fields = amd.fields
     assert (fields["AnsweredBy"], fields["MachineDetectionDuration"]) == ("machine_start", "4000")
     assert (fields["CallSid"], fields["ConferenceSid"]) == (leg["call_sid"], leg["conference_sid"])
@@ -94,12 +94,12 @@ async def test_a_machine_is_detected_after_the_detection_time(receiver: Receiver
 async def test_each_kind_of_answer_is_reported_as_such(
     receiver: Receiver, number: str, resource: str, callback: str, duration: str
 ) -> None:
-    async with sandbox_api(numbers=NUMBERS) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         leg = await api.dial_ok(
             "kinds", To=number, ApplicationSid=APP, **_amd(receiver, MachineDetectionTimeout=5000)
         )
-        [amd] = await receiver.received("/amd", 1)
         call = await _detected(api, leg["call_sid"])
+        [amd] = await receiver.received("/amd", 1)
     assert call["answered_by"] == resource
     assert (amd.fields["AnsweredBy"], amd.fields["MachineDetectionDuration"]) == (
         callback,
@@ -110,20 +110,18 @@ async def test_each_kind_of_answer_is_reported_as_such(
 async def test_answered_by_words_callback_gives_the_callbacks_word_on_the_call(
     receiver: Receiver,
 ) -> None:
-    async with sandbox_api(
-        numbers=NUMBERS, time_scale=SCALE, api={"answered_by_words": "callback"}
-    ) as api:
+    async with stepped_api(numbers=NUMBERS, api={"answered_by_words": "callback"}) as api:
         leg = await api.dial_ok("words", To=MACHINE, ApplicationSid=APP, **_amd(receiver))
-        [amd] = await receiver.received("/amd", 1)
         call = await _detected(api, leg["call_sid"])
+        [amd] = await receiver.received("/amd", 1)
     assert call["answered_by"] == amd.fields["AnsweredBy"] == "machine_start"
 
 
 async def test_without_machine_detection_nothing_is_detected(receiver: Receiver) -> None:
-    async with sandbox_api(numbers=NUMBERS) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         leg = await api.dial_ok("none", To=MACHINE, ApplicationSid=APP, **_amd(receiver, None))
         await _answered(api, leg["call_sid"])
-        await asyncio.sleep(0.15)  # well past a machine's four simulated seconds
+        await api.advance(15)  # well past a machine's four simulated seconds
         call = await api.call(leg["call_sid"])
         [answered] = await receiver.received("/calls", 1)
     assert call["answered_by"] is None
@@ -132,14 +130,18 @@ async def test_without_machine_detection_nothing_is_detected(receiver: Receiver)
 
 
 async def test_detect_message_end_waits_for_the_greeting_to_end(receiver: Receiver) -> None:
-    async with sandbox_api(numbers=NUMBERS, time_scale=SCALE) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         quick = await api.dial_ok("beep", To=MACHINE, ApplicationSid=APP, **_amd(receiver))
         slow = await api.dial_ok(
             quick["conference_sid"], To=MACHINE, **_amd(receiver, "DetectMessageEnd")
         )
+        await _detected(api, quick["call_sid"])
         [first] = await receiver.received("/amd", 1)
         early = await api.call(slow["call_sid"])
-        _, beep = await receiver.received("/amd", 2, within=8)
+        await api.advance(5.9)
+        assert len(receiver.on("/amd")) == 1  # the greeting plays on
+        await api.advance(0.1)  # six simulated seconds of greeting more
+        _, beep = await receiver.received("/amd", 2)
         done = await api.call(slow["call_sid"])
     assert (first.fields["CallSid"], first.fields["AnsweredBy"]) == (
         quick["call_sid"],
@@ -152,7 +154,6 @@ async def test_detect_message_end_waits_for_the_greeting_to_end(receiver: Receiv
         "machine_end_beep",
         "10000",
     )
-    assert beep.at - first.at >= 6 * SCALE * 0.8  # six simulated seconds of greeting more
 
 
 def test_a_timeout_shorter_than_the_detection_reports_what_is_known_by_then() -> None:
@@ -175,14 +176,14 @@ def test_a_timeout_shorter_than_the_detection_reports_what_is_known_by_then() ->
 
 async def test_a_call_that_ends_before_the_result_has_none(receiver: Receiver) -> None:
     numbers = {MACHINE: {"answered_by": "machine", "hangup_after": 1}}
-    async with sandbox_api(numbers=numbers) as api:
+    async with stepped_api(numbers=numbers) as api:
         leg = await api.dial_ok("short", To=MACHINE, ApplicationSid=APP, **_amd(receiver))
 
         async def ended() -> bool:
             return (await api.call_status(leg["call_sid"])) == "completed"
 
-        await eventually(ended)
-        await asyncio.sleep(0.1)
+        await api.eventually(ended)
+        await api.advance(10)
         call = await api.call(leg["call_sid"])
     assert call["answered_by"] is None
     assert receiver.on("/amd") == []
@@ -190,13 +191,14 @@ async def test_a_call_that_ends_before_the_result_has_none(receiver: Receiver) -
 
 async def test_call_progress_after_the_result_carries_answered_by(receiver: Receiver) -> None:
     numbers = {MACHINE: {"answered_by": "machine", "hangup_after": 10}}
-    async with sandbox_api(numbers=numbers) as api:
+    async with stepped_api(numbers=numbers) as api:
         await api.dial_ok(
             "after",
             To=MACHINE,
             ApplicationSid=APP,
             **_amd(receiver, StatusCallbackEvent="answered completed"),
         )
+        await api.advance(2 + 10)  # the ring, then ten seconds of call
         answered, completed = await receiver.received("/calls", 2)
     assert "AnsweredBy" not in answered.fields  # sent before detection was done
     assert completed.fields["AnsweredBy"] == "machine_start"
@@ -226,7 +228,7 @@ async def _conferences_named(api: Api, name: str) -> list[dict[str, Any]]:
 async def test_a_placed_call_runs_its_texml_only_once_detection_is_done(
     receiver: Receiver,
 ) -> None:
-    async with sandbox_api(numbers=NUMBERS, time_scale=SCALE) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         placed = await _place(
             api,
             "waits",
@@ -235,12 +237,12 @@ async def test_a_placed_call_runs_its_texml_only_once_detection_is_done(
         )
         await _answered(api, placed["call_sid"])
         assert await _conferences_named(api, "waits") == []  # answered, TeXML not run yet
-        [amd] = await receiver.received("/amd", 1)
 
         async def joined() -> list[dict[str, Any]] | None:
             return await _conferences_named(api, "waits") or None
 
-        [conference] = await eventually(joined)
+        [conference] = await api.eventually(joined)
+        [amd] = await receiver.received("/amd", 1)
         call = await api.call(placed["call_sid"])
     assert amd.fields["AnsweredBy"] == "machine_start" and "ConferenceSid" not in amd.fields
     assert call["answered_by"] == "machine"
@@ -248,7 +250,7 @@ async def test_a_placed_call_runs_its_texml_only_once_detection_is_done(
 
 
 async def test_a_placed_call_with_async_amd_joins_at_once(receiver: Receiver) -> None:
-    async with sandbox_api(numbers=NUMBERS, time_scale=SCALE) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         placed = await _place(
             api,
             "parallel",
@@ -261,17 +263,18 @@ async def test_a_placed_call_with_async_amd_joins_at_once(receiver: Receiver) ->
         async def joined() -> list[dict[str, Any]] | None:
             return await _conferences_named(api, "parallel") or None
 
-        [conference] = await eventually(joined)
+        [conference] = await api.eventually(joined)
         assert receiver.on("/amd") == []  # joined while the greeting still plays
+        await api.advance(10)  # the greeting's end
         [amd] = await receiver.received("/amd", 1)
     assert amd.fields["AnsweredBy"] == "machine_end_beep"
     assert amd.fields["ConferenceSid"] == conference["sid"]
 
 
 async def test_a_placed_call_may_say_disable(receiver: Receiver) -> None:
-    async with sandbox_api(numbers=NUMBERS) as api:
+    async with stepped_api(numbers=NUMBERS) as api:
         placed = await _place(api, "off", MachineDetection="Disable", AmdStatusCallback="")
         await _answered(api, placed["call_sid"])
-        await asyncio.sleep(0.1)
+        await api.advance(10)
         call = await api.call(placed["call_sid"])
     assert call["answered_by"] is None

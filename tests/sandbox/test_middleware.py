@@ -3,13 +3,14 @@ asked for a token and logged, and at which level."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 from typing import Any
 
 import pytest
 
-from orchestrator.sandbox import parse_scenario, running_sandbox
+from orchestrator.clock import SteppedClock, settle
+from orchestrator.sandbox import introspection, parse_scenario, running_sandbox
 from orchestrator.texml import contract
 from tests.sandbox.support import APP, Api, open_api, sandbox_api
 
@@ -17,7 +18,7 @@ ACCESS_LINE = " -> "
 
 
 async def _health(api: Api) -> dict[str, Any]:
-    answer = await api.request("GET", contract.SANDBOX_HEALTH_PATH)
+    answer = await api.request("GET", introspection.HEALTH_PATH)
     assert answer.status == 200, answer.body
     return dict(answer.body)
 
@@ -30,13 +31,20 @@ async def test_unknown_paths_and_methods_are_not_counted_delayed_or_asked_for_a_
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="orchestrator.sandbox")
-    scenario = parse_scenario({"time_scale": 0.01, "latency_ms": 300})
-    async with running_sandbox(scenario) as info, open_api(info, api_key="KEYwrong") as api:
-        started = time.monotonic()
-        unknown = await api.request("GET", api.path(contract.ACCOUNT_PATH) + "/Queues")
-        wrong_method = await api.request("PUT", api.path(contract.CONFERENCES_PATH))
-        unknown_own = await api.request("GET", "/_sandbox/nothing")
-        assert time.monotonic() - started < 0.3
+    clock = SteppedClock()  # the latency would hold an answer until the test moved it on
+    scenario = parse_scenario({"latency_ms": 300})
+    async with (
+        running_sandbox(scenario, clock=clock) as info,
+        open_api(info, api_key="KEYwrong") as api,
+    ):
+        asked = asyncio.gather(
+            api.request("GET", api.path(contract.ACCOUNT_PATH) + "/Queues"),
+            api.request("PUT", api.path(contract.CONFERENCES_PATH)),
+            api.request("GET", "/_sandbox/nothing"),
+        )
+        await settle()
+        assert asked.done()  # answered with no time passing: not delayed
+        unknown, wrong_method, unknown_own = asked.result()
         assert unknown.status == 404
         assert unknown.error["title"] == "Resource not found"
         assert wrong_method.status == 405
@@ -61,7 +69,7 @@ async def test_a_head_of_the_participant_list_counts_as_one() -> None:
 async def test_introspection_needs_the_token_but_is_never_counted() -> None:
     async with sandbox_api() as api:
         async with open_api(api.info, api_key="KEYwrong") as stranger:
-            refused = await stranger.request("GET", contract.SANDBOX_DIALS_PATH)
+            refused = await stranger.request("GET", introspection.DIALS_PATH)
         assert refused.status == 401
         assert refused.error["code"] == contract.CODE_AUTHENTICATION_FAILED
         await api.dials()

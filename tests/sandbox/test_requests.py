@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from orchestrator.sandbox import SandboxInfo
+from orchestrator.sandbox import SandboxInfo, introspection
 from orchestrator.texml import contract
-from tests.sandbox.support import APP, eventually, open_api, sandbox_api
+from tests.sandbox.support import APP, eventually, open_api, stepped_api
 
 
 async def test_form_body_dial_with_every_kind_of_field(sandbox: SandboxInfo) -> None:
@@ -164,8 +164,8 @@ async def test_authentication(sandbox: SandboxInfo) -> None:
         answer = await wrong.dial("room", To="+12065550100", ApplicationSid=APP)
         assert answer.status == 401
         assert answer.error["code"] == contract.CODE_AUTHENTICATION_FAILED
-        assert (await wrong.request("GET", contract.SANDBOX_DIALS_PATH)).status == 401
-        assert (await wrong.request("GET", contract.SANDBOX_HEALTH_PATH)).status == 401
+        assert (await wrong.request("GET", introspection.DIALS_PATH)).status == 401
+        assert (await wrong.request("GET", introspection.HEALTH_PATH)).status == 401
     async with open_api(sandbox) as api:
         path = sandbox.base_url + api.path(contract.CONFERENCES_PATH)
         async with api.session.get(path, headers={"Authorization": ""}) as response:
@@ -320,7 +320,7 @@ async def test_calls_list_filters_by_number_status_and_date(sandbox: SandboxInfo
 
 
 async def test_calls_list_shows_a_new_call_only_after_the_calls_lag() -> None:
-    async with sandbox_api(time_scale=0.01, api={"calls_lag_s": 100}) as api:
+    async with stepped_api(api={"calls_lag_s": 100}) as api:
         dialed = await api.dial_ok("room", To="+12065550100", ApplicationSid=APP)
         calls_path = contract.CALLS_PATH.format(account_sid=api.info.account_sid)
         assert (await api.request("GET", calls_path)).body["calls"] == []
@@ -329,7 +329,10 @@ async def test_calls_list_shows_a_new_call_only_after_the_calls_lag() -> None:
             calls = (await api.request("GET", calls_path)).body["calls"]
             return [c["sid"] for c in calls] or None
 
-        assert await eventually(listed) == [dialed["call_sid"]]
+        await api.advance(99)
+        assert await listed() is None
+        await api.advance(1)
+        assert await listed() == [dialed["call_sid"]]
 
 
 async def test_introspection_lists_every_accepted_dial(sandbox: SandboxInfo) -> None:
@@ -346,7 +349,7 @@ async def test_introspection_lists_every_accepted_dial(sandbox: SandboxInfo) -> 
         assert all(d["conference_sid"] == first["conference_sid"] for d in dials)
         assert 0 <= dials[0]["time"] <= dials[1]["time"] < 30
         assert dials[1]["status"] in ("canceled", "completed")
-        health = (await api.request("GET", contract.SANDBOX_HEALTH_PATH)).body
+        health = (await api.request("GET", introspection.HEALTH_PATH)).body
         assert health["status"] == "ok" and health["dials"] == 2
 
         async def answered() -> bool:

@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 from orchestrator.sandbox import SandboxInfo, parse_scenario, sandbox_in_thread
 from orchestrator.texml import contract
 
+# Hundreds of generated requests.
+pytestmark = pytest.mark.long
+
 KNOWN = sorted({*contract.DIAL_FIELDS, *contract.UPDATE_PARTICIPANT_FIELDS, "Status"})
 json_values = st.recursive(
     st.none()

@@ -6,12 +6,15 @@ import asyncio
 import time
 
 import pytest
-import telnyx
 
 from orchestrator.sandbox import SandboxInfo
 from tests.sandbox.support import APP
+from tests.sdk import USES_SDK, telnyx
 
 NO_ANSWER = "+15550000001"
+
+
+pytestmark = USES_SDK
 
 
 def _client(info: SandboxInfo, api_key: str | None = None) -> telnyx.Telnyx:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from orchestrator.clock import SteppedClock
 from orchestrator.errors import ConfigError
 from orchestrator.sandbox import parse_scenario, running_sandbox, sandbox_in_thread
 from tests.sandbox.support import APP, open_api
@@ -54,8 +54,9 @@ async def test_leaving_the_block_stops_simulated_time_and_webhooks() -> None:
     await site.start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     try:
-        scenario = parse_scenario({"time_scale": 1, "ring_seconds": 0.2})
-        async with running_sandbox(scenario) as info, open_api(info) as api:
+        clock = SteppedClock()
+        scenario = parse_scenario({"ring_seconds": 2})
+        async with running_sandbox(scenario, clock=clock) as info, open_api(info) as api:
             await api.dial_ok(
                 "room",
                 To="+12065550100",
@@ -63,8 +64,9 @@ async def test_leaving_the_block_stops_simulated_time_and_webhooks() -> None:
                 StatusCallback=url,
                 StatusCallbackEvent="answered",
             )
-        await asyncio.sleep(0.4)
-        assert received == []  # the answer would have come at 0.2 s
+        await clock.advance(4)
+        assert received == []  # the answer would have come at 2 s
+        assert clock.pending() == 0  # nothing left to fire
         with pytest.raises(aiohttp.ClientConnectionError):
             async with aiohttp.ClientSession() as session:
                 await session.get(info.base_url + "/_sandbox/health")

@@ -182,6 +182,7 @@ DOCUMENTS = st.recursive(
     ),
     st.sampled_from([True, False]),
 )
+@pytest.mark.long
 def test_random_documents_in_the_files_vocabulary(
     target: Path, document: dict[str, Any], flow: bool
 ) -> None:

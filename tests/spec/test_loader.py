@@ -138,6 +138,7 @@ def test_numbers_as_long_as_allowed_are_read(tmp_path: Path) -> None:
     assert "version: 100000" in only_finding(path)  # read, and refused only as a version
 
 
+@pytest.mark.long
 def test_a_file_of_too_many_values_stops_where_the_cap_is_reached(tmp_path: Path) -> None:
     # Under the size cap, but more values than any conference: refused without composing them all.
     path = write(tmp_path, "version: 1\nx:\n" + "- 1\n" * (3 * MAX_VALUES))

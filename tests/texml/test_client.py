@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
+from orchestrator.clock import SteppedClock
 from orchestrator.errors import (
     ApiUnreachable,
     AuthenticationError,
@@ -25,7 +25,8 @@ from orchestrator.errors import (
     RequestRejected,
     ServerError,
 )
-from orchestrator.sandbox import SandboxInfo, parse_scenario, sandbox_in_thread
+from orchestrator.sandbox import SandboxInfo, parse_scenario, running_sandbox, sandbox_in_thread
+from orchestrator.sandbox.introspection import SandboxClient
 from orchestrator.secret import Secret
 from orchestrator.texml import contract
 from orchestrator.texml.client import PAGE_SIZE, TexmlClient
@@ -175,33 +176,54 @@ async def test_a_read_answered_5xx_every_time_fails_after_the_policy_s_attempts(
     assert raised.value.status in (500, 503) and raised.value.code == contract.CODE_UNEXPECTED_ERROR
 
 
-async def _third_read_after(info: SandboxInfo, pause_s: float) -> tuple[TexmlClient, float]:
-    """Two reads, a pause, and a third over the limit of two a second: how long it took."""
-    async with client_of(info) as client:
-        await client.list_conferences()
-        await client.list_conferences()
-        await asyncio.sleep(pause_s)
-        started = time.monotonic()
-        assert await client.list_conferences() == []
-        return client, time.monotonic() - started
+@asynccontextmanager
+async def stepped_client(**api: Any) -> AsyncIterator[tuple[TexmlClient, SteppedClock]]:
+    """A client and the sandbox it talks to over HTTP, both on one stepped clock."""
+    clock = SteppedClock()
+    scenario = parse_scenario({"seed": 1, "api": api})
+    async with (
+        running_sandbox(scenario, clock=clock) as info,
+        TexmlClient(connection_for(info), retry=QUICK, clock=clock) as client,
+    ):
+        yield client, clock
+
+
+async def _third_read_held(client: TexmlClient, clock: SteppedClock) -> asyncio.Task[Any]:
+    """Two reads, 0.6 s of the clock, and a third over the limit of two a second, which the
+    server refuses and the client holds: the third, still waiting."""
+    await client.list_conferences()
+    await client.list_conferences()
+    await clock.advance(0.6)
+    third = asyncio.ensure_future(client.list_conferences())
+    await clock.advance(0)
+    assert not third.done()
+    assert client.reads.rate_limited == 1  # answered 429 once, and held since
+    return third
 
 
 async def test_a_read_answered_429_waits_as_long_as_retry_after_says() -> None:
-    async with fast_sandbox(api={"reads_per_second": 2}) as info:
+    async with stepped_client(reads_per_second=2) as (client, clock):
         # The window frees 0.4 s after the 429; Retry-After says 1 (whole seconds, rounded up).
-        client, took = await _third_read_after(info, 0.6)
-        health = await sandbox_health(info)
-    assert took >= 0.95
-    assert client.reads.rate_limited == 1
+        third = await _third_read_held(client, clock)
+        await clock.advance(0.9)
+        assert not third.done()  # the window has freed, but the server said a second
+        await clock.advance(0.1)
+        assert third.done() and third.result() == []
+        assert client.reads.rate_limited == 1
+        async with SandboxClient(client.connection) as sandbox:
+            health = await sandbox.health()
     assert health["rate_limited"][contract.CODE_TOO_MANY_REQUESTS] == 1
 
 
 async def test_without_retry_after_a_read_waits_for_the_window_s_reset() -> None:
-    async with fast_sandbox(api={"reads_per_second": 2, "retry_after": False}) as info:
-        client, took = await _third_read_after(info, 0.6)
-    # x-ratelimit-reset said about 0.4 s: waited that, not a blind second of backoff.
-    assert 0.3 <= took < 0.9
-    assert client.reads.rate_limited >= 1
+    async with stepped_client(reads_per_second=2, retry_after=False) as (client, clock):
+        third = await _third_read_held(client, clock)
+        # x-ratelimit-reset said 0.4 s: waited that, not a blind second of backoff.
+        await clock.advance(0.39)
+        assert not third.done()
+        await clock.advance(0.01)
+        assert third.done() and third.result() == []
+    assert client.reads.rate_limited == 1
 
 
 # Failures as types ---------------------------------------------------------------

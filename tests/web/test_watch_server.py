@@ -1,11 +1,12 @@
-"""apply --watch --listen's server over real HTTP against the sandbox: a flood of callbacks costs
-at most one extra round a second per conference, a replay wakes nothing, and bodies are read
-only once their signature holds."""
+"""apply --watch --listen's server: a flood of callbacks costs at most one extra round a second
+per conference, a replay wakes nothing, and bodies are read only once their signature holds.
+
+Callbacks come over real HTTP; the watch reads the sandbox in memory, on a stepped clock the
+tests move on between callbacks, so "a second" is one of that clock's."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,19 +15,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.watch import WatchOptions, file_reloader, watch_with_connection
-from orchestrator.sandbox import SandboxInfo
-from orchestrator.texml.client import TexmlClient
-from orchestrator.web.watch_server import WatchServer, listening
 from orchestrator.webhooks.signing import SigningKey, public_key_from
-from tests.engine.support import (
-    TEST_OPTIONS,
-    conference_file,
-    connection_for,
-    fast_sandbox,
-    load,
-    sandbox_health,
-)
+from orchestrator.web.watch_server import WatchServer, listening
+from tests.engine.support import SteppedSandbox, conference_file, load, stepped_sandbox
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 PEOPLE = [
@@ -40,7 +33,7 @@ SLOW = WatchOptions(interval_s=30)
 
 @asynccontextmanager
 async def watched(
-    info: SandboxInfo, path: Path, key: SigningKey | None, said: list[str] | None = None
+    sandbox: SteppedSandbox, path: Path, key: SigningKey | None, said: list[str] | None = None
 ) -> AsyncIterator[WatchServer]:
     """A watch of ``path`` with its --listen server (verifying ``key``'s signatures, if given)
     once the first round has run; what it announces goes to ``said``."""
@@ -60,21 +53,30 @@ async def watched(
         return keep()
 
     stop = asyncio.Event()
+    clock = sandbox.clock
     task = asyncio.create_task(
         watch_with_connection(
-            [load(path)], connection_for(info), TEST_OPTIONS, SLOW, stop,
-            reload=file_reloader({}), serve=serve,
+            [load(path)],
+            sandbox.connection,
+            ApplyOptions(),
+            SLOW,
+            stop,
+            reload=file_reloader({}),
+            serve=serve,
+            transport=sandbox.transport,
+            clock=clock,
         )
-    )  # fmt: skip
+    )
     try:
-        deadline = time.monotonic() + 15
+        await clock.advance(0)
         while not servers or (await health(servers[0]))["rounds"] < 1:
-            assert time.monotonic() < deadline and not task.done()
-            await asyncio.sleep(0.02)
+            due = clock.next_due()
+            assert due is not None and due < 60 and not task.done(), "no first round"
+            await clock.advance(due - clock.now())
         yield servers[0]
     finally:
         stop.set()
-        await asyncio.wait_for(task, 30)
+        await clock.run(task)
 
 
 async def health(server: WatchServer) -> dict[str, Any]:
@@ -83,14 +85,14 @@ async def health(server: WatchServer) -> dict[str, Any]:
         return found
 
 
-async def conference_sid(info: SandboxInfo) -> str:
-    async with TexmlClient(connection_for(info)) as client:
+async def conference_sid(sandbox: SteppedSandbox) -> str:
+    async with sandbox.client() as client:
         return (await client.list_conferences(friendly_name="test-bridge"))[0]["sid"]
 
 
-async def reads(info: SandboxInfo) -> int:
+async def reads(sandbox: SteppedSandbox) -> int:
     """The GET requests the sandbox has answered: conference and participant-list reads."""
-    return int((await sandbox_health(info))["requests"]["GET"])
+    return int((await sandbox.health())["requests"]["GET"])
 
 
 async def post(http: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -98,14 +100,13 @@ async def post(http: aiohttp.ClientSession, url: str, body: bytes, headers: dict
         return answer.status
 
 
-async def settled(info: SandboxInfo, before: int) -> int:
-    """The GET count once a round that ``before`` preceded has run (and a second has passed)."""
-    deadline = time.monotonic() + 5
-    while await reads(info) == before:
-        assert time.monotonic() < deadline, "no round ran"
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(1.2)
-    return await reads(info)
+async def settled(sandbox: SteppedSandbox, before: int) -> int:
+    """The GET count once a round that ``before`` preceded has run (at once: a callback wakes
+    it), and a second has passed."""
+    await sandbox.clock.advance(0)
+    assert await reads(sandbox) > before, "no round ran"
+    await sandbox.clock.advance(1.2)
+    return await reads(sandbox)
 
 
 @pytest.mark.parametrize("verifying", [True, False], ids=["verifying", "trusting"])
@@ -116,33 +117,34 @@ async def test_a_flood_of_callbacks_costs_at_most_one_extra_round_a_second(
     path = conference_file(tmp_path, PEOPLE)
     said: list[str] = []
     async with (
-        fast_sandbox() as info,
-        watched(info, path, key if verifying else None, said) as server,
+        stepped_sandbox() as sandbox,
+        watched(sandbox, path, key if verifying else None, said) as server,
         aiohttp.ClientSession() as http,
     ):
-        sid = await conference_sid(info)
+        clock = sandbox.clock
+        sid = await conference_sid(sandbox)
         join = f"StatusCallbackEvent=participant-join&ConferenceSid={sid}"
         # What one round reads, measured on a single callback.
-        before = await reads(info)
+        before = await reads(sandbox)
         first = f"{join}&SequenceNumber=0".encode()
         assert await post(http, server.url or "", first, key.headers(first)) == 200
-        after = await settled(info, before)
+        after = await settled(sandbox, before)
         per_round = after - before
 
         replayed = f"{join}&SequenceNumber=1".encode()
         replay_headers = key.headers(replayed)
         statuses = []
-        started = time.monotonic()
+        started = clock.now()
         for n in range(60):  # 20 a second for 3 s: a replay and a fresh one in turn
             if n % 2:
                 fresh = f"{join}&SequenceNumber={n + 1}".encode()
                 statuses.append(await post(http, server.url or "", fresh, key.headers(fresh)))
             else:
                 statuses.append(await post(http, server.url or "", replayed, replay_headers))
-            await asyncio.sleep(0.05)
-        flood_s = time.monotonic() - started
-        await asyncio.sleep(1.5)  # the coalesced round still to come, if any
-        spent = await reads(info) - after
+            await clock.advance(0.05)
+        flood_s = clock.now() - started
+        await clock.advance(1.5)  # the coalesced round still to come, if any
+        spent = await reads(sandbox) - after
         seen = await health(server)
     assert statuses == [200] * 60
     # One round at once, then at most one a second, and one for the last second's callbacks.
@@ -162,20 +164,20 @@ async def test_a_replayed_callback_is_answered_200_and_wakes_nothing(tmp_path: P
     key = SigningKey.generate()
     path = conference_file(tmp_path, PEOPLE)
     async with (
-        fast_sandbox() as info,
-        watched(info, path, key) as server,
+        stepped_sandbox() as sandbox,
+        watched(sandbox, path, key) as server,
         aiohttp.ClientSession() as http,
     ):
-        sid = await conference_sid(info)
+        sid = await conference_sid(sandbox)
         body = f"StatusCallbackEvent=participant-leave&ConferenceSid={sid}".encode()
         headers = key.headers(body)
-        before = await reads(info)
+        before = await reads(sandbox)
         assert await post(http, server.url or "", body, headers) == 200
-        woken = await settled(info, before)  # the first one wakes a round; a second passes
+        woken = await settled(sandbox, before)  # the first one wakes a round; a second passes
         for _ in range(3):
             assert await post(http, server.url or "", body, headers) == 200
-        await asyncio.sleep(1.2)  # a wake would have been honoured by now
-        assert await reads(info) == woken
+        await sandbox.clock.advance(1.2)  # a wake would have been honoured by now
+        assert await reads(sandbox) == woken
         assert (await health(server)).get("replayed") == 3
 
 
@@ -188,8 +190,8 @@ async def test_a_body_is_read_only_once_signed_and_never_answered_500(
     json_body = {"Content-Type": "application/json"}
     path = conference_file(tmp_path, PEOPLE)
     async with (
-        fast_sandbox() as info,
-        watched(info, path, key) as server,
+        stepped_sandbox() as sandbox,
+        watched(sandbox, path, key) as server,
         aiohttp.ClientSession() as http,
     ):
         url = f"{server.url}/c"
