@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import gc
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from orchestrator.sandbox import SandboxInfo, parse_scenario, running_sandbox, sandbox_in_thread
+from tests.folders import ReadOnly, refusal
 
 # One simulated second lasts 10 ms: a default ring of 2 s answers after 20 ms.
 FAST_SCENARIO = {"time_scale": 0.01, "seed": 1}
@@ -29,30 +29,20 @@ def sandbox_thread() -> Iterator[SandboxInfo]:
         yield info
 
 
-def _writable(folder: Path) -> bool:
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
-def read_only_folder(tmp_path: Path) -> Iterator[Path]:
+def read_only_folder(tmp_path: Path) -> Iterator[ReadOnly]:
     """A folder in which this user cannot create a file: a folder without write permission,
-    or, for root (whom permissions do not stop), sysfs."""
+    or, for root (whom permissions do not stop), sysfs, which refuses root too."""
     folder = tmp_path / "read-only"
     folder.mkdir()
     folder.chmod(0o555)
     try:
-        if not _writable(folder):
-            yield folder
-            return
-        for candidate in (Path("/sys"), Path("/proc/sys")):
-            if candidate.is_dir() and not _writable(candidate):
-                yield candidate
+        for candidate in (folder, Path("/sys")):
+            reason = refusal(candidate) if candidate.is_dir() else None
+            if reason is not None:
+                yield ReadOnly(candidate, reason)
                 return
-        pytest.skip("no folder here refuses new files to this user")
+        pytest.fail("no folder here refuses new files to this user: not even /sys")
     finally:
         folder.chmod(0o755)
 

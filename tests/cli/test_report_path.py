@@ -16,6 +16,7 @@ from orchestrator import exit_codes
 from orchestrator.sandbox import parse_scenario, sandbox_in_thread
 from tests.cli.support import PEOPLE, CliSession
 from tests.engine.support import numbered
+from tests.folders import ReadOnly
 
 
 @pytest.fixture
@@ -56,11 +57,10 @@ def test_a_file_as_the_folder_is_refused(cli: CliSession) -> None:
     refused(cli, report, f"{report.parent} is not a folder; choose another path")
 
 
-def test_a_read_only_folder_is_refused(cli: CliSession, read_only_folder: Path) -> None:
+def test_a_read_only_folder_is_refused(cli: CliSession, read_only_folder: ReadOnly) -> None:
+    folder, reason = read_only_folder.folder, read_only_folder.reason
     refused(
-        cli,
-        read_only_folder / "apply.json",
-        f"cannot write in {read_only_folder} (Permission denied); choose a writable folder",
+        cli, folder / "apply.json", f"cannot write in {folder} ({reason}); choose a writable folder"
     )
 
 

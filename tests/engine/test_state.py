@@ -27,6 +27,7 @@ from orchestrator.engine.state import (
     StateStore,
 )
 from orchestrator.errors import ConfigError
+from tests.folders import ReadOnly
 
 ACCOUNT = "acct-1"
 NAME = "bridge"
@@ -486,8 +487,10 @@ async def test_a_lock_that_cannot_be_created_warns_and_goes_on(tmp_path: Path) -
     assert "cannot lock the local record" in warnings[0] and "--state-dir" in warnings[0]
 
 
-async def test_a_read_only_folder_warns_and_goes_on(tmp_path: Path, read_only_folder: Path) -> None:
-    store, warnings = store_in(read_only_folder)
+async def test_a_read_only_folder_warns_and_goes_on(
+    tmp_path: Path, read_only_folder: ReadOnly
+) -> None:
+    store, warnings = store_in(read_only_folder.folder)
     async with store.locked(spec_path(tmp_path), ACCOUNT, NAME):
         pass
-    assert len(warnings) == 1 and "Permission denied" in warnings[0]
+    assert len(warnings) == 1 and read_only_folder.reason in warnings[0]
