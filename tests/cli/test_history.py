@@ -172,6 +172,7 @@ def _wait_for(
     raise AssertionError(f"not seen within {timeout_s}s")
 
 
+@pytest.mark.long
 def test_an_apply_killed_with_sigkill_is_interrupted_and_its_events_readable(
     cli: CliSession,
 ) -> None:
@@ -254,6 +255,7 @@ def recorded_run(tmp_path: Path) -> Iterator[tuple[CliSession, Path]]:
         yield cli, runs_of(cli)[0]
 
 
+@pytest.mark.long
 def test_a_run_is_completed_from_the_api_once_and_drawn_one_lane_each(
     recorded_run: tuple[CliSession, Path],
 ) -> None:
@@ -306,6 +308,7 @@ def test_a_run_is_completed_from_the_api_once_and_drawn_one_lane_each(
     assert f'href="{os.path.relpath(kept, page.parent)}"' in page.read_text()
 
 
+@pytest.mark.long
 def test_callbacks_heard_by_the_watch_keep_a_recording_once_and_a_hangup_cause(
     cli: CliSession,
 ) -> None:

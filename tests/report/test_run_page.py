@@ -40,6 +40,7 @@ def test_the_page_needs_nothing_from_outside(page: Path) -> None:
 
 
 @pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.long
 def test_in_chromium_one_lane_each_and_no_horizontal_overflow(
     browser: object, page: Path, width: int, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 import aiohttp
+import pytest
 
 from orchestrator.sandbox import introspection, parse_scenario, sandbox_in_thread
 from orchestrator.sandbox.inspector import REQUESTS_KEPT, inspector_url
@@ -161,6 +162,7 @@ class _Taking(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.long
 def test_the_inspector_page_shows_a_delivered_callback_with_its_signature() -> None:
     receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Taking)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import yaml
 
 from orchestrator.engine import events as ev
@@ -152,6 +153,7 @@ def check_against_the_model(board: Board, model: RunModel) -> dict[str, Any]:
     return shown
 
 
+@pytest.mark.long
 async def test_the_board_says_what_the_model_says_after_every_event(tmp_path: Path) -> None:
     path = conference_file(tmp_path, PEOPLE)
     model = RunModel(watching=True)
@@ -236,6 +238,7 @@ def redialed_and_connected(found: list[tuple[str, Any]]) -> bool:
     return any(k == "event" and d["text"] == "redial 1 of 1" for k, d in found)
 
 
+@pytest.mark.long
 async def test_a_drop_and_its_redial_reach_a_page_as_they_happen(tmp_path: Path) -> None:
     path = conference_file(tmp_path, PEOPLE)
     async with dropping_sandbox() as info, boarded(info, path, QUICK) as run:
