@@ -13,7 +13,6 @@ and dials the participant's next number.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -123,7 +122,8 @@ class Screening:
                     return None, gone
             return None
 
-        found = await poll(look, self.stop, self.schedule, until=time.monotonic() + timeout_s)
+        clock = self.client.clock
+        found = await poll(look, self.stop, self.schedule, clock, until=clock.now() + timeout_s)
         return found if found is not None else (None, None)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -251,7 +250,7 @@ class ConferenceRun:
         retry = participant.settings.retry
         for attempt in range(1 + (retry.attempts if retry is not None else 0)):
             if attempt > 0 and retry is not None and retry.interval_s > 0:
-                await sleep_unless(retry.interval_s, self.stop)
+                await sleep_unless(retry.interval_s, self.stop, self.account.clock)
             if self.stop.is_set():
                 raise Stopped
             if tried.last is not None:
@@ -335,7 +334,11 @@ class ConferenceRun:
         """How the leg settled; None if it had not when waiting stopped or timed out."""
         if self._watcher is None:
             self._watcher = self._new_watcher()
-        return await within(self._watcher.watch(call_sid), self.stop, self.options.settle_timeout_s)
+        watched = self._watcher.watch(call_sid)
+        settled = await within(
+            watched, self.stop, self.options.settle_timeout_s, self.account.clock
+        )
+        return settled
 
     def _new_watcher(self) -> LegWatcher:
         assert self.sid is not None
@@ -392,8 +395,9 @@ class ConferenceRun:
         async def gone() -> bool | None:
             return True if await self.client.find_participant(sid, call_sid) is None else None
 
-        until = time.monotonic() + self.options.settle_timeout_s
-        return await poll(gone, self.stop, self.options.poll, until=until) is not None
+        clock = self.account.clock
+        until = clock.now() + self.options.settle_timeout_s
+        return await poll(gone, self.stop, self.options.poll, clock, until=until) is not None
 
     async def _run_stray(self, stray: Stray) -> None:
         if not stray.hang_up:
