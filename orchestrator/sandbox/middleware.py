@@ -2,7 +2,8 @@
 
 API routes, in this order: the access line and the error body (``ApiFailure``
 and anything unexpected), the request counters, the scenario's latency, the
-Bearer token and the account in the path, the general read limit (GETs), and
+Bearer token and the account in the path, the general limit (on GETs, and on POSTs and
+DELETEs, each with its own budget), and
 injected faults (an error instead of the handler, or its answer garbled).
 Introspection routes check the token only: they are never counted, delayed,
 limited or faulted. Paths and methods no route knows are answered with the
@@ -45,6 +46,7 @@ def sandbox_middleware(
     simulation: Simulation,
     counters: Counters,
     read_limiter: RateLimiter,
+    write_limiter: RateLimiter | None = None,
     *,
     api_key: str,
     access_log: bool,
@@ -74,11 +76,12 @@ def sandbox_middleware(
             in_path = request.match_info.get("account_sid")
             if in_path != account_sid:
                 raise not_found(f"no account {in_path}")
-            read = method in _READS
-            if read:
+            general = read_limiter if method in _READS else write_limiter
+            limited = general is not None and general.limit > 0
+            if general is not None and limited:
                 now = clock.now()
-                read_limiter.check(now)
-                limit_headers = read_limiter.accept(now)
+                general.check(now)
+                limit_headers = general.accept(now)
             # Fault draws come in this order (error, then the handler's own, then garbling),
             # from the request's own sequence: a seed gives the same faults to the same
             # requests, however they interleave.
@@ -97,7 +100,7 @@ def sandbox_middleware(
                 and draw() < faults.malformed_rate
             ):
                 response = garbled(response, draw())
-            if read:
+            if limited and not _has_own_limit_headers(response):
                 response.headers.update(limit_headers)
         except ApiFailure as failure:
             counters.answered(failure)
@@ -162,6 +165,11 @@ async def unmatched(request: web.Request, handler: Handler) -> web.StreamRespons
             f"{request.method} is not allowed here; use {', '.join(sorted(error.allowed_methods))}",
         )
         return error_response(failure)
+
+
+def _has_own_limit_headers(response: web.StreamResponse) -> bool:
+    """A dial's answer carries the dial limit's headers, which say more to its sender."""
+    return contract.HEADER_RATELIMIT_LIMIT in response.headers
 
 
 def injected_error(draw: float) -> ApiFailure:
