@@ -251,7 +251,11 @@ async def test_the_field_profile_with_a_coach_and_a_fallback_converges(tmp_path:
     assert by_name["p001"].to == "+12065559002"
     assert "fallback to number 2 after no-answer" in by_name["p001"].notes
     assert coach["coaching"] is True and coach["coaching_call_sid"] == by_name["p003"].call_sid
-    assert len(dials) == 51  # everyone once, and p001's unanswered first number
+    # Everyone once, p001's unanswered first number, and the host's first call, which ran the
+    # application's TeXML (api.create_by_name: app-texml) and was hung up.
+    assert len(dials) == 52
+    assert by_name["p000"].attempts == 2
+    assert [d["conference_sid"] for d in dials if d["to"] == by_name["p000"].to][0] is None
 
 
 async def _participant(info: object, result: ConferenceResult, name: str) -> dict[str, object]:
