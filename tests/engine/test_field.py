@@ -255,7 +255,7 @@ async def test_the_field_profile_with_a_coach_and_a_fallback_converges(tmp_path:
     # application's TeXML (api.create_by_name: app-texml) and was hung up.
     assert len(dials) == 52
     assert by_name["p000"].attempts == 2
-    assert [d["conference_sid"] for d in dials if d["to"] == by_name["p000"].to][0] is None
+    assert next(d["conference_sid"] for d in dials if d["to"] == by_name["p000"].to) is None
 
 
 async def _participant(info: object, result: ConferenceResult, name: str) -> dict[str, object]:
