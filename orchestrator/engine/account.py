@@ -8,6 +8,7 @@ import asyncio
 from dataclasses import dataclass
 
 from orchestrator.clock import Clock
+from orchestrator.engine.events import AccountLimit
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.run_model import RunModel
 from orchestrator.pacing.dials import DialPacer
@@ -26,6 +27,7 @@ class Account:
     model: RunModel  # where every step of the run is published
     create_by_call: bool = False  # dialing into a friendly name was refused: create by a call
     gone: str | None = None  # why the run gave up on the API
+    capped: AccountLimit | None = None  # a dial cap refused a dial: no dial goes after it
 
     @property
     def clock(self) -> Clock:
