@@ -20,8 +20,9 @@ from orchestrator.engine.results import LegState, State
 # Where a fact was learned: the engine's own doing, a poll of the API, a callback, an answer.
 Source = Literal["engine", "poll", "callback", "api"]
 # The account's own limits a run can meet: its concurrent calls (a leg fails), its hourly or
-# daily dial caps (a dial is refused, and no dial goes after it).
-AccountLimit = Literal["concurrent-calls", "dials-per-hour", "dials-per-day"]
+# daily dial cap (a dial is refused, and no dial goes after it; the rate-limit headers, read
+# to at most an hour, cannot tell the two caps apart).
+AccountLimit = Literal["concurrent-calls", "dial-cap"]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -353,13 +353,14 @@ class RunModel:
         """The participant's tries ended at the account's ``limit``: its cause, and the words."""
         outcome.cause = limit
         if limit == "concurrent-calls":
-            seen = f" while {live} of this run's calls were up" if live is not None else ""
-            outcome.error = f"account concurrent-call limit: the call failed at once{seen}"
+            seen = f" {live} other calls of this run were up or ringing" if live else ""
+            outcome.error = f"account concurrent-call limit: failed at once while{seen}"
+            if not seen:
+                outcome.error = "account concurrent-call limit: failed at once"
             return
         capped = self.capped
-        allowed = f" of {capped.allowed} dials" if capped is not None and capped.allowed else ""
-        which = "hourly" if limit == "dials-per-hour" else "daily"
-        outcome.error = f"not dialed: the account's {which} dial cap{allowed} was reached"
+        allowed = f" ({capped.allowed} dials)" if capped is not None and capped.allowed else ""
+        outcome.error = f"account dial cap{allowed} reached: no dial sent"
 
     def _creating(self, event: ev.Creating) -> None:
         self._conference(event).creating = event.participant

@@ -7,8 +7,9 @@ or nothing (DialRefused: a 4xx or a 429; a request that never left says nothing)
 
 A 429 that asks for a wait longer than ``CAP_WAIT_S`` is no per-second limit but the
 account's hourly or daily dial cap (Telnyx documents the caps, not their answer): the run
-sends no dial after it, each participant still to dial ending ``Capped``; it is named
-hourly when the wait is at most an hour, daily otherwise.
+sends no dial after it, each participant still to dial ending ``Capped``. Which of the two
+it is the headers cannot say (waits are read to at most an hour): the line names the cap by
+the dials it allows.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ T = TypeVar("T")
 
 # The dial limit's window is seconds; a 429 asking to wait longer than this is a dial cap.
 CAP_WAIT_S: Final = 60.0
-_HOUR_S: Final = 3600.0
 
 
 class Retry(Exception):
@@ -64,9 +64,7 @@ class Capped(Exception):
 def cap_of(error: RateLimitedError) -> AccountLimit | None:
     """The dial cap a 429 says was reached, if its wait is longer than any dial window."""
     wait = error.rate.wait_s if error.rate is not None else None
-    if wait is None or wait <= CAP_WAIT_S:
-        return None
-    return "dials-per-hour" if wait <= _HOUR_S + 1 else "dials-per-day"
+    return "dial-cap" if wait is not None and wait > CAP_WAIT_S else None
 
 
 def shown_loss(error: DialUnconfirmed) -> str:
@@ -205,12 +203,13 @@ class Sender:
                     source="api",
                 )
             )
-            which = "hourly" if cap == "dials-per-hour" else "daily"
             of = f" ({allowed} dials)" if allowed else ""
             later = f"; a place frees in {frees_in / 60:.0f} min" if frees_in else ""
+            if frees_in is not None and frees_in >= 3600:
+                later = "; a place frees in an hour or more"
             self.account.notice(
-                f"account {which} dial cap{of} reached at {participant.name}: no more dials "
-                f"this run{later}; everyone not yet dialed is reported not-dialed"
+                f"account dial cap{of} reached at {participant.name}: no more dials this "
+                f"run{later}; everyone not yet dialed is reported not-dialed"
             )
         return Capped(cap)
 
