@@ -240,12 +240,16 @@ async def test_the_field_profile_with_a_coach_and_a_fallback_converges(tmp_path:
     people[2].update(role="coach", coach="p003")
     path = conference_file(tmp_path, people)
     scenario = {"profile": "field", "numbers": {"+15550000001": {"answer": "no-answer"}}}
-    async with fast_sandbox(**scenario) as info:
-        [result] = await apply_with_connection(
-            [load(path)], connection_for(info), TEST_OPTIONS, asyncio.Event()
-        )
-        dials = await sandbox_dials(info)
-        coach = await _participant(info, result, "p002")
+    # On the stepped clock: the wait for the creating call's conference (app-texml) is ten
+    # seconds of the run's clock.
+    async with stepped_sandbox(**scenario) as sandbox:
+        [result] = await sandbox.apply([load(path)])  # p001's first number rings 30 s
+        dials = await sandbox.dials()
+        assert result.sid is not None
+        coach_sid = next(p.call_sid for p in result.participants if p.name == "p002")
+        assert coach_sid is not None
+        async with sandbox.client() as client:
+            coach = dict(await sandbox.clock.run(client.get_participant(result.sid, coach_sid)))
     all_connected(result)
     by_name = {p.name: p for p in result.participants}
     assert by_name["p001"].to == "+12065559002"
