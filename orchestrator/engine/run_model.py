@@ -353,10 +353,8 @@ class RunModel:
         """The participant's tries ended at the account's ``limit``: its cause, and the words."""
         outcome.cause = limit
         if limit == "concurrent-calls":
-            seen = f" {live} other calls of this run were up or ringing" if live else ""
-            outcome.error = f"account concurrent-call limit: failed at once while{seen}"
-            if not seen:
-                outcome.error = "account concurrent-call limit: failed at once"
+            seen = f" with {live} other calls up or ringing" if live else ""
+            outcome.error = f"account concurrent-call limit (failed{seen})"
             return
         capped = self.capped
         allowed = f" ({capped.allowed} dials)" if capped is not None and capped.allowed else ""

@@ -39,7 +39,7 @@ async def test_a_new_account_and_a_twelve_person_bridge(tmp_path: Path) -> None:
     assert capped.startswith("account dial cap (10 dials) reached at p010")
     text = render_text([result])
     assert "12 participants: 5 ended: failed, 2 not-dialed, 5 connected" in text
-    assert text.count("account concurrent-call limit: failed at once while") == 10  # row, why
+    assert text.count("account concurrent-call limit (failed with") == 10  # row, why
     assert text.count("account dial cap (10 dials) reached: no dial sent") == 4
 
 
