@@ -357,7 +357,9 @@ class RunModel:
             outcome.error = f"account concurrent-call limit (failed{seen})"
             return
         capped = self.capped
-        allowed = f" ({capped.allowed} dials)" if capped is not None and capped.allowed else ""
+        allowed = ""
+        if capped is not None and capped.allowed:
+            allowed = f" ({capped.allowed} dial{'s' if capped.allowed != 1 else ''})"
         outcome.error = f"account dial cap{allowed} reached: no dial sent"
 
     def _creating(self, event: ev.Creating) -> None:

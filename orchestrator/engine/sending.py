@@ -203,7 +203,7 @@ class Sender:
                     source="api",
                 )
             )
-            of = f" ({allowed} dials)" if allowed else ""
+            of = f" ({allowed} dial{'s' if allowed != 1 else ''})" if allowed else ""
             later = f"; a place frees in {frees_in / 60:.0f} min" if frees_in else ""
             if frees_in is not None and frees_in >= 3600:
                 later = "; a place frees in an hour or more"

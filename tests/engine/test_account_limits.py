@@ -103,3 +103,18 @@ async def test_the_daily_cap_stops_dialing_too(tmp_path: Path) -> None:
         "account dial cap (3 dials) reached at p003: no more dials this run; a place frees "
         "in an hour or more; everyone not yet dialed is reported not-dialed"
     ]
+
+
+async def test_a_creator_that_meets_the_cap_leaves_nobody_waiting(tmp_path: Path) -> None:
+    # The first conference takes the hour's one dial; the second's creator meets the cap,
+    # and everyone else, waiting for the conference, is not dialed (no hang, no dial).
+    first = conference_file(tmp_path, numbered(1), name="first")
+    second = conference_file(tmp_path, numbered(4, start=2000), name="second")
+    async with stepped_sandbox(account={"dials_per_hour": 1}) as sandbox:
+        [done] = await sandbox.apply([load(first)])
+        [capped] = await sandbox.apply([load(second)])
+        dials = await sandbox.dials()
+    assert done.exit_code == 0 and len(dials) == 1
+    assert {(str(p.observed), p.cause) for p in capped.participants} == {("not-dialed", "dial-cap")}
+    assert capped.participants[0].error == "account dial cap (1 dial) reached: no dial sent"
+    assert capped.exit_code == 3
