@@ -189,10 +189,11 @@ class Sender:
     def _capped(self, participant: Participant, cap: AccountLimit, error: ApiError) -> Capped:
         """The first dial to meet a cap says so, once for the run; every dial after is Capped."""
         if self.account.capped is None:
-            self.account.capped = cap
             rate = error.rate
             allowed = rate.limit if rate is not None else None
             frees_in = rate.wait_s if rate is not None else None
+            self.account.cap = cap
+            self.account.cap_until = self.account.clock.now() + (frees_in or CAP_WAIT_S)
             self.account.model.publish(
                 AccountCapped(
                     file=self.spec.path,
