@@ -76,12 +76,7 @@ def sandbox_middleware(
             in_path = request.match_info.get("account_sid")
             if in_path != account_sid:
                 raise not_found(f"no account {in_path}")
-            general = read_limiter if method in _READS else write_limiter
-            limited = general is not None and general.limit > 0
-            if general is not None and limited:
-                now = clock.now()
-                general.check(now)
-                limit_headers = general.accept(now)
+            limit_headers = general_limit(method, read_limiter, write_limiter, clock.now())
             # Fault draws come in this order (error, then the handler's own, then garbling),
             # from the request's own sequence: a seed gives the same faults to the same
             # requests, however they interleave.
@@ -100,7 +95,8 @@ def sandbox_middleware(
                 and draw() < faults.malformed_rate
             ):
                 response = garbled(response, draw())
-            if limited and not _has_own_limit_headers(response):
+            if limit_headers and contract.HEADER_RATELIMIT_LIMIT not in response.headers:
+                # A dial's answer carries the dial limit's headers, which say more to its sender.
                 response.headers.update(limit_headers)
         except ApiFailure as failure:
             counters.answered(failure)
@@ -151,6 +147,18 @@ def sandbox_middleware(
     return middleware
 
 
+def general_limit(
+    method: str, reads: RateLimiter, writes: RateLimiter | None, now: float
+) -> dict[str, str]:
+    """The general limit's check (429, code 10011: reads and writes each have a budget) and,
+    once passed, its headers (none when the limit is off)."""
+    general = reads if method in _READS else writes
+    if general is None or general.limit <= 0:
+        return {}
+    general.check(now)
+    return general.accept(now)
+
+
 async def unmatched(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Unknown paths and methods answer with a Telnyx error body, not aiohttp's text."""
     try:
@@ -165,11 +173,6 @@ async def unmatched(request: web.Request, handler: Handler) -> web.StreamRespons
             f"{request.method} is not allowed here; use {', '.join(sorted(error.allowed_methods))}",
         )
         return error_response(failure)
-
-
-def _has_own_limit_headers(response: web.StreamResponse) -> bool:
-    """A dial's answer carries the dial limit's headers, which say more to its sender."""
-    return contract.HEADER_RATELIMIT_LIMIT in response.headers
 
 
 def injected_error(draw: float) -> ApiFailure:
