@@ -65,6 +65,8 @@ class ConferenceRun:
             lambda kind, participant, **fields: self.publish(kind, participant, **fields),
         )
         self._watcher: LegWatcher | None = None
+        # The account's limit each participant's last call met, when it is taken to have.
+        self._limits: dict[str, ev.AccountLimit] = {}
         # Each participant's call SID once it is connected (or dialed, with --no-wait);
         # None once it is known it never will be. Coaches wait on these.
         self._call_sids: dict[str, asyncio.Future[str | None]] = {}
@@ -202,11 +204,15 @@ class ConferenceRun:
                 return Verdict(
                     f"not dialed: {participant.coach}, whom it coaches, is not connected"
                 )
+        self._limits.pop(participant.name, None)
         tried = Tried(None)
         for index, destination in enumerate(participant.to):
             tried = await self._dial_number(participant, index, destination, coach_sid, tried)
             if tried.final:
                 return tried.verdict
+        limit = self._limits.pop(participant.name, None)
+        if limit is not None:  # the last call met the account's limit: the model says so
+            return Verdict(limit=limit)
         return exhausted(participant, tried)
 
     async def _dial_number(
@@ -278,10 +284,13 @@ class ConferenceRun:
             return None, None, self._unsettled()
         if last != "connected":
             live = self.model.live_calls(besides=call_sid) if last == "failed" else 0
+            self._limits.pop(name, None)
             if live >= FEWEST_CONCURRENT_CALLS:
                 # A call fails at once over the account's concurrent-call limit (SIP 403), and
-                # the API does not say why: with this many up, that is the likely reason, and
-                # the next number would meet the same wall.
+                # the API does not say why: with this many up, that is the likely reason. The
+                # next number is dialed all the same: a number failing for its own reason must
+                # not cost the person their other phone.
+                self._limits[name] = "concurrent-calls"
                 self.publish(
                     ev.LegEnded,
                     name,
@@ -291,7 +300,7 @@ class ConferenceRun:
                     limit="concurrent-calls",
                     live=live,
                 )
-                return last, None, Verdict(limit="concurrent-calls")
+                return last, None, None
             self.publish(ev.LegEnded, name, state=last, call_sid=call_sid, source="poll")
             return last, None, None
         assert self.sid is not None

@@ -43,7 +43,11 @@ async def test_a_new_account_and_a_twelve_person_bridge(tmp_path: Path) -> None:
     assert text.count("account dial cap (10 dials) reached: no dial sent") == 4
 
 
-async def test_over_the_concurrent_limit_no_fallback_number_is_dialed(tmp_path: Path) -> None:
+async def test_over_the_concurrent_limit_the_next_number_is_dialed_and_fails_too(
+    tmp_path: Path,
+) -> None:
+    # A number that failed for its own reason must not cost the person their other phone:
+    # the next number is dialed, and over the limit it fails the same way.
     people = numbered(6)
     for i, person in enumerate(people):
         person["to"] = [person["to"], f"+1206556{i:04d}"]  # a second number each
@@ -51,10 +55,15 @@ async def test_over_the_concurrent_limit_no_fallback_number_is_dialed(tmp_path: 
     async with stepped_sandbox(account={"concurrent_calls": 3}) as sandbox:
         [result] = await sandbox.apply([load(path)])
         dials = await sandbox.dials()
-    dialed_once(dials, names(6))  # the next number would meet the same wall
-    causes = [p.cause for p in result.participants]
-    assert causes.count(None) == 3 and causes.count("concurrent-calls") == 3
-    assert all(p.attempts == 1 for p in result.participants)
+    labels = [d["label"] for d in dials]
+    connected = [p for p in result.participants if p.cause is None]
+    limited = [p for p in result.participants if p.cause == "concurrent-calls"]
+    assert len(connected) == 3 and {str(p.observed) for p in connected} == {"connected"}
+    assert len(limited) == 3 and {str(p.observed) for p in limited} == {"ended: failed"}
+    assert all(p.attempts == 1 and labels.count(p.name) == 1 for p in connected)
+    assert all(p.attempts == 2 and labels.count(p.name) == 2 for p in limited)
+    assert all(p.to.startswith("+1206556") for p in limited)  # the second number, last
+    assert all(p.error and p.error.startswith("account concurrent-call limit") for p in limited)
 
 
 async def test_a_call_failing_with_few_others_up_is_not_blamed_on_the_limit(
