@@ -8,6 +8,7 @@ import asyncio
 from dataclasses import dataclass
 
 from orchestrator.clock import Clock
+from orchestrator.engine.events import AccountLimit
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.run_model import RunModel
 from orchestrator.pacing.dials import DialPacer
@@ -26,6 +27,10 @@ class Account:
     model: RunModel  # where every step of the run is published
     create_by_call: bool = False  # dialing into a friendly name was refused: create by a call
     gone: str | None = None  # why the run gave up on the API
+    # A dial cap refused a dial: no dial goes until the moment (of the clock) it said a place
+    # frees (an apply is over long before; apply --watch tries again then).
+    cap: AccountLimit | None = None
+    cap_until: float = 0.0
 
     @property
     def clock(self) -> Clock:
@@ -40,6 +45,13 @@ class Account:
                 "no new dials were sent after that"
             )
             self.halt.set()
+
+    @property
+    def capped(self) -> AccountLimit | None:
+        """The dial cap in force now, if any."""
+        if self.cap is not None and self.clock.now() >= self.cap_until:
+            self.cap = None
+        return self.cap
 
     def notice(self, line: str) -> None:
         if self.options.notice is not None:

@@ -2,20 +2,31 @@
 
 First by dialing into its friendly name with the ApplicationSid (one dial,
 cheapest; implied by the SDK's wording, not documented). Where that is refused
-(404), the documented way: InitiateTexmlCall with inline TeXML that runs
+(404 or 422), the documented way: InitiateTexmlCall with inline TeXML that runs
 ``<Dial><Conference>NAME</Conference></Dial>``, for this conference and the
 run's later ones (``Account.create_by_call``). Either way, the others wait for
 the SID (``engine.creation``'s claim), and a call whose answer was lost is
 looked for before anyone dials again (``engine.lost``).
+
+A dial into the name that is accepted is believed only once the conference it
+names is there (``GET Conferences/{sid}``, or the list by name): the API may
+instead place a call that runs the application's own TeXML and joins no
+conference. Such a call is known by being answered with no conference of the
+name in sight for ``NOT_JOINED_GRACE_S`` (at most ``--settle-timeout``); it is
+hung up (``POST Calls/{sid}``, ``Status=completed``) and the conference created
+by a TeXML call: the creating participant is called twice, and both count as
+attempts.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from orchestrator.engine.creation import Claim
 from orchestrator.engine.dial_request import dial_fields, initiate_call_fields
+from orchestrator.engine.events import LegEnded, Noted
 from orchestrator.engine.ledger import LostAnswer
 from orchestrator.engine.live import find_conference
 from orchestrator.engine.lost import Finder, is_duplicate_label
@@ -28,6 +39,11 @@ from orchestrator.spec.model import Participant
 from orchestrator.texml import contract
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.contract import InitiateCallResult
+
+# How long an answered creating call may go without its conference showing before it is
+# taken for one that runs the application's own TeXML (the lags seen are a few seconds).
+NOT_JOINED_GRACE_S: Final = 10.0
+NotJoined = Literal["not-joined"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +58,6 @@ class CreatorEnded:
 class Creator:
     def __init__(self, client: TexmlClient, sender: Sender, finder: Finder) -> None:
         self.client = client
-        self.clock = client.clock
         self.sender = sender
         self.finder = finder
         self.spec = sender.spec
@@ -73,15 +88,16 @@ class Creator:
             )
         except NotFoundError:
             # Dialing into a friendly name is refused here: create it by a TeXML call instead.
-            self.account.create_by_call = True
-            self.account.notice(
-                f"{name}: the API does not create a conference by dialing into its name; "
-                "creating it with a TeXML <Dial><Conference> call instead"
-            )
+            self._create_by_call_from_now("answers 404 to a dial into its name")
             return await self._by_call(participant, destination, claim)
         except LostAnswer as lost:
             return await self._after_lost_dial(participant, destination, claim, lost)
         except RequestRejected as error:
+            if error.status == 422 and not is_duplicate_label(error):
+                # Refused the other way: a 422 (any field of ours at fault would fail the
+                # TeXML call too, and be reported from there).
+                self._create_by_call_from_now("answers 422 to a dial into its name")
+                return await self._by_call(participant, destination, claim)
             if not is_duplicate_label(error):
                 raise
             # Another apply made the conference and dialed this participant into it.
@@ -90,10 +106,73 @@ class Creator:
                 raise Retry from error
             claim.created(found["sid"])
             return await self.finder.adopt_live(participant, destination, found["sid"], error)
-        claim.created(str(answer.resource["conference_sid"]))
         call_sid = str(answer.resource["call_sid"])
         self.sender.placed(participant, destination, call_sid)
-        return call_sid
+        made = await self._made_by(participant, call_sid, str(answer.resource["conference_sid"]))
+        if isinstance(made, CreatorEnded):
+            claim.created(None)
+            return made
+        if made != "not-joined":
+            claim.created(made)
+            return call_sid
+        with contextlib.suppress(NotFoundError):  # it may have ended by itself meanwhile
+            await self.client.hang_up_call(call_sid)
+        self.sender.publish(LegEnded, participant, state="hung-up", call_sid=call_sid)
+        self.sender.publish(
+            Noted,
+            participant,
+            text="its first call ran the application's TeXML, in no conference; hung up",
+        )
+        self._create_by_call_from_now("places a call that joins no conference")
+        return await self._by_call(participant, destination, claim)
+
+    def _create_by_call_from_now(self, why: str) -> None:
+        """Every conference of the run from now on is created by a TeXML call; said once."""
+        self.account.create_by_call = True
+        self.account.notice(
+            f"{self.spec.conference.name}: the API {why}; creating it with a TeXML "
+            "<Dial><Conference> call instead (and the run's other new conferences too)"
+        )
+
+    async def _made_by(
+        self, participant: Participant, call_sid: str, named: str
+    ) -> str | CreatorEnded | NotJoined:
+        """The SID of the conference a dial into the name made, once it is there; how the call
+        ended first; or ``not-joined``: answered, and no conference of the name showed within
+        the grace."""
+        clock = self.account.clock
+        name = self.spec.conference.name
+        grace = min(NOT_JOINED_GRACE_S, self.options.settle_timeout_s)
+        answered_at: float | None = None
+
+        async def look() -> str | CreatorEnded | NotJoined | None:
+            nonlocal answered_at
+            with contextlib.suppress(NotFoundError):
+                conference = await self.client.get_conference(named)
+                if conference.get("friendly_name") == name:
+                    return named
+            if answered_at is not None:  # named by another SID than the answer's, perhaps
+                found = await find_conference(self.client, self.spec)
+                if found is not None:
+                    return found["sid"]
+            status = await self._call_status(call_sid)
+            state = ended_state(status)
+            if state is not None:
+                return CreatorEnded(state, call_sid)
+            if status == "in-progress" and answered_at is None:
+                answered_at = clock.now()
+            if answered_at is not None and clock.now() - answered_at >= grace:
+                return "not-joined"
+            return None
+
+        ring_s = participant.settings.timeout or contract.DEFAULT_TIMEOUT_S
+        until = clock.now() + ring_s + self.options.settle_timeout_s
+        made: str | CreatorEnded | NotJoined | None = await poll(
+            look, self.stop, self.options.poll, clock, until=until
+        )
+        if made is None:
+            return CreatorEnded("unknown", call_sid, "the creating call never made the conference")
+        return made
 
     async def _after_lost_dial(
         self, participant: Participant, destination: str, claim: Claim, lost: LostAnswer
@@ -110,7 +189,7 @@ class Creator:
             return (None, call["sid"]) if call is not None else None
 
         seen = await poll(
-            look, self.stop, self.options.poll, self.clock, until=self.finder.deadline(lost)
+            look, self.stop, self.options.poll, self.account.clock, until=self.finder.deadline(lost)
         )
         if seen is None:
             self.finder.ruled_out(participant, lost)
@@ -181,9 +260,9 @@ class Creator:
                     return CreatorEnded(state, call_sid)
             return None
 
-        until = self.clock.now() + ring_s + self.options.settle_timeout_s
+        until = self.account.clock.now() + ring_s + self.options.settle_timeout_s
         done: str | CreatorEnded | None = await poll(
-            look, self.stop, self.options.poll, self.clock, until=until
+            look, self.stop, self.options.poll, self.account.clock, until=until
         )
         if done is not None:
             return done

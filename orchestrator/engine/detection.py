@@ -1,9 +1,15 @@
 """Machine detection's verdict on a connected leg, and what apply does with it.
 
 The result is read from ``Calls/{sid}``'s ``answered_by`` (in either of the
-API's vocabularies, ``contract.answered_by``), so no webhook receiver is needed;
-without a verdict within the detection's own timeout plus ``DETECTION_MARGIN_S``
-the answer counts as not_sure. A leg that detection would keep whatever it says
+API's vocabularies, ``contract.answered_by``), so no webhook receiver is needed.
+The Calls resource is eventually consistent: the result may show there some time
+after detection finished. So it is waited for within a budget derived from the
+detection's own timeout: from the moment the leg is seen connected (after the
+answer, when detection starts), its ``MachineDetectionTimeout`` (``timeout_ms``,
+default 30 s: detection is over by then), plus ``DETECTION_MARGIN_S`` (5 s) for
+the result to reach ``Calls/{sid}``, and never more than ``--settle-timeout``.
+Without a verdict by then the answer counts as not_sure (noted "no result in
+time"), and ``on_not_sure`` decides. A leg that detection would keep whatever it says
 (``accept`` for both) is connected at once; one it may hang up, once the
 verdict is in. ``machine_detection.on_machine`` / ``on_not_sure`` say what is
 done: ``accept`` keeps the leg, ``hangup`` ends it for good, ``next`` ends it
@@ -26,7 +32,8 @@ from orchestrator.spec.model import MachineAction, MachineDetection, Participant
 from orchestrator.texml import contract
 from orchestrator.texml.client import TexmlClient
 
-# How long past the detection's own timeout a result may take to reach Calls/{sid}.
+# How long past the detection's own timeout a result may take to reach Calls/{sid}: how late
+# the eventually consistent Calls resource may show it (the sandbox's field profile: 3 s).
 DETECTION_MARGIN_S = 5.0
 
 Publish = Callable[..., None]
@@ -54,7 +61,6 @@ class Screening:
     ) -> None:
         """``publish(kind, participant, **fields)``: the run's participant events."""
         self.client = client
-        self.clock = client.clock
         self.schedule = schedule
         self.stop = stop
         self.settle_timeout_s = settle_timeout_s
@@ -123,9 +129,8 @@ class Screening:
                     return None, gone
             return None
 
-        found = await poll(
-            look, self.stop, self.schedule, self.clock, until=self.clock.now() + timeout_s
-        )
+        clock = self.client.clock
+        found = await poll(look, self.stop, self.schedule, clock, until=clock.now() + timeout_s)
         return found if found is not None else (None, None)
 
 

@@ -15,6 +15,8 @@ What the API may do that a dial survives:
   and everyone else is dialed into its SID; later conferences of the run go
   straight that way.
 - a 422 for a Label already live: the call under it is adopted.
+- a 429 with a wait of an hour or a day: the account's dial cap; no dial goes after it
+  (``engine.sending``'s Capped).
 - connections refused: nothing was sent, so the dial is tried again until the
   API has not answered anything for ``give_up_s``.
 - stop: no request that has not left is sent.
@@ -31,7 +33,7 @@ from orchestrator.engine.dial_request import dial_fields
 from orchestrator.engine.events import Creating
 from orchestrator.engine.ledger import DialLedger, LostAnswer
 from orchestrator.engine.lost import Finder
-from orchestrator.engine.sending import Retry, Sender
+from orchestrator.engine.sending import Capped, Retry, Sender
 from orchestrator.engine.waiting import Stopped, sleep_unless
 from orchestrator.errors import ApiUnreachable, RequestRejected
 from orchestrator.spec.model import ConferenceSpec, Participant
@@ -91,6 +93,8 @@ class Dialer:
             self.account.give_up_if_gone()
             if self.stop.is_set():
                 raise Stopped
+            if self.account.capped is not None:
+                raise Capped(self.account.capped)
             try:
                 return await self._attempt(participant, destination, coach_sid)
             except Retry:
@@ -101,7 +105,7 @@ class Dialer:
                 # Nothing left this machine: wait and try again, until the API counts as gone.
                 refused_connections += 1
                 delay = min(_REFUSED_FIRST_S * 2 ** (refused_connections - 1), _REFUSED_MAX_S)
-                await sleep_unless(delay, self.stop, self.client.clock)
+                await sleep_unless(delay, self.stop, self.account.clock)
                 if self.client.unreachable_for() >= self.options.give_up_s:
                     self.account.give_up_if_gone()
                     raise

@@ -19,6 +19,10 @@ from orchestrator.engine.results import LegState, State
 
 # Where a fact was learned: the engine's own doing, a poll of the API, a callback, an answer.
 Source = Literal["engine", "poll", "callback", "api"]
+# The account's own limits a run can meet: its concurrent calls (a leg fails), its hourly or
+# daily dial cap (a dial is refused, and no dial goes after it; the rate-limit headers, read
+# to at most an hour, cannot tell the two caps apart).
+AccountLimit = Literal["concurrent-calls", "dial-cap"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +110,17 @@ class DialPaused(Event):
     kind: ClassVar[str] = "paused"
     seconds: float
     why: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountCapped(Event):
+    """A dial met the account's hourly or daily dial cap: the run sends no dial after it
+    (``file`` and ``conference``: those of the dial that met it)."""
+
+    kind: ClassVar[str] = "account-capped"
+    limit: AccountLimit
+    allowed: int | None = None  # dials the cap allows (x-ratelimit-limit)
+    frees_in_s: float | None = None  # until a place frees (Retry-After or x-ratelimit-reset)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,6 +236,10 @@ class LegEnded(ParticipantEvent):
     kind: ClassVar[str] = "ended"
     state: LegState
     call_sid: str | None = None
+    # The account's limit the leg met, when its ending is taken for that (a leg failed at
+    # once while ``live`` of the run's calls were up: the concurrent-call limit).
+    limit: AccountLimit | None = None
+    live: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -299,6 +318,7 @@ class Finished(ParticipantEvent):
     observed: State | None = None
     error: str | None = None
     note: str | None = None
+    limit: AccountLimit | None = None  # the account's limit that ended its tries
 
 
 Subscriber = Callable[[Event], None]

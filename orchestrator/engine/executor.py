@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.engine import events as ev
@@ -28,45 +27,14 @@ from orchestrator.engine.dialing import Dialer
 from orchestrator.engine.ledger import Unconfirmed
 from orchestrator.engine.planner import CONFERENCE, Action, Plan, Stray
 from orchestrator.engine.results import LegState, State
+from orchestrator.engine.sending import Capped
 from orchestrator.engine.settling import UNANSWERED, LegWatcher
+from orchestrator.engine.verdicts import FEWEST_CONCURRENT_CALLS, Tried, Verdict, exhausted
 from orchestrator.engine.waiting import Stopped, poll, result_unless, sleep_unless, within
 from orchestrator.errors import AuthenticationError, NotFoundError, OrchestratorError
 from orchestrator.spec.model import Participant
 from orchestrator.spec.settings_table import BY_KEY
 from orchestrator.texml.client import RequestValue
-
-
-@dataclass(frozen=True)
-class _Tried:
-    """How a participant's last try went: its leg's state (None: no news), why detection
-    left it, and whether the tries end here (with the verdict, if any)."""
-
-    last: LegState | None
-    heard: str | None = None
-    final: bool = False
-    verdict: Verdict | None = None
-
-
-def _exhausted(participant: Participant, tried: _Tried) -> Verdict:
-    """Every number tried as often as ``retry`` allows, and nobody connected."""
-    count = len(participant.to)
-    if tried.last == "machine":
-        why = tried.heard or "a machine answered"
-        if count > 1:
-            return Verdict(f"{why} on the last of {count} numbers")
-        return Verdict(f"{why}, and there is no other number")
-    if count > 1:
-        return Verdict(f"no answer on any of {count} numbers (last: {tried.last})")
-    return Verdict(f"no answer ({tried.last})")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """How a participant's task ended, when it did not simply converge."""
-
-    error: str | None = None
-    observed: State | None = None
-    note: str | None = None
 
 
 class ConferenceRun:
@@ -85,7 +53,6 @@ class ConferenceRun:
         self.account = account
         self.model = account.model
         self.client = account.client
-        self.clock = account.clock
         self.options = account.options
         self.stop = account.halt  # no new dial once halted, for whatever reason
         self.creation = Creation(plan.conference_sid, plan.creator)
@@ -98,6 +65,8 @@ class ConferenceRun:
             lambda kind, participant, **fields: self.publish(kind, participant, **fields),
         )
         self._watcher: LegWatcher | None = None
+        # The account's limit each participant's last call met, when it is taken to have.
+        self._limits: dict[str, ev.AccountLimit] = {}
         # Each participant's call SID once it is connected (or dialed, with --no-wait);
         # None once it is known it never will be. Coaches wait on these.
         self._call_sids: dict[str, asyncio.Future[str | None]] = {}
@@ -169,6 +138,8 @@ class ConferenceRun:
             known = self._now(name)
             unsure = unconfirmed.ledger.unconfirmed and known is not None and not known.call_sid
             verdict = Verdict(str(unconfirmed), State.UNKNOWN if unsure else None)
+        except Capped as capped:  # not dialed (again): the run sends no dial after a cap
+            verdict = Verdict(limit=capped.limit)
         except Stopped:
             verdict = self._stopped(name)
         except AuthenticationError as error:
@@ -187,6 +158,7 @@ class ConferenceRun:
                 error=verdict.error,
                 observed=verdict.observed,
                 note=verdict.note,
+                limit=verdict.limit,
             )
 
     def _failed(self, name: str, error: str) -> Verdict:
@@ -232,12 +204,16 @@ class ConferenceRun:
                 return Verdict(
                     f"not dialed: {participant.coach}, whom it coaches, is not connected"
                 )
-        tried = _Tried(None)
+        self._limits.pop(participant.name, None)
+        tried = Tried(None)
         for index, destination in enumerate(participant.to):
             tried = await self._dial_number(participant, index, destination, coach_sid, tried)
             if tried.final:
                 return tried.verdict
-        return _exhausted(participant, tried)
+        limit = self._limits.pop(participant.name, None)
+        if limit is not None:  # the last call met the account's limit: the model says so
+            return Verdict(limit=limit)
+        return exhausted(participant, tried)
 
     async def _dial_number(
         self,
@@ -245,13 +221,13 @@ class ConferenceRun:
         index: int,
         destination: str,
         coach_sid: str | None,
-        tried: _Tried,
-    ) -> _Tried:
+        tried: Tried,
+    ) -> Tried:
         """This number's tries (``retry``): until one settles it, or detection moves on."""
         retry = participant.settings.retry
         for attempt in range(1 + (retry.attempts if retry is not None else 0)):
             if attempt > 0 and retry is not None and retry.interval_s > 0:
-                await sleep_unless(retry.interval_s, self.stop, self.clock)
+                await sleep_unless(retry.interval_s, self.stop, self.account.clock)
             if self.stop.is_set():
                 raise Stopped
             if tried.last is not None:
@@ -262,7 +238,7 @@ class ConferenceRun:
         return tried
 
     def _say_why_again(
-        self, participant: Participant, index: int, attempt: int, tried: _Tried
+        self, participant: Participant, index: int, attempt: int, tried: Tried
     ) -> None:
         name = participant.name
         if index > 0 and attempt == 0:
@@ -273,7 +249,7 @@ class ConferenceRun:
 
     async def _try(
         self, participant: Participant, destination: str, coach_sid: str | None
-    ) -> _Tried:
+    ) -> Tried:
         """One call: placed (or adopted), then followed until it settles."""
         name = participant.name
         self._sent = True
@@ -285,13 +261,13 @@ class ConferenceRun:
                 self.publish(ev.Noted, name, text=placed.note)
             if placed.state not in UNANSWERED:
                 never = Verdict("the call meant to create the conference did not join it")
-                return _Tried(placed.state, final=True, verdict=never)
-            return _Tried(placed.state)
+                return Tried(placed.state, final=True, verdict=never)
+            return Tried(placed.state)
         last, heard, failed = await self._follow(participant, placed)
         if failed is not None or last is None:
-            return _Tried(last, final=True, verdict=failed)
+            return Tried(last, final=True, verdict=failed)
         # Connected, or hung up: nothing more to try; unanswered or a machine: the next try.
-        return _Tried(last, heard, final=last not in (*UNANSWERED, "machine"))
+        return Tried(last, heard, final=last not in (*UNANSWERED, "machine"))
 
     async def _follow(
         self, participant: Participant, call_sid: str
@@ -307,6 +283,24 @@ class ConferenceRun:
         if last is None:
             return None, None, self._unsettled()
         if last != "connected":
+            live = self.model.live_calls(besides=call_sid) if last == "failed" else 0
+            self._limits.pop(name, None)
+            if live >= FEWEST_CONCURRENT_CALLS:
+                # A call fails at once over the account's concurrent-call limit (SIP 403), and
+                # the API does not say why: with this many up, that is the likely reason. The
+                # next number is dialed all the same: a number failing for its own reason must
+                # not cost the person their other phone.
+                self._limits[name] = "concurrent-calls"
+                self.publish(
+                    ev.LegEnded,
+                    name,
+                    state=last,
+                    call_sid=call_sid,
+                    source="poll",
+                    limit="concurrent-calls",
+                    live=live,
+                )
+                return last, None, None
             self.publish(ev.LegEnded, name, state=last, call_sid=call_sid, source="poll")
             return last, None, None
         assert self.sid is not None
@@ -335,9 +329,11 @@ class ConferenceRun:
         """How the leg settled; None if it had not when waiting stopped or timed out."""
         if self._watcher is None:
             self._watcher = self._new_watcher()
-        return await within(
-            self._watcher.watch(call_sid), self.stop, self.options.settle_timeout_s, self.clock
+        watched = self._watcher.watch(call_sid)
+        settled = await within(
+            watched, self.stop, self.options.settle_timeout_s, self.account.clock
         )
+        return settled
 
     def _new_watcher(self) -> LegWatcher:
         assert self.sid is not None
@@ -394,8 +390,9 @@ class ConferenceRun:
         async def gone() -> bool | None:
             return True if await self.client.find_participant(sid, call_sid) is None else None
 
-        until = self.clock.now() + self.options.settle_timeout_s
-        return await poll(gone, self.stop, self.options.poll, self.clock, until=until) is not None
+        clock = self.account.clock
+        until = clock.now() + self.options.settle_timeout_s
+        return await poll(gone, self.stop, self.options.poll, clock, until=until) is not None
 
     async def _run_stray(self, stray: Stray) -> None:
         if not stray.hang_up:

@@ -46,7 +46,6 @@ class Finder:
     ) -> None:
         """``held_calls``: the calls the run holds now (none of them is a lost one)."""
         self.client = client
-        self.clock = client.clock
         self.sender = sender
         self.options = sender.account.options
         self.known_calls: set[str] = set()  # every call this run placed or adopted
@@ -72,7 +71,11 @@ class Finder:
             return call["sid"] if call is not None else None
 
         found = await poll(
-            look, self.sender.stop, self.options.poll, self.clock, until=self.deadline(lost)
+            look,
+            self.sender.stop,
+            self.options.poll,
+            self.sender.account.clock,
+            until=self.deadline(lost),
         )
         if found is None:
             self.ruled_out(participant, lost)
@@ -118,7 +121,7 @@ class Finder:
         listed = await self.client.list_calls(
             to=destination, since=(local_now - timedelta(days=1)).date()
         )
-        elapsed = self.clock.now() - lost.sent_at
+        elapsed = self.sender.account.clock.now() - lost.sent_at
         # Dates are whole seconds, and the server's clock is read from a whole-second Date.
         earliest = (listed.server_time or local_now) - timedelta(seconds=elapsed + _CLOCK_SLACK_S)
         held = self.held()

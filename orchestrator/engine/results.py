@@ -67,6 +67,8 @@ class ParticipantOutcome:
     notes: list[str] = field(default_factory=list)  # what happened on the way (fallbacks, adoption)
     since: float | None = None  # Unix time its observed state began
     answered_by: str | None = None  # machine detection's word for who answered, when it ran
+    # The account's limit that kept it from converging (engine.events.AccountLimit), if any.
+    cause: str | None = None
     active: bool = False  # the engine is still at work on it (not settled yet)
 
     @property

@@ -100,6 +100,7 @@ class RunModel:
         self.stopped_by: str | None = None  # the signal that stopped the run
         self.paused_until = 0.0  # Unix time until which dialing waits (a 429)
         self.pause_why = ""
+        self.capped: ev.AccountCapped | None = None  # the dial cap that stopped dialing
         self.started_at = time.time()
         self._subscribers: list[ev.Subscriber] = []
         self._lock = threading.Lock()
@@ -110,6 +111,7 @@ class RunModel:
             ev.Stopped: self._stopped,
             ev.RunStopped: self._run_stopped,
             ev.DialPaused: self._paused,
+            ev.AccountCapped: self._capped,
             ev.Creating: self._creating,
             ev.Waiting: self._waiting,
             ev.DialRefused: self._refused,
@@ -332,6 +334,34 @@ class RunModel:
         self.paused_until = max(self.paused_until, event.at + event.seconds)
         self.pause_why = event.why
 
+    def _capped(self, event: ev.AccountCapped) -> None:
+        self.capped = self.capped or event
+
+    def live_calls(self, *, besides: str | None = None) -> int:
+        """The run's calls that are up or on their way, over every conference, but ``besides``."""
+        with self._lock:
+            return sum(
+                1
+                for conference in self.conferences.values()
+                for p in conference.participants.values()
+                if p.observed.live and p.call_sid and p.call_sid != besides
+            )
+
+    def _limit_met(
+        self, outcome: ParticipantOutcome, limit: ev.AccountLimit, live: int | None = None
+    ) -> None:
+        """The participant's tries ended at the account's ``limit``: its cause, and the words."""
+        outcome.cause = limit
+        if limit == "concurrent-calls":
+            seen = f" with {live} other calls up or ringing" if live else ""
+            outcome.error = f"account concurrent-call limit (failed{seen})"
+            return
+        capped = self.capped
+        allowed = ""
+        if capped is not None and capped.allowed:
+            allowed = f" ({capped.allowed} dial{'s' if capped.allowed != 1 else ''})"
+        outcome.error = f"account dial cap{allowed} reached: no dial sent"
+
     def _creating(self, event: ev.Creating) -> None:
         self._conference(event).creating = event.participant
         self._of(event).error = None
@@ -354,7 +384,7 @@ class RunModel:
     def _dial_started(self, event: ev.ParticipantEvent, destination: str) -> ParticipantOutcome:
         outcome = self._no_longer_waiting(event)
         outcome.to = destination
-        outcome.error = None
+        outcome.error = outcome.cause = None
         return outcome
 
     def _placed(self, event: ev.CallPlaced) -> None:
@@ -399,6 +429,8 @@ class RunModel:
         if event.call_sid is not None:
             outcome.call_sid = event.call_sid
         self._observe(outcome, ended(event.state), event.at)
+        if event.limit is not None:
+            self._limit_met(outcome, event.limit, event.live)
 
     def _machine_detected(self, event: ev.MachineDetected) -> None:
         outcome = self._of(event)
@@ -449,6 +481,8 @@ class RunModel:
             self._observe(outcome, event.observed, event.at)
         if event.error is not None:
             outcome.error = event.error
+        if event.limit is not None and outcome.cause != event.limit:
+            self._limit_met(outcome, event.limit)
         if event.note is not None:
             self._note(outcome, event.note)
 

@@ -4,15 +4,23 @@ the run model, each participant's lost answers kept (``engine.ledger``).
 What an answer says is what the run model counts (``engine.run_model``): a call placed
 (CallPlaced), one that may have been (AnswerLost, until its call is found or ruled out),
 or nothing (DialRefused: a 4xx or a 429; a request that never left says nothing).
+
+A 429 that asks for a wait longer than ``CAP_WAIT_S`` is no per-second limit but the
+account's hourly or daily dial cap (Telnyx documents the caps, not their answer): the run
+sends no dial after it, each participant still to dial ending ``Capped``. Which of the two
+it is the headers cannot say (waits are read to at most an hour): the line names the cap by
+the dials it allows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from orchestrator.engine.account import Account
 from orchestrator.engine.events import (
+    AccountCapped,
+    AccountLimit,
     AnswerLost,
     CallPlaced,
     DialRefused,
@@ -37,9 +45,26 @@ from orchestrator.texml.client import DialAnswer
 
 T = TypeVar("T")
 
+# The dial limit's window is seconds; a 429 asking to wait longer than this is a dial cap.
+CAP_WAIT_S: Final = 60.0
+
 
 class Retry(Exception):
     """Nothing was placed; go round and dial again."""
+
+
+class Capped(Exception):
+    """The account's dial cap was reached: nothing was placed, and no dial goes this run."""
+
+    def __init__(self, limit: AccountLimit) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+def cap_of(error: RateLimitedError) -> AccountLimit | None:
+    """The dial cap a 429 says was reached, if its wait is longer than any dial window."""
+    wait = error.rate.wait_s if error.rate is not None else None
+    return "dial-cap" if wait is not None and wait > CAP_WAIT_S else None
 
 
 def shown_loss(error: DialUnconfirmed) -> str:
@@ -105,15 +130,18 @@ class Sender:
         ``send`` gets the check the client makes just before the request leaves. A 429, or a
         dial held back by a pause that began while it waited for its place, is Retry; a stop is
         Stopped; an answer that leaves it unknown whether a call was placed is LostAnswer.
-        A refusal (4xx, a 415 sent again in the other encoding) placed nothing.
+        A refusal (4xx, a 415 sent again in the other encoding) placed nothing. Once a dial
+        cap is reached, Capped, and nothing is sent.
         """
+        if self.account.capped is not None:
+            raise Capped(self.account.capped)
         try:
             async with self.pacer.slot(self.stop) as ticket:
                 sent_at: float | None = None
 
                 def clear_to_send() -> bool:
                     nonlocal sent_at
-                    if not self.pacer.clear_to_send(ticket):
+                    if self.account.capped is not None or not self.pacer.clear_to_send(ticket):
                         return False
                     if sent_at is None:
                         self.on_wire += 1
@@ -123,9 +151,13 @@ class Sender:
                 try:
                     answer = await send(clear_to_send)
                 except RateLimitedError as error:
+                    self._refused(participant, destination, error)
+                    cap = cap_of(error)
+                    if cap is not None:
+                        self.pacer.held_back(ticket)  # refused, it takes no place in the window
+                        raise self._capped(participant, cap, error) from error
                     general = error.code == contract.CODE_TOO_MANY_REQUESTS
                     self.pacer.refused(ticket, error.rate, cut=not general)
-                    self._refused(participant, destination, error)
                     raise
                 except (RequestRejected, NotFoundError) as error:
                     self._refused(participant, destination, error)
@@ -153,6 +185,34 @@ class Sender:
             raise Stopped from error
         except PacerStopped as stopped:
             raise Stopped from stopped
+
+    def _capped(self, participant: Participant, cap: AccountLimit, error: ApiError) -> Capped:
+        """The first dial to meet a cap says so, once for the run; every dial after is Capped."""
+        if self.account.capped is None:
+            rate = error.rate
+            allowed = rate.limit if rate is not None else None
+            frees_in = rate.wait_s if rate is not None else None
+            self.account.cap = cap
+            self.account.cap_until = self.account.clock.now() + (frees_in or CAP_WAIT_S)
+            self.account.model.publish(
+                AccountCapped(
+                    file=self.spec.path,
+                    conference=self.spec.conference.name,
+                    limit=cap,
+                    allowed=allowed,
+                    frees_in_s=frees_in,
+                    source="api",
+                )
+            )
+            of = f" ({allowed} dial{'s' if allowed != 1 else ''})" if allowed else ""
+            later = f"; a place frees in {frees_in / 60:.0f} min" if frees_in else ""
+            if frees_in is not None and frees_in >= 3600:
+                later = "; a place frees in an hour or more"
+            self.account.notice(
+                f"account dial cap{of} reached at {participant.name}: no more dials this "
+                f"run{later}; everyone not yet dialed is reported not-dialed"
+            )
+        return Capped(cap)
 
     def _lost(
         self, participant: Participant, destination: str, error: DialUnconfirmed, sent_at: float

@@ -53,7 +53,11 @@ _WORDS: dict[type[ev.Event], object] = {
     ev.Fallback: lambda e: f"fallback to number {e.number} after {e.after}",
     ev.Retrying: lambda e: f"dialing again after {e.after}",
     ev.Connected: lambda e: "connected",
-    ev.LegEnded: lambda e: e.state,
+    ev.LegEnded: lambda e: (
+        e.state
+        if e.limit is None
+        else f"{e.state}: account concurrent-call limit ({e.live} other calls up or ringing)"
+    ),
     ev.MachineDetected: _detected,
     ev.Updated: lambda e: "updated " + ", ".join(e.settings),
     ev.HungUp: lambda e: _HUNG_UP[e.why],

@@ -36,6 +36,7 @@ def participant_json(outcome: ParticipantOutcome) -> dict[str, Any]:
         "error": outcome.error,
         "notes": list(outcome.notes),
         "answered_by": outcome.answered_by,
+        "cause": outcome.cause,
         "since": iso_time(outcome.since),
     }
 

@@ -16,7 +16,13 @@ from aiohttp import web
 from orchestrator.clock import REAL_CLOCK, Clock
 from orchestrator.sandbox.callbacks import WebhookSender
 from orchestrator.sandbox.inspector import Inspector
-from orchestrator.sandbox.limits import Counters, dial_limiter, read_limiter
+from orchestrator.sandbox.limits import (
+    Counters,
+    dial_caps,
+    dial_limiter,
+    read_limiter,
+    write_limiter,
+)
 from orchestrator.sandbox.middleware import sandbox_middleware
 from orchestrator.sandbox.resources import API_PREFIX
 from orchestrator.sandbox.routes import ApiRoutes, IntrospectionRoutes
@@ -59,12 +65,26 @@ def create_app(
     app[WEBHOOKS] = webhooks
     introspection = IntrospectionRoutes(simulation, counters, webhooks.stats)
     own_routes = introspection.add_to(app.router, prefix=API_PREFIX)
-    dials, reads = dial_limiter(scenario), read_limiter(scenario)
-    ApiRoutes(simulation, dials).add_to(app.router, prefix=API_PREFIX)
+    dials, reads, writes = dial_limiter(scenario), read_limiter(scenario), write_limiter(scenario)
+    hourly, daily = dial_caps(scenario)
+    ApiRoutes(simulation, dials, (hourly, daily)).add_to(app.router, prefix=API_PREFIX)
     inspector = Inspector(
         simulation,
         api_key=api_key,
-        limits={"dials (and placed calls)": dials, "reads (GET)": reads},
+        limits={
+            "dials (and placed calls)": dials,
+            "reads (GET)": reads,
+            # The limits older scenarios do not have are shown once a scenario sets them.
+            **{
+                name: limiter
+                for name, limiter in (
+                    ("writes (POST, DELETE)", writes),
+                    ("dials this hour", hourly),
+                    ("dials today", daily),
+                )
+                if limiter.limit > 0
+            },
+        },
         counters=counters,
         deliveries=webhooks.stats,
     )
@@ -76,6 +96,7 @@ def create_app(
             simulation,
             counters,
             reads,
+            writes,
             api_key=api_key,
             access_log=access_log,
             introspection=own_routes,

@@ -39,6 +39,9 @@ with ``api.answered_by_words: callback`` takes the AnsweredBy word; the
 AnsweredBy words are those of Telnyx's TeXML AMD callback reference
 (human, machine_start, machine_end_beep, machine_end_silence,
 machine_end_other, fax, unknown), of which the sandbox sends the four above.
+With ``api.answered_by_lag_s`` the result reaches the Calls resource (answered_by,
+and the AnsweredBy of later callbacks) only that long after detection finished; the
+AMD callback goes at once.
 A placed call whose AMD is synchronous (no ``AsyncAmd=true``, the
 documented default) runs its TeXML, and so joins its conference, only once
 the result is in; its call-progress callbacks from then on carry AnsweredBy.
@@ -231,6 +234,8 @@ class Lifecycle:
         else:
             log.info("call %s placed to %s for conference %r", leg.sid, leg.to, leg.join_name)
         self._events.call(leg, "initiated")
+        if self._over_concurrent_limit(leg):
+            return
         if behaviour.answer == "fail":
             self._end_later(leg, _or(behaviour.seconds, DEFAULT_REJECT_SECONDS), "failed")
             return
@@ -252,6 +257,23 @@ class Lifecycle:
             return
         self._clock.later(answer_after, lambda: self._answer(leg), leg.timers)
 
+    def _over_concurrent_limit(self, leg: Leg) -> bool:
+        """A call placed while the account already has ``account.concurrent_calls`` live ones
+        fails at once, before it rings: the SIP 403 with which the network refuses it ends the
+        call ``failed`` (HangupCause call_rejected, Q.850's cause for a 403)."""
+        limit = self._scenario.account.concurrent_calls
+        if limit <= 0:
+            return False
+        live = sum(
+            1 for c in self._account.calls.values() if c is not leg and c.live and not c.over_limit
+        )
+        if live < limit:
+            return False
+        leg.over_limit = True
+        log.info("call %s fails: the account has %d live calls (concurrent_calls)", leg.sid, live)
+        self._end_later(leg, 0.0, "failed", "call_rejected")
+        return True
+
     def _end_later(
         self, leg: Leg, seconds: float, call_status: CallEndedStatus, cause: str | None = None
     ) -> None:
@@ -271,6 +293,11 @@ class Lifecycle:
         detection = leg.detection
         if detection is not None:
             self._detect(leg, detection.mode, detection.timeout_ms)
+        if leg.in_app_texml:
+            log.info("call %s answered; it runs the application's TeXML, in no conference", leg.sid)
+            self._events.call(leg, "answered")
+            self._schedule_hangups(leg)
+            return
         if leg.conference is None and detection is not None and detection.blocking:
             log.info("call %s answered; its TeXML waits for machine detection", leg.sid)
             self._events.call(leg, "answered")
@@ -318,12 +345,19 @@ class Lifecycle:
             leg.behaviour.answered_by, mode, timeout_ms
         )
 
-        def detected() -> None:
-            if not leg.live:
-                return
+        def shown() -> None:
             leg.answered_by = answered_by
             leg.amd_result = amd_result
             leg.updated = datetime.now(UTC)
+
+        def detected() -> None:
+            if not leg.live:
+                return
+            lag = self._scenario.api.answered_by_lag_s
+            if lag > 0:  # not one of the leg's timers: the result shows even once it ended
+                self._clock.later(lag, shown)
+            else:
+                shown()
             log.info("call %s: machine detection says %s", leg.sid, amd_result)
             self._events.amd(leg, amd_result, round(seconds * 1000))
             detection = leg.detection

@@ -1,5 +1,5 @@
-"""Rate limits and request counters: the account's dial limit, the general read limit,
-and what clients asked of the API (reported by /_sandbox/health, read by benchmarks).
+"""Rate limits and request counters: the account's dial limit and its hourly and daily
+dial caps, the general limit on reads and on writes, and what clients asked of the API (reported by /_sandbox/health, read by benchmarks).
 
 Limits run on the sandbox's underlying clock (real time unless a test steps it), not
 simulated time: they protect the API, not the calls. Refused requests do not count
@@ -17,8 +17,11 @@ from orchestrator.sandbox.fields import ApiFailure
 from orchestrator.sandbox.scenario import Scenario
 from orchestrator.texml import contract
 
-# The general limit on reads counts GETs over a rolling window of one (real) second.
+# The general limit on reads counts GETs over a rolling window of one (real) second, and on
+# writes POSTs and DELETEs.
 READ_WINDOW_S: Final = 1.0
+HOUR_S: Final = 3600.0
+DAY_S: Final = 86400.0
 
 
 class RateLimiter:
@@ -105,6 +108,43 @@ def read_limiter(scenario: Scenario) -> RateLimiter:
         title="Too many requests",
         noun="GET requests",
         retry_after=scenario.api.retry_after,
+    )
+
+
+def write_limiter(scenario: Scenario) -> RateLimiter:
+    """The general limit on POSTs and DELETEs, dials included (``api.writes_per_second``)."""
+    return RateLimiter(
+        scenario.api.writes_per_second,
+        READ_WINDOW_S,
+        code=contract.CODE_TOO_MANY_REQUESTS,
+        title="Too many requests",
+        noun="POST and DELETE requests",
+        retry_after=scenario.api.retry_after,
+    )
+
+
+def dial_caps(scenario: Scenario) -> tuple[RateLimiter, RateLimiter]:
+    """The account's hourly and daily caps on dials and placed calls (``account:``).
+
+    Telnyx documents the caps, not how a request over one is refused: the sandbox answers
+    as the dial limit does (429, code 90103), its x-ratelimit-reset (and Retry-After) saying
+    when a place frees, an hour or a day away rather than seconds."""
+    account = scenario.account
+    return (
+        RateLimiter(
+            account.dials_per_hour,
+            HOUR_S,
+            title="Hourly dial cap reached",
+            noun="dials (the account's hourly cap)",
+            retry_after=scenario.api.retry_after,
+        ),
+        RateLimiter(
+            account.dials_per_day,
+            DAY_S,
+            title="Daily dial cap reached",
+            noun="dials (the account's daily cap)",
+            retry_after=scenario.api.retry_after,
+        ),
     )
 
 

@@ -2,7 +2,8 @@
 
 API routes, in this order: the access line and the error body (``ApiFailure``
 and anything unexpected), the request counters, the scenario's latency, the
-Bearer token and the account in the path, the general read limit (GETs), and
+Bearer token and the account in the path, the general limit (on GETs, and on POSTs and
+DELETEs, each with its own budget), and
 injected faults (an error instead of the handler, or its answer garbled).
 Introspection routes check the token only: they are never counted, delayed,
 limited or faulted. Paths and methods no route knows are answered with the
@@ -45,6 +46,7 @@ def sandbox_middleware(
     simulation: Simulation,
     counters: Counters,
     read_limiter: RateLimiter,
+    write_limiter: RateLimiter | None = None,
     *,
     api_key: str,
     access_log: bool,
@@ -74,11 +76,7 @@ def sandbox_middleware(
             in_path = request.match_info.get("account_sid")
             if in_path != account_sid:
                 raise not_found(f"no account {in_path}")
-            read = method in _READS
-            if read:
-                now = clock.now()
-                read_limiter.check(now)
-                limit_headers = read_limiter.accept(now)
+            limit_headers = general_limit(method, read_limiter, write_limiter, clock.now())
             # Fault draws come in this order (error, then the handler's own, then garbling),
             # from the request's own sequence: a seed gives the same faults to the same
             # requests, however they interleave.
@@ -97,7 +95,8 @@ def sandbox_middleware(
                 and draw() < faults.malformed_rate
             ):
                 response = garbled(response, draw())
-            if read:
+            if limit_headers and contract.HEADER_RATELIMIT_LIMIT not in response.headers:
+                # A dial's answer carries the dial limit's headers, which say more to its sender.
                 response.headers.update(limit_headers)
         except ApiFailure as failure:
             counters.answered(failure)
@@ -146,6 +145,18 @@ def sandbox_middleware(
         return api(request, handler)
 
     return middleware
+
+
+def general_limit(
+    method: str, reads: RateLimiter, writes: RateLimiter | None, now: float
+) -> dict[str, str]:
+    """The general limit's check (429, code 10011: reads and writes each have a budget) and,
+    once passed, its headers (none when the limit is off)."""
+    general = reads if method in _READS else writes
+    if general is None or general.limit <= 0:
+        return {}
+    general.check(now)
+    return general.accept(now)
 
 
 async def unmatched(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -157,10 +157,20 @@ class Leg:
     # machine, not_sure) and the AMD callback's AnsweredBy (see lifecycle).
     answered_by: AnsweredBy | None = None
     amd_result: AmdAnsweredBy | None = None
+    # api.create_by_name app-texml: the conference SID the dial's answer named, which no
+    # conference has (the call runs the application's TeXML and joins none).
+    app_conference_sid: str | None = None
+    # Placed over the account's concurrent-call limit: failing, and not counted as live.
+    over_limit: bool = False
 
     @property
     def live(self) -> bool:
         return self.call_status in contract.CALL_LIVE_STATUSES
+
+    @property
+    def in_app_texml(self) -> bool:
+        """Dialed into a friendly name under ``create_by_name: app-texml``: in no conference."""
+        return self.app_conference_sid is not None
 
     @property
     def initiated(self) -> bool:

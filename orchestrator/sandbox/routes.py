@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
@@ -67,10 +68,17 @@ def is_participant_list(request: web.Request) -> bool:
 
 
 class ApiRoutes:
-    def __init__(self, simulation: Simulation, dial_limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        simulation: Simulation,
+        dial_limiter: RateLimiter,
+        caps: Sequence[RateLimiter] = (),
+    ) -> None:
+        """``caps``: the account's hourly and daily dial caps, checked after the dial limit."""
         self.sim = simulation
         self.views = simulation.resources
         self.dial_limiter = dial_limiter
+        self.caps = tuple(cap for cap in caps if cap.limit > 0)
         self._max_page = simulation.scenario.api.max_page_size
 
     def add_to(self, router: web.UrlDispatcher, *, prefix: str) -> None:
@@ -96,6 +104,7 @@ class ApiRoutes:
             router.add_post(path, self.initiate_call, name=name)
             router.add_get(path, self.list_calls, name=name)
         router.add_get(prefix + contract.CALL_PATH, self.get_call, name="call")
+        router.add_post(prefix + contract.CALL_PATH, self.update_call, name="call")
 
     # Lookups ----------------------------------------------------------------
 
@@ -187,16 +196,48 @@ class ApiRoutes:
         raw = await self._body(request)
         # From here to the answer nothing awaits: the checks and the dial are one step.
         now = self.sim.clock.now()
-        self.dial_limiter.check(now)
+        self._check_dial_limits(now)
         ref = _strip_json(request.match_info["conference_sid"])
         values = check_fields(raw, contract.DIAL_FIELDS)
         leg = named_as_documented(raw, lambda: self.sim.dial(ref, values))
-        headers = self.dial_limiter.accept(now)
+        headers = self._accept_dial(now)
         if await self._answer_withheld(request):
             dropped = drop_connection(request)
             log.info("call %s placed, answer withheld (faults.reset_after_commit_rate)", leg.sid)
             return dropped
+        if leg.in_app_texml:
+            return web.json_response(self._app_texml_answer(leg), headers=headers)
         return web.json_response(self.views.dial_answer(leg), headers=headers)
+
+    def _check_dial_limits(self, now: float) -> None:
+        self.dial_limiter.check(now)
+        for cap in self.caps:
+            cap.check(now)
+
+    def _accept_dial(self, now: float) -> dict[str, str]:
+        for cap in self.caps:
+            cap.accept(now)
+        return self.dial_limiter.accept(now)
+
+    def _app_texml_answer(self, leg: Leg) -> dict[str, object]:
+        """A dial answer as usual, naming the conference SID no conference has (app-texml)."""
+        assert leg.app_conference_sid is not None
+        return {
+            "account_sid": self.sim.account.sid,
+            "call_sid": leg.sid,
+            "coaching": False,
+            "coaching_call_sid": None,
+            "conference_sid": leg.app_conference_sid,
+            "end_conference_on_exit": leg.end_conference_on_exit,
+            "hold": False,
+            "muted": leg.muted,
+            "status": "connecting",
+            "uri": self.views.account_path(
+                contract.PARTICIPANT_PATH,
+                conference_sid=leg.app_conference_sid,
+                call_sid_or_label=leg.sid,
+            ),
+        }
 
     async def list_participants(self, request: web.Request) -> web.StreamResponse:
         conference = self._conference(request)
@@ -243,10 +284,10 @@ class ApiRoutes:
         raw = await self._body(request)
         # As for a dial, nothing awaits from the checks to the answer.
         now = self.sim.clock.now()
-        self.dial_limiter.check(now)
+        self._check_dial_limits(now)
         values = check_fields(raw, contract.INITIATE_CALL_FIELDS)
         leg = named_as_documented(raw, lambda: self.sim.initiate_call(values))
-        headers = self.dial_limiter.accept(now)
+        headers = self._accept_dial(now)
         if await self._answer_withheld(request):
             dropped = drop_connection(request)
             log.info("call %s placed, answer withheld (faults.reset_after_commit_rate)", leg.sid)
@@ -296,7 +337,7 @@ class ApiRoutes:
             {**listed.envelope, "calls": [self.views.call(leg) for leg in listed.items]}
         )
 
-    async def get_call(self, request: web.Request) -> web.StreamResponse:
+    def _call(self, request: web.Request) -> Leg:
         ref = request.match_info["call_sid"]
         calls = self.sim.account.calls
         leg = calls.get(ref)
@@ -305,6 +346,21 @@ class ApiRoutes:
         # Calls is eventually consistent: a new call is unknown until the scenario's lag passed.
         if leg is None or leg.known_at > self.sim.clock.now():
             raise not_found(f"no call {ref} in this account")
+        return leg
+
+    async def get_call(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.views.call(self._call(request)))
+
+    async def update_call(self, request: web.Request) -> web.StreamResponse:
+        """UpdateTexmlCall: ``Status=completed`` ends the call (the sandbox runs no other TeXML,
+        so a new ``Url`` or ``Texml`` is ignored)."""
+        raw = await self._body(request)
+        leg = self._call(request)
+        status = raw.get("Status")
+        if status is not None and status != "completed":
+            raise invalid("Status", "Status must be one of completed")
+        if status == "completed" and leg.live:
+            self.sim.hang_up(leg)
         return web.json_response(self.views.call(leg))
 
 

@@ -19,12 +19,15 @@ receiver is retried (``callbacks`` says how). The keys, all optional:
 - ``faults``: ``error_rate``, ``reset_after_commit_rate``, ``malformed_rate``.
 - ``numbers: {N: {...}}``: ``answer``, ``seconds``, ``hangup_after``,
   ``answered_by``, ``then`` (see ``NumberBehaviour``).
-- ``profile``: lab (default) or field.
+- ``profile``: lab (default), field, new-account, or a list of field and
+  new-account (both at once).
 - ``api``: ``participant_list_lag_s``, ``calls_lag_s``, ``hangup_lag_s``,
   ``connected_status``, ``retry_after``, ``reads_per_second``,
-  ``create_by_name``, ``json_bodies``, ``duplicate_labels``,
-  ``initiate_call_sid``, ``max_page_size``, ``answered_by_words`` (see
-  ``ApiBehaviour``).
+  ``writes_per_second``, ``create_by_name``, ``json_bodies``,
+  ``duplicate_labels``, ``initiate_call_sid``, ``max_page_size``,
+  ``answered_by_words``, ``answered_by_lag_s`` (see ``ApiBehaviour``).
+- ``account``: ``concurrent_calls``, ``dials_per_hour``, ``dials_per_day``
+  (see ``AccountLimits``).
 - ``webhooks``: ``duplicate_rate``, ``reorder_window_ms``, ``retry_attempts``
   (see ``WebhookBehaviour``).
 """
@@ -53,8 +56,12 @@ DEFAULT_MAX_PAGE_SIZE: Final = 1000
 # A failing webhook receiver is tried this many more times (callbacks says when).
 DEFAULT_RETRY_ATTEMPTS: Final = 3
 
-Profile = Literal["lab", "field"]
+Profile = Literal["lab", "field", "new-account"]
 PROFILES: Final[tuple[Profile, ...]] = get_args(Profile)
+# What dialing into a conference's friendly name does: create it (true), refuse (404 or 422),
+# or place a call that runs the application's own TeXML and joins no conference (app-texml).
+CreateByName = Literal["true", "refuse-404", "refuse-422", "app-texml"]
+CREATE_BY_NAME_MODES: Final[tuple[CreateByName, ...]] = get_args(CreateByName)
 DuplicateLabels = Literal["reject", "allow"]
 DUPLICATE_LABEL_MODES: Final[tuple[DuplicateLabels, ...]] = get_args(DuplicateLabels)
 AnsweredByWords = Literal["enum", "callback"]
@@ -131,7 +138,12 @@ class ApiBehaviour:
     pointing at /PageSize. ``answered_by_words``: what ``Calls/{sid}``'s
     ``answered_by`` says once detection is done: ``enum`` the spec's human,
     machine, not_sure; ``callback`` the AMD callback's human, machine_start,
-    machine_end_beep, machine_end_other, unknown.
+    machine_end_beep, machine_end_other, unknown. ``answered_by_lag_s``: the
+    detection's result shows in ``Calls/{sid}`` only this long after detection finished
+    (its AMD callback goes at once). ``writes_per_second``: the general limit (429, code
+    10011) on POST and DELETE requests, dials and placed calls included, as
+    ``reads_per_second`` is on GETs. ``create_by_name``: what a dial into a friendly name
+    does (``CreateByName``).
     """
 
     participant_list_lag_s: float = 0.0
@@ -139,30 +151,53 @@ class ApiBehaviour:
     connected_status: contract.ParticipantConnectedStatus = "connected"
     retry_after: bool = True
     reads_per_second: int = 0
-    create_by_name: bool = True
+    writes_per_second: int = 0
+    create_by_name: CreateByName = "true"
     json_bodies: bool = True
     duplicate_labels: DuplicateLabels = "reject"
     initiate_call_sid: bool = True
     hangup_lag_s: float = 0.0
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE
     answered_by_words: AnsweredByWords = "enum"
+    answered_by_lag_s: float = 0.0
 
 
 # ``profile: field``: every knob on its hard side (duplicate Labels stay refused, as documented;
-# the largest PageSize stays Twilio's, as nothing says Telnyx takes fewer).
+# the largest PageSize stays Twilio's, as nothing says Telnyx takes fewer). Creation by name
+# runs the application's TeXML: the hardest of its readings, costing the creating participant
+# a second call, which apply survives (a refusal, 404 or 422, costs nothing).
 FIELD_API: Final = ApiBehaviour(
     participant_list_lag_s=3.0,
     calls_lag_s=3.0,
     connected_status="in-progress",
     retry_after=False,
     reads_per_second=20,
-    create_by_name=False,
+    writes_per_second=10,
+    create_by_name="app-texml",
     json_bodies=False,
     duplicate_labels="reject",
     initiate_call_sid=False,
     hangup_lag_s=3.0,
     answered_by_words="callback",
+    answered_by_lag_s=3.0,
 )
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """The account's own limits (0: none). ``concurrent_calls``: live calls at once; a call
+    placed over it fails at once (SIP 403: status failed, never ringing). ``dials_per_hour``
+    and ``dials_per_day``: dials and placed calls accepted in any rolling hour or day (real
+    time, like the dial limit); over either the request is refused with a 429 whose
+    ``x-ratelimit-reset`` says when a place frees."""
+
+    concurrent_calls: int = 0
+    dials_per_hour: int = 0
+    dials_per_day: int = 0
+
+
+# ``profile: new-account``: Telnyx's documented levels for a new paid account.
+NEW_ACCOUNT: Final = AccountLimits(concurrent_calls=5, dials_per_hour=10, dials_per_day=100)
 
 
 @dataclass(frozen=True)
@@ -198,8 +233,9 @@ class Scenario:
     dial_window_seconds: float = float(contract.DEFAULT_DIAL_WINDOW_S)
     faults: Faults = field(default_factory=Faults)
     numbers: Mapping[str, NumberBehaviour] = field(default_factory=_no_numbers)
-    profile: Profile = "lab"
+    profile: str = "lab"  # one of PROFILES, or "field+new-account"
     api: ApiBehaviour = field(default_factory=ApiBehaviour)
+    account: AccountLimits = field(default_factory=AccountLimits)
     webhooks: WebhookBehaviour = field(default_factory=WebhookBehaviour)
 
     @property

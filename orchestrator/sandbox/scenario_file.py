@@ -18,10 +18,13 @@ from orchestrator.reading import Unreadable
 from orchestrator.sandbox.scenario import (
     ANSWER_MODES,
     ANSWERED_BY_WORDS,
+    CREATE_BY_NAME_MODES,
     DUPLICATE_LABEL_MODES,
     FIELD_API,
+    NEW_ACCOUNT,
     PROFILES,
     THEN_MODES,
+    AccountLimits,
     ApiBehaviour,
     Faults,
     NumberBehaviour,
@@ -42,6 +45,7 @@ TOP_LEVEL_KEYS: Final = (
     "numbers",
     "profile",
     "api",
+    "account",
     "webhooks",
 )
 FAULT_KEYS: Final = ("error_rate", "reset_after_commit_rate", "malformed_rate")
@@ -52,13 +56,16 @@ API_KEYS: Final = (
     "connected_status",
     "retry_after",
     "reads_per_second",
+    "writes_per_second",
     "create_by_name",
     "json_bodies",
     "duplicate_labels",
     "initiate_call_sid",
     "max_page_size",
     "answered_by_words",
+    "answered_by_lag_s",
 )
+ACCOUNT_KEYS: Final = ("concurrent_calls", "dials_per_hour", "dials_per_day")
 NUMBER_KEYS: Final = ("answer", "seconds", "hangup_after", "answered_by", "then")
 WEBHOOK_KEYS: Final = ("duplicate_rate", "reorder_window_ms", "retry_attempts")
 
@@ -101,13 +108,41 @@ def parse_scenario(data: Mapping[str, Any], *, source: str = "<scenario>") -> Sc
         values["faults"] = _faults(checker, data["faults"])
     if "numbers" in data:
         values["numbers"] = MappingProxyType(_numbers(checker, data["numbers"]))
-    profile = checker.choice(data["profile"], "profile", PROFILES) if "profile" in data else "lab"
-    values["profile"] = profile
+    profiles = _profiles(checker, data["profile"]) if "profile" in data else ("lab",)
+    values["profile"] = "+".join(profiles)
     values["api"] = _api(
-        checker, data.get("api"), FIELD_API if profile == "field" else ApiBehaviour()
+        checker, data.get("api"), FIELD_API if "field" in profiles else ApiBehaviour()
+    )
+    values["account"] = _account(
+        checker, data.get("account"), NEW_ACCOUNT if "new-account" in profiles else AccountLimits()
     )
     values["webhooks"] = _webhooks(checker, data.get("webhooks"))
     return Scenario(**values)
+
+
+def _profiles(checker: _Checker, data: Any) -> tuple[str, ...]:
+    """One profile, or a list of them: field and new-account combine (the API's hard side
+    and a new account's limits), lab combines with nothing."""
+    if not isinstance(data, list):
+        return (checker.choice(data, "profile", PROFILES),)
+    names = tuple(checker.choice(item, "profile", PROFILES) for item in data)
+    if not names or ("lab" in names and len(names) > 1) or len(set(names)) != len(names):
+        checker.fail("profile", "a list names field and/or new-account, each once")
+    return names
+
+
+def _account(checker: _Checker, data: Any, base: AccountLimits) -> AccountLimits:
+    """The profile's account limits with the keys given under ``account:`` put over it."""
+    if data is None:
+        return base
+    mapping = checker.mapping(data, "account")
+    checker.keys(mapping, ACCOUNT_KEYS, "account.")
+    given = {
+        key: checker.integer(mapping[key], f"account.{key}", minimum=0)
+        for key in ACCOUNT_KEYS
+        if key in mapping
+    }
+    return replace(base, **given)
 
 
 def _webhooks(checker: _Checker, data: Any) -> WebhookBehaviour:
@@ -138,18 +173,24 @@ def _api(checker: _Checker, data: Any, base: ApiBehaviour) -> ApiBehaviour:
     mapping = checker.mapping(data, "api")
     checker.keys(mapping, API_KEYS, "api.")
     given: dict[str, Any] = {}
-    for key in ("participant_list_lag_s", "calls_lag_s", "hangup_lag_s"):
+    for key in ("participant_list_lag_s", "calls_lag_s", "hangup_lag_s", "answered_by_lag_s"):
         if key in mapping:
             given[key] = checker.number(mapping[key], f"api.{key}", minimum=0.0)
     if "reads_per_second" in mapping:
         given["reads_per_second"] = checker.integer(
             mapping["reads_per_second"], "api.reads_per_second", minimum=0
         )
+    if "writes_per_second" in mapping:
+        given["writes_per_second"] = checker.integer(
+            mapping["writes_per_second"], "api.writes_per_second", minimum=0
+        )
+    if "create_by_name" in mapping:
+        given["create_by_name"] = _create_by_name(checker, mapping["create_by_name"])
     if "max_page_size" in mapping:
         given["max_page_size"] = checker.integer(
             mapping["max_page_size"], "api.max_page_size", minimum=1
         )
-    for key in ("retry_after", "create_by_name", "json_bodies", "initiate_call_sid"):
+    for key in ("retry_after", "json_bodies", "initiate_call_sid"):
         if key in mapping:
             given[key] = checker.boolean(mapping[key], f"api.{key}")
     if "connected_status" in mapping:
@@ -167,6 +208,15 @@ def _api(checker: _Checker, data: Any, base: ApiBehaviour) -> ApiBehaviour:
             mapping["answered_by_words"], "api.answered_by_words", ANSWERED_BY_WORDS
         )
     return replace(base, **given)
+
+
+def _create_by_name(checker: _Checker, value: Any) -> str:
+    """true, refuse-404, refuse-422 or app-texml; false, as older files say, is refuse-404."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "refuse-404"
+    return checker.choice(value, "api.create_by_name", CREATE_BY_NAME_MODES[1:])
 
 
 def _faults(checker: _Checker, data: Any) -> Faults:

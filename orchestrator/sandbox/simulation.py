@@ -97,6 +97,8 @@ class Simulation:
         check_caller_id(values)
         label = text_of(values, "Label")
         conference = self._conference_for_dial(conference_ref, values)
+        if conference is None and self.scenario.api.create_by_name == "app-texml":
+            return self._app_texml_call(values, to=to, from_=from_, label=label)
         if conference is not None:
             self._check_room(conference, values, label)
         elif flag_of(values, "Coaching", False):
@@ -146,7 +148,14 @@ class Simulation:
                     f"conference {ref} has ended; dial into a new one by name with an ApplicationSid",
                 )
             return conference
-        if not self.scenario.api.create_by_name:
+        mode = self.scenario.api.create_by_name
+        if mode == "refuse-422":
+            raise invalid(
+                "ApplicationSid",
+                f"no conference {ref}: a participant is dialed into an existing conference by"
+                " its SID; a TeXML <Dial><Conference> call (POST .../Calls) creates one",
+            )
+        if mode == "refuse-404":
             raise not_found(
                 f"no conference {ref}: a friendly name does not name or create a conference here;"
                 " a TeXML <Dial><Conference> executed for a call (POST .../Calls,"
@@ -157,6 +166,22 @@ class Simulation:
                 f"no conference {ref}; to create one by name, give an ApplicationSid",
             )
         return self.account.running_conference(ref)
+
+    def _app_texml_call(
+        self, values: dict[str, FieldValue], *, to: str, from_: str | None, label: str | None
+    ) -> Leg:
+        """``api.create_by_name: app-texml``: the dial places a call that runs the application's
+        own TeXML, which joins no conference: it rings and answers as its number does, and
+        stays up until it hangs up or is hung up (POST Calls/{sid} Status=completed). The
+        answer names a conference SID that no conference has."""
+        if text_of(values, "ApplicationSid") is None:
+            raise not_found("no conference by that name; to create one, give an ApplicationSid")
+        leg = self._create_leg(values, to=to, from_=from_, label=label)
+        leg.app_conference_sid = self._ids.new_uuid()
+        leg.call_status = "ringing"
+        log.info("call %s dialed to %s runs the application's TeXML, in no conference", leg.sid, to)
+        self.lifecycle.start(leg)
+        return leg
 
     def _check_room(
         self, conference: Conference, values: dict[str, FieldValue], label: str | None

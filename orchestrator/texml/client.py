@@ -308,6 +308,12 @@ class TexmlClient:
             CallResource, await self._transport.request_retrying("GET", path, ident="status")
         )
 
+    async def hang_up_call(self, call_sid: str) -> CallResource:
+        """End a call in no conference (UpdateTexmlCall with ``Status=completed``)."""
+        path = self._path(contract.CALL_PATH, call_sid=call_sid)
+        body = {"Status": "completed"}
+        return cast(CallResource, await self._transport.request_retrying("POST", path, body=body))
+
     async def list_calls(self, *, to: str, since: date | None = None) -> CallList:
         """The account's calls to ``to`` (started on or after ``since``, a date of the server's),
         with the server's clock at the answer. Eventually consistent: a new call may be missing."""

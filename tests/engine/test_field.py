@@ -240,18 +240,26 @@ async def test_the_field_profile_with_a_coach_and_a_fallback_converges(tmp_path:
     people[2].update(role="coach", coach="p003")
     path = conference_file(tmp_path, people)
     scenario = {"profile": "field", "numbers": {"+15550000001": {"answer": "no-answer"}}}
-    async with fast_sandbox(**scenario) as info:
-        [result] = await apply_with_connection(
-            [load(path)], connection_for(info), TEST_OPTIONS, asyncio.Event()
-        )
-        dials = await sandbox_dials(info)
-        coach = await _participant(info, result, "p002")
+    # On the stepped clock: the wait for the creating call's conference (app-texml) is ten
+    # seconds of the run's clock.
+    async with stepped_sandbox(**scenario) as sandbox:
+        [result] = await sandbox.apply([load(path)])  # p001's first number rings 30 s
+        dials = await sandbox.dials()
+        assert result.sid is not None
+        coach_sid = next(p.call_sid for p in result.participants if p.name == "p002")
+        assert coach_sid is not None
+        async with sandbox.client() as client:
+            coach = dict(await sandbox.clock.run(client.get_participant(result.sid, coach_sid)))
     all_connected(result)
     by_name = {p.name: p for p in result.participants}
     assert by_name["p001"].to == "+12065559002"
     assert "fallback to number 2 after no-answer" in by_name["p001"].notes
     assert coach["coaching"] is True and coach["coaching_call_sid"] == by_name["p003"].call_sid
-    assert len(dials) == 51  # everyone once, and p001's unanswered first number
+    # Everyone once, p001's unanswered first number, and the host's first call, which ran the
+    # application's TeXML (api.create_by_name: app-texml) and was hung up.
+    assert len(dials) == 52
+    assert by_name["p000"].attempts == 2
+    assert next(d["conference_sid"] for d in dials if d["to"] == by_name["p000"].to) is None
 
 
 async def _participant(info: object, result: ConferenceResult, name: str) -> dict[str, object]:

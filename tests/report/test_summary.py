@@ -213,6 +213,7 @@ def test_the_json_report_has_every_field_scripts_read() -> None:
                 "error": None,
                 "notes": [],
                 "answered_by": None,
+                "cause": None,
                 "since": None,
             },
             {
@@ -227,6 +228,7 @@ def test_the_json_report_has_every_field_scripts_read() -> None:
                 "error": "no answer on any number (last: no-answer)",
                 "notes": ["fallback to number 2 after no-answer"],
                 "answered_by": None,
+                "cause": None,
                 "since": None,
             },
             {
@@ -241,6 +243,7 @@ def test_the_json_report_has_every_field_scripts_read() -> None:
                 "error": None,
                 "notes": [],
                 "answered_by": None,
+                "cause": None,
                 "since": None,
             },
         ],

@@ -66,8 +66,9 @@ def test_defaults_are_the_lab_side() -> None:
     api = ApiBehaviour()
     assert (api.participant_list_lag_s, api.calls_lag_s, api.reads_per_second) == (0, 0, 0)
     assert (api.connected_status, api.duplicate_labels) == ("connected", "reject")
-    assert api.retry_after and api.create_by_name and api.json_bodies and api.initiate_call_sid
+    assert api.retry_after and api.json_bodies and api.initiate_call_sid
     assert (api.hangup_lag_s, api.max_page_size) == (0, 1000)
+    assert (api.create_by_name, api.answered_by_lag_s, api.writes_per_second) == ("true", 0, 0)
 
 
 def test_field_profile_turns_everything_hard_and_explicit_keys_win() -> None:
@@ -75,7 +76,12 @@ def test_field_profile_turns_everything_hard_and_explicit_keys_win() -> None:
     assert field == FIELD_API
     assert (field.participant_list_lag_s, field.calls_lag_s) == (3.0, 3.0)
     assert (field.connected_status, field.reads_per_second) == ("in-progress", 20)
-    assert not (field.retry_after or field.create_by_name or field.json_bodies)
+    assert not (field.retry_after or field.json_bodies)
+    assert (field.create_by_name, field.answered_by_lag_s, field.writes_per_second) == (
+        "app-texml",
+        3.0,
+        10,
+    )
     assert (field.initiate_call_sid, field.duplicate_labels) == (False, "reject")
     # A hung-up leg lingers as long as a new one takes to show; PageSize stays Twilio's 1000.
     assert (field.hangup_lag_s, field.max_page_size) == (3.0, 1000)
@@ -106,20 +112,29 @@ def test_a_scenario_file_with_every_api_key(tmp_path: Path) -> None:
         "  initiate_call_sid: true\n"
         "  hangup_lag_s: 4\n"
         "  max_page_size: 50\n"
-        "  answered_by_words: enum\n",
+        "  answered_by_words: enum\n"
+        "  writes_per_second: 3\n"
+        "  answered_by_lag_s: 2\n",
         encoding="utf-8",
     )
     scenario = load_scenario(path)
     assert scenario.profile == "field"
     assert scenario.api == ApiBehaviour(
-        1.5, 2.0, "connected", True, 7, True, True, "allow", True, 4.0, 50, "enum"
+        1.5, 2.0, "connected", True, 7, 3, "true", True, "allow", True, 4.0, 50, "enum", 2.0
     )
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("profile: prod\n", "profile: must be one of lab, field, got 'prod'"),
+        ("profile: prod\n", "profile: must be one of lab, field, new-account, got 'prod'"),
+        ("profile: [lab, field]\n", "profile: a list names field and/or new-account, each once"),
+        (
+            "api:\n  create_by_name: maybe\n",
+            "api.create_by_name: must be one of refuse-404, refuse-422, app-texml, got 'maybe'",
+        ),
+        ("account:\n  concurrent_calls: -1\n", "account.concurrent_calls: must be at least 0"),
+        ("account:\n  hourly: 3\n", "account.hourly: unknown key; the keys here are"),
         ("api: [1]\n", "api: must be a mapping, got a list"),
         ("api:\n  lag: 1\n", "api.lag: unknown key; the keys here are participant_list_lag_s"),
         ("api:\n  calls_lag_s: -1\n", "api.calls_lag_s: must be at least 0, got -1"),
@@ -417,11 +432,14 @@ async def test_initiate_call_sid_off_answers_only_the_documented_fields() -> Non
 
 async def test_field_profile_against_the_running_sandbox() -> None:
     # The read limit is lifted (an explicit key wins over the profile): the test polls.
-    async with stepped_api(profile="field", numbers=NUMBERS, api={"reads_per_second": 0}) as api:
+    lifted = {"reads_per_second": 0, "writes_per_second": 0}
+    async with stepped_api(profile="field", numbers=NUMBERS, api=lifted) as api:
         json_dial = await api.dial("field-room", To="+12065550100", ApplicationSid=APP)
         assert json_dial.status == 415
         by_name = await api.dial("field-room", form=True, To="+12065550100", ApplicationSid=APP)
-        assert by_name.status == 404
+        assert by_name.status == 200  # a call runs the application's TeXML: no conference
+        named = api.path(contract.CONFERENCE_PATH, conference_sid=by_name.body["conference_sid"])
+        assert (await api.request("GET", named)).status == 404
         answer = await _initiate(api, "field-room", To=SLOW)
         assert set(answer) == {"from", "to", "status"}
         conference = await _conference_of(api, "field-room")
