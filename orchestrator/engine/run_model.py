@@ -354,7 +354,8 @@ class RunModel:
         outcome.cause = limit
         if limit == "concurrent-calls":
             seen = f" with {live} other calls up or ringing" if live else ""
-            outcome.error = f"account concurrent-call limit (failed{seen})"
+            # The API does not say why a call failed: "likely", as the count of calls up suggests.
+            outcome.error = f"likely the account concurrent-call limit (failed{seen})"
             return
         capped = self.capped
         allowed = ""

@@ -56,7 +56,7 @@ _WORDS: dict[type[ev.Event], object] = {
     ev.LegEnded: lambda e: (
         e.state
         if e.limit is None
-        else f"{e.state}: account concurrent-call limit ({e.live} other calls up or ringing)"
+        else f"{e.state}: likely the account concurrent-call limit ({e.live} other calls up or ringing)"
     ),
     ev.MachineDetected: _detected,
     ev.Updated: lambda e: "updated " + ", ".join(e.settings),

@@ -79,7 +79,10 @@ def test_a_new_accounts_twelve_person_bridge(tmp_path: Path) -> None:
     table = [line.split() for line in lines[2:14]]
     assert [row[4] for row in table[:5]] == ["connected"] * 5
     assert [row[4:6] for row in table[5:10]] == [["ended:", "failed"]] * 5
-    assert all("account concurrent-call limit (failed with" in " ".join(row) for row in table[5:10])
+    assert all(
+        "likely the account concurrent-call limit (failed with" in " ".join(row)
+        for row in table[5:10]
+    )
     assert [row[4] for row in table[10:]] == ["not-dialed"] * 2
     assert all("account dial cap (10 dials) reached" in " ".join(row) for row in table[10:])
     totals = "12 participants: 5 ended: failed, 2 not-dialed, 5 connected; 7 did not converge."

@@ -39,7 +39,7 @@ async def test_a_new_account_and_a_twelve_person_bridge(tmp_path: Path) -> None:
     assert capped.startswith("account dial cap (10 dials) reached at p010")
     text = render_text([result])
     assert "12 participants: 5 ended: failed, 2 not-dialed, 5 connected" in text
-    assert text.count("account concurrent-call limit (failed with") == 10  # row, why
+    assert text.count("likely the account concurrent-call limit (failed with") == 10  # row, why
     assert text.count("account dial cap (10 dials) reached: no dial sent") == 4
 
 
@@ -63,7 +63,9 @@ async def test_over_the_concurrent_limit_the_next_number_is_dialed_and_fails_too
     assert all(p.attempts == 1 and labels.count(p.name) == 1 for p in connected)
     assert all(p.attempts == 2 and labels.count(p.name) == 2 for p in limited)
     assert all(p.to.startswith("+1206556") for p in limited)  # the second number, last
-    assert all(p.error and p.error.startswith("account concurrent-call limit") for p in limited)
+    assert all(
+        p.error and p.error.startswith("likely the account concurrent-call limit") for p in limited
+    )
 
 
 async def test_a_call_failing_with_few_others_up_is_not_blamed_on_the_limit(
