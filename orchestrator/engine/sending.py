@@ -28,6 +28,7 @@ from orchestrator.engine.events import (
     PlacedHow,
 )
 from orchestrator.engine.ledger import DialLedger, LostAnswer
+from orchestrator.engine.run_model import cap_words
 from orchestrator.engine.waiting import Stopped
 from orchestrator.errors import (
     ApiError,
@@ -204,14 +205,7 @@ class Sender:
                     source="api",
                 )
             )
-            of = f" ({allowed} dial{'s' if allowed != 1 else ''})" if allowed else ""
-            later = f"; a place frees in {frees_in / 60:.0f} min" if frees_in else ""
-            if frees_in is not None and frees_in >= 3600:
-                later = "; a place frees in an hour or more"
-            self.account.notice(
-                f"account dial cap{of} reached at {participant.name}: no more dials this "
-                f"run{later}; everyone not yet dialed is reported not-dialed"
-            )
+            self.account.notice(cap_words(allowed, frees_in, participant.name))
         return Capped(cap)
 
     def _lost(

@@ -16,7 +16,7 @@ from typing import Any
 
 from orchestrator.engine import events as ev
 from orchestrator.engine.results import ConferenceResult, ParticipantOutcome
-from orchestrator.engine.run_model import RunModel, Tally, label
+from orchestrator.engine.run_model import RunModel, Tally, cap_words, label
 from orchestrator.masking import mask_destination
 from orchestrator.record.fold import ConferenceFold
 from orchestrator.report.progress import describe
@@ -75,6 +75,9 @@ def overview(tally: Tally, model: RunModel) -> dict[str, Any]:
         "rate_limited": tally.rate_limited,
         "paused_until": tally.paused_until,
         "pause_why": tally.pause_why,
+        "capped": (
+            cap_words(model.capped.allowed, model.capped.frees_in_s) if model.capped else None
+        ),
         "started_at": model.started_at,
         "watching": model.watching,
         "stopped_by": model.stopped_by,
@@ -174,6 +177,7 @@ def _edit_words(event: ev.Event) -> str | None:
 
 _WORDS: dict[type[ev.Event], Callable[[Any], str | None]] = {
     ev.DialPaused: lambda e: f"dials paused {e.seconds:.1f}s: {e.why}",
+    ev.AccountCapped: lambda e: cap_words(e.allowed, e.frees_in_s),
     ev.ConferenceFailed: lambda e: f"failed: {e.error}",
     ev.RunStopped: lambda e: f"stopped by {e.signal}",
     ev.EditRefused: _edit_words,

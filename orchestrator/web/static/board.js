@@ -35,6 +35,7 @@
       waits.append(el("li", {}, "dials paused until ", P.clock(run.paused_until), " (",
         P.until(run.paused_until), `): ${run.pause_why}`));
     }
+    if (run.capped) waits.append(el("li", {}, run.capped));
     overview.replaceChildren(
       el("progress", { max: Math.max(run.total, 1), value: run.settled, "aria-label": "settled" }),
       el("p", { class: "meta" }, `${run.settled}/${run.total} settled \u00b7 ${run.dials} \u00b7 ${run.rate_limited} rate-limited`),
