@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from telnyx.lib.webhook_verification import verify_webhook_signature
 
-from orchestrator.sandbox import parse_scenario, sandbox_in_thread
+from orchestrator.sandbox import introspection, parse_scenario, sandbox_in_thread
 from orchestrator.sandbox.inspector import REQUESTS_KEPT, inspector_url
 from orchestrator.texml import contract
 from tests.browser import launched
@@ -60,11 +60,11 @@ async def test_the_inspector_needs_the_sandboxs_key_on_every_path() -> None:
             assert answer.status == 200
             assert answer.headers["X-Content-Type-Options"] == "nosniff"
             assert "inspector.js" in await answer.text()
-        before = (await api.request("GET", contract.SANDBOX_HEALTH_PATH)).body["requests"]
+        before = (await api.request("GET", introspection.HEALTH_PATH)).body["requests"]
         for _ in range(5):
             async with http.get(url + "state.json", headers=bearer) as answer:
                 assert answer.status == 200
-        after = (await api.request("GET", contract.SANDBOX_HEALTH_PATH)).body["requests"]
+        after = (await api.request("GET", introspection.HEALTH_PATH)).body["requests"]
     assert after == before  # the inspector's own requests are not the API's
 
 
@@ -124,7 +124,8 @@ async def test_every_callback_is_shown_with_each_attempts_signature_and_answer()
         shown = await eventually(delivered, within=5)
     [callback] = shown["callbacks"]
     assert callback["url"] == receiver.url("/flaky") and callback["method"] == "POST"
-    assert callback["fields"]["EventId"] == arrivals[0].event_id
+    assert callback["fields"] == arrivals[0].fields  # as sent, and no EventId among them
+    assert "EventId" not in callback["fields"]
     first, second = callback["attempts"]
     assert (first["status"], second["status"], second["answer"]) == (500, 200, "ok")
     for attempt, arrival in zip(callback["attempts"], arrivals, strict=True):
