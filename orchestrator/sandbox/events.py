@@ -92,6 +92,8 @@ class Events:
         self._account = account
         self._clock = clock
         self._notify = notify
+        # Nothing is drawn from ``ids`` any more (a callback has no id of its own); the
+        # parameter stays while the simulation passes it.
         self._ids = ids
         self._quality = random.Random(f"{seed}:quality")
         # A TeXML connection id is a long number, as Telnyx's application ids are.
