@@ -26,8 +26,10 @@ Delivery is at least once, and no more orderly than that:
   of real time before it is queued, so callbacks to one URL can arrive out of
   order. Both draw from the scenario's seed.
 
-A callback's fields are fixed when its event happens (``events``): retries and
-duplicates carry the same ``EventId``, ``Timestamp`` and ``SequenceNumber``.
+A callback's fields are fixed when its event happens (``events``): a retry or a
+duplicate is the same callback again, every field the same (``Timestamp`` and
+``SequenceNumber`` included); only its signature headers are made afresh. No
+field names the delivery: Telnyx sends no event id, and neither does the sandbox.
 
 Only loopback receivers are called unless the sandbox was started with
 remote callbacks allowed: configs written for production name real webhook

@@ -5,24 +5,31 @@ for it and what each callback carries (Twilio-style names, as Telnyx's TeXML
 sends them), then hands it to the sender in ``callbacks``. A payload is built
 only when some subscription wants the event.
 
-What every callback carries so that a receiver can de-duplicate and order what
-arrives at least once and in any order (``callbacks``):
+What every callback carries, as Telnyx's callback reference shows it, so that a
+receiver can de-duplicate and order what arrives at least once and in any
+order (``callbacks``). There is no event id: Telnyx sends none, so a receiver
+tells a duplicate by documented fields (a call's ``CallSid`` and
+``CallStatus``, a conference's ``ConferenceSid``, ``StatusCallbackEvent`` and
+``SequenceNumber``, a recording's ``RecordingSid`` and ``RecordingStatus``):
 
-- ``EventId``: a UUID naming the event, the same in every retry and duplicate
-  of it (and in the copies an event sends to several subscriptions), and
-  different for every other event.
-- ``Timestamp``: when the event happened (RFC 2822, whole seconds).
+- ``Timestamp``: when the event happened, ISO 8601 in UTC to the second
+  (``2024-01-15T10:30:00Z``).
 - ``SequenceNumber``: the event's place, from 0, among its record's
   callbacks: per call for call-progress events, per conference for conference
   events, per recording for recording events; an AMD result is a call's only
   one (0), as is an ``absent`` recording's.
+- ``ConnectionId``: the TeXML connection (application) the call runs under;
+  the sandbox has one per run, a number drawn from the seed, since it does not
+  keep which application a call was placed for.
+- On call-progress events, ``CallInitiatedAt``: when the call was placed,
+  ISO 8601 in UTC to the millisecond (``2024-01-15T10:30:26.028Z``).
 
 The ``completed`` call-progress callback also says how the call ended:
 ``HangupCause`` (normal_clearing, user_busy, no_answer, call_rejected,
 originator_cancel, time_limit), ``HangupSource`` (caller: this side, through
 the API or its conference; callee: the called party; unknown: the network, as
-for a ring that timed out), ``AnsweredTime`` (RFC 2822; empty when never
-answered) and ``CallQualityStats``: for an answered call a JSON object with
+for a ring that timed out), ``AnsweredTime`` (ISO 8601, as ``Timestamp``; empty when
+never answered) and ``CallQualityStats``: for an answered call a JSON object with
 ``inbound`` and ``outbound``, each with ``mos``, ``jitter_max_variance`` (ms),
 ``jitter_packet_count``, ``packet_count`` and ``skip_packet_count`` (lost), as
 strings like Telnyx's call quality report, for 50 packets a second (20 ms
@@ -41,7 +48,13 @@ from orchestrator.sandbox.callbacks import Webhook
 from orchestrator.sandbox.clock import SimulatedClock
 from orchestrator.sandbox.ids import Identities
 from orchestrator.sandbox.model import Account, Conference, Leg, Recording, Subscription
-from orchestrator.sandbox.resources import API_VERSION, call_duration, media_url, rfc2822
+from orchestrator.sandbox.resources import (
+    API_VERSION,
+    call_duration,
+    media_url,
+    rfc2822,
+    shown_call_status,
+)
 from orchestrator.texml.contract import (
     AmdAnsweredBy,
     CallbackCallStatus,
@@ -79,8 +92,12 @@ class Events:
         self._account = account
         self._clock = clock
         self._notify = notify
+        # Nothing is drawn from ``ids`` any more (a callback has no id of its own); the
+        # parameter stays while the simulation passes it.
         self._ids = ids
         self._quality = random.Random(f"{seed}:quality")
+        # A TeXML connection id is a long number, as Telnyx's application ids are.
+        self.connection_id = str(random.Random(f"{seed}:connection").randrange(10**18, 10**19))
 
     def _send(self, subscription: Subscription, fields: dict[str, str], what: str) -> None:
         if self._clock.closed:
@@ -88,9 +105,9 @@ class Events:
         self._notify(Webhook(subscription.url, subscription.method, fields, what))
 
     def _stamped(self, fields: dict[str, str]) -> dict[str, str]:
-        """``fields`` with the event's Timestamp and EventId."""
-        fields["Timestamp"] = rfc2822(datetime.now(UTC))
-        fields["EventId"] = self._ids.new_event_id()
+        """``fields`` with the event's Timestamp and the connection's id."""
+        fields["Timestamp"] = iso8601(datetime.now(UTC))
+        fields["ConnectionId"] = self.connection_id
         return fields
 
     def _call_fields(self, leg: Leg) -> dict[str, str]:
@@ -113,7 +130,9 @@ class Events:
         subscription = leg.status_subscription
         if subscription is None or not _wants(subscription, event):
             return
-        call_status: CallbackCallStatus = "initiated" if event == "initiated" else leg.call_status
+        call_status: CallbackCallStatus = (
+            "initiated" if event == "initiated" else shown_call_status(leg)
+        )
         leg.callback_sequence += 1
         fields = self._call_fields(leg)
         fields.update(
@@ -121,6 +140,7 @@ class Events:
                 "CallStatus": call_status,
                 "CallbackSource": "call-progress-events",
                 "SequenceNumber": str(leg.callback_sequence - 1),
+                "CallInitiatedAt": iso8601(leg.created, milliseconds=True),
             }
         )
         if leg.amd_result is not None:  # once detection is done, as Telnyx's synchronous AMD
@@ -131,7 +151,7 @@ class Events:
                     "CallDuration": str(call_duration(self._clock, leg)),
                     "HangupCause": leg.hangup_cause,
                     "HangupSource": leg.hangup_source,
-                    "AnsweredTime": rfc2822(leg.answered) if leg.answered else "",
+                    "AnsweredTime": iso8601(leg.answered) if leg.answered else "",
                     "CallQualityStats": self._quality_stats(leg),
                 }
             )
@@ -145,7 +165,7 @@ class Events:
         fields = self._call_fields(leg)
         fields.update(
             {
-                "CallStatus": leg.call_status,
+                "CallStatus": shown_call_status(leg),
                 "AnsweredBy": answered_by,
                 "MachineDetectionDuration": str(duration_ms),
                 "SequenceNumber": "0",
@@ -248,6 +268,15 @@ class Events:
             }
 
         return json.dumps({"inbound": direction(), "outbound": direction()}, sort_keys=True)
+
+
+def iso8601(moment: datetime, *, milliseconds: bool = False) -> str:
+    """``moment`` in UTC as Telnyx's callbacks write it: ``2024-01-15T10:30:00Z``, or with
+    ``milliseconds`` ``2024-01-15T10:30:26.028Z``."""
+    utc = moment.astimezone(UTC)
+    if milliseconds:
+        return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
+    return f"{utc:%Y-%m-%dT%H:%M:%S}Z"
 
 
 def _flag(value: bool) -> str:

@@ -74,11 +74,27 @@ class ApiFailure(Exception):
         return {"errors": [error]}
 
 
+# A 422's title by its code: the spec's examples' titles, and ours for 10015.
+_TITLES: Final = {
+    contract.CODE_MISSING_PARAMETER: "Missing required parameter",
+    contract.CODE_INVALID_PARAMETER_TYPE: "Invalid parameter type",
+    contract.CODE_INVALID_ENUMERATED_VALUE: "Invalid enumerated value",
+}
+
+
 def invalid(field: str, detail: str, *, code: str = contract.CODE_BAD_REQUEST) -> ApiFailure:
-    title = (
-        "Missing required parameter" if code == contract.CODE_MISSING_PARAMETER else "Invalid value"
-    )
-    return ApiFailure(422, code, title, detail, pointer=f"/{field}")
+    """A 422 pointing at ``field``; ``code`` 10015 (ours) where the spec shows no code."""
+    return ApiFailure(422, code, _TITLES.get(code, "Invalid value"), detail, pointer=f"/{field}")
+
+
+def wrong_type(field: str, detail: str) -> ApiFailure:
+    """A 422 for a value of the wrong type, as the spec's example (10026)."""
+    return invalid(field, detail, code=contract.CODE_INVALID_PARAMETER_TYPE)
+
+
+def not_one_of(field: str, detail: str) -> ApiFailure:
+    """A 422 for a value outside the field's enum, as the spec's example (10032)."""
+    return invalid(field, detail, code=contract.CODE_INVALID_ENUMERATED_VALUE)
 
 
 def malformed(detail: str) -> ApiFailure:
@@ -186,7 +202,7 @@ def convert(spec: Field, value: Any, *, url: bool | None = None) -> FieldValue:
 
 def _text(spec: Field, value: Any, *, url: bool) -> str:
     if not isinstance(value, str):
-        raise invalid(spec.name, f"{spec.name} must be a string, got {_shown(spec, value)}")
+        raise wrong_type(spec.name, f"{spec.name} must be a string, got {_shown(spec, value)}")
     if url and value:
         _check_url(spec.name, value)
     return value
@@ -196,7 +212,7 @@ def _choice(spec: Field, value: Any) -> str:
     if isinstance(value, bool) and "true" in spec.choices:
         value = "true" if value else "false"
     if not isinstance(value, str) or value not in spec.choices:
-        raise invalid(
+        raise not_one_of(
             spec.name,
             f"{spec.name} must be one of {', '.join(spec.choices)}, got {_shown(spec, value)}",
         )
@@ -208,7 +224,7 @@ def _boolean(spec: Field, value: Any) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    raise invalid(spec.name, f"{spec.name} must be true or false, got {_shown(spec, value)}")
+    raise wrong_type(spec.name, f"{spec.name} must be true or false, got {_shown(spec, value)}")
 
 
 def _integer(spec: Field, value: Any) -> int:
@@ -220,7 +236,9 @@ def _integer(spec: Field, value: Any) -> int:
     ):
         number = int(value)
     if number is None:
-        raise invalid(spec.name, f"{spec.name} must be a whole number, got {_shown(spec, value)}")
+        raise wrong_type(
+            spec.name, f"{spec.name} must be a whole number, got {_shown(spec, value)}"
+        )
     low, high = spec.minimum, spec.maximum
     if (low is not None and number < low) or (high is not None and number > high):
         if low is not None and high is not None:
@@ -241,7 +259,7 @@ def _float(spec: Field, value: Any) -> float:
             return float(value)
         except ValueError:
             pass
-    raise invalid(spec.name, f"{spec.name} must be a number, got {_shown(spec, value)}")
+    raise wrong_type(spec.name, f"{spec.name} must be a number, got {_shown(spec, value)}")
 
 
 def _events(spec: Field, value: Any) -> str:
@@ -250,12 +268,12 @@ def _events(spec: Field, value: Any) -> str:
     elif isinstance(value, str):
         tokens = value.split()
     else:
-        raise invalid(
+        raise wrong_type(
             spec.name, f"{spec.name} must be space-separated events, got {_shown(spec, value)}"
         )
     for token in tokens:
         if token not in spec.choices:
-            raise invalid(
+            raise not_one_of(
                 spec.name,
                 f"{spec.name} may hold only {', '.join(spec.choices)}; {token!r} is not one of them",
             )
@@ -267,12 +285,12 @@ def _headers(spec: Field, value: Any) -> list[dict[str, str]]:
         try:
             value = _JSON.decode(value)
         except (ValueError, RecursionError):
-            raise invalid(
+            raise wrong_type(
                 spec.name,
                 f'{spec.name} in a form body must be a JSON array such as [{{"name": "X-A", "value": "1"}}]',
             ) from None
     if not isinstance(value, list):
-        raise invalid(spec.name, f"{spec.name} must be a list of {{name, value}} objects")
+        raise wrong_type(spec.name, f"{spec.name} must be a list of {{name, value}} objects")
     headers: list[dict[str, str]] = []
     for item in value:
         if (
@@ -281,7 +299,7 @@ def _headers(spec: Field, value: Any) -> list[dict[str, str]]:
             or not isinstance(item.get("value"), str)
             or not item["name"]
         ):
-            raise invalid(
+            raise wrong_type(
                 spec.name, f"{spec.name} entries must be objects with string name and value"
             )
         headers.append({"name": item["name"], "value": item["value"]})

@@ -1,10 +1,9 @@
-"""SIDs, event ids and sequence numbers, drawn from generators seeded by the scenario.
+"""SIDs and sequence numbers, drawn from a generator seeded by the scenario.
 
 The same scenario and the same sequence of requests give the same SIDs, so a
 test or a demo can be replayed. Sequence numbers order every record of the
-account (conferences, legs, recordings) for paging. Event ids (a callback's
-``EventId``) come from a generator of their own, so SIDs stay what they were
-whichever callbacks were asked for.
+account (conferences, legs, recordings) for paging. Callbacks carry no id of
+their own (Telnyx sends none), so nothing here is drawn for them.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import uuid
 class Identities:
     def __init__(self, seed: int) -> None:
         self._random = random.Random(f"{seed}:ids")
-        self._events = random.Random(f"{seed}:events")
         self._seq = 0
 
     def next_seq(self) -> int:
@@ -34,7 +32,3 @@ class Identities:
         token = base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
         legacy = self._random.getrandbits(128).to_bytes(16, "big").hex()
         return f"v3:{token}", f"v2:{legacy}"
-
-    def new_event_id(self) -> str:
-        """A callback's EventId: a UUID, the same for every retry and duplicate of the event."""
-        return str(uuid.UUID(int=self._events.getrandbits(128), version=4))

@@ -52,6 +52,13 @@ def media_url(account: Account, recording: Recording) -> str | None:
     return f"{account.public_base}{path}"
 
 
+def shown_call_status(leg: Leg) -> contract.CallStatus:
+    """The leg's status as the Calls resource and callbacks give it. The spec's Call status
+    enum has no ``queued`` (only InitiateTexmlCall's answer says it): a placed call not yet
+    ringing shows as ``ringing``, the enum's word for a call not yet answered."""
+    return "ringing" if leg.call_status == "queued" else leg.call_status
+
+
 def call_duration(clock: SimulatedClock, leg: Leg) -> int:
     """Simulated seconds from answer to end (to now while the leg is up); 0 if never answered."""
     return 0 if leg.answered_at is None else clock.elapsed(leg.answered_at, leg.ended_at)
@@ -144,7 +151,7 @@ class Resources:
         resource: CallResource = {
             "account_sid": self._account.sid,
             "sid": leg.sid,
-            "status": leg.call_status,
+            "status": shown_call_status(leg),
             "to": leg.to,
             "date_created": rfc2822(leg.created),
             "date_updated": rfc2822(leg.updated),
@@ -201,6 +208,6 @@ class Resources:
         return {
             **record,
             "from": leg.from_,
-            "status": leg.call_status,
+            "status": shown_call_status(leg),
             "custom_headers": leg.custom_headers,
         }

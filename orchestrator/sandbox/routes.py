@@ -23,11 +23,12 @@ from aiohttp import web
 from orchestrator.sandbox import introspection
 from orchestrator.sandbox.callbacks import DeliveryStats
 from orchestrator.sandbox.dial_fields import named_as_documented
-from orchestrator.sandbox.fields import check_fields, invalid, not_found, read_body
+from orchestrator.sandbox.fields import check_fields, not_found, not_one_of, read_body
 from orchestrator.sandbox.limits import Counters, RateLimiter
 from orchestrator.sandbox.media import silence
 from orchestrator.sandbox.model import Conference, Departed, Leg
 from orchestrator.sandbox.paging import call_date_filter, date_filter, page
+from orchestrator.sandbox.resources import shown_call_status
 from orchestrator.sandbox.responses import drop_connection
 from orchestrator.sandbox.simulation import Simulation
 from orchestrator.texml import contract
@@ -37,9 +38,11 @@ log = logging.getLogger("orchestrator.sandbox")
 # Route names of a conference's participant list: its GETs are counted apart (benchmarks
 # read how often clients poll it); the POSTs on the same paths are dials.
 PARTICIPANT_LISTS: Final = frozenset({"participants", "participants.json"})
-# The status the answer to a placed call gives, as the documented answer does (the call itself
-# may be ringing already).
-PLACED_CALL_STATUS: Final[contract.CallStatus] = "queued"
+# The status the answer to a placed call gives, as the spec's example of that answer does (the
+# call itself is ringing already, or about to: the Calls resource never says queued).
+PLACED_CALL_STATUS: Final = "queued"
+# GET Calls' Status filter takes the spec's enum for it: how a call ended.
+CALL_STATUS_FILTERS: Final = contract.CALL_ENDED_STATUSES
 
 
 async def fault_key(request: web.Request) -> str:
@@ -152,7 +155,7 @@ class ApiRoutes:
             items = [c for c in items if c.friendly_name == name]
         if status := query.get("Status"):
             if status not in contract.CONFERENCE_STATUSES:
-                raise invalid(
+                raise not_one_of(
                     "Status", f"Status must be one of {', '.join(contract.CONFERENCE_STATUSES)}"
                 )
             filters["Status"] = status
@@ -323,12 +326,12 @@ class ApiRoutes:
                 filters[field] = wanted
                 items = [leg for leg in items if getattr(leg, attribute) == wanted]
         if status := query.get("Status"):
-            if status not in contract.CALL_STATUSES:
-                raise invalid(
-                    "Status", f"Status must be one of {', '.join(contract.CALL_STATUSES)}"
+            if status not in CALL_STATUS_FILTERS:
+                raise not_one_of(
+                    "Status", f"Status must be one of {', '.join(CALL_STATUS_FILTERS)}"
                 )
             filters["Status"] = status
-            items = [leg for leg in items if leg.call_status == status]
+            items = [leg for leg in items if shown_call_status(leg) == status]
         items = call_date_filter(query, items, filters)
         items.sort(key=lambda leg: leg.seq)
         base = self.views.account_path(contract.CALLS_PATH)

@@ -57,6 +57,8 @@ __all__ = ["CallList", "DialAnswer", "RequestValue", "TexmlClient"]
 # Lists ask for this many items a page: the API does not publish its maximum. A server that
 # refuses it is asked again without PageSize, for its own default.
 PAGE_SIZE = "1000"
+# What a path part may carry unencoded: a call SID's colon (RFC 3986 allows it in a segment).
+PATH_SAFE = ":"
 
 
 T = TypeVar("T")
@@ -141,8 +143,12 @@ class TexmlClient:
     # Paths ---------------------------------------------------------------
 
     def _path(self, template: str, **parts: str) -> str:
-        quoted = {k: quote(v, safe="") for k, v in parts.items()}
-        return template.format(account_sid=quote(self.connection.account_sid, safe=""), **quoted)
+        """``template`` with its parts percent-encoded, but for ``:``: a call SID (``v3:...``)
+        goes raw, as the official SDK sends it (a colon is allowed in a path segment); a
+        Label's slashes, spaces and the like are still encoded."""
+        quoted = {k: quote(v, safe=PATH_SAFE) for k, v in parts.items()}
+        account = quote(self.connection.account_sid, safe=PATH_SAFE)
+        return template.format(account_sid=account, **quoted)
 
     # Conferences ---------------------------------------------------------
 

@@ -11,7 +11,10 @@ Choices where the sources disagree or are silent (also in docs/api-choices.md):
   does; the sandbox accepts those and the documented form encoding.
 - In a form body ``CustomHeaders`` is a JSON array string
   (``[{"name": "X-A", "value": "1"}]``); JSON bodies carry the array itself.
-- Validation failures answer 422 with code 10015 (10004 for a missing field).
+- Validation failures answer 422 with the codes of the spec's examples: 10004
+  for a missing field, 10026 for a value of the wrong type, 10032 for a value
+  outside an enum; where the spec shows none (a number out of range, a URL or
+  number in the wrong format, a state the account refuses) 10015, ours.
 """
 
 from __future__ import annotations
@@ -162,6 +165,9 @@ CODE_NOT_FOUND: Final = "10005"
 CODE_AUTHENTICATION_FAILED: Final = "10009"
 CODE_TOO_MANY_REQUESTS: Final = "10011"
 CODE_BAD_REQUEST: Final = "10015"
+# The spec's examples of a 422: a value of the wrong type, and one outside an enum.
+CODE_INVALID_PARAMETER_TYPE: Final = "10026"
+CODE_INVALID_ENUMERATED_VALUE: Final = "10032"
 CODE_DIAL_RATE_LIMITED: Final = "90103"
 CODE_UNEXPECTED_ERROR: Final = "10007"  # 5xx answers
 # A body in an encoding the endpoint does not take (HTTP 415). The code is ours: none is documented.

@@ -36,19 +36,39 @@ class Arrival:
         return self.query_string.encode() if self.method == "GET" else self.body
 
     @property
-    def event_id(self) -> str:
-        return self.fields["EventId"]
+    def event(self) -> tuple[str, ...]:
+        """Which event this is, by documented fields only (Telnyx sends no event id)."""
+        return event_key(self.fields)
+
+
+# The documented fields that tell one event from another, by kind of callback: a call's progress,
+# a conference's events, a recording's status, an AMD result (a call's only one).
+_EVENT_FIELDS = (
+    ("StatusCallbackEvent", ("ConferenceSid", "StatusCallbackEvent", "CallSid", "SequenceNumber")),
+    ("RecordingStatus", ("RecordingSid", "CallSid", "ConferenceSid", "RecordingStatus")),
+    ("AnsweredBy", ("CallSid", "AnsweredBy", "MachineDetectionDuration")),
+    ("CallStatus", ("CallSid", "CallStatus", "SequenceNumber")),
+)
+
+
+def event_key(fields: dict[str, str]) -> tuple[str, ...]:
+    """What a handler de-duplicates on: the documented fields naming the event."""
+    for marker, names in _EVENT_FIELDS:
+        if marker in fields and (marker != "AnsweredBy" or "CallbackSource" not in fields):
+            return (marker, *(fields.get(name, "") for name in names))
+    return tuple(sorted(fields.items()))
 
 
 @dataclass
 class Receiver:
     base_url: str = ""
     arrivals: list[Arrival] = field(default_factory=list)
-    # Path -> how many times each event (by EventId) is refused with a 500 before it is taken.
+    # Path -> how many times each event (by ``event_key``) is refused with a 500 before it is
+    # taken.
     failing: dict[str, int] = field(default_factory=dict)
     # Paths that answer only after 30 s: a receiver that hangs.
     hanging: set[str] = field(default_factory=set)
-    _refused: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _refused: Counter[tuple[str, tuple[str, ...]]] = field(default_factory=Counter)
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -82,7 +102,7 @@ class Receiver:
             time.monotonic(),
         )
         self.arrivals.append(arrival)
-        key = (request.path, fields.get("EventId", ""))
+        key = (request.path, event_key(fields))
         if self._refused[key] < self.failing.get(request.path, 0):
             self._refused[key] += 1
             return web.Response(status=500)

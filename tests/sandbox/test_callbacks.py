@@ -9,7 +9,7 @@ import socket
 import time
 import wave
 from collections.abc import AsyncIterator
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 
 import pytest
 
@@ -57,7 +57,9 @@ async def test_call_progress_events_in_order_as_forms(receiver: Receiver) -> Non
         assert first["ConferenceSid"] == leg["conference_sid"]
         assert first["AccountSid"] == api.info.account_sid
         assert (first["To"], first["From"]) == ("+15550000005", "+12065550199")
-        assert parsedate_to_datetime(first["Timestamp"]).tzinfo is not None
+        # ISO 8601 in UTC, as Telnyx's callback reference shows it.
+        assert datetime.strptime(first["Timestamp"], "%Y-%m-%dT%H:%M:%S%z").utcoffset() is not None
+        assert first["Timestamp"].endswith("Z") and "EventId" not in first
         assert [d.fields["SequenceNumber"] for d in events] == ["0", "1", "2", "3"]
         assert "CallDuration" in events[3].fields
 

@@ -1,20 +1,21 @@
 """Callbacks delivered as Telnyx promises, not more kindly: retried when a receiver fails,
-duplicated and reordered when the scenario says so, each with what a receiver needs to
-de-duplicate and order them; and the completed callback's account of how the call ended."""
+duplicated and reordered when the scenario says so, each with the documented fields a receiver
+de-duplicates and orders them by (and no event id, which Telnyx does not send); and the
+completed callback's account of how the call ended."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from orchestrator.sandbox import introspection
 from orchestrator.sandbox.callbacks import retry_delay
-from tests.sandbox.hooks import Arrival, Receiver, receiving
+from tests.sandbox.hooks import Arrival, Receiver, event_key, receiving
 from tests.sandbox.support import APP, Api, eventually, sandbox_api, stepped_api
 from tests.sdk import uses_sdk, verify_webhook_signature
 
@@ -60,7 +61,7 @@ def test_retries_wait_one_two_four_seconds_then_double_up_to_a_minute() -> None:
 
 
 @uses_sdk
-async def test_a_receiver_that_fails_twice_still_gets_the_event_with_one_event_id(
+async def test_a_receiver_that_fails_twice_still_gets_the_same_callback_three_times(
     receiver: Receiver,
 ) -> None:
     receiver.failing["/flaky"] = 2
@@ -80,8 +81,9 @@ async def test_a_receiver_that_fails_twice_still_gets_the_event_with_one_event_i
             await receiver.received("/flaky", retry + 1)
         attempts = receiver.on("/flaky")
         counts = await _settled(api)
-    assert len({a.event_id for a in attempts}) == 1  # the same event, three times
+    assert len({a.event for a in attempts}) == 1  # the same event, three times
     assert [a.fields for a in attempts] == [attempts[0].fields] * 3  # fields and all
+    assert [a.body for a in attempts] == [attempts[0].body] * 3  # byte for byte
     for attempt in attempts:  # each attempt signed afresh, each verifies
         verify_webhook_signature(attempt.payload, attempt.headers, api.info.public_key)
     assert (counts["failed"], counts["retried"], counts["sent"], counts["abandoned"]) == (
@@ -127,7 +129,7 @@ async def test_without_retries_a_failure_is_dropped_at_once(receiver: Receiver) 
 # Duplicates and order ---------------------------------------------------------------
 
 
-async def test_duplicate_rate_one_delivers_every_event_twice_with_its_event_id(
+async def test_duplicate_rate_one_delivers_every_callback_twice_the_same(
     receiver: Receiver,
 ) -> None:
     async with sandbox_api(numbers=NUMBERS, webhooks={"duplicate_rate": 1}) as api:
@@ -140,11 +142,13 @@ async def test_duplicate_rate_one_delivers_every_event_twice_with_its_event_id(
         )
         arrivals = await receiver.received("/calls", 8)
         counts = await _settled(api)
-    by_event = Counter(a.event_id for a in arrivals)
+    # A duplicate is the same callback twice: the documented fields a handler keys on say so.
+    by_event = Counter(a.event for a in arrivals)
     assert len(by_event) == 4 and set(by_event.values()) == {2}
-    for event_id in by_event:
-        copies = [a.fields for a in arrivals if a.event_id == event_id]
-        assert copies[0] == copies[1]  # the same event: same SequenceNumber, Timestamp, ...
+    for event in by_event:
+        copies = [a.body for a in arrivals if a.event == event]
+        assert copies[0] == copies[1]  # every field: SequenceNumber, Timestamp, ...
+    assert all("EventId" not in a.fields for a in arrivals)
     assert counts["duplicated"] == 4 and counts["sent"] == 8
 
 
@@ -191,7 +195,14 @@ async def test_a_reorder_window_makes_callbacks_arrive_out_of_order(receiver: Re
         assert sorted(n for c, n in arrived if c == call) == [0, 1, 2, 3]
 
 
-async def test_every_callback_has_its_own_event_id_and_a_timestamp(receiver: Receiver) -> None:
+def _iso_utc(text: str, *, milliseconds: bool = False) -> datetime:
+    """A callback's ISO 8601 date, as Telnyx's reference shows them (``...Z``)."""
+    shape = "%Y-%m-%dT%H:%M:%S.%f%z" if milliseconds else "%Y-%m-%dT%H:%M:%S%z"
+    assert text.endswith("Z") and len(text) == (24 if milliseconds else 20), text
+    return datetime.strptime(text, shape)
+
+
+async def test_callbacks_carry_the_documented_fields_and_no_event_id(receiver: Receiver) -> None:
     async with sandbox_api(numbers=NUMBERS) as api:
         await api.dial_ok(
             "ids",
@@ -202,32 +213,23 @@ async def test_every_callback_has_its_own_event_id_and_a_timestamp(receiver: Rec
             ConferenceStatusCallback=receiver.url("/conference"),
             ConferenceStatusCallbackEvent="start end join leave",
         )
-        arrivals = [
-            *await receiver.received("/calls", 4),
-            *await receiver.received("/conference", 4),
-        ]
-    ids = [a.event_id for a in arrivals]
-    assert len(set(ids)) == 8
-    assert all(len(event_id) == 36 and event_id.count("-") == 4 for event_id in ids)
+        calls = await receiver.received("/calls", 4)
+        conference = await receiver.received("/conference", 4)
+    arrivals = [*calls, *conference]
+    # Every event is told apart by documented fields alone.
+    assert len({event_key(a.fields) for a in arrivals}) == 8
     for arrival in arrivals:
-        assert parsedate_to_datetime(arrival.fields["Timestamp"]).tzinfo is not None
+        assert "EventId" not in arrival.fields
+        assert _iso_utc(arrival.fields["Timestamp"])
         assert arrival.fields["SequenceNumber"].isdigit()
-
-
-async def test_the_same_seed_gives_the_same_event_ids(receiver: Receiver) -> None:
-    seen = []
-    for _ in range(2):
-        async with sandbox_api(numbers=NUMBERS) as api:
-            await api.dial_ok(
-                "seeded",
-                To="+12065550100",
-                ApplicationSid=APP,
-                StatusCallback=receiver.url("/seeded"),
-                StatusCallbackEvent="initiated ringing",
-            )
-            await receiver.received("/seeded", 2 * (len(seen) + 1))
-        seen.append([a.event_id for a in receiver.on("/seeded")[-2:]])
-    assert seen[0] == seen[1]
+        assert arrival.fields["ConnectionId"].isdigit()
+    assert len({a.fields["ConnectionId"] for a in arrivals}) == 1
+    # CallInitiatedAt on call-progress callbacks only, the same on each, not after the first.
+    initiated = {a.fields["CallInitiatedAt"] for a in calls}
+    assert len(initiated) == 1
+    placed = _iso_utc(initiated.pop(), milliseconds=True)
+    assert placed.replace(microsecond=0) <= _iso_utc(calls[0].fields["Timestamp"])
+    assert all("CallInitiatedAt" not in a.fields for a in conference)
 
 
 # How a call ended --------------------------------------------------------------------
@@ -254,8 +256,8 @@ async def test_a_completed_callback_says_how_an_answered_call_ended(receiver: Re
         "normal_clearing",
         "callee",
     )
-    answered = parsedate_to_datetime(completed["AnsweredTime"])
-    assert answered <= parsedate_to_datetime(completed["Timestamp"])
+    answered = _iso_utc(completed["AnsweredTime"])
+    assert answered <= _iso_utc(completed["Timestamp"])
     duration = int(completed["CallDuration"])
     assert 9 <= duration <= 11
     stats = json.loads(completed["CallQualityStats"])
@@ -360,4 +362,4 @@ async def test_a_slow_receiver_holds_up_only_its_own_url(receiver: Receiver) -> 
         assert len(receiver.on("/flaky")) == 1
         await api.advance(retry_delay(1))
         [_, retried] = await receiver.received("/flaky", 2)
-        assert retried.fields["EventId"] == receiver.on("/flaky")[0].fields["EventId"]
+        assert retried.body == receiver.on("/flaky")[0].body

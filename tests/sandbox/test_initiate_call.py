@@ -14,7 +14,7 @@ from orchestrator.sandbox.documents import parse_conference_dial
 from orchestrator.sandbox.fields import ApiFailure
 from orchestrator.texml import contract
 from tests.sandbox.hooks import receiving
-from tests.sandbox.support import APP, Answer, Api, eventually, sandbox_api
+from tests.sandbox.support import APP, Answer, Api, eventually, sandbox_api, stepped_api
 from tests.sdk import telnyx, uses_sdk
 
 SLOW = "+15550000004"  # answers after 10 simulated seconds (100 ms at time_scale 0.01)
@@ -68,6 +68,35 @@ async def call_ended(api: Api, call_sid: str) -> str:
     return await eventually(probe)
 
 
+async def test_a_placed_call_is_never_shown_queued() -> None:
+    """The answer says queued, as the spec's example does; the Call resource's enum has no
+    queued, so neither GET Calls nor Calls/{sid} nor a callback says it. A call that fails
+    never rings, and is the longest before it starts to."""
+    fails = "+15550000003"
+    async with receiving() as hooks, stepped_api(numbers={fails: {"answer": "fail"}}) as api:
+        answer = await initiate(
+            api,
+            **call_fields(
+                To=fails,
+                StatusCallback=f"{hooks.base_url}/calls",
+                StatusCallbackEvent="initiated ringing answered completed",
+            ),
+        )
+        assert answer.status == 200 and answer.body["status"] == "queued"
+        call_sid = answer.body["call_sid"]
+        listed = (await api.request("GET", api.path(contract.CALLS_PATH))).body["calls"]
+        [dial] = await api.dials()
+        assert (await api.call_status(call_sid), listed[0]["status"], dial["status"]) == (
+            "ringing",
+            "ringing",
+            "ringing",
+        )
+        await api.advance(5)
+        assert await api.call_status(call_sid) == "failed"
+        arrived = await hooks.received("/calls", 2)
+    assert [a.fields["CallStatus"] for a in arrived] == ["initiated", "failed"]
+
+
 async def test_the_call_creates_its_conference_once_answered_with_the_nouns_settings() -> None:
     async with receiving() as hooks, sandbox_api(numbers=NUMBERS) as api:
         document = texml(
@@ -100,7 +129,7 @@ async def test_the_call_creates_its_conference_once_answered_with_the_nouns_sett
         assert set(body) == {"from", "to", "status", "call_sid", "account_sid", "uri"}
 
         # Ringing: known to Calls and /_sandbox/dials, but in no conference yet.
-        assert await api.call_status(call_sid) in ("queued", "ringing")
+        assert await api.call_status(call_sid) == "ringing"  # the Call enum has no queued
         assert (await api.conferences(FriendlyName="standup")).body["conferences"] == []
         [dial] = await api.dials()
         assert (dial["call_sid"], dial["label"], dial["conference_sid"]) == (call_sid, None, None)

@@ -79,7 +79,8 @@ async def test_a_machine_is_detected_after_the_detection_time(receiver: Receiver
     assert (fields["AnsweredBy"], fields["MachineDetectionDuration"]) == ("machine_start", "4000")
     assert (fields["CallSid"], fields["ConferenceSid"]) == (leg["call_sid"], leg["conference_sid"])
     assert (fields["AccountSid"], fields["To"]) == (api.info.account_sid, MACHINE)
-    assert fields["CallStatus"] == "in-progress" and fields["EventId"]
+    assert fields["CallStatus"] == "in-progress" and fields["ConnectionId"]
+    assert "EventId" not in fields
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ with the public key the sandbox reports; a tampered payload or another key fails
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import datetime
 
 import pytest
 
@@ -83,6 +84,11 @@ async def test_every_kind_of_callback_verifies_with_the_official_sdk(
     for arrival in arrivals:
         assert arrival.method == method
         verify_webhook_signature(arrival.payload, arrival.headers, public_key)
+        # What Telnyx documents, and nothing it does not send: no event id.
+        assert "EventId" not in arrival.fields and arrival.fields["ConnectionId"]
+        timestamp = arrival.fields["Timestamp"]
+        assert datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ"), timestamp
+        assert ("CallInitiatedAt" in arrival.fields) == (arrival.path == "/calls")
         if method == "GET":
             assert arrival.body == b""
             # The URL's own query comes first, as given; the signature covers all of it.
