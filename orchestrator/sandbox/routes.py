@@ -361,7 +361,7 @@ class ApiRoutes:
         leg = self._call(request)
         status = raw.get("Status")
         if status is not None and status != "completed":
-            raise invalid("Status", "Status must be one of completed")
+            raise not_one_of("Status", "Status must be one of completed")
         if status == "completed" and leg.live:
             self.sim.hang_up(leg)
         return web.json_response(self.views.call(leg))
