@@ -205,7 +205,7 @@ class WebhookBehaviour:
     """How callbacks are delivered, beyond the at-least-once retries every receiver gets.
 
     ``duplicate_rate``: the fraction of callbacks delivered twice (the same
-    event, the same EventId). ``reorder_window_ms``: each callback is held a
+    event, the same fields). ``reorder_window_ms``: each callback is held a
     random 0..N milliseconds of real time before it is queued for its URL, so
     callbacks to one receiver can arrive out of order. ``retry_attempts``: how
     many more times a failed delivery is tried (default 3). Draws come from

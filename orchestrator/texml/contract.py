@@ -171,7 +171,7 @@ CODE_INVALID_ENUMERATED_VALUE: Final = "10032"
 CODE_DIAL_RATE_LIMITED: Final = "90103"
 CODE_UNEXPECTED_ERROR: Final = "10007"  # 5xx answers
 # A body in an encoding the endpoint does not take (HTTP 415). The code is ours: none is documented.
-CODE_UNSUPPORTED_MEDIA_TYPE: Final = "10016"
+CODE_UNSUPPORTED_MEDIA_TYPE: Final = "10014"
 
 
 FieldKind = Literal["str", "int", "float", "bool", "enum", "events", "headers"]
