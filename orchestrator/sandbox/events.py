@@ -52,7 +52,6 @@ from orchestrator.sandbox.resources import (
     API_VERSION,
     call_duration,
     media_url,
-    rfc2822,
     shown_call_status,
 )
 from orchestrator.texml.contract import (
@@ -162,16 +161,16 @@ class Events:
         detection = leg.detection
         if detection is None or detection.subscription is None:
             return
-        fields = self._call_fields(leg)
-        fields.update(
-            {
-                "CallStatus": shown_call_status(leg),
-                "AnsweredBy": answered_by,
-                "MachineDetectionDuration": str(duration_ms),
-                "SequenceNumber": "0",
-            }
-        )
-        self._send(detection.subscription, self._stamped(fields), f"AMD result of call {leg.sid}")
+        # The fields of Telnyx's AMD callback example, and no others.
+        fields = {
+            "AccountSid": self._account.sid,
+            "CallSid": leg.sid,
+            "CallSidLegacy": leg.legacy_sid,
+            "ConnectionId": self.connection_id,
+            "AnsweredBy": answered_by,
+            "MachineDetectionDuration": str(duration_ms),
+        }
+        self._send(detection.subscription, fields, f"AMD result of call {leg.sid}")
 
     def conference(
         self, conference: Conference, event: ConferenceStatusEvent, leg: Leg | None
@@ -213,7 +212,8 @@ class Events:
         subscription = recording.subscription
         if subscription is None or not _wants(subscription, status):
             return
-        recording.callback_sequence += 1
+        # The fields of Telnyx's recording callback examples (no Timestamp, no sequence, no
+        # start time); ConferenceSid names the conference a conference's recording is of.
         fields = {
             "AccountSid": self._account.sid,
             "ConferenceSid": recording.conference.sid,
@@ -221,16 +221,15 @@ class Events:
             "RecordingStatus": status,
             "RecordingSource": recording.source,
             "RecordingChannels": str(recording.channels),
-            "RecordingStartTime": rfc2822(recording.created),
-            "SequenceNumber": str(recording.callback_sequence - 1),
+            "ConnectionId": self.connection_id,
         }
         if recording.call_sid is not None:
-            fields["CallSid"] = recording.call_sid
+            fields["CallSid"] = fields["CallSidLegacy"] = recording.call_sid
         url = media_url(self._account, recording)
         if url is not None:
             fields["RecordingUrl"] = url
             fields["RecordingDuration"] = str(recording.duration or 0)
-        self._send(subscription, self._stamped(fields), f"{status} of recording {recording.sid}")
+        self._send(subscription, fields, f"{status} of recording {recording.sid}")
 
     def recording_absent(
         self, subscription: Subscription, conference: Conference | None, call_sid: str | None
@@ -242,14 +241,14 @@ class Events:
         fields = {
             "AccountSid": self._account.sid,
             "RecordingStatus": status,
-            "SequenceNumber": "0",
+            "ConnectionId": self.connection_id,
         }
         if conference is not None:
             fields["ConferenceSid"] = conference.sid
         if call_sid is not None:
-            fields["CallSid"] = call_sid
+            fields["CallSid"] = fields["CallSidLegacy"] = call_sid
         what = call_sid or (conference.sid if conference is not None else "a call")
-        self._send(subscription, self._stamped(fields), f"{status} recording of {what}")
+        self._send(subscription, fields, f"{status} recording of {what}")
 
     def _quality_stats(self, leg: Leg) -> str:
         """The completed callback's CallQualityStats: a JSON string, empty if never answered."""

@@ -92,7 +92,6 @@ class Recording:
     status: RecordingStatus = "processing"
     duration: int | None = None
     updated: datetime | None = None
-    callback_sequence: int = 0
 
 
 # Slots, and shared empty values where a leg has none of its own: the sandbox keeps every
