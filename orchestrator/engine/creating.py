@@ -12,7 +12,6 @@ looked for before anyone dials again (``engine.lost``).
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
 
 from orchestrator.engine.creation import Claim
@@ -43,6 +42,7 @@ class CreatorEnded:
 class Creator:
     def __init__(self, client: TexmlClient, sender: Sender, finder: Finder) -> None:
         self.client = client
+        self.clock = client.clock
         self.sender = sender
         self.finder = finder
         self.spec = sender.spec
@@ -109,7 +109,9 @@ class Creator:
             call = await self.finder.unaccounted(destination, lost)
             return (None, call["sid"]) if call is not None else None
 
-        seen = await poll(look, self.stop, self.options.poll, until=self.finder.deadline(lost))
+        seen = await poll(
+            look, self.stop, self.options.poll, self.clock, until=self.finder.deadline(lost)
+        )
         if seen is None:
             self.finder.ruled_out(participant, lost)
         conference_sid, call_sid = seen
@@ -179,9 +181,9 @@ class Creator:
                     return CreatorEnded(state, call_sid)
             return None
 
-        until = time.monotonic() + ring_s + self.options.settle_timeout_s
+        until = self.clock.now() + ring_s + self.options.settle_timeout_s
         done: str | CreatorEnded | None = await poll(
-            look, self.stop, self.options.poll, until=until
+            look, self.stop, self.options.poll, self.clock, until=until
         )
         if done is not None:
             return done

@@ -13,7 +13,6 @@ and dials the participant's next number.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +54,7 @@ class Screening:
     ) -> None:
         """``publish(kind, participant, **fields)``: the run's participant events."""
         self.client = client
+        self.clock = client.clock
         self.schedule = schedule
         self.stop = stop
         self.settle_timeout_s = settle_timeout_s
@@ -123,7 +123,9 @@ class Screening:
                     return None, gone
             return None
 
-        found = await poll(look, self.stop, self.schedule, until=time.monotonic() + timeout_s)
+        found = await poll(
+            look, self.stop, self.schedule, self.clock, until=self.clock.now() + timeout_s
+        )
         return found if found is not None else (None, None)
 
 

@@ -101,7 +101,7 @@ class Dialer:
                 # Nothing left this machine: wait and try again, until the API counts as gone.
                 refused_connections += 1
                 delay = min(_REFUSED_FIRST_S * 2 ** (refused_connections - 1), _REFUSED_MAX_S)
-                await sleep_unless(delay, self.stop)
+                await sleep_unless(delay, self.stop, self.client.clock)
                 if self.client.unreachable_for() >= self.options.give_up_s:
                     self.account.give_up_if_gone()
                     raise

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +85,7 @@ class ConferenceRun:
         self.account = account
         self.model = account.model
         self.client = account.client
+        self.clock = account.clock
         self.options = account.options
         self.stop = account.halt  # no new dial once halted, for whatever reason
         self.creation = Creation(plan.conference_sid, plan.creator)
@@ -251,7 +251,7 @@ class ConferenceRun:
         retry = participant.settings.retry
         for attempt in range(1 + (retry.attempts if retry is not None else 0)):
             if attempt > 0 and retry is not None and retry.interval_s > 0:
-                await sleep_unless(retry.interval_s, self.stop)
+                await sleep_unless(retry.interval_s, self.stop, self.clock)
             if self.stop.is_set():
                 raise Stopped
             if tried.last is not None:
@@ -335,7 +335,9 @@ class ConferenceRun:
         """How the leg settled; None if it had not when waiting stopped or timed out."""
         if self._watcher is None:
             self._watcher = self._new_watcher()
-        return await within(self._watcher.watch(call_sid), self.stop, self.options.settle_timeout_s)
+        return await within(
+            self._watcher.watch(call_sid), self.stop, self.options.settle_timeout_s, self.clock
+        )
 
     def _new_watcher(self) -> LegWatcher:
         assert self.sid is not None
@@ -392,8 +394,8 @@ class ConferenceRun:
         async def gone() -> bool | None:
             return True if await self.client.find_participant(sid, call_sid) is None else None
 
-        until = time.monotonic() + self.options.settle_timeout_s
-        return await poll(gone, self.stop, self.options.poll, until=until) is not None
+        until = self.clock.now() + self.options.settle_timeout_s
+        return await poll(gone, self.stop, self.options.poll, self.clock, until=until) is not None
 
     async def _run_stray(self, stray: Stray) -> None:
         if not stray.hang_up:

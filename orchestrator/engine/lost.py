@@ -17,7 +17,6 @@ first) is answered the same way: the call under the Label is adopted.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
@@ -47,6 +46,7 @@ class Finder:
     ) -> None:
         """``held_calls``: the calls the run holds now (none of them is a lost one)."""
         self.client = client
+        self.clock = client.clock
         self.sender = sender
         self.options = sender.account.options
         self.known_calls: set[str] = set()  # every call this run placed or adopted
@@ -71,7 +71,9 @@ class Finder:
             call = await self.unaccounted(destination, lost)
             return call["sid"] if call is not None else None
 
-        found = await poll(look, self.sender.stop, self.options.poll, until=self.deadline(lost))
+        found = await poll(
+            look, self.sender.stop, self.options.poll, self.clock, until=self.deadline(lost)
+        )
         if found is None:
             self.ruled_out(participant, lost)
         self.confirmed(participant, destination, found)
@@ -116,7 +118,7 @@ class Finder:
         listed = await self.client.list_calls(
             to=destination, since=(local_now - timedelta(days=1)).date()
         )
-        elapsed = time.monotonic() - lost.sent_at
+        elapsed = self.clock.now() - lost.sent_at
         # Dates are whole seconds, and the server's clock is read from a whole-second Date.
         earliest = (listed.server_time or local_now) - timedelta(seconds=elapsed + _CLOCK_SLACK_S)
         held = self.held()

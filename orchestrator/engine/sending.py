@@ -8,7 +8,6 @@ or nothing (DialRefused: a 4xx or a 429; a request that never left says nothing)
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -118,7 +117,7 @@ class Sender:
                         return False
                     if sent_at is None:
                         self.on_wire += 1
-                    sent_at = time.monotonic()
+                    sent_at = self.account.clock.now()
                     return True
 
                 try:

@@ -201,7 +201,7 @@ def test_record_reads_the_growth_of_both_run_folders(tmp_path: Path) -> None:
 def test_board_pages_are_served_and_cost_no_api_read(tmp_path: Path) -> None:
     code, result = run_benchmark(
         tmp_path, "board", "--conferences", "2", "--participants", "4", "--pages", "3",
-        "--seconds", "5", "--repeat", "1",
+        "--seconds", "1.5", "--repeat", "1",
     )  # fmt: skip
     assert code == 0, result["invalid"]
     runs = {pages: found[0] for pages, found in result["runs"].items()}

@@ -12,14 +12,14 @@ import threading
 from typing import Any
 
 import aiohttp
-from telnyx.lib.webhook_verification import verify_webhook_signature
 
-from orchestrator.sandbox import parse_scenario, sandbox_in_thread
+from orchestrator.sandbox import introspection, parse_scenario, sandbox_in_thread
 from orchestrator.sandbox.inspector import REQUESTS_KEPT, inspector_url
 from orchestrator.texml import contract
 from tests.browser import launched
 from tests.sandbox.hooks import receiving
 from tests.sandbox.support import APP, Api, eventually, open_api, sandbox_api
+from tests.sdk import uses_sdk, verify_webhook_signature
 
 PATHS = ("", "state.json", "static/inspector.js", "static/page.css", "elsewhere")
 
@@ -60,11 +60,11 @@ async def test_the_inspector_needs_the_sandboxs_key_on_every_path() -> None:
             assert answer.status == 200
             assert answer.headers["X-Content-Type-Options"] == "nosniff"
             assert "inspector.js" in await answer.text()
-        before = (await api.request("GET", contract.SANDBOX_HEALTH_PATH)).body["requests"]
+        before = (await api.request("GET", introspection.HEALTH_PATH)).body["requests"]
         for _ in range(5):
             async with http.get(url + "state.json", headers=bearer) as answer:
                 assert answer.status == 200
-        after = (await api.request("GET", contract.SANDBOX_HEALTH_PATH)).body["requests"]
+        after = (await api.request("GET", introspection.HEALTH_PATH)).body["requests"]
     assert after == before  # the inspector's own requests are not the API's
 
 
@@ -104,6 +104,7 @@ async def test_requests_are_shown_with_their_fields_and_no_secret() -> None:
     assert dials["used"] == 1 and dials["limit"] > 1
 
 
+@uses_sdk
 async def test_every_callback_is_shown_with_each_attempts_signature_and_answer() -> None:
     async with receiving() as receiver, sandbox_api() as api:
         receiver.failing["/flaky"] = 1  # refused once with a 500, then taken

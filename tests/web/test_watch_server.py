@@ -17,8 +17,8 @@ import pytest
 
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.watch import WatchOptions, file_reloader, watch_with_connection
-from orchestrator.webhooks.signing import SigningKey, public_key_from
 from orchestrator.web.watch_server import WatchServer, listening
+from orchestrator.webhooks.signing import SigningKey, public_key_from
 from tests.engine.support import SteppedSandbox, conference_file, load, stepped_sandbox
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
