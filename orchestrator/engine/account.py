@@ -1,5 +1,5 @@
-"""What one run shares across the conferences of an account: the client, the dial pacer,
-the read budget, the stop signals, the run model, and what it learned about the API on the
+"""What one run shares across the conferences of an account: the client (whose read
+throttle is the account's read budget), the dial pacer, the stop signals, the run model, and what it learned about the API on the
 way."""
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from orchestrator.clock import Clock
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.run_model import RunModel
 from orchestrator.pacing.dials import DialPacer
-from orchestrator.pacing.gates import ListBudget
 from orchestrator.texml.client import TexmlClient
 
 
@@ -22,7 +21,6 @@ class Account:
     options: ApplyOptions
     stop: asyncio.Event  # the user's: Ctrl-C, SIGTERM, SIGHUP
     halt: asyncio.Event  # stop, or the API gone: no new dials
-    budget: ListBudget
     model: RunModel  # where every step of the run is published
     create_by_call: bool = False  # dialing into a friendly name was refused: create by a call
     gone: str | None = None  # why the run gave up on the API

@@ -303,7 +303,7 @@ class ConferenceRun:
         if not self.options.wait:
             self._publish_call_sid(name, call_sid)
             return None, None, None
-        last = await self._settle(call_sid)
+        last = await self._settle(call_sid, participant.settings.timeout)
         if last is None:
             return None, None, self._unsettled()
         if last != "connected":
@@ -331,17 +331,21 @@ class ConferenceRun:
         waited = self.options.settle_timeout_s
         return Verdict(f"not connected after {waited:g}s (still ringing, or not listed yet)")
 
-    async def _settle(self, call_sid: str) -> LegState | None:
-        """How the leg settled; None if it had not when waiting stopped or timed out."""
+    async def _settle(self, call_sid: str, ring_s: int | None) -> LegState | None:
+        """How the leg settled (``ring_s``: how long it may ring); None if it had not when
+        waiting stopped or timed out."""
         if self._watcher is None:
             self._watcher = self._new_watcher()
         return await within(
-            self._watcher.watch(call_sid), self.stop, self.options.settle_timeout_s, self.clock
+            self._watcher.watch(call_sid, ring_s),
+            self.stop,
+            self.options.settle_timeout_s,
+            self.clock,
         )
 
     def _new_watcher(self) -> LegWatcher:
         assert self.sid is not None
-        return LegWatcher(self.client, self.sid, self.options.poll, self.account.budget)
+        return LegWatcher(self.client, self.sid, self.options.poll)
 
     async def _run_update(self, action: Action) -> Verdict | None:
         participant = action.participant
