@@ -7,11 +7,14 @@ reads share the client's read throttle, which is the account's budget as the
 API states it (rate-limit headers, 429s), and nothing else; so settling ten
 conferences takes about as long as settling one.
 
-When to look: densely (``PollSchedule.dense_s``) while a leg may still be
-answered, from its dial until the ring time it was given (the file's
-``timeout``, else the API's default) is over, so that the run learns of the
-last answer within a fraction of a second; after that, backing off as the
-schedule says, since only the settle timeout is left to wait for.
+When to look: while calls are still being placed for the conference
+(``more_coming``: a paced or a large run), the run's end is not near and a
+look a second (``PollSchedule.busy_s``) is enough; once every call is placed,
+densely (``dense_s``) while a leg may still be answered, from its dial until
+the ring time it was given (the file's ``timeout``, else the API's default)
+is over, so that the run learns of the last answer within a fraction of a
+second; after that, backing off as the schedule says, since only the settle
+timeout is left to wait for.
 
 The API does not say how soon a new leg is listed or how soon ``Calls/{sid}``
 knows a new call, so a leg is settled only on evidence:
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.clock import Clock
@@ -75,11 +79,15 @@ class LegWatcher:
         client: TexmlClient,
         conference_sid: str,
         schedule: PollSchedule | None = None,
+        *,
+        more_coming: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``more_coming``: whether calls are still to be placed for the conference."""
         self._client = client
         self._clock: Clock = client.clock
         self._conference_sid = conference_sid
         self._schedule = schedule or PollSchedule()
+        self._more_coming = more_coming
         self._pending: dict[str, _Pending] = {}
         self._added = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -134,8 +142,11 @@ class LegWatcher:
                 delay = min(self._schedule.max_s, delay * self._schedule.factor)
 
     def _dense(self, delay: float) -> float:
-        """The wait before the next look: at most ``dense_s`` while some leg may still be
-        answered (an answer is then seen within it), the backoff's once none may."""
+        """The wait before the next look: at least ``busy_s`` while calls are still to be
+        placed; else at most ``dense_s`` while some leg may still be answered (an answer is
+        then seen within it); the backoff's once none may."""
+        if self._more_coming():
+            return max(delay, self._schedule.busy_s)
         now = self._clock.now()
         if any(entry.ringing_until > now for entry in self._pending.values()):
             return min(delay, self._schedule.dense_s)

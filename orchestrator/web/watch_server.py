@@ -196,10 +196,11 @@ class WatchServer:
             self.replayed += 1
             return web.Response(text="ok")  # taken before: answered, never acted on again
         fields = taken.fields
-        key = str(fields.get("ConferenceSid") or fields.get("FriendlyName") or "")
+        # By SID, or by name: the first callbacks come before the first round knows the SID.
+        keys = [str(fields.get(k) or "") for k in ("ConferenceSid", "FriendlyName")]
         verified = self._public_key is not None  # its signature held: it came from the API
-        for watch, _ in self.attached if key else ():
-            watched = watch.by_conference(key)
+        for watch, _ in self.attached:
+            watched = next(filter(None, (watch.by_conference(k) for k in keys if k)), None)
             if watched is not None:
                 watch.heard(watched, fields, verified=verified)  # the watch decides when
         if self._heard is not None:

@@ -89,3 +89,22 @@ async def test_a_leg_that_may_ring_longer_is_looked_at_densely_for_longer(
     assert lead.observed != State.CONNECTED
     assert dial["time"] + 10 <= ended <= dial["time"] + 10 + 2 * DENSE_S + 1.0
     assert lists >= 10 / DENSE_S / 2  # dense through the ring time, not backing off to 2 s
+
+
+async def test_while_calls_are_still_being_placed_it_looks_once_a_second(tmp_path: Path) -> None:
+    # One dial a second: the last of six is placed five seconds in and answered at seven.
+    path = conference_file(tmp_path, numbered(6), name="paced")
+    async with stepped_sandbox() as sandbox:
+        options = ApplyOptions(dials_per_second=1, dial_window_s=1)
+        [result] = await sandbox.apply([load(path)], options)
+        ended = sandbox.clock.now()
+        dials = await sandbox.dials()
+        lists = (await sandbox.health())["participant_lists"]
+    assert all(p.observed == State.CONNECTED for p in result.participants)
+    last_answer = max(d["time"] for d in dials) + RING_S
+    placing = max(d["time"] for d in dials) - min(d["time"] for d in dials)
+    assert placing >= 5
+    assert last_answer <= ended <= last_answer + DENSE_S
+    # A look a second while placing, then densely through the last ring: not dense throughout.
+    busy_s = PollSchedule().busy_s
+    assert lists <= placing / busy_s + RING_S / DENSE_S + 4
