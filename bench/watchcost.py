@@ -3,8 +3,9 @@
 Three parts, each run against a fresh sandbox in its own process, no dial limit:
 
 - idle: ``apply F1..Fc --watch --listen H:P`` of C conferences of N participants; once
-  every call is up (and three seconds more), the sandbox's GETs and the apply process's CPU
-  (user + system, from /proc) over W seconds, as reads per conference-hour and CPU per hour.
+  every call is up and the rounds have backed off to their longest (20 s more), the
+  sandbox's GETs and the apply process's CPU (user + system, from /proc) over W seconds, as
+  reads per conference-hour and CPU per hour.
   Twice: without callbacks, then with every file's ``conference.status_callback`` pointed at
   the ``--listen`` port (events start, end, join, leave) and ``TELNYX_PUBLIC_KEY`` set to the
   sandbox's key, so the callbacks are verified.
@@ -47,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--idle-seconds", type=float, default=120.0, help="idle window (120)")
     parser.add_argument("--interval", type=float, default=2.0, help="the watch's interval (2)")
     parser.add_argument(
-        "--settle-seconds", type=float, default=3.0, help="after every call is up (3)"
+        "--settle-seconds", type=float, default=20.0, help="after every call is up (20)"
     )
     parser.add_argument(
         "--idle-modes", default="polling,callbacks", help="idle runs (polling,callbacks)"

@@ -473,12 +473,11 @@ class ConferenceRun:
         conference = self.model.conferences.get(self.file)
         if conference is None:
             return {}
+        planned = {a.participant.name for a in self.plan.actions}  # once, not once a leg
         return {
             p.call_sid: p.name
             for p in list(conference.participants.values())
-            if p.call_sid
-            and p.observed.live
-            and p.name in {a.participant.name for a in self.plan.actions}
+            if p.call_sid and p.observed.live and p.name in planned
         }
 
     async def _note_in_flight_at_stop(self) -> None:

@@ -44,6 +44,7 @@ from orchestrator.engine.waiting import PollSchedule
 from orchestrator.errors import NotFoundError, OrchestratorError
 from orchestrator.texml import contract
 from orchestrator.texml.client import TexmlClient
+from orchestrator.texml.contract import ParticipantResource
 
 _CALL_STATUS_TO_LEG: dict[str, LegState] = {
     "no-answer": "no-answer",
@@ -55,6 +56,7 @@ _CALL_STATUS_TO_LEG: dict[str, LegState] = {
 
 UNANSWERED: tuple[LegState, ...] = ("no-answer", "busy", "failed")
 CALL_LOOKUPS_PER_POLL = 8
+BUSY_SHARE = 10  # while calls are placed, a poll waits at least this many times its length
 
 
 def ended_state(call_status: str | None) -> LegState | None:
@@ -92,6 +94,10 @@ class LegWatcher:
         self._added = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.last_error: OrchestratorError | None = None
+        # The last list a poll read, and when its answer came: what a reconciling look that
+        # follows at once takes as now, instead of reading every leg again.
+        self._last_list: tuple[float, list[ParticipantResource]] | None = None
+        self._took = 0.0  # how long the last poll took (a big conference's list costs more)
 
     def watch(self, call_sid: str, ring_s: float | None = None) -> asyncio.Future[LegState]:
         """How the leg settles; ``ring_s``: how long it may ring (None: the API's default)."""
@@ -142,11 +148,13 @@ class LegWatcher:
                 delay = min(self._schedule.max_s, delay * self._schedule.factor)
 
     def _dense(self, delay: float) -> float:
-        """The wait before the next look: at least ``busy_s`` while calls are still to be
-        placed; else at most ``dense_s`` while some leg may still be answered (an answer is
+        """The wait before the next look: at least ``busy_s`` (and ``BUSY_SHARE`` times the
+        last poll's length) while calls are still to be placed; else at most ``dense_s`` while some leg may still be answered (an answer is
         then seen within it); the backoff's once none may."""
         if self._more_coming():
-            return max(delay, self._schedule.busy_s)
+            # Never a tenth of the time on lists while calls are placed: a list of 800 must
+            # not hold up the dials it shares the API (and its connections) with.
+            return max(delay, self._schedule.busy_s, BUSY_SHARE * self._took)
         now = self._clock.now()
         if any(entry.ringing_until > now for entry in self._pending.values()):
             return min(delay, self._schedule.dense_s)
@@ -159,7 +167,10 @@ class LegWatcher:
 
     async def _poll_once(self) -> int:
         judged = [sid for sid, entry in self._pending.items() if not entry.future.done()]
+        asked = self._clock.now()
         listed = await self._client.list_participants(self._conference_sid)
+        self._last_list = (self._clock.now(), listed)
+        self._took = self._clock.now() - asked
         status_by_sid = {p.get("call_sid"): p.get("status") for p in listed}
         now = self._clock.now()
         settled = 0
@@ -206,8 +217,14 @@ class LegWatcher:
         return status if isinstance(status, str) else None
 
     async def current_states(self, call_sids: list[str]) -> dict[str, LegState | None]:
-        """One reconciling look at the given legs: connected, how they ended, or None (no news)."""
-        listed = await self._client.list_participants(self._conference_sid)
+        """One reconciling look at the given legs: connected, how they ended, or None (no news).
+        A list a poll asked for within ``dense_s`` is that look: at the end of a large run,
+        reading every list again would add a round of the biggest reads to its end."""
+        last = self._last_list
+        if last is not None and self._clock.now() - last[0] <= self._schedule.dense_s:
+            listed = last[1]
+        else:
+            listed = await self._client.list_participants(self._conference_sid)
         status_by_sid = {p.get("call_sid"): p.get("status") for p in listed}
         result: dict[str, LegState | None] = {}
         unlisted = []
