@@ -5,7 +5,7 @@ way."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.clock import Clock
 from orchestrator.engine.options import ApplyOptions
@@ -24,6 +24,9 @@ class Account:
     model: RunModel  # where every step of the run is published
     create_by_call: bool = False  # dialing into a friendly name was refused: create by a call
     gone: str | None = None  # why the run gave up on the API
+    # (file, participant) still to have a first call placed, across the run's conferences:
+    # while any is, the run's end is not near, and settling need not look densely.
+    unplaced: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def clock(self) -> Clock:

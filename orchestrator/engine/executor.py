@@ -98,14 +98,12 @@ class ConferenceRun:
             lambda kind, participant, **fields: self.publish(kind, participant, **fields),
         )
         self._watcher: LegWatcher | None = None
-        # Who is still to have a first call placed: while anyone is, the run's end is not near
-        # and settling need not look densely.
-        self._unplaced = {
-            a.participant.name
+        account.unplaced.update(
+            (self.file, a.participant.name)
             for a in plan.actions
             if a.kind in ("dial", "redial")
             and (dial_only is None or a.participant.name in dial_only)
-        }
+        )
         # Each participant's call SID once it is connected (or dialed, with --no-wait);
         # None once it is known it never will be. Coaches wait on these.
         self._call_sids: dict[str, asyncio.Future[str | None]] = {}
@@ -187,7 +185,7 @@ class ConferenceRun:
         except Exception as error:  # a fault of ours: this participant's row says so, others go on
             verdict = self._failed(name, f"internal error: {type(error).__name__}: {error}")
         finally:
-            self._unplaced.discard(name)
+            self.account.unplaced.discard((self.file, name))
             self._publish_call_sid(name, None)  # no-op if it was published
             verdict = verdict or Verdict()
             self.publish(
@@ -287,7 +285,7 @@ class ConferenceRun:
         name = participant.name
         self._sent = True
         placed = await self.dialer.place(participant, destination, coach_sid)
-        self._unplaced.discard(name)
+        self.account.unplaced.discard((self.file, name))
         if isinstance(placed, CreatorEnded):
             # A creating call that ended before it made the conference.
             self.publish(ev.LegEnded, name, state=placed.state, call_sid=placed.call_sid)
@@ -356,7 +354,10 @@ class ConferenceRun:
     def _new_watcher(self) -> LegWatcher:
         assert self.sid is not None
         return LegWatcher(
-            self.client, self.sid, self.options.poll, more_coming=lambda: bool(self._unplaced)
+            self.client,
+            self.sid,
+            self.options.poll,
+            more_coming=lambda: bool(self.account.unplaced),
         )
 
     async def _run_update(self, action: Action) -> Verdict | None:

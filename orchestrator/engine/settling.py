@@ -7,9 +7,10 @@ reads share the client's read throttle, which is the account's budget as the
 API states it (rate-limit headers, 429s), and nothing else; so settling ten
 conferences takes about as long as settling one.
 
-When to look: while calls are still being placed for the conference
-(``more_coming``: a paced or a large run), the run's end is not near and a
-look a second (``PollSchedule.busy_s``) is enough; once every call is placed,
+When to look: while calls are still being placed in the run (``more_coming``:
+a paced or a large run, or other conferences still dialing), its end is not
+near and a look a second (``PollSchedule.busy_s``) is enough; once every call
+is placed,
 densely (``dense_s``) while a leg may still be answered, from its dial until
 the ring time it was given (the file's ``timeout``, else the API's default)
 is over, so that the run learns of the last answer within a fraction of a
@@ -84,7 +85,7 @@ class LegWatcher:
         *,
         more_coming: Callable[[], bool] = lambda: False,
     ) -> None:
-        """``more_coming``: whether calls are still to be placed for the conference."""
+        """``more_coming``: whether calls are still to be placed in the run."""
         self._client = client
         self._clock: Clock = client.clock
         self._conference_sid = conference_sid
