@@ -61,9 +61,9 @@ from orchestrator.engine.watch_signals import (
     CALLBACKS,
     POLLING,
     CountingReads,
+    FileCheck,
     Signals,
     digest_of,
-    edited,
 )
 from orchestrator.errors import AuthenticationError, OrchestratorError
 from orchestrator.spec.model import ConferenceSpec, Diagnostic, Participant, Reconnect
@@ -119,6 +119,7 @@ class Watched:
     due_at: float = 0.0
     idle_s: float = 0.0
     signals: Signals = field(default_factory=Signals)  # its mode, what its callbacks said
+    file: FileCheck = field(default_factory=FileCheck)  # looked at for edits between rounds
 
 
 class Watch:
@@ -173,7 +174,7 @@ class Watch:
                 w
                 for w in self.watched
                 if not w.ended
-                and (w.due_at <= now or _woken(w, now) or edited(w.spec.path, w.digest))
+                and (w.due_at <= now or _woken(w, now) or w.file.edited(w.spec.path, w.digest))
             ]
             if due:
                 await asyncio.gather(*(self._round(w) for w in due))

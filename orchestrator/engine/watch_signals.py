@@ -25,6 +25,7 @@ either mode.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -128,3 +129,21 @@ def edited(path: str, digest: bytes) -> bool:
     is not an edit: the last version stays in force)."""
     found = digest_of(path)
     return bool(found) and found != digest
+
+
+@dataclass
+class FileCheck:
+    """Reading a file for edits between rounds, cheaply: its digest only when its stat moved."""
+
+    stamp: tuple[int, int, int] | None = None  # mtime (ns), size and inode at the last look
+
+    def edited(self, path: str, digest: bytes) -> bool:
+        try:
+            found = os.stat(path)
+            stamp: tuple[int, int, int] | None = (found.st_mtime_ns, found.st_size, found.st_ino)
+        except OSError:
+            stamp = None
+        if stamp is not None and stamp == self.stamp:
+            return False
+        self.stamp = stamp
+        return edited(path, digest)
