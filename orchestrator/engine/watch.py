@@ -145,6 +145,7 @@ class Watch:
         self.rounds = 0
         self.redials = 0
         self.last_round_at: float | None = None
+        self._woken = asyncio.Event()  # set with any conference's wake
 
     def by_conference(self, name_or_sid: str) -> Watched | None:
         for watched in self.watched:
@@ -157,6 +158,7 @@ class Watch:
         look, and, verified, the sign that its polling may rest."""
         if watched.signals.heard(fields, verified=verified, now=self.clock.now()):
             watched.wake.set()
+            self._woken.set()
 
     def reads_of(self, watched: Watched) -> int:
         """The GETs about this conference so far (0 when they are not counted)."""
@@ -185,12 +187,13 @@ class Watch:
     async def _sleep_until_due(self) -> None:
         live = [w for w in self.watched if not w.ended]
         # A wake that came too soon after the last one is honoured once its spacing is over.
+        self._woken.clear()  # those pending are in ``wakes``; a new one ends the sleep
         wakes = [w.woken_at + WAKE_SPACING_S for w in live if w.wake.is_set()]
         now = self.clock.now()
         delay = max(0.0, min([w.due_at for w in live] + wakes) - now)
         delay = min(delay, self.options.file_check_s)  # an edit is seen within it
-        waiters = [asyncio.ensure_future(w.wake.wait()) for w in live if not w.wake.is_set()]
-        waiters.append(asyncio.ensure_future(self.account.halt.wait()))
+        # Two waiters, whatever the number of conferences: this sleep ends twice a second.
+        waiters = [asyncio.ensure_future(e.wait()) for e in (self._woken, self.account.halt)]
         try:
             await wait_first(waiters, delay, self.clock)
         finally:
