@@ -24,6 +24,7 @@ from bench import (
     startup,
     throughput,
     validate,
+    watchcost,
 )
 from bench.runner import REPO, Report, machine
 from bench.sandbox import BenchError
@@ -39,6 +40,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "faults": faults,
     "record": record,
     "board": board,
+    "watch-cost": watchcost,
 }
 RESULTS = REPO / "bench" / "results"
 

@@ -63,6 +63,7 @@ class Sandbox:
     account_sid: str
     log_path: Path
     pid: int
+    public_key: str = ""  # base64 Ed25519: verifies the callbacks it signs (TELNYX_PUBLIC_KEY)
 
     def __repr__(self) -> str:  # the key stays out of tracebacks and logs
         return (
@@ -221,10 +222,12 @@ def sandbox_process(scenario: Mapping[str, Any], workdir: Path) -> Iterator[Sand
             command, stdout=subprocess.PIPE, stderr=log, env=env, text=True, encoding="utf-8"
         )
     try:
-        base_url = wait_for_base_url(process)
+        exports = wait_for_exports(process)
+        base_url = exports["TELNYX_BASE_URL"]
         if not _is_loopback_url(base_url):
             raise BenchError(f"the sandbox listens on {base_url}, which is not loopback")
-        yield Sandbox(base_url, api_key, account_sid, log_path, process.pid)
+        public_key = exports.get("TELNYX_PUBLIC_KEY", "")
+        yield Sandbox(base_url, api_key, account_sid, log_path, process.pid, public_key)
     except BaseException:
         stop_process(process, check=False)  # the error in flight is the one to report
         raise
@@ -250,8 +253,14 @@ def bare_server_process(latency_ms: float, workdir: Path) -> Iterator[str]:
 
 def wait_for_base_url(process: subprocess.Popen[str]) -> str:
     """Read the sandbox's stdout until its export line; keep draining it afterwards."""
+    return wait_for_exports(process)["TELNYX_BASE_URL"]
+
+
+def wait_for_exports(process: subprocess.Popen[str]) -> dict[str, str]:
+    """The variables of the export line (TELNYX_BASE_URL and what follows it); the rest of
+    stdout is drained in the background."""
     assert process.stdout is not None
-    found: list[str] = []
+    found: dict[str, str] = {}
     ready = threading.Event()
 
     def read() -> None:
@@ -259,17 +268,18 @@ def wait_for_base_url(process: subprocess.Popen[str]) -> str:
         for line in process.stdout:
             if not found and "export TELNYX_BASE_URL=" in line:
                 for word in shlex.split(line.strip()):
-                    if word.startswith("TELNYX_BASE_URL="):
-                        found.append(word.split("=", 1)[1])
+                    if "=" in word and word.startswith("TELNYX_"):
+                        name, value = word.split("=", 1)
+                        found[name] = value
                 ready.set()
         ready.set()  # the process ended before printing it
 
     threading.Thread(target=read, name="sandbox-stdout", daemon=True).start()
-    if not ready.wait(START_TIMEOUT_S) or not found:
+    if not ready.wait(START_TIMEOUT_S) or "TELNYX_BASE_URL" not in found:
         code = process.poll()
         state = f"exited with {code}" if code is not None else "printed no base URL"
         raise BenchError(f"the sandbox {state} within {START_TIMEOUT_S:g} s; see its log")
-    return found[0]
+    return found
 
 
 def stop_process(process: subprocess.Popen[str], *, check: bool) -> None:

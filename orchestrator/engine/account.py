@@ -1,18 +1,17 @@
-"""What one run shares across the conferences of an account: the client, the dial pacer,
-the read budget, the stop signals, the run model, and what it learned about the API on the
+"""What one run shares across the conferences of an account: the client (whose read
+throttle is the account's read budget), the dial pacer, the stop signals, the run model, and what it learned about the API on the
 way."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.clock import Clock
 from orchestrator.engine.events import AccountLimit
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.run_model import RunModel
 from orchestrator.pacing.dials import DialPacer
-from orchestrator.pacing.gates import ListBudget
 from orchestrator.texml.client import TexmlClient
 
 
@@ -23,7 +22,6 @@ class Account:
     options: ApplyOptions
     stop: asyncio.Event  # the user's: Ctrl-C, SIGTERM, SIGHUP
     halt: asyncio.Event  # stop, or the API gone: no new dials
-    budget: ListBudget
     model: RunModel  # where every step of the run is published
     create_by_call: bool = False  # dialing into a friendly name was refused: create by a call
     gone: str | None = None  # why the run gave up on the API
@@ -31,6 +29,9 @@ class Account:
     # frees (an apply is over long before; apply --watch tries again then).
     cap: AccountLimit | None = None
     cap_until: float = 0.0
+    # (file, participant) still to have a first call placed, across the run's conferences:
+    # while any is, the run's end is not near, and settling need not look densely.
+    unplaced: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def clock(self) -> Clock:

@@ -1,8 +1,9 @@
 """apply: every file's conference brought to what the file says, once (``apply --watch`` repeats
 these rounds, see ``engine.watch``).
 
-One account per connection: one client, one dial pacer (the dial limit is the
-account's), one read budget, and the signals that stop it. Each conference is
+One account per connection: one client (its read throttle is the account's read
+budget, as the API states it), one dial pacer (the dial limit is the account's),
+and the signals that stop it. Each conference is
 one round: read the live state, plan, carry the plan out (``engine.executor``),
 record what was dialed; with a local record, under its lock.
 """
@@ -34,7 +35,6 @@ from orchestrator.engine.state import ConferenceState
 from orchestrator.engine.waiting import sleep_unless
 from orchestrator.errors import OrchestratorError
 from orchestrator.pacing.dials import DialPacer
-from orchestrator.pacing.gates import ListBudget
 from orchestrator.spec.model import ConferenceSpec
 from orchestrator.texml import contract
 from orchestrator.texml.client import TexmlClient
@@ -243,8 +243,7 @@ async def open_account(
         options.dials_per_second, options.dial_window_s, clock=clock, on_pause=paused
     )
     halt = asyncio.Event()
-    budget = ListBudget(options.list_rounds_per_second, clock=clock)
-    account = Account(client, pacer, options, stop, halt, budget, model)
+    account = Account(client, pacer, options, stop, halt, model)
 
     async def halt_when_due() -> None:
         """Halt on stop, or once the API has not answered for give_up_s."""
@@ -260,7 +259,6 @@ async def open_account(
         yield account
     finally:
         watcher.cancel()
-        account.budget.close()
         pacer.close()
 
 

@@ -53,6 +53,7 @@ class ConferenceRun:
         self.account = account
         self.model = account.model
         self.client = account.client
+        self.clock = account.clock
         self.options = account.options
         self.stop = account.halt  # no new dial once halted, for whatever reason
         self.creation = Creation(plan.conference_sid, plan.creator)
@@ -67,6 +68,12 @@ class ConferenceRun:
         self._watcher: LegWatcher | None = None
         # The account's limit each participant's last call met, when it is taken to have.
         self._limits: dict[str, ev.AccountLimit] = {}
+        account.unplaced.update(
+            (self.file, a.participant.name)
+            for a in plan.actions
+            if a.kind in ("dial", "redial")
+            and (dial_only is None or a.participant.name in dial_only)
+        )
         # Each participant's call SID once it is connected (or dialed, with --no-wait);
         # None once it is known it never will be. Coaches wait on these.
         self._call_sids: dict[str, asyncio.Future[str | None]] = {}
@@ -150,6 +157,7 @@ class ConferenceRun:
         except Exception as error:  # a fault of ours: this participant's row says so, others go on
             verdict = self._failed(name, f"internal error: {type(error).__name__}: {error}")
         finally:
+            self.account.unplaced.discard((self.file, name))
             self._publish_call_sid(name, None)  # no-op if it was published
             verdict = verdict or Verdict()
             self.publish(
@@ -254,6 +262,7 @@ class ConferenceRun:
         name = participant.name
         self._sent = True
         placed = await self.dialer.place(participant, destination, coach_sid)
+        self.account.unplaced.discard((self.file, name))
         if isinstance(placed, CreatorEnded):
             # A creating call that ended before it made the conference.
             self.publish(ev.LegEnded, name, state=placed.state, call_sid=placed.call_sid)
@@ -279,7 +288,7 @@ class ConferenceRun:
         if not self.options.wait:
             self._publish_call_sid(name, call_sid)
             return None, None, None
-        last = await self._settle(call_sid)
+        last = await self._settle(call_sid, participant.settings.timeout)
         if last is None:
             return None, None, self._unsettled()
         if last != "connected":
@@ -325,19 +334,26 @@ class ConferenceRun:
         waited = self.options.settle_timeout_s
         return Verdict(f"not connected after {waited:g}s (still ringing, or not listed yet)")
 
-    async def _settle(self, call_sid: str) -> LegState | None:
-        """How the leg settled; None if it had not when waiting stopped or timed out."""
+    async def _settle(self, call_sid: str, ring_s: int | None) -> LegState | None:
+        """How the leg settled (``ring_s``: how long it may ring); None if it had not when
+        waiting stopped or timed out."""
         if self._watcher is None:
             self._watcher = self._new_watcher()
-        watched = self._watcher.watch(call_sid)
-        settled = await within(
-            watched, self.stop, self.options.settle_timeout_s, self.account.clock
+        return await within(
+            self._watcher.watch(call_sid, ring_s),
+            self.stop,
+            self.options.settle_timeout_s,
+            self.account.clock,
         )
-        return settled
 
     def _new_watcher(self) -> LegWatcher:
         assert self.sid is not None
-        return LegWatcher(self.client, self.sid, self.options.poll, self.account.budget)
+        return LegWatcher(
+            self.client,
+            self.sid,
+            self.options.poll,
+            more_coming=lambda: bool(self.account.unplaced),
+        )
 
     async def _run_update(self, action: Action) -> Verdict | None:
         participant = action.participant
@@ -454,12 +470,11 @@ class ConferenceRun:
         conference = self.model.conferences.get(self.file)
         if conference is None:
             return {}
+        planned = {a.participant.name for a in self.plan.actions}  # once, not once a leg
         return {
             p.call_sid: p.name
             for p in list(conference.participants.values())
-            if p.call_sid
-            and p.observed.live
-            and p.name in {a.participant.name for a in self.plan.actions}
+            if p.call_sid and p.observed.live and p.name in planned
         }
 
     async def _note_in_flight_at_stop(self) -> None:

@@ -28,8 +28,6 @@ class ApplyOptions:
     prune: bool = False  # hang up live participants this file dialed before but no longer names
     redial_changed: bool = False  # hang up and redial legs whose dial-time settings changed
     state: StateStore | None = None  # where to keep the record of what was dialed; None: nowhere
-    # Participant-list rounds per second across every conference of the run (0: no budget).
-    list_rounds_per_second: float = 5.0
     # After this long without any answer from the API, no new dial is sent.
     give_up_s: float = 30.0
     # How long after a dial whose answer was lost its call is looked for (by Label, in GET

@@ -1,10 +1,21 @@
 """Waiting for dialed legs to settle, by reading each conference's participant list.
 
 One poller per conference reads the paged participant list (not one GET per
-leg); across a run's conferences the list rounds share one budget
-(``ListBudget``), so ten conferences poll no more than one would allow. The
-list carries call SIDs, not Labels, so legs are matched by the call SIDs the
-run holds.
+leg). The list carries call SIDs, not Labels, so legs are matched by the call
+SIDs the run holds. The conferences of a run do not wait for each other: their
+reads share the client's read throttle, which is the account's budget as the
+API states it (rate-limit headers, 429s), and nothing else; so settling ten
+conferences takes about as long as settling one.
+
+When to look: while calls are still being placed in the run (``more_coming``:
+a paced or a large run, or other conferences still dialing), its end is not
+near and a look a second (``PollSchedule.busy_s``) is enough; once every call
+is placed,
+densely (``dense_s``) while a leg may still be answered, from its dial until
+the ring time it was given (the file's ``timeout``, else the API's default)
+is over, so that the run learns of the last answer within a fraction of a
+second; after that, backing off as the schedule says, since only the settle
+timeout is left to wait for.
 
 The API does not say how soon a new leg is listed or how soon ``Calls/{sid}``
 knows a new call, so a leg is settled only on evidence:
@@ -25,15 +36,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.clock import Clock
 from orchestrator.engine.results import LegState
 from orchestrator.engine.waiting import PollSchedule
 from orchestrator.errors import NotFoundError, OrchestratorError
-from orchestrator.pacing.gates import ListBudget
 from orchestrator.texml import contract
 from orchestrator.texml.client import TexmlClient
+from orchestrator.texml.contract import ParticipantResource
 
 _CALL_STATUS_TO_LEG: dict[str, LegState] = {
     "no-answer": "no-answer",
@@ -45,6 +57,7 @@ _CALL_STATUS_TO_LEG: dict[str, LegState] = {
 
 UNANSWERED: tuple[LegState, ...] = ("no-answer", "busy", "failed")
 CALL_LOOKUPS_PER_POLL = 8
+BUSY_SHARE = 10  # while calls are placed, a poll waits at least this many times its length
 
 
 def ended_state(call_status: str | None) -> LegState | None:
@@ -57,6 +70,7 @@ class _Pending:
     future: asyncio.Future[LegState]
     next_lookup: float
     lookup_delay: float
+    ringing_until: float  # until when an answer may come (its dial + its ring time)
     listed: bool = False  # seen in the list (connecting) at least once
 
 
@@ -68,24 +82,33 @@ class LegWatcher:
         client: TexmlClient,
         conference_sid: str,
         schedule: PollSchedule | None = None,
-        budget: ListBudget | None = None,
+        *,
+        more_coming: Callable[[], bool] = lambda: False,
     ) -> None:
+        """``more_coming``: whether calls are still to be placed in the run."""
         self._client = client
         self._clock: Clock = client.clock
         self._conference_sid = conference_sid
         self._schedule = schedule or PollSchedule()
-        self._budget = budget or ListBudget(0, clock=client.clock)
+        self._more_coming = more_coming
         self._pending: dict[str, _Pending] = {}
         self._added = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.last_error: OrchestratorError | None = None
+        # The last list a poll read, and when its answer came: what a reconciling look that
+        # follows at once takes as now, instead of reading every leg again.
+        self._last_list: tuple[float, list[ParticipantResource]] | None = None
+        self._took = 0.0  # how long the last poll took (a big conference's list costs more)
 
-    def watch(self, call_sid: str) -> asyncio.Future[LegState]:
+    def watch(self, call_sid: str, ring_s: float | None = None) -> asyncio.Future[LegState]:
+        """How the leg settles; ``ring_s``: how long it may ring (None: the API's default)."""
         entry = self._pending.get(call_sid)
         if entry is None:
             future: asyncio.Future[LegState] = asyncio.get_running_loop().create_future()
             lookup = self._schedule.lookup_s
-            entry = _Pending(future, self._clock.now() + lookup, lookup)
+            now = self._clock.now()
+            ring = contract.DEFAULT_TIMEOUT_S if ring_s is None else ring_s
+            entry = _Pending(future, now + lookup, lookup, now + ring + self._schedule.dense_s)
             self._pending[call_sid] = entry
             self._added.set()
         if self._task is None:
@@ -109,7 +132,7 @@ class LegWatcher:
                 self._added.clear()
                 await self._added.wait()
                 delay = self._schedule.first_s
-            await self._clock.sleep(delay)
+            await self._clock.sleep(self._dense(delay))
             self._added.clear()
             try:
                 settled = await self._poll_once()
@@ -125,6 +148,19 @@ class LegWatcher:
             else:
                 delay = min(self._schedule.max_s, delay * self._schedule.factor)
 
+    def _dense(self, delay: float) -> float:
+        """The wait before the next look: at least ``busy_s`` (and ``BUSY_SHARE`` times the
+        last poll's length) while calls are still to be placed; else at most ``dense_s`` while some leg may still be answered (an answer is
+        then seen within it); the backoff's once none may."""
+        if self._more_coming():
+            # Never a tenth of the time on lists while calls are placed: a list of 800 must
+            # not hold up the dials it shares the API (and its connections) with.
+            return max(delay, self._schedule.busy_s, BUSY_SHARE * self._took)
+        now = self._clock.now()
+        if any(entry.ringing_until > now for entry in self._pending.values()):
+            return min(delay, self._schedule.dense_s)
+        return delay
+
     def _resolve(self, call_sid: str, state: LegState) -> None:
         entry = self._pending.pop(call_sid, None)
         if entry is not None and not entry.future.done():
@@ -132,8 +168,10 @@ class LegWatcher:
 
     async def _poll_once(self) -> int:
         judged = [sid for sid, entry in self._pending.items() if not entry.future.done()]
-        await self._budget.acquire()
+        asked = self._clock.now()
         listed = await self._client.list_participants(self._conference_sid)
+        self._last_list = (self._clock.now(), listed)
+        self._took = self._clock.now() - asked
         status_by_sid = {p.get("call_sid"): p.get("status") for p in listed}
         now = self._clock.now()
         settled = 0
@@ -180,8 +218,14 @@ class LegWatcher:
         return status if isinstance(status, str) else None
 
     async def current_states(self, call_sids: list[str]) -> dict[str, LegState | None]:
-        """One reconciling look at the given legs: connected, how they ended, or None (no news)."""
-        listed = await self._client.list_participants(self._conference_sid)
+        """One reconciling look at the given legs: connected, how they ended, or None (no news).
+        A list a poll asked for within ``dense_s`` is that look: at the end of a large run,
+        reading every list again would add a round of the biggest reads to its end."""
+        last = self._last_list
+        if last is not None and self._clock.now() - last[0] <= self._schedule.dense_s:
+            listed = last[1]
+        else:
+            listed = await self._client.list_participants(self._conference_sid)
         status_by_sid = {p.get("call_sid"): p.get("status") for p in listed}
         result: dict[str, LegState | None] = {}
         unlisted = []

@@ -23,6 +23,11 @@ class PollSchedule:
     first_s: float = 0.2
     factor: float = 1.5
     max_s: float = 2.0
+    # Between looks while an answer may come (a leg within its ring time): the run learns of
+    # the last answer within this, instead of within a backoff.
+    dense_s: float = 0.1
+    # Between looks while calls are still being placed for the conference: its end is not near.
+    busy_s: float = 1.0
     # First look at Calls/{sid} for a leg the list does not show; doubling up to 4x after.
     lookup_s: float = 1.0
 

@@ -20,9 +20,11 @@ Between rounds the watch remembers the calls it holds (an in-memory local
 record), so a round costs one conference GET and one participant-list round,
 whatever the size of the call. A callback (``--listen``) wakes the round at
 once, but no more than once a second per conference however many arrive: a
-callback is a hint to look, never a command. Every dial goes through the same
-pacer, Labels and adoption as apply, so a second watcher, or an apply
-meanwhile, dials nobody twice.
+callback is a hint to look, never a command. Once verified callbacks arrive
+for a conference, its polling relaxes to a safety net (``watch_signals``).
+An edit of a file starts its round within ``file_check_s``, whatever the
+mode. Every dial goes through the same pacer, Labels and adoption as apply,
+so a second watcher, or an apply meanwhile, dials nobody twice.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -56,13 +57,19 @@ from orchestrator.engine.persistence import record_lock
 from orchestrator.engine.results import ConferenceResult, State
 from orchestrator.engine.run_model import RunModel
 from orchestrator.engine.state import ConferenceState
+from orchestrator.engine.watch_signals import (
+    CALLBACKS,
+    POLLING,
+    CountingReads,
+    FileCheck,
+    Signals,
+    digest_of,
+)
 from orchestrator.errors import AuthenticationError, OrchestratorError
-from orchestrator.reading import Unreadable, read_bounded
 from orchestrator.spec.model import ConferenceSpec, Diagnostic, Participant, Reconnect
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
-from orchestrator.texml.transport import HttpTransport
-from orchestrator.yamlfile import MAX_FILE_BYTES
+from orchestrator.texml.transport import AiohttpTransport, HttpTransport
 
 # A callback wakes a conference's round at most this often, whatever arrives: a flood of
 # callbacks (replayed, or from anyone who can reach the port) must not multiply API reads.
@@ -80,6 +87,9 @@ class WatchOptions:
     interval_s: float = DEFAULT_INTERVAL_S
     idle_factor: float = 1.5  # the interval grows by this while nothing changes
     idle_max_factor: float = 4.0  # ... up to this many intervals
+    # Between rounds of a conference whose verified callbacks arrive: polling as a safety net.
+    safety_net_s: float = 60.0
+    file_check_s: float = 0.5  # how often the files are read for edits between rounds
 
 
 @dataclass
@@ -108,15 +118,8 @@ class Watched:
     woken_at: float = float("-inf")  # when a wake last started a round (the run's clock)
     due_at: float = 0.0
     idle_s: float = 0.0
-
-
-def digest_of(path: str) -> bytes:
-    """The file's digest; empty when it cannot be read (then the last version stays)."""
-    try:
-        # Bounded and without blocking: the file may have become a FIFO or grown huge.
-        return hashlib.sha256(read_bounded(path, MAX_FILE_BYTES)).digest()
-    except Unreadable:
-        return b""
+    signals: Signals = field(default_factory=Signals)  # its mode, what its callbacks said
+    file: FileCheck = field(default_factory=FileCheck)  # looked at for edits between rounds
 
 
 class Watch:
@@ -128,8 +131,10 @@ class Watch:
         *,
         reload: Reload,
         notice: Callable[[str], None] | None = None,
+        reads: CountingReads | None = None,
     ) -> None:
         self.account = account
+        self._reads = reads
         self.model = account.model
         self.options = options
         self._reload = reload
@@ -140,6 +145,7 @@ class Watch:
         self.rounds = 0
         self.redials = 0
         self.last_round_at: float | None = None
+        self._woken = asyncio.Event()  # set with any conference's wake
 
     def by_conference(self, name_or_sid: str) -> Watched | None:
         for watched in self.watched:
@@ -147,13 +153,31 @@ class Watch:
                 return watched
         return None
 
+    def heard(self, watched: Watched, fields: Mapping[str, Any], *, verified: bool) -> None:
+        """A callback about ``watched`` (its signature checked if ``verified``): a hint to
+        look, and, verified, the sign that its polling may rest."""
+        if watched.signals.heard(fields, verified=verified, now=self.clock.now()):
+            watched.wake.set()
+            self._woken.set()
+
+    def reads_of(self, watched: Watched) -> int:
+        """The GETs about this conference so far (0 when they are not counted)."""
+        if self._reads is None or watched.sid is None:
+            return 0
+        return self._reads.by_conference[watched.sid]
+
     async def run(self) -> list[ConferenceResult]:
         """Rounds until stopped, or until every conference has ended; the last results."""
         await asyncio.gather(*(self._round(w) for w in self.watched))
         stop = self.account.halt
         while not stop.is_set() and not all(w.ended for w in self.watched):
             now = self.clock.now()
-            due = [w for w in self.watched if not w.ended and (w.due_at <= now or _woken(w, now))]
+            due = [
+                w
+                for w in self.watched
+                if not w.ended
+                and (w.due_at <= now or _woken(w, now) or w.file.edited(w.spec.path, w.digest))
+            ]
             if due:
                 await asyncio.gather(*(self._round(w) for w in due))
                 continue
@@ -163,10 +187,13 @@ class Watch:
     async def _sleep_until_due(self) -> None:
         live = [w for w in self.watched if not w.ended]
         # A wake that came too soon after the last one is honoured once its spacing is over.
+        self._woken.clear()  # those pending are in ``wakes``; a new one ends the sleep
         wakes = [w.woken_at + WAKE_SPACING_S for w in live if w.wake.is_set()]
-        delay = max(0.0, min([w.due_at for w in live] + wakes) - self.clock.now())
-        waiters = [asyncio.ensure_future(w.wake.wait()) for w in live if not w.wake.is_set()]
-        waiters.append(asyncio.ensure_future(self.account.halt.wait()))
+        now = self.clock.now()
+        delay = max(0.0, min([w.due_at for w in live] + wakes) - now)
+        delay = min(delay, self.options.file_check_s)  # an edit is seen within it
+        # Two waiters, whatever the number of conferences: this sleep ends twice a second.
+        waiters = [asyncio.ensure_future(e.wait()) for e in (self._woken, self.account.halt)]
         try:
             await wait_first(waiters, delay, self.clock)
         finally:
@@ -177,6 +204,8 @@ class Watch:
 
     async def _round(self, watched: Watched) -> None:
         watched.wake.clear()
+        announced = watched.signals.heard_since_round  # a callback said to look
+        watched.signals.heard_since_round = False
         changed = self._follow_the_file(watched)
         names = {p.name for p in watched.spec.participants}
         new = names - watched.seen
@@ -197,8 +226,11 @@ class Watch:
             name = watched.spec.conference.name
             self._notice(f"{name}: the conference has ended; no longer watched")
             return
-        moved = self._drops(watched) or changed or bool(due) or bool(new)
-        self._schedule_next(watched, moved or before != self._states(watched))
+        found = self._drops(watched) or before != self._states(watched)
+        if found and not (announced or changed or due or new or first):
+            # A change no callback announced: they do not tell everything; poll again.
+            watched.signals.switch(POLLING, self.clock.now())
+        self._schedule_next(watched, found or changed or bool(due) or bool(new))
 
     def _redials_due(self, watched: Watched, names: set[str]) -> set[str]:
         """Who is due a redial now; each is announced (``redial 1 of 2``) and counted."""
@@ -249,6 +281,8 @@ class Watch:
             default=None,
         )
         watched.due_at = self.clock.now() + watched.idle_s
+        if watched.signals.mode == CALLBACKS:
+            watched.due_at = self.clock.now() + self.options.safety_net_s
         if next_redial is not None:
             watched.due_at = min(watched.due_at, next_redial)
 
@@ -448,12 +482,18 @@ async def watch_with_connection(
     """One client and account for the files of one account, watched until ``stop`` (over
     ``transport``, on ``clock``: the network and real time unless given others)."""
     model = model or RunModel(watching=True)
-    async with (
-        TexmlClient(
-            connection, transport=transport, clock=clock, concurrency=options.concurrency
-        ) as client,
-        open_account(client, options, stop, model) as account,
-    ):
-        watch = Watch(specs, account, watch_options, reload=reload, notice=notice)
-        async with serve(watch, client) if serve is not None else contextlib.nullcontext():
-            return await watch.run()
+    # The reads are counted per conference on their way out, for /metrics.
+    reads = CountingReads(transport or AiohttpTransport(concurrency=options.concurrency))
+    try:
+        async with (
+            TexmlClient(
+                connection, transport=reads, clock=clock, concurrency=options.concurrency
+            ) as client,
+            open_account(client, options, stop, model) as account,
+        ):
+            watch = Watch(specs, account, watch_options, reload=reload, notice=notice, reads=reads)
+            async with serve(watch, client) if serve is not None else contextlib.nullcontext():
+                return await watch.run()
+    finally:
+        if transport is None:  # ours to close; one given is its giver's
+            await reads.aclose()

@@ -1,7 +1,9 @@
 """Request pacing that yields to the server's 429s and recovers when they stop.
 
 Two pieces, shared by the dial pacer (``orchestrator.pacing.dials``) and the
-client's read throttle:
+client's read throttle (``ReadThrottle``, the account's one read budget: there
+is no budget of our own beside it, only what the API says, by its rate-limit
+headers or its 429s):
 
 - ``FifoGate``: requests wait in one queue and are let through in order, one
   per free place, by one timer. Waking every waiter on every answer (and letting
@@ -24,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from orchestrator.clock import REAL_CLOCK, Clock, Timer
+from orchestrator.pacing.headers import RateReport
 
 # How hard a new episode of 429s cuts the pace, and how it climbs back.
 CUT_FACTOR = 0.7
@@ -216,11 +219,15 @@ def backoff_s(consecutive: int, ceiling_s: float) -> float:
 
 
 class ReadThrottle(FifoGate):
-    """Reads and updates: unthrottled until the general limit (429, code 10011) answers.
+    """Reads and updates: unthrottled until the API says otherwise.
 
-    Then every read waits out the pause the server asked for, and reads start at
-    a pace that is cut and recovers as ``Pace`` describes. Dials are not held
-    here: their own limit is the dial pacer's business.
+    Two ways it can: an answer's rate-limit headers (``x-ratelimit-remaining``
+    and ``x-ratelimit-reset``), after which reads are spread so that what is
+    left of the window lasts until it resets (none at all once nothing is
+    left); or the general limit's 429 (code 10011), after which every read
+    waits out the pause the server asked for, and reads start at a pace that is
+    cut and recovers as ``Pace`` describes. Dials are not held here: their own
+    limit is the dial pacer's business.
     """
 
     def __init__(self, *, clock: Clock = REAL_CLOCK) -> None:
@@ -228,15 +235,22 @@ class ReadThrottle(FifoGate):
         self.pace = Pace(0.0)
         self.rate_limited = 0
         self._consecutive = 0
+        self.told: RateReport | None = None  # the last rate-limit headers an answer carried
+        # Seconds between reads that what is left allows, as the last answer's headers said
+        # (each answer says it again, so it follows the window as it drains and resets).
+        self._told_spacing = 0.0
+        self._last_start = -math.inf
 
     def _blocked_for(self, now: float) -> float | None:
         if now < self.paused_until:
             return self.paused_until - now
         wait = self.pace.wait(now, self.paused_until)
+        wait = max(wait, self._last_start + self._told_spacing - now)
         return wait if wait > 0 else None
 
     def _take(self, now: float) -> None:
         self.pace.started(now)
+        self._last_start = now
 
     def limited(self, sent_at: float, hint_s: float | None) -> None:
         self.rate_limited += 1
@@ -245,22 +259,18 @@ class ReadThrottle(FifoGate):
         self.pace.cut(sent_at, now)
         self.pause(hint_s if hint_s is not None else backoff_s(self._consecutive, 8.0))
 
-    def answered(self) -> None:
+    def answered(self, rate: RateReport | None = None) -> None:
+        """A read was answered (not 429), with the rate-limit headers it carried, if any."""
         self._consecutive = 0
-
-
-class ListBudget(FifoGate):
-    """At most ``rounds_per_second`` participant-list rounds start, across every conference."""
-
-    def __init__(self, rounds_per_second: float, *, clock: Clock = REAL_CLOCK) -> None:
-        super().__init__(clock=clock)
-        self._spacing = 1.0 / rounds_per_second if rounds_per_second > 0 else 0.0
-        self._next = 0.0
-        self.rounds = 0
-
-    def _blocked_for(self, now: float) -> float | None:
-        return self._next - now if now < self._next else None
-
-    def _take(self, now: float) -> None:
-        self.rounds += 1
-        self._next = max(self._next, now) + self._spacing
+        if rate is None or rate.remaining is None or rate.reset_s is None:
+            return
+        self.told = rate
+        if rate.remaining <= 0:
+            # Nothing left: the next read after the reset, and the spacing kept, since a
+            # window that rolls frees one place at a time, not all at once.
+            self.pause(rate.reset_s)
+            return
+        # What is left, spread evenly over what is left of the window: a burst that would
+        # spend it early (and meet 429s) is paced instead, and an ample window paces nothing.
+        self._told_spacing = rate.reset_s / rate.remaining
+        self._pump()

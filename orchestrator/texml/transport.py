@@ -341,7 +341,7 @@ class Transport:
                     outcome += f" {_shown_rate(rate)}"
                 if response.status < 300:
                     if not is_dial:
-                        self.reads.answered()
+                        self.reads.answered(rate)
                     return Answer(
                         json.loads(raw) if raw.strip() else None,
                         rate,

@@ -5,13 +5,15 @@ file at this server) say at once that someone left (``participant-leave``
 carries ``ParticipantLabel``); the watch's next round then starts without
 waiting for its interval, though never more than once a second per conference
 however many arrive (the watch spaces them). Polling stays on as the safety
-net, since callbacks may be late, lost or duplicated. With
-``TELNYX_PUBLIC_KEY`` set, a callback whose signature is missing, stale or
+net, since callbacks may be late, lost or duplicated; once verified callbacks
+arrive for a conference it rests to once a minute (``engine.watch_signals``).
+With ``TELNYX_PUBLIC_KEY`` set, a callback whose signature is missing, stale or
 wrong is refused with 401 and wakes nothing, its body unread; a replay of one
 already taken (the same signature and timestamp) is answered 200 and ignored.
-Without the key the server trusts anyone who can reach it. ``/metrics`` is
-Prometheus' text format, built at each scrape from the watch itself (no global
-registry).
+Without the key the server trusts anyone who can reach it: its callbacks wake
+rounds but never let polling rest. ``/metrics`` is Prometheus' text format,
+built at each scrape from the watch itself (no global registry): with the
+reads and the mode (polling or callbacks) of each conference.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from orchestrator.engine.watch import Serve, Watch
+from orchestrator.engine.watch_signals import CALLBACKS, POLLING
 from orchestrator.serving import serving
 from orchestrator.texml.client import TexmlClient
 from orchestrator.webhooks.intake import Refused, application, take
@@ -51,14 +54,34 @@ class WatchMetrics(Collector):
         limited = CounterMetricFamily(
             "orchestrator_rate_limited", "Dials the API answered 429.", labels=["conference"]
         )
+        reads = CounterMetricFamily(
+            "orchestrator_conference_reads",
+            "GETs about the conference (itself, its participants).",
+            labels=["conference"],
+        )
+        modes = GaugeMetricFamily(
+            "orchestrator_watch_mode",
+            "1 for the mode the conference is watched in: polling, or callbacks (verified "
+            "callbacks arrive, polling is a safety net).",
+            labels=["conference", "mode"],
+        )
+        gaps = CounterMetricFamily(
+            "orchestrator_callback_gaps",
+            "Times the conference callbacks' SequenceNumber skipped (a callback was lost).",
+            labels=["conference"],
+        )
         attached = self._server.attached
         for watch, _ in attached:
             model = watch.model
             for watched in watch.watched:
+                name = watched.spec.conference.name
+                for mode in (POLLING, CALLBACKS):
+                    modes.add_metric([name, mode], float(watched.signals.mode == mode))
+                reads.add_metric([name], watch.reads_of(watched))
+                gaps.add_metric([name], watched.signals.gaps)
                 if watched.spec.path not in model.conferences:
                     continue
                 result = model.result(watched.spec.path)
-                name = result.name
                 for state, count in Counter(str(p.observed) for p in result.participants).items():
                     by_state.add_metric([name, state], count)
                 dials.add_metric([name], result.dials)
@@ -66,6 +89,9 @@ class WatchMetrics(Collector):
         yield by_state
         yield dials
         yield limited
+        yield reads
+        yield modes
+        yield gaps
         yield CounterMetricFamily(
             "orchestrator_redials",
             "Redials of dropped participants.",
@@ -142,6 +168,12 @@ class WatchServer:
                 "status": "ok" if watches else "starting",
                 "watching": watching,
                 "rounds": sum(watch.rounds for watch in watches),
+                "modes": {
+                    w.spec.conference.name: w.signals.mode
+                    for watch in watches
+                    for w in watch.watched
+                    if not w.ended
+                },
                 "callbacks": self.received,
                 "rejected": self.rejected,
                 "replayed": self.replayed,
@@ -164,11 +196,13 @@ class WatchServer:
             self.replayed += 1
             return web.Response(text="ok")  # taken before: answered, never acted on again
         fields = taken.fields
-        key = str(fields.get("ConferenceSid") or fields.get("FriendlyName") or "")
-        for watch, _ in self.attached if key else ():
-            watched = watch.by_conference(key)
+        # By SID, or by name: the first callbacks come before the first round knows the SID.
+        keys = [str(fields.get(k) or "") for k in ("ConferenceSid", "FriendlyName")]
+        verified = self._public_key is not None  # its signature held: it came from the API
+        for watch, _ in self.attached:
+            watched = next(filter(None, (watch.by_conference(k) for k in keys if k)), None)
             if watched is not None:
-                watched.wake.set()  # a hint to look soon; the watch decides when
+                watch.heard(watched, fields, verified=verified)  # the watch decides when
         if self._heard is not None:
             self._heard(fields)
         return web.Response(text="ok")

@@ -208,3 +208,17 @@ def test_board_pages_are_served_and_cost_no_api_read(tmp_path: Path) -> None:
     assert [len(runs[pages]["received"]) for pages in ("0", "1", "3")] == [0, 1, 3]
     assert all(page["snapshots"] >= 1 and page["event_bytes"] for page in runs["3"]["received"])
     assert all(run["requests"]["POST"] == 8 for run in runs.values())  # everyone dialed once
+
+
+def test_watch_cost_lets_a_watch_with_verified_callbacks_rest(tmp_path: Path) -> None:
+    code, result = run_benchmark(
+        tmp_path, "watch-cost", "--parts", "idle", "--idle-modes", "callbacks",
+        "--conferences", "1", "--participants", "2", "--idle-seconds", "0.3",
+        "--settle-seconds", "0.3",
+    )  # fmt: skip
+    assert code == 0, result["invalid"]
+    [idle] = result["idle"]
+    # The sandbox's signed callbacks reached --listen and were verified: polling rests.
+    assert idle["callbacks"] and idle["callbacks_taken"] >= 2
+    assert idle["modes"] == {"idle-0": "callbacks"}
+    assert idle["gets"] == 0  # nothing read in the idle window: the safety net is a minute

@@ -40,7 +40,6 @@ CONFERENCE_SID = "c0ffee00-0000-4000-8000-000000000001"
 TEST_OPTIONS = ApplyOptions(
     poll=PollSchedule(first_s=0.02, factor=1.5, max_s=0.2, lookup_s=0.05),
     settle_timeout_s=20,
-    list_rounds_per_second=0,
 )
 
 

@@ -22,6 +22,7 @@ from orchestrator.pacing.gates import (
     ReadThrottle,
     backoff_s,
 )
+from orchestrator.pacing.headers import RateReport
 
 
 class Places(FifoGate):
@@ -268,6 +269,45 @@ async def test_without_a_hint_the_pause_doubles_until_an_answer_arrives() -> Non
     throttle.limited(clock.now(), None)
     assert throttle.paused_until - clock.now() == 1.0  # an answer in between starts it over
     assert throttle.rate_limited == 6
+
+
+async def test_reads_are_spread_so_that_what_the_headers_say_is_left_lasts_the_window() -> None:
+    clock = SteppedClock()
+    throttle = ReadThrottle(clock=clock)
+    await throttle.acquire()
+    throttle.answered(RateReport(limit=100, remaining=80, reset_s=40.0))  # ample: one per 0.5 s
+    granted: list[float] = []
+
+    async def read() -> None:
+        granted.append((await throttle.acquire()).at)
+
+    reads = asyncio.gather(*(read() for _ in range(3)))
+    await clock.advance(1.0)
+    assert granted == [0.5, 1.0]
+    throttle.answered(RateReport(remaining=0, reset_s=3.0))  # nothing left: none until the reset
+    await clock.advance(2.9)
+    assert len(granted) == 2
+    await clock.advance(0.1)
+    assert granted[-1] == pytest.approx(4.0)
+    await reads
+    assert throttle.rate_limited == 0  # no 429 was needed to slow down
+    throttle.close()
+
+
+async def test_headers_of_an_ample_window_pace_little_and_none_leave_reads_free() -> None:
+    clock = SteppedClock()
+    free = ReadThrottle(clock=clock)
+    free.answered(None)  # an answer without headers changes nothing
+    free.answered(RateReport(limit=10))  # nor do headers that do not say what is left
+    assert [(await free.acquire()).at for _ in range(5)] == [0.0] * 5
+    ample = ReadThrottle(clock=clock)
+    ample.answered(RateReport(limit=1000, remaining=1000, reset_s=1.0))
+    reads = asyncio.gather(*(ample.acquire() for _ in range(5)))
+    await clock.advance(0.01)
+    at = [grant.at for grant in await reads]
+    assert at == pytest.approx([0.0, 0.001, 0.002, 0.003, 0.004])
+    free.close()
+    ample.close()
 
 
 def test_backoff_doubles_from_one_second_up_to_its_ceiling() -> None:

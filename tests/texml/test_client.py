@@ -189,10 +189,11 @@ async def stepped_client(**api: Any) -> AsyncIterator[tuple[TexmlClient, Stepped
 
 
 async def _third_read_held(client: TexmlClient, clock: SteppedClock) -> asyncio.Task[Any]:
-    """Two reads, 0.6 s of the clock, and a third over the limit of two a second, which the
-    server refuses and the client holds: the third, still waiting."""
-    await client.list_conferences()
-    await client.list_conferences()
+    """Two reads by another client of the account (whose answers' headers this one never
+    saw), 0.6 s of the clock, and a third over the limit of two a second, which the server
+    refuses and the client holds: the third, still waiting."""
+    async with TexmlClient(client.connection, retry=QUICK, clock=clock) as other:
+        await asyncio.gather(other.list_conferences(), other.list_conferences())
     await clock.advance(0.6)
     third = asyncio.ensure_future(client.list_conferences())
     await clock.advance(0)
@@ -224,6 +225,22 @@ async def test_without_retry_after_a_read_waits_for_the_window_s_reset() -> None
         await clock.advance(0.01)
         assert third.done() and third.result() == []
     assert client.reads.rate_limited == 1
+
+
+async def test_a_client_that_read_the_headers_holds_its_read_until_the_window_frees() -> None:
+    async with stepped_client(reads_per_second=2) as (client, clock):
+        await client.list_conferences()
+        second = asyncio.ensure_future(client.list_conferences())
+        await clock.advance(0.9)
+        assert not second.done()  # the first answer said one was left for a second: spread
+        await clock.advance(0.1)
+        assert second.done()
+        third = asyncio.ensure_future(client.list_conferences())
+        await clock.advance(0.9)
+        assert not third.done()  # the second's answer said none was left: held, not sent
+        await clock.advance(0.1)
+        assert third.done() and third.result() == []
+    assert client.reads.rate_limited == 0
 
 
 # Failures as types ---------------------------------------------------------------

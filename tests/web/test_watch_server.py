@@ -33,7 +33,11 @@ SLOW = WatchOptions(interval_s=30)
 
 @asynccontextmanager
 async def watched(
-    sandbox: SteppedSandbox, path: Path, key: SigningKey | None, said: list[str] | None = None
+    sandbox: SteppedSandbox,
+    path: Path,
+    key: SigningKey | None,
+    said: list[str] | None = None,
+    options: WatchOptions = SLOW,
 ) -> AsyncIterator[WatchServer]:
     """A watch of ``path`` with its --listen server (verifying ``key``'s signatures, if given)
     once the first round has run; what it announces goes to ``said``."""
@@ -59,7 +63,7 @@ async def watched(
             [load(path)],
             sandbox.connection,
             ApplyOptions(),
-            SLOW,
+            options,
             stop,
             reload=file_reloader({}),
             serve=serve,
@@ -211,3 +215,157 @@ async def test_a_body_is_read_only_once_signed_and_never_answered_500(
     ]
     assert (seen["callbacks"], seen["rejected"]) == (3, 3)
     assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text
+
+
+# A round every two seconds while polling, whether or not anything changes.
+EVERY_2S = WatchOptions(interval_s=2.0, idle_max_factor=1.0)
+
+
+async def metrics(server: WatchServer) -> str:
+    async with aiohttp.ClientSession() as http, http.get(f"{server.url}/metrics") as answer:
+        return await answer.text()
+
+
+async def test_verified_callbacks_let_polling_rest_to_a_safety_net_and_metrics_say_so(
+    tmp_path: Path,
+) -> None:
+    key = SigningKey.generate()
+    path = conference_file(tmp_path, PEOPLE)
+    async with (
+        stepped_sandbox() as sandbox,
+        watched(sandbox, path, key, options=EVERY_2S) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        clock = sandbox.clock
+        sid = await conference_sid(sandbox)
+        await clock.advance(4)  # the rounds that settled everyone are over
+        before = await reads(sandbox)
+        await clock.advance(20)
+        polled = await reads(sandbox) - before
+        assert (await health(server))["modes"] == {"test-bridge": "polling"}
+
+        join = f"StatusCallbackEvent=participant-join&ConferenceSid={sid}&SequenceNumber=0"
+        assert await post(http, server.url or "", join.encode(), key.headers(join.encode())) == 200
+        woken = await settled(sandbox, await reads(sandbox))
+        before_metrics = await metrics(server)
+        await clock.advance(120)
+        rested = await reads(sandbox) - woken
+        seen = await health(server)
+        after_metrics = await metrics(server)
+    assert polled >= 2 * 9  # a round (two reads) every two seconds
+    assert 2 <= rested <= 2 * 3  # two minutes: a safety-net round a minute (and one at its edge)
+    assert seen["modes"] == {"test-bridge": "callbacks"}
+    assert 'orchestrator_watch_mode{conference="test-bridge",mode="callbacks"} 1.0' in after_metrics
+    assert 'orchestrator_watch_mode{conference="test-bridge",mode="polling"} 0.0' in after_metrics
+    # The reads of the conference, counted by the watch, are the ones the sandbox answered.
+    assert conference_reads(after_metrics) - conference_reads(before_metrics) == rested
+
+
+def conference_reads(text: str) -> float:
+    prefix = 'orchestrator_conference_reads_total{conference="test-bridge"} '
+    [line] = [line for line in text.splitlines() if line.startswith(prefix)]
+    return float(line.removeprefix(prefix))
+
+
+async def test_callbacks_nobody_verified_wake_rounds_but_never_let_polling_rest(
+    tmp_path: Path,
+) -> None:
+    path = conference_file(tmp_path, PEOPLE)
+    async with (
+        stepped_sandbox() as sandbox,
+        watched(sandbox, path, None, options=EVERY_2S) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        clock = sandbox.clock
+        sid = await conference_sid(sandbox)
+        join = f"StatusCallbackEvent=participant-join&ConferenceSid={sid}&SequenceNumber=0"
+        before = await reads(sandbox)
+        assert await post(http, server.url or "", join.encode(), {}) == 200
+        woken = await settled(sandbox, before)  # a wake, as from anyone
+        await clock.advance(20)
+        polled = await reads(sandbox) - woken
+        seen = await health(server)
+    assert seen["modes"] == {"test-bridge": "polling"}
+    assert polled >= 2 * 9  # still a round every two seconds
+
+
+async def test_a_gap_in_the_sequence_looks_at_once_and_a_repeat_does_not(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    path = conference_file(tmp_path, PEOPLE)
+    async with (
+        stepped_sandbox() as sandbox,
+        watched(sandbox, path, key, options=EVERY_2S) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        clock = sandbox.clock
+        sid = await conference_sid(sandbox)
+        url = server.url or ""
+        join = f"StatusCallbackEvent=participant-join&ConferenceSid={sid}"
+
+        def signed(sequence: int, extra: str = "") -> tuple[bytes, dict[str, str]]:
+            body = f"{join}&SequenceNumber={sequence}{extra}".encode()
+            return body, key.headers(body)
+
+        assert await post(http, url, *signed(0)) == 200
+        woken = await settled(sandbox, await reads(sandbox))
+        await clock.advance(2)
+        assert await post(http, url, *signed(0, "&Muted=false")) == 200  # delivered again
+        await clock.advance(1.2)
+        assert await reads(sandbox) == woken  # said before: nothing to look at
+        assert await post(http, url, *signed(1)) == 200  # the next one: a look
+        after_next = await settled(sandbox, woken)
+        assert await post(http, url, *signed(4)) == 200  # two and three were lost: a look
+        after_gap = await settled(sandbox, after_next)
+        await clock.advance(30)  # and no more until the safety net
+        assert await reads(sandbox) == after_gap
+        text = await metrics(server)
+    assert 'orchestrator_callback_gaps_total{conference="test-bridge"} 1.0' in text
+
+
+async def test_a_change_no_callback_announced_puts_the_conference_back_to_polling(
+    tmp_path: Path,
+) -> None:
+    key = SigningKey.generate()
+    path = conference_file(tmp_path, PEOPLE)
+    async with (
+        stepped_sandbox() as sandbox,
+        watched(sandbox, path, key, options=EVERY_2S) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        clock = sandbox.clock
+        sid = await conference_sid(sandbox)
+        join = f"StatusCallbackEvent=participant-join&ConferenceSid={sid}&SequenceNumber=0"
+        assert await post(http, server.url or "", join.encode(), key.headers(join.encode())) == 200
+        await settled(sandbox, await reads(sandbox))
+        async with sandbox.client() as client:
+            await client.delete_participant(sid, "bob")  # no callback says so
+        await clock.advance(55)
+        assert (await health(server))["modes"] == {"test-bridge": "callbacks"}
+        await clock.advance(6)  # the safety-net round finds bob gone
+        assert (await health(server))["modes"] == {"test-bridge": "polling"}
+        before = await reads(sandbox)
+        await clock.advance(20)
+        assert await reads(sandbox) - before >= 2 * 9  # polled every interval again
+
+
+async def test_an_edit_starts_a_round_within_a_second_while_polling_rests(tmp_path: Path) -> None:
+    key = SigningKey.generate()
+    path = conference_file(tmp_path, PEOPLE)
+    async with (
+        stepped_sandbox() as sandbox,
+        watched(sandbox, path, key, options=EVERY_2S) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        clock = sandbox.clock
+        sid = await conference_sid(sandbox)
+        join = f"StatusCallbackEvent=participant-join&ConferenceSid={sid}&SequenceNumber=0"
+        assert await post(http, server.url or "", join.encode(), key.headers(join.encode())) == 200
+        await settled(sandbox, await reads(sandbox))
+        await clock.advance(10)
+        conference_file(tmp_path, [*PEOPLE, {"name": "carol", "to": "+12065550102"}])
+        edited_at = clock.now()
+        while not any(d["label"] == "carol" for d in await sandbox.dials()):
+            due = clock.next_due()
+            assert due is not None and due - edited_at <= 1.0, "the edit waited for the net"
+            await clock.advance(due - clock.now())
+        assert (await health(server))["modes"] == {"test-bridge": "callbacks"}
