@@ -39,7 +39,7 @@ from orchestrator.spec.model import ConferenceSpec
 from orchestrator.texml import contract
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
-from orchestrator.texml.transport import HttpTransport
+from orchestrator.texml.http import HttpTransport
 
 
 class NeedsApplication(OrchestratorError):

@@ -29,7 +29,7 @@ from orchestrator.engine.planner import CONFERENCE, Action, Plan, Stray
 from orchestrator.engine.results import LegState, State
 from orchestrator.engine.sending import Capped
 from orchestrator.engine.settling import UNANSWERED, LegWatcher
-from orchestrator.engine.verdicts import FEWEST_CONCURRENT_CALLS, Tried, Verdict, exhausted
+from orchestrator.engine.verdicts import FEWEST_CONCURRENT_CALLS, Tried, Verdict, exhausted, failed
 from orchestrator.engine.waiting import Stopped, poll, result_unless, sleep_unless, within
 from orchestrator.errors import AuthenticationError, NotFoundError, OrchestratorError
 from orchestrator.spec.model import Participant
@@ -153,9 +153,9 @@ class ConferenceRun:
             self.fatal = error
             verdict = Verdict(str(error))
         except OrchestratorError as error:  # the API's answers, or none: said on the row
-            verdict = self._failed(name, str(error))
+            verdict = failed(self._now(name), str(error))
         except Exception as error:  # a fault of ours: this participant's row says so, others go on
-            verdict = self._failed(name, f"internal error: {type(error).__name__}: {error}")
+            verdict = failed(self._now(name), f"internal error: {type(error).__name__}: {error}")
         finally:
             self.account.unplaced.discard((self.file, name))
             self._publish_call_sid(name, None)  # no-op if it was published
@@ -168,12 +168,6 @@ class ConferenceRun:
                 note=verdict.note,
                 limit=verdict.limit,
             )
-
-    def _failed(self, name: str, error: str) -> Verdict:
-        known = self._now(name)
-        if known is not None and known.attempts and known.observed == State.NOT_DIALED:
-            return Verdict(error, State.UNKNOWN)  # a call may exist; its state is not known
-        return Verdict(error)
 
     def _stopped(self, name: str) -> Verdict:
         known = self._now(name)

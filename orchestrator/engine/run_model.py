@@ -490,16 +490,3 @@ class RunModel:
 
 def _copy(outcome: ParticipantOutcome) -> ParticipantOutcome:
     return dataclasses.replace(outcome, notes=list(outcome.notes))
-
-
-def cap_words(allowed: int | None, frees_in_s: float | None, at: str | None = None) -> str:
-    """The one line that says a dial cap stopped dialing (the notice, the board)."""
-    of = f" ({allowed} dial{'s' if allowed != 1 else ''})" if allowed else ""
-    later = f"; a place frees in {frees_in_s / 60:.0f} min" if frees_in_s else ""
-    if frees_in_s is not None and frees_in_s >= 3600:
-        later = "; a place frees in an hour or more"
-    where = f" at {at}" if at else ""
-    return (
-        f"account dial cap{of} reached{where}: no more dials this run{later}; "
-        "everyone not yet dialed is reported not-dialed"
-    )

@@ -28,7 +28,7 @@ from orchestrator.engine.events import (
     PlacedHow,
 )
 from orchestrator.engine.ledger import DialLedger, LostAnswer
-from orchestrator.engine.run_model import cap_words
+from orchestrator.engine.verdicts import cap_words
 from orchestrator.engine.waiting import Stopped
 from orchestrator.errors import (
     ApiError,

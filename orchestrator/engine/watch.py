@@ -69,7 +69,7 @@ from orchestrator.errors import AuthenticationError, OrchestratorError
 from orchestrator.spec.model import ConferenceSpec, Diagnostic, Participant, Reconnect
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
-from orchestrator.texml.transport import AiohttpTransport, HttpTransport
+from orchestrator.texml.http import AiohttpTransport, HttpTransport
 
 # A callback wakes a conference's round at most this often, whatever arrives: a flood of
 # callbacks (replayed, or from anyone who can reach the port) must not multiply API reads.

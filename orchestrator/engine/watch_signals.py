@@ -34,7 +34,7 @@ from typing import Any, Final, Literal
 from urllib.parse import unquote
 
 from orchestrator.reading import Unreadable, read_bounded
-from orchestrator.texml.transport import HttpRequest, HttpResponse, HttpTransport
+from orchestrator.texml.http import HttpRequest, HttpResponse, HttpTransport
 from orchestrator.yamlfile import MAX_FILE_BYTES
 
 Mode = Literal["polling", "callbacks"]

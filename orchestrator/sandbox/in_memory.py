@@ -32,7 +32,7 @@ from orchestrator.clock import REAL_CLOCK, Clock
 from orchestrator.sandbox.app import MAX_BODY_BYTES, SIMULATION, create_app
 from orchestrator.sandbox.scenario import Scenario
 from orchestrator.sandbox.server import SandboxInfo, generate_account_sid, generate_api_key
-from orchestrator.texml.transport import HttpRequest, HttpResponse, NoAnswer
+from orchestrator.texml.http import HttpRequest, HttpResponse, NoAnswer
 from orchestrator.webhooks.signing import SigningKey
 
 # Where an in-memory sandbox says it is: a name that resolves nowhere, so a request that

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any, Final, TypedDict, cast
 
 from orchestrator.texml.connection import Connection
-from orchestrator.texml.transport import AiohttpTransport, HttpTransport, Transport
+from orchestrator.texml.http import AiohttpTransport, HttpTransport
+from orchestrator.texml.transport import Transport
 
 # Directly under the base URL (not under an account); the token alone opens them.
 DIALS_PATH: Final = "/_sandbox/dials"

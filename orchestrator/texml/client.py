@@ -39,13 +39,11 @@ from orchestrator.texml.contract import (
     ParticipantResource,
     RecordingResource,
 )
+from orchestrator.texml.http import AiohttpTransport, HttpMethod, HttpTransport
 from orchestrator.texml.transport import (
-    AiohttpTransport,
     Answer,
     DialKind,
     Gate,
-    HttpMethod,
-    HttpTransport,
     RequestValue,
     RetryPolicy,
     Transport,

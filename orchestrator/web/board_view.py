@@ -16,7 +16,8 @@ from typing import Any
 
 from orchestrator.engine import events as ev
 from orchestrator.engine.results import ConferenceResult, ParticipantOutcome
-from orchestrator.engine.run_model import RunModel, Tally, cap_words, label
+from orchestrator.engine.run_model import RunModel, Tally, label
+from orchestrator.engine.verdicts import cap_words
 from orchestrator.masking import mask_destination
 from orchestrator.record.fold import ConferenceFold
 from orchestrator.report.progress import describe

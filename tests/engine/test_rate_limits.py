@@ -18,7 +18,7 @@ from orchestrator.engine.events import CallPlaced, Event
 from orchestrator.engine.options import ApplyOptions
 from orchestrator.engine.results import ConferenceResult
 from orchestrator.engine.run_model import RunModel
-from orchestrator.texml.transport import HttpRequest, HttpResponse, HttpTransport, NoAnswer
+from orchestrator.texml.http import HttpRequest, HttpResponse, HttpTransport, NoAnswer
 from tests.engine.support import (
     conference_file,
     dialed_once,

@@ -16,7 +16,7 @@ from orchestrator.sandbox.introspection import SandboxClient
 from orchestrator.secret import Secret
 from orchestrator.texml.client import TexmlClient
 from orchestrator.texml.connection import Connection
-from orchestrator.texml.transport import HttpTransport
+from orchestrator.texml.http import HttpTransport
 
 SCENARIO = {"seed": 4, "time_scale": 0.01}
 FIELDS = {"To": "+12065550100", "From": "+12065550200", "ApplicationSid": "1", "Label": "a"}

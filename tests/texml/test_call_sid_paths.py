@@ -8,7 +8,7 @@ from yarl import URL
 
 from orchestrator.texml import contract
 from orchestrator.texml.client import TexmlClient
-from orchestrator.texml.transport import AiohttpTransport, HttpRequest, HttpResponse
+from orchestrator.texml.http import AiohttpTransport, HttpRequest, HttpResponse
 from tests.engine.support import connection_for, fast_sandbox
 
 APP = "1846572522338780702"

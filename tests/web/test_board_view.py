@@ -4,7 +4,8 @@ says it, in the same words."""
 from __future__ import annotations
 
 from orchestrator.engine import events as ev
-from orchestrator.engine.run_model import RunModel, cap_words
+from orchestrator.engine.run_model import RunModel
+from orchestrator.engine.verdicts import cap_words
 from orchestrator.web.board_view import event_line, overview
 
 
