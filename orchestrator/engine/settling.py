@@ -132,7 +132,7 @@ class LegWatcher:
                 self._added.clear()
                 await self._added.wait()
                 delay = self._schedule.first_s
-            await self._clock.sleep(self._dense(delay))
+            await self._wait(delay)
             self._added.clear()
             try:
                 settled = await self._poll_once()
@@ -147,6 +147,18 @@ class LegWatcher:
                 delay = self._schedule.first_s
             else:
                 delay = min(self._schedule.max_s, delay * self._schedule.factor)
+
+    async def _wait(self, delay: float) -> None:
+        """Until the next look. A wait begun while calls were still to be placed is cut short
+        once the last is placed: the run's end may then be a ring time away, not a second."""
+        started = self._clock.now()
+        while True:
+            coming = self._more_coming()
+            left = started + self._dense(delay) - self._clock.now()
+            if left <= 0:
+                return
+            # While calls are placed, look again at whether they still are, a dense step apart.
+            await self._clock.sleep(min(left, self._schedule.dense_s) if coming else left)
 
     def _dense(self, delay: float) -> float:
         """The wait before the next look: at least ``busy_s`` (and ``BUSY_SHARE`` times the

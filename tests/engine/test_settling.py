@@ -108,3 +108,20 @@ async def test_while_calls_are_still_being_placed_it_looks_once_a_second(tmp_pat
     # A look a second while placing, then densely through the last ring: not dense throughout.
     busy_s = PollSchedule().busy_s
     assert lists <= placing / busy_s + RING_S / DENSE_S + 4
+
+
+async def test_a_wait_begun_while_calls_were_placed_ends_when_the_last_is_placed(
+    tmp_path: Path,
+) -> None:
+    # Legs that answer 50 ms after their dial: the first legs' poller starts a wait of a
+    # second while the others are still being placed; the last answer must not wait it out.
+    ring_s, latency_s = 0.05, 0.1
+    path = conference_file(tmp_path, numbered(5, start=1000))
+    async with stepped_sandbox(ring_seconds=ring_s, latency_ms=latency_s * 1000) as sandbox:
+        [result] = await sandbox.apply([load(path)])
+        ended = sandbox.clock.now()
+        last_answer = max(d["time"] for d in await sandbox.dials()) + ring_s
+    assert all(p.observed == State.CONNECTED for p in result.participants)
+    # A dense look, then its own round trip and the reconciling look's (a second's wait
+    # would end past 1.4 s of the clock).
+    assert last_answer <= ended <= last_answer + DENSE_S + 3 * latency_s
