@@ -101,24 +101,22 @@ def dial_limiter(scenario: Scenario) -> RateLimiter:
 
 def read_limiter(scenario: Scenario) -> RateLimiter:
     """The general limit on GETs (``api.reads_per_second``; 0 means none)."""
-    return RateLimiter(
-        scenario.api.reads_per_second,
-        READ_WINDOW_S,
-        code=contract.CODE_TOO_MANY_REQUESTS,
-        title="Too many requests",
-        noun="GET requests",
-        retry_after=scenario.api.retry_after,
-    )
+    return _general_limiter(scenario, scenario.api.reads_per_second, "GET requests")
 
 
 def write_limiter(scenario: Scenario) -> RateLimiter:
     """The general limit on POSTs and DELETEs, dials included (``api.writes_per_second``)."""
+    return _general_limiter(scenario, scenario.api.writes_per_second, "POST and DELETE requests")
+
+
+def _general_limiter(scenario: Scenario, per_second: int, noun: str) -> RateLimiter:
+    """Telnyx's general limit (10011) on one kind of request, over a one-second window."""
     return RateLimiter(
-        scenario.api.writes_per_second,
+        per_second,
         READ_WINDOW_S,
         code=contract.CODE_TOO_MANY_REQUESTS,
         title="Too many requests",
-        noun="POST and DELETE requests",
+        noun=noun,
         retry_after=scenario.api.retry_after,
     )
 
