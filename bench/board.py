@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -30,7 +28,7 @@ from urllib.request import ProxyHandler, build_opener
 import aiohttp
 
 from bench.runner import Report, orchestrator_command
-from bench.sandbox import BenchError, sandbox_process
+from bench.sandbox import BenchError, free_port, process_cpu_seconds, sandbox_process
 from bench.specs import write_conference
 
 _OPENER = build_opener(ProxyHandler({}))
@@ -44,17 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", type=float, default=1.0, help="the watch's interval (1)")
     parser.add_argument("--seed", type=int, default=5, help="sandbox seed (5)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each (3); medians")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _board_url(log: Path, process: subprocess.Popen[bytes], timeout_s: float = 60) -> str:
@@ -124,7 +111,7 @@ def _one_run(args: argparse.Namespace, workdir: Path, pages: int) -> dict[str, A
         for n in range(args.conferences)
     ]
     with sandbox_process(scenario, folder / "sandbox") as sandbox:
-        port = _free_port()
+        port = free_port()
         log = folder / "apply.log"
         with log.open("wb") as errors:
             argv = orchestrator_command(
@@ -148,7 +135,7 @@ def _one_run(args: argparse.Namespace, workdir: Path, pages: int) -> dict[str, A
             time.sleep(max(args.seconds / 3 - (time.monotonic() - started), 0.0))
             first = (_health(url)["rounds"], sandbox.health()["requests"]["GET"])
             time.sleep(max(args.seconds - (time.monotonic() - started), 0.0))
-            cpu_s = _cpu_seconds(process.pid)
+            cpu_s = process_cpu_seconds(process.pid) or 0.0
             health = _health(url)
             requests = sandbox.health()["requests"]
             process.send_signal(signal.SIGINT)

@@ -17,6 +17,7 @@ import os
 import secrets
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -112,11 +113,7 @@ class Sandbox:
 
     def cpu_seconds(self) -> float | None:
         """CPU time the sandbox process has used so far (Linux /proc; None elsewhere)."""
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.pid)
 
     def dial_answers(self) -> Counter[str]:
         """Dial requests the sandbox refused so far, by status: its 429s are the dial limit's
@@ -297,3 +294,19 @@ def stop_process(process: subprocess.Popen[str], *, check: bool) -> None:
                 ) from None
     if check and process.returncode not in (0, 130, -signal.SIGINT):
         raise BenchError(f"the sandbox exited with {process.returncode} when stopped; see its log")
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU time a process has used so far, user and system (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

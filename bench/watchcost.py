@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ from urllib.request import ProxyHandler, build_opener
 import yaml
 
 from bench.runner import Report, RunningCommand, median, orchestrator_command, seconds
-from bench.sandbox import BenchError, Sandbox, sandbox_process
+from bench.sandbox import BenchError, Sandbox, free_port, process_cpu_seconds, sandbox_process
 from bench.specs import write_conference
 
 _OPENER = build_opener(ProxyHandler({}))
@@ -62,17 +61,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parts", default="idle,exit,wait", help="which parts (all three)")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100.0  # clock ticks: 100 a second on Linux
-
-
 def _get_json(url: str) -> dict[str, Any]:
     with _OPENER.open(url, timeout=30) as answer:
         found: dict[str, Any] = json.loads(answer.read())
@@ -92,7 +80,7 @@ def _until(check: Any, timeout_s: float, what: str, process: RunningCommand) -> 
 def _idle(args: argparse.Namespace, workdir: Path, callbacks: bool) -> dict[str, Any]:
     c, n = args.conferences, args.participants
     folder = workdir / f"idle-{'callbacks' if callbacks else 'polling'}"
-    port = _free_port()
+    port = free_port()
     files = []
     for index in range(c):
         path = write_conference(folder, f"idle-{index}", n, block=index)
@@ -120,9 +108,12 @@ def _idle(args: argparse.Namespace, workdir: Path, callbacks: bool) -> dict[str,
             _until(lambda: sandbox.health().get("live_calls") == c * n, 120, "calls up", process)
             time.sleep(args.settle_seconds)  # the rounds (and callbacks) of the joins are over
             health = f"http://127.0.0.1:{port}/healthz"
-            before = (sandbox.health()["requests"]["GET"], _cpu_seconds(process.pid))
+            before = (
+                sandbox.health()["requests"]["GET"],
+                (process_cpu_seconds(process.pid) or 0.0),
+            )
             time.sleep(args.idle_seconds)
-            after = (sandbox.health()["requests"]["GET"], _cpu_seconds(process.pid))
+            after = (sandbox.health()["requests"]["GET"], (process_cpu_seconds(process.pid) or 0.0))
             watch = _get_json(health)
             dials = len(sandbox.dials())
         finally:
