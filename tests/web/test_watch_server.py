@@ -104,6 +104,14 @@ async def post(http: aiohttp.ClientSession, url: str, body: bytes, headers: dict
         return answer.status
 
 
+async def joined(
+    http: aiohttp.ClientSession, server: WatchServer, sid: str, key: SigningKey | None
+) -> int:
+    """A conference's first participant-join callback, signed by ``key`` (unsigned: None)."""
+    body = f"StatusCallbackEvent=participant-join&ConferenceSid={sid}&SequenceNumber=0".encode()
+    return await post(http, server.url or "", body, key.headers(body) if key else {})
+
+
 async def settled(sandbox: SteppedSandbox, before: int) -> int:
     """The GET count once a round that ``before`` preceded has run (at once: a callback wakes
     it), and a second has passed."""
@@ -244,8 +252,7 @@ async def test_verified_callbacks_let_polling_rest_to_a_safety_net_and_metrics_s
         polled = await reads(sandbox) - before
         assert (await health(server))["modes"] == {"test-bridge": "polling"}
 
-        join = f"StatusCallbackEvent=participant-join&ConferenceSid={sid}&SequenceNumber=0"
-        assert await post(http, server.url or "", join.encode(), key.headers(join.encode())) == 200
+        assert await joined(http, server, sid, key) == 200
         woken = await settled(sandbox, await reads(sandbox))
         before_metrics = await metrics(server)
         await clock.advance(120)
@@ -278,9 +285,8 @@ async def test_callbacks_nobody_verified_wake_rounds_but_never_let_polling_rest(
     ):
         clock = sandbox.clock
         sid = await conference_sid(sandbox)
-        join = f"StatusCallbackEvent=participant-join&ConferenceSid={sid}&SequenceNumber=0"
         before = await reads(sandbox)
-        assert await post(http, server.url or "", join.encode(), {}) == 200
+        assert await joined(http, server, sid, None) == 200
         woken = await settled(sandbox, before)  # a wake, as from anyone
         await clock.advance(20)
         polled = await reads(sandbox) - woken
@@ -334,8 +340,7 @@ async def test_a_change_no_callback_announced_puts_the_conference_back_to_pollin
     ):
         clock = sandbox.clock
         sid = await conference_sid(sandbox)
-        join = f"StatusCallbackEvent=participant-join&ConferenceSid={sid}&SequenceNumber=0"
-        assert await post(http, server.url or "", join.encode(), key.headers(join.encode())) == 200
+        assert await joined(http, server, sid, key) == 200
         await settled(sandbox, await reads(sandbox))
         async with sandbox.client() as client:
             await client.delete_participant(sid, "bob")  # no callback says so
@@ -358,8 +363,7 @@ async def test_an_edit_starts_a_round_within_a_second_while_polling_rests(tmp_pa
     ):
         clock = sandbox.clock
         sid = await conference_sid(sandbox)
-        join = f"StatusCallbackEvent=participant-join&ConferenceSid={sid}&SequenceNumber=0"
-        assert await post(http, server.url or "", join.encode(), key.headers(join.encode())) == 200
+        assert await joined(http, server, sid, key) == 200
         await settled(sandbox, await reads(sandbox))
         await clock.advance(10)
         conference_file(tmp_path, [*PEOPLE, {"name": "carol", "to": "+12065550102"}])
